@@ -1,0 +1,13 @@
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_: Args) -> ExitCode {
+    let schema = bifrost_core::spec::json_schema();
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&schema).expect("schema serializes")
+    );
+    ExitCode::SUCCESS
+}

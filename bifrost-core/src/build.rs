@@ -1,0 +1,1 @@
+//! Image builds: nix invocation, internal-json log parsing, artifact placement, manifest.

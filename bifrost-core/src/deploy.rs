@@ -1,0 +1,1 @@
+//! Deployment: flashing images, running them in a VM, and the doctor checks.

@@ -1,0 +1,1 @@
+//! Sync of NixOS generations and the Kinoite side onto the ESP.

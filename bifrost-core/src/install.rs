@@ -1,0 +1,1 @@
+//! Install to disk: the plan (fresh or beside Kinoite) and its execution.

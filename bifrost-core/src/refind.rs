@@ -1,0 +1,1 @@
+//! The refind.conf model and renderer, and the Kinoite side's BLS entries.

@@ -1,0 +1,556 @@
+//! The host settings document: the one typed description of a machine.
+//!
+//! These types are the single source of truth for the format. The NixOS module
+//! (`modules/`) writes exactly this document, `bifrost schema` prints its JSON
+//! Schema, and every generator reads it. Keys are camelCase; unknown keys are
+//! rejected so a typo never silently falls back to a default.
+
+use camino::Utf8PathBuf;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The whole host settings document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "bifrost host settings")]
+pub struct HostSettings {
+    /// Optional link to the JSON Schema, for editors. Ignored by bifrost.
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// Host name (`networking.hostName`): letters, digits and `-`, at most 63 characters.
+    pub host_name: String,
+    /// Which device this is.
+    pub hardware: Hardware,
+    /// Which kernel to boot.
+    #[serde(default)]
+    pub kernel: Kernel,
+    /// Boot loader (rEFInd) and EFI system partition.
+    #[serde(default)]
+    pub boot: Boot,
+    /// LUKS2 container and the btrfs subvolumes inside it.
+    pub storage: Storage,
+    /// The other operating system on the same disk, if any.
+    #[serde(default)]
+    pub dual_boot: DualBoot,
+    /// Graphical desktop.
+    #[serde(default)]
+    pub desktop: Desktop,
+    /// Firewall, audit logging and Secure Boot.
+    #[serde(default)]
+    pub security: Security,
+    /// Package sources beyond nixpkgs.
+    #[serde(default)]
+    pub packages: Packages,
+    /// Binary caches and remote builders (the linux-surface kernel compiles for hours).
+    #[serde(default)]
+    pub nix: NixSettings,
+    /// Where build artifacts go.
+    #[serde(default)]
+    pub output: Output,
+}
+
+/// Device description.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Hardware {
+    /// Device profile: selects the nixos-hardware module and the initrd modules.
+    pub profile: HardwareProfile,
+    /// Extra kernel modules for the initrd (beyond what the profile needs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_initrd_modules: Vec<String>,
+}
+
+/// Known device profiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum HardwareProfile {
+    /// Microsoft Surface Pro 8 (Intel Tiger Lake); uses nixos-hardware's
+    /// `microsoft-surface-pro-intel` module.
+    #[serde(rename = "surface-pro-8")]
+    SurfacePro8,
+    /// Any x86_64 machine with UEFI firmware.
+    #[serde(rename = "generic-x86_64-uefi")]
+    GenericX86_64Uefi,
+}
+
+/// Kernel choice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Kernel {
+    /// Where the kernel comes from.
+    #[serde(default)]
+    pub source: KernelSource,
+    /// linux-surface branch (`hardware.microsoft-surface.kernelVersion`); only
+    /// meaningful with `source = "linux-surface"`.
+    #[serde(default)]
+    pub surface_version: SurfaceKernelVersion,
+    /// Extra kernel command-line parameters (`boot.kernelParams`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<String>,
+}
+
+impl Default for Kernel {
+    fn default() -> Self {
+        Kernel {
+            source: KernelSource::default(),
+            surface_version: SurfaceKernelVersion::default(),
+            params: Vec::new(),
+        }
+    }
+}
+
+/// Kernel source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum KernelSource {
+    /// The linux-surface kernel from nixos-hardware (Surface profiles only).
+    LinuxSurface,
+    /// nixpkgs' default kernel (`pkgs.linuxPackages`).
+    #[default]
+    NixosDefault,
+    /// nixpkgs' newest kernel (`pkgs.linuxPackages_latest`).
+    NixosLatest,
+}
+
+/// linux-surface kernel branch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SurfaceKernelVersion {
+    /// The long-term-support branch.
+    #[default]
+    Longterm,
+    /// The current stable branch.
+    Stable,
+}
+
+/// Boot loader settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Boot {
+    /// Seconds rEFInd waits before booting the default entry (0 boots at once;
+    /// -1 boots at once unless a key is held).
+    #[serde(default = "defaults::timeout")]
+    pub timeout: i32,
+    /// Which entry boots by default.
+    #[serde(default)]
+    pub default_entry: DefaultEntry,
+    /// How many NixOS generations get a menu entry (newest first).
+    #[serde(default = "defaults::max_generations")]
+    pub max_generations: u32,
+    /// Install rEFInd at the firmware fallback path `EFI/BOOT/BOOTX64.EFI`
+    /// (for removable media and firmware that forgets NVRAM entries).
+    #[serde(default)]
+    pub removable: bool,
+    /// Text-only menu (no graphics, no icons).
+    #[serde(default)]
+    pub text_only: bool,
+    /// The EFI system partition.
+    #[serde(default)]
+    pub esp: Esp,
+}
+
+impl Default for Boot {
+    fn default() -> Self {
+        Boot {
+            timeout: defaults::timeout(),
+            default_entry: DefaultEntry::default(),
+            max_generations: defaults::max_generations(),
+            removable: false,
+            text_only: false,
+            esp: Esp::default(),
+        }
+    }
+}
+
+/// Which menu entry rEFInd selects by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DefaultEntry {
+    /// The newest NixOS generation.
+    #[default]
+    Nixos,
+    /// The Kinoite side (needs `dualBoot.kinoite`).
+    Kinoite,
+}
+
+/// EFI system partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Esp {
+    /// Where the ESP is mounted (`boot.loader.efi.efiSysMountPoint`).
+    #[serde(default = "defaults::esp_mount_point")]
+    #[schemars(with = "String")]
+    pub mount_point: Utf8PathBuf,
+    /// Block device of the ESP, preferably a stable `/dev/disk/by-*` path.
+    #[serde(default = "defaults::esp_device")]
+    #[schemars(with = "String")]
+    pub device: Utf8PathBuf,
+    /// File system type; UEFI firmware reads only FAT, so this must be `vfat`.
+    #[serde(default = "defaults::esp_fs_type")]
+    pub fs_type: String,
+    /// Size of the ESP when bifrost partitions a fresh disk, in MiB.
+    #[serde(default = "defaults::esp_size_mib")]
+    pub size_mib: u32,
+}
+
+impl Default for Esp {
+    fn default() -> Self {
+        Esp {
+            mount_point: defaults::esp_mount_point(),
+            device: defaults::esp_device(),
+            fs_type: defaults::esp_fs_type(),
+            size_mib: defaults::esp_size_mib(),
+        }
+    }
+}
+
+/// Encrypted storage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Storage {
+    /// The LUKS2 container holding the btrfs pool.
+    pub luks: Luks,
+    /// btrfs file-system label inside the container.
+    #[serde(default = "defaults::btrfs_label")]
+    pub btrfs_label: String,
+    /// btrfs subvolumes and where they are mounted.
+    pub subvolumes: Vec<Subvolume>,
+    /// Swap, if any.
+    #[serde(default)]
+    pub swap: Swap,
+}
+
+/// LUKS2 container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Luks {
+    /// Mapper name: the pool opens as `/dev/mapper/<name>`.
+    #[serde(default = "defaults::luks_name")]
+    pub name: String,
+    /// Encrypted partition, preferably a stable `/dev/disk/by-*` path.
+    #[schemars(with = "String")]
+    pub device: Utf8PathBuf,
+    /// Pass discards (TRIM) through dm-crypt (`allowDiscards`).
+    #[serde(default = "defaults::yes")]
+    pub allow_discards: bool,
+    /// Argon2id key-derivation cost.
+    #[serde(default)]
+    pub argon2id: Argon2id,
+}
+
+/// Argon2id cost parameters, as `cryptsetup luksFormat --pbkdf argon2id` takes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Argon2id {
+    /// Memory cost in KiB (`--pbkdf-memory`): 32 to 4194304.
+    #[serde(default = "defaults::argon_memory")]
+    pub memory_kib: u32,
+    /// Time cost, in iterations (`--pbkdf-force-iterations`): 4 or more.
+    #[serde(default = "defaults::argon_iterations")]
+    pub iterations: u32,
+    /// Parallel threads (`--pbkdf-parallel`): 1 to 4.
+    #[serde(default = "defaults::argon_parallelism")]
+    pub parallelism: u32,
+}
+
+impl Default for Argon2id {
+    fn default() -> Self {
+        Argon2id {
+            memory_kib: defaults::argon_memory(),
+            iterations: defaults::argon_iterations(),
+            parallelism: defaults::argon_parallelism(),
+        }
+    }
+}
+
+/// One btrfs subvolume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Subvolume {
+    /// Subvolume name in the pool, such as `@home`.
+    pub name: String,
+    /// Absolute mount point in NixOS, or none for a subvolume that is not mounted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub mount_point: Option<Utf8PathBuf>,
+    /// Mount options besides `subvol=`, which bifrost adds.
+    #[serde(default = "defaults::mount_options")]
+    pub mount_options: Vec<String>,
+    /// Who owns the subvolume's data. bifrost never writes to a subvolume
+    /// owned by `kinoite`, nor to the data of a `shared` one.
+    #[serde(default)]
+    pub owner: SubvolumeOwner,
+}
+
+/// Owner of a subvolume in the shared pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SubvolumeOwner {
+    /// Created and used by NixOS.
+    #[default]
+    Nixos,
+    /// Shared with Kinoite (the seed's `@shared`); NixOS mounts it but
+    /// never recreates it.
+    Shared,
+    /// Kinoite's own (for example `@root`); NixOS never touches it.
+    Kinoite,
+}
+
+/// Swap.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Swap {
+    /// Kind of swap.
+    #[serde(default)]
+    pub kind: SwapKind,
+    /// Size in MiB (for `file` and `zram`).
+    #[serde(default)]
+    pub size_mib: u32,
+}
+
+/// Kind of swap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SwapKind {
+    /// No swap.
+    #[default]
+    None,
+    /// A swap file in its own `@swap` subvolume (no copy-on-write).
+    File,
+    /// Compressed swap in RAM (`zramSwap`).
+    Zram,
+}
+
+/// The other operating system.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DualBoot {
+    /// Fedora Kinoite beside NixOS, booted by rEFInd from its own `/boot`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kinoite: Option<Kinoite>,
+}
+
+/// Where the Kinoite side's boot entries live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Kinoite {
+    /// rEFInd `volume` of Kinoite's `/boot`: a file-system label, partition
+    /// label or partition GUID.
+    pub boot_volume: String,
+    /// Folder of Boot Loader Specification entries on that volume, as ostree writes them.
+    #[serde(default = "defaults::bls_entries")]
+    #[schemars(with = "String")]
+    pub entries_dir: Utf8PathBuf,
+    /// File system of Kinoite's `/boot` (rEFInd loads the matching driver).
+    #[serde(default = "defaults::kinoite_fs")]
+    pub boot_fs_type: String,
+    /// Menu title of the Kinoite entry.
+    #[serde(default = "defaults::kinoite_title")]
+    pub title: String,
+}
+
+/// Desktop.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Desktop {
+    /// KDE Plasma 6 with SDDM.
+    #[serde(default)]
+    pub plasma6: bool,
+}
+
+/// Security stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Security {
+    /// nftables firewall.
+    #[serde(default)]
+    pub firewall: Firewall,
+    /// Linux audit logging (auditd).
+    #[serde(default)]
+    pub audit: bool,
+    /// Secure Boot.
+    #[serde(default)]
+    pub secure_boot: SecureBoot,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Security {
+            firewall: Firewall::default(),
+            audit: false,
+            secure_boot: SecureBoot::default(),
+        }
+    }
+}
+
+/// Firewall.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Firewall {
+    /// Enable the firewall (nftables backend).
+    #[serde(default = "defaults::yes")]
+    pub enable: bool,
+    /// TCP ports open to the network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_tcp_ports: Vec<u16>,
+    /// UDP ports open to the network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_udp_ports: Vec<u16>,
+}
+
+impl Default for Firewall {
+    fn default() -> Self {
+        Firewall {
+            enable: true,
+            allowed_tcp_ports: Vec::new(),
+            allowed_udp_ports: Vec::new(),
+        }
+    }
+}
+
+/// Secure Boot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecureBoot {
+    /// Sign rEFInd and the kernels with the keys below.
+    #[serde(default)]
+    pub enable: bool,
+    /// Folder with the signing keys (`db.key`, `db.crt`); required when enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub keys_path: Option<Utf8PathBuf>,
+}
+
+/// Package sources beyond nixpkgs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Packages {
+    /// Flatpak, for GUI apps not in nixpkgs.
+    #[serde(default)]
+    pub flatpak: bool,
+    /// Podman, for development containers.
+    #[serde(default)]
+    pub podman: bool,
+    /// direnv with nix-direnv, for per-project shells.
+    #[serde(default)]
+    pub direnv: bool,
+}
+
+/// Nix daemon settings for building the system.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NixSettings {
+    /// Extra binary caches (`nix.settings.substituters`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub substituters: Vec<String>,
+    /// Public keys of those caches (`nix.settings.trusted-public-keys`), `name:base64`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_public_keys: Vec<String>,
+    /// Remote builders (`nix.buildMachines`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub build_machines: Vec<BuildMachine>,
+}
+
+/// One remote builder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BuildMachine {
+    /// Host name or address reached over SSH.
+    pub host_name: String,
+    /// System types it builds, such as `x86_64-linux`.
+    #[serde(default = "defaults::systems")]
+    pub systems: Vec<String>,
+    /// SSH user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_user: Option<String>,
+    /// SSH private key file on this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub ssh_key: Option<Utf8PathBuf>,
+    /// Parallel jobs on that machine.
+    #[serde(default = "defaults::max_jobs")]
+    pub max_jobs: u32,
+}
+
+/// Build output location.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Output {
+    /// Root of the build output layout (`0_podman`, `1_oci`, `2_raw`, `3_deploy`).
+    #[serde(default = "defaults::output_root")]
+    #[schemars(with = "String")]
+    pub root: Utf8PathBuf,
+}
+
+impl Default for Output {
+    fn default() -> Self {
+        Output {
+            root: defaults::output_root(),
+        }
+    }
+}
+
+/// Default values, shared by serde, the schema and the NixOS module.
+pub mod defaults {
+    use camino::Utf8PathBuf;
+
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn timeout() -> i32 {
+        5
+    }
+    pub fn max_generations() -> u32 {
+        10
+    }
+    pub fn esp_mount_point() -> Utf8PathBuf {
+        "/boot/efi".into()
+    }
+    pub fn esp_device() -> Utf8PathBuf {
+        "/dev/disk/by-partlabel/ESP".into()
+    }
+    pub fn esp_fs_type() -> String {
+        "vfat".into()
+    }
+    pub fn esp_size_mib() -> u32 {
+        1024
+    }
+    pub fn btrfs_label() -> String {
+        "pool".into()
+    }
+    pub fn luks_name() -> String {
+        "cryptroot".into()
+    }
+    /// 1 GiB: cryptsetup's own default memory cost for argon2id.
+    pub fn argon_memory() -> u32 {
+        1_048_576
+    }
+    pub fn argon_iterations() -> u32 {
+        4
+    }
+    pub fn argon_parallelism() -> u32 {
+        4
+    }
+    pub fn mount_options() -> Vec<String> {
+        vec!["compress=zstd".into(), "noatime".into()]
+    }
+    pub fn bls_entries() -> Utf8PathBuf {
+        "/loader/entries".into()
+    }
+    pub fn kinoite_fs() -> String {
+        "ext4".into()
+    }
+    pub fn kinoite_title() -> String {
+        "Fedora Kinoite".into()
+    }
+    pub fn systems() -> Vec<String> {
+        vec!["x86_64-linux".into()]
+    }
+    pub fn max_jobs() -> u32 {
+        1
+    }
+    /// The seed's output layout.
+    pub fn output_root() -> Utf8PathBuf {
+        "/mnt/kinoite/@images/a_nixos_host".into()
+    }
+}

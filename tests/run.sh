@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# bifrost's test command: installs what the tests need, then runs them all.
+#
+# Inside `nix develop` every tool is already there. On Debian or Ubuntu the
+# missing ones are installed with apt-get (as root, or through sudo);
+# elsewhere the script names what to install and stops.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian package that provides each command or file the tests use.
+declare -A PKG=(
+  [nix-instantiate]=nix-bin
+  [qemu-system-x86_64]=qemu-system-x86
+  [/usr/share/OVMF/OVMF_CODE_4M.fd]=ovmf
+  [/usr/share/refind/refind/refind_x64.efi]=refind
+  [/bin/busybox]=busybox-static
+  [mcopy]=mtools
+  [mkfs.vfat]=dosfstools
+  [sgdisk]=gdisk
+  [mke2fs]=e2fsprogs
+  [cpio]=cpio
+  [bmaptool]=bmap-tools
+  [jq]=jq
+  [losetup]=mount
+)
+
+have() { if [[ $1 == /* ]]; then [[ -e $1 ]]; else command -v "$1" >/dev/null 2>&1; fi; }
+
+missing=()
+for thing in "${!PKG[@]}"; do
+  case $thing in
+    nix-instantiate) [[ -n ${IN_NIX_SHELL:-} ]] && continue ;;
+    /usr/share/*|/bin/busybox) [[ -n ${IN_NIX_SHELL:-} ]] && continue ;;
+  esac
+  have "$thing" || missing+=("${PKG[$thing]}")
+done
+# A kernel for the boot tests: any /boot/vmlinuz-*, unless BIFROST_KERNEL names one.
+if [[ -z ${BIFROST_KERNEL:-} ]] && ! compgen -G '/boot/vmlinuz-*' >/dev/null; then
+  missing+=(linux-image-amd64)
+fi
+
+if ((${#missing[@]})); then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  if command -v apt-get >/dev/null 2>&1; then
+    sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo=sudo
+    echo "tests/run.sh: installing ${missing[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "tests/run.sh: missing tools; install: ${missing[*]} (Debian names), or run inside 'nix develop'" >&2
+    exit 1
+  fi
+fi
+
+# Tool locations for the tests; `nix develop` sets these from nixpkgs.
+export BIFROST_OVMF_CODE=${BIFROST_OVMF_CODE:-/usr/share/OVMF/OVMF_CODE_4M.fd}
+export BIFROST_OVMF_VARS=${BIFROST_OVMF_VARS:-/usr/share/OVMF/OVMF_VARS_4M.fd}
+export BIFROST_REFIND_DIR=${BIFROST_REFIND_DIR:-/usr/share/refind/refind}
+export BIFROST_BUSYBOX=${BIFROST_BUSYBOX:-/bin/busybox}
+if [[ -z ${BIFROST_KERNEL:-} ]]; then
+  BIFROST_KERNEL=$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)
+  export BIFROST_KERNEL
+fi
+
+# Nix from a distribution package runs single-user here: no build users,
+# no sandbox, and no substituters, so nothing waits on the network.
+if [[ -z ${IN_NIX_SHELL:-} ]]; then
+  export NIX_CONFIG="experimental-features = nix-command flakes
+build-users-group =
+sandbox = false
+substituters =
+${NIX_CONFIG:-}"
+fi
+
+export BIFROST_SKIP_LOG=${BIFROST_SKIP_LOG:-$PWD/target/bifrost-skips.log}
+mkdir -p target
+: >"$BIFROST_SKIP_LOG"
+
+cargo build --workspace --bins
+cargo test --workspace "$@"
+
+if [[ -s $BIFROST_SKIP_LOG ]]; then
+  echo "tests/run.sh: these tests were skipped:" >&2
+  sed 's/^/  /' "$BIFROST_SKIP_LOG" >&2
+fi

@@ -1,0 +1,139 @@
+//! Shared harness of the end-to-end tests: where the real tools are, and
+//! what happens when one is missing.
+//!
+//! Tools are found through environment variables with Debian defaults;
+//! `nix develop` sets the same variables from nixpkgs. A test whose tool is
+//! missing prints `SKIPPED` and passes, except when `BIFROST_REQUIRE_TOOLS=1`
+//! (set by `.ci/run`), where it fails: CI never skips a real-tool test.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The `bifrost` binary under test.
+///
+/// `BIFROST_BIN` overrides; otherwise the binary next to this test's
+/// target folder (`tests/run.sh` builds it before the tests run).
+pub fn bifrost_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("BIFROST_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test> -> target/<profile>/bifrost
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps");
+    let bin = profile_dir.join("bifrost");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (`cargo build -p bifrost-cli`), or run tests/run.sh",
+        bin.display()
+    );
+    bin
+}
+
+/// A path from environment variable `var`, else `default`; `None` when it does not exist.
+pub fn tool_path(var: &str, default: &str) -> Option<PathBuf> {
+    let p = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default));
+    p.exists().then_some(p)
+}
+
+/// A program on `PATH`.
+pub fn program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Whether real-tool tests must run (CI) rather than skip.
+pub fn tools_required() -> bool {
+    std::env::var("BIFROST_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
+}
+
+/// Record that `test` cannot run because `missing` is absent. Returns `false`
+/// so a test can `if !skip_unless(..) { return; }`. Panics under
+/// `BIFROST_REQUIRE_TOOLS=1`.
+pub fn skip(test: &str, missing: &str) {
+    let line = format!("SKIPPED {test}: needs {missing}");
+    if tools_required() {
+        panic!("{line}, and BIFROST_REQUIRE_TOOLS=1 forbids skipping (install it, or run tests/run.sh which does)");
+    }
+    eprintln!("{line}");
+    if let Some(log) = std::env::var_os("BIFROST_SKIP_LOG") {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
+/// Like [`skip`], for tests that CI may skip (they need something no CI
+/// machine here can have, such as a local copy of nixpkgs' lib).
+pub fn skip_optional(test: &str, missing: &str) {
+    let line = format!("SKIPPED (optional) {test}: needs {missing}");
+    eprintln!("{line}");
+    if let Some(log) = std::env::var_os("BIFROST_SKIP_LOG") {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
+/// Every tool the tests use, located once.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    pub qemu: Option<PathBuf>,
+    pub ovmf_code: Option<PathBuf>,
+    pub ovmf_vars: Option<PathBuf>,
+    pub refind_dir: Option<PathBuf>,
+    pub kernel: Option<PathBuf>,
+    pub busybox: Option<PathBuf>,
+    pub nix_instantiate: Option<PathBuf>,
+    pub nix: Option<PathBuf>,
+}
+
+impl Tools {
+    pub fn find() -> Tools {
+        Tools {
+            qemu: std::env::var_os("BIFROST_QEMU")
+                .map(PathBuf::from)
+                .filter(|p| p.exists())
+                .or_else(|| program("qemu-system-x86_64")),
+            ovmf_code: tool_path("BIFROST_OVMF_CODE", "/usr/share/OVMF/OVMF_CODE_4M.fd"),
+            ovmf_vars: tool_path("BIFROST_OVMF_VARS", "/usr/share/OVMF/OVMF_VARS_4M.fd"),
+            refind_dir: tool_path("BIFROST_REFIND_DIR", "/usr/share/refind/refind"),
+            kernel: std::env::var_os("BIFROST_KERNEL")
+                .map(PathBuf::from)
+                .filter(|p| p.exists())
+                .or_else(newest_boot_kernel),
+            busybox: tool_path("BIFROST_BUSYBOX", "/bin/busybox"),
+            nix_instantiate: program("nix-instantiate"),
+            nix: program("nix"),
+        }
+    }
+}
+
+/// The newest `/boot/vmlinuz-*` (Debian's kernel).
+fn newest_boot_kernel() -> Option<PathBuf> {
+    let mut kernels: Vec<PathBuf> = std::fs::read_dir("/boot")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("vmlinuz-"))
+        })
+        .collect();
+    kernels.sort();
+    kernels.pop()
+}
