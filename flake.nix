@@ -25,10 +25,14 @@
     # --- formatter ---
     formatter = forAllSystems (pkgs: pkgs.alejandra);
 
-    # --- NixOS modules (hardware, storage, boot, security, desktop) ---
+    # --- devShells / checks (foundation) ---
+
+    # --- NixOS modules (hardware, storage, boot, security, desktop) and hosts ---
     nixosModules = rec {
       bifrost = import ./modules {inherit nixos-hardware;};
       default = bifrost;
     };
+
+    # --- apps (build driver) ---
   };
 }
