@@ -1,1 +1,0 @@
-//! Deployment: flashing images, running them in a VM, and the doctor checks.

@@ -1,0 +1,700 @@
+//! Writing an image onto a device or a file: only the image's mapped ranges
+//! (the idea of bmaptool's block map, taken live from `SEEK_DATA`/`SEEK_HOLE`),
+//! holes zeroed only where the target may not read as zeros, large aligned
+//! writes, fsync, then a read-back verification by hashes.
+//!
+//! How holes are handled:
+//! - a regular-file target is truncated to nothing and extended to the image
+//!   size, so every hole already reads as zeros and stays a hole;
+//! - a block device gets `BLKZEROOUT` on each hole: the kernel turns it into
+//!   WRITE ZEROES / a zeroing discard where the device supports it and writes
+//!   zeros itself otherwise. Stale data of an earlier image never survives in
+//!   a hole, so the device ends byte-identical to the image.
+//!
+//! Verification drops the target's cached pages first (`POSIX_FADV_DONTNEED`
+//! after fsync), so it reads what the device stored, not what the page cache
+//! remembers. Mapped ranges compare by SHA-256 per chunk (the image's hashes
+//! are taken while writing, so the image is read once); holes must read as
+//! zeros (on a regular file, a hole that is still a hole needs no read).
+
+use super::blockdev::Target;
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Size of one write (and of one verified chunk).
+pub const CHUNK: u64 = 4 * 1024 * 1024;
+/// Mapped ranges are widened to this alignment.
+const ALIGN: u64 = 4096;
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error)]
+pub enum FlashError {
+    #[error("{path}: {op}: {source}")]
+    Io {
+        path: String,
+        op: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is busy (another program or a mount holds it open exclusively); close it and try again")]
+    Busy { path: String },
+    #[error("verification failed: {target} differs from {image} at byte {offset} (0x{offset:x}); the device may be faulty or fake, try another one")]
+    Mismatch {
+        image: String,
+        target: String,
+        offset: u64,
+    },
+    #[error("verification failed: {target} is {actual} bytes long, the image {expected}")]
+    Length {
+        target: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("interrupted: {target} is now INCOMPLETE ({done} of {total} bytes processed); flash it again before using it")]
+    Interrupted {
+        target: String,
+        done: u64,
+        total: u64,
+    },
+    #[error("cannot catch Ctrl-C: {0}")]
+    Signal(#[source] std::io::Error),
+}
+
+fn io<'a>(path: &'a Utf8Path, op: &'static str) -> impl FnOnce(std::io::Error) -> FlashError + 'a {
+    move |source| FlashError::Io {
+        path: path.to_string(),
+        op,
+        source,
+    }
+}
+
+/// What is being done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    Write,
+    Verify,
+}
+
+/// A progress report: `done` of `total` bytes in `phase`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    pub phase: Phase,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// How to flash.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub verify: bool,
+}
+
+/// What a finished flash did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub image_size: u64,
+    /// Bytes of data written (the mapped ranges).
+    pub written: u64,
+    /// Bytes of holes zeroed on the target (0 for a file target).
+    pub zeroed: u64,
+    pub verified: bool,
+    pub write_secs: f64,
+    pub verify_secs: f64,
+}
+
+/// A byte range `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Range {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl Range {
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+}
+
+/// Where an image holds data and where it has holes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Map {
+    pub size: u64,
+    /// Mapped ranges, sorted, disjoint, 4 KiB aligned (the last one ends at `size`).
+    pub data: Vec<Range>,
+}
+
+impl Map {
+    /// Bytes in mapped ranges.
+    pub fn mapped(&self) -> u64 {
+        self.data.iter().map(Range::len).sum()
+    }
+
+    /// The holes between the mapped ranges.
+    pub fn holes(&self) -> Vec<Range> {
+        let mut holes = Vec::new();
+        let mut at = 0;
+        for r in &self.data {
+            if r.start > at {
+                holes.push(Range {
+                    start: at,
+                    end: r.start,
+                });
+            }
+            at = r.end;
+        }
+        if at < self.size {
+            holes.push(Range {
+                start: at,
+                end: self.size,
+            });
+        }
+        holes
+    }
+}
+
+/// The block map of an open file, from `SEEK_DATA`/`SEEK_HOLE`. A file
+/// system without them reports one range covering everything, which is slow
+/// but right.
+pub fn map_file(file: &File, size: u64) -> std::io::Result<Map> {
+    let fd = file.as_raw_fd();
+    let mut raw: Vec<Range> = Vec::new();
+    let mut at: u64 = 0;
+    while at < size {
+        // SAFETY: lseek on a file descriptor we own; no memory is touched.
+        let data = unsafe { libc::lseek(fd, at as libc::off_t, libc::SEEK_DATA) };
+        if data < 0 {
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::ENXIO) => break, // no data after `at`
+                Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) => {
+                    raw.push(Range {
+                        start: at,
+                        end: size,
+                    });
+                    break;
+                }
+                _ => return Err(e),
+            }
+        }
+        let data = data as u64;
+        // SAFETY: as above.
+        let hole = unsafe { libc::lseek(fd, data as libc::off_t, libc::SEEK_HOLE) };
+        if hole < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let hole = (hole as u64).min(size);
+        if hole > data {
+            raw.push(Range {
+                start: data,
+                end: hole,
+            });
+        }
+        at = hole.max(data + 1);
+    }
+    Ok(Map {
+        size,
+        data: align(raw, size),
+    })
+}
+
+/// Widen ranges to [`ALIGN`] and merge the ones that touch.
+fn align(raw: Vec<Range>, size: u64) -> Vec<Range> {
+    let mut out: Vec<Range> = Vec::new();
+    for r in raw {
+        let start = r.start / ALIGN * ALIGN;
+        let end = r.end.div_ceil(ALIGN).saturating_mul(ALIGN).min(size);
+        match out.last_mut() {
+            Some(last) if start <= last.end => last.end = last.end.max(end),
+            _ => out.push(Range { start, end }),
+        }
+    }
+    out
+}
+
+/// Split `r` at absolute multiples of [`CHUNK`], so writes stay aligned.
+fn chunks(r: Range) -> impl Iterator<Item = Range> {
+    let mut at = r.start;
+    std::iter::from_fn(move || {
+        if at >= r.end {
+            return None;
+        }
+        let end = ((at / CHUNK + 1) * CHUNK).min(r.end);
+        let c = Range { start: at, end };
+        at = end;
+        Some(c)
+    })
+}
+
+/// A Ctrl-C (SIGINT, also SIGTERM) flag: once registered, the signals no
+/// longer kill the process; long loops check the flag and stop cleanly.
+pub fn interrupt_flag() -> Result<Arc<AtomicBool>, FlashError> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, flag.clone()).map_err(FlashError::Signal)?;
+    }
+    Ok(flag)
+}
+
+/// Per-chunk SHA-256 of the image's mapped ranges, in order.
+type Digests = Vec<(Range, [u8; 32])>;
+
+/// Open the image: its file, size and block map.
+fn open_image(image: &Utf8Path) -> Result<(File, Map), FlashError> {
+    let f = File::open(image).map_err(io(image, "open image"))?;
+    let size = f.metadata().map_err(io(image, "stat image"))?.len();
+    let map = map_file(&f, size).map_err(io(image, "map image (SEEK_DATA)"))?;
+    Ok((f, map))
+}
+
+/// The size of `image`, for the safety checks.
+pub fn image_size(image: &Utf8Path) -> Result<u64, FlashError> {
+    std::fs::metadata(image)
+        .map(|m| m.len())
+        .map_err(io(image, "stat image"))
+}
+
+/// Flash `image` onto `target` (checked by [`super::blockdev::check`] before).
+/// `cancel` stops the work between chunks; `progress` hears about every chunk.
+pub fn flash(
+    image: &Utf8Path,
+    target: &Target,
+    opts: Options,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Report, FlashError> {
+    let (src, map) = open_image(image)?;
+    let (path, is_file) = match target {
+        Target::File { path } => (path.clone(), true),
+        Target::Disk(d) => (d.path.clone(), false),
+    };
+    let dst = open_target(&path, is_file, map.size)?;
+
+    let start = Instant::now();
+    let holes = if is_file { Vec::new() } else { map.holes() };
+    let total = map.mapped() + holes.iter().map(Range::len).sum::<u64>();
+    let mut done = 0u64;
+    let mut digests: Digests = Vec::new();
+    let mut buf = vec![0u8; CHUNK as usize];
+    progress(Progress {
+        phase: Phase::Write,
+        done,
+        total,
+    });
+    // Data and holes in offset order, so an interrupted flash has a clean prefix.
+    let mut work: Vec<(Range, bool)> = map.data.iter().map(|r| (*r, true)).collect();
+    work.extend(holes.iter().map(|r| (*r, false)));
+    work.sort_by_key(|(r, _)| r.start);
+    let interrupted = |done| FlashError::Interrupted {
+        target: path.to_string(),
+        done,
+        total,
+    };
+    let mut zeroed = 0;
+    for (range, is_data) in work {
+        for c in chunks(range) {
+            if cancel.load(Ordering::Relaxed) {
+                let _ = dst.sync_all();
+                return Err(interrupted(done));
+            }
+            if is_data {
+                let b = &mut buf[..c.len() as usize];
+                src.read_exact_at(b, c.start)
+                    .map_err(io(image, "read image"))?;
+                dst.write_all_at(b, c.start).map_err(io(&path, "write"))?;
+                digests.push((c, Sha256::digest(&*b).into()));
+            } else {
+                zero_range(&dst, &path, c, &mut buf)?;
+                zeroed += c.len();
+            }
+            done += c.len();
+            progress(Progress {
+                phase: Phase::Write,
+                done,
+                total,
+            });
+        }
+    }
+    dst.sync_all().map_err(io(&path, "fsync"))?;
+    let write_secs = start.elapsed().as_secs_f64();
+    if cancel.load(Ordering::Relaxed) {
+        return Err(interrupted(done));
+    }
+    let mut report = Report {
+        image_size: map.size,
+        written: map.mapped(),
+        zeroed,
+        verified: false,
+        write_secs,
+        verify_secs: 0.0,
+    };
+    drop(dst);
+    if opts.verify {
+        let t = Instant::now();
+        verify_with(
+            image, &src, &map, &digests, &path, is_file, cancel, progress,
+        )?;
+        report.verified = true;
+        report.verify_secs = t.elapsed().as_secs_f64();
+    }
+    Ok(report)
+}
+
+/// Verify that `target` reads back exactly as `image` (standalone: the
+/// image's hashes are computed here). Returns the first mismatching offset
+/// as [`FlashError::Mismatch`].
+pub fn verify(
+    image: &Utf8Path,
+    target: &Utf8Path,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), FlashError> {
+    let (src, map) = open_image(image)?;
+    let is_file = std::fs::metadata(target)
+        .map_err(io(target, "stat"))?
+        .is_file();
+    let mut digests: Digests = Vec::new();
+    let mut buf = vec![0u8; CHUNK as usize];
+    for r in &map.data {
+        for c in chunks(*r) {
+            let b = &mut buf[..c.len() as usize];
+            src.read_exact_at(b, c.start)
+                .map_err(io(image, "read image"))?;
+            digests.push((c, Sha256::digest(&*b).into()));
+        }
+    }
+    verify_with(
+        image, &src, &map, &digests, target, is_file, cancel, progress,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn verify_with(
+    image: &Utf8Path,
+    src: &File,
+    map: &Map,
+    digests: &Digests,
+    target: &Utf8Path,
+    is_file: bool,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), FlashError> {
+    let dst = File::open(target).map_err(io(target, "open for verification"))?;
+    if is_file {
+        let len = dst.metadata().map_err(io(target, "stat"))?.len();
+        if len != map.size {
+            return Err(FlashError::Length {
+                target: target.to_string(),
+                expected: map.size,
+                actual: len,
+            });
+        }
+    }
+    // Read what the device stored, not the page cache.
+    // SAFETY: plain syscall on our own descriptor.
+    unsafe { libc::posix_fadvise(dst.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    let holes = map.holes();
+    let total = map.mapped() + holes.iter().map(Range::len).sum::<u64>();
+    let mut done = 0;
+    let mut buf = vec![0u8; CHUNK as usize];
+    let mismatch = |offset| FlashError::Mismatch {
+        image: image.to_string(),
+        target: target.to_string(),
+        offset,
+    };
+    let mut work: Vec<(Range, Option<[u8; 32]>)> =
+        digests.iter().map(|(r, d)| (*r, Some(*d))).collect();
+    for h in &holes {
+        work.extend(chunks(*h).map(|c| (c, None)));
+    }
+    work.sort_by_key(|(r, _)| r.start);
+    progress(Progress {
+        phase: Phase::Verify,
+        done,
+        total,
+    });
+    for (c, digest) in work {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(FlashError::Interrupted {
+                target: target.to_string(),
+                done,
+                total,
+            });
+        }
+        match digest {
+            Some(d) => {
+                let b = &mut buf[..c.len() as usize];
+                dst.read_exact_at(b, c.start)
+                    .map_err(io(target, "read back"))?;
+                if <[u8; 32]>::from(Sha256::digest(&*b)) != d {
+                    // Find the exact byte: compare with the image's chunk.
+                    let mut want = vec![0u8; c.len() as usize];
+                    src.read_exact_at(&mut want, c.start)
+                        .map_err(io(image, "read image"))?;
+                    let i = want.iter().zip(b.iter()).position(|(a, b)| a != b);
+                    return Err(mismatch(c.start + i.unwrap_or(0) as u64));
+                }
+            }
+            None => {
+                if !(is_file && still_hole(&dst, c)) {
+                    let b = &mut buf[..c.len() as usize];
+                    dst.read_exact_at(b, c.start)
+                        .map_err(io(target, "read back"))?;
+                    if let Some(i) = b.iter().position(|&x| x != 0) {
+                        return Err(mismatch(c.start + i as u64));
+                    }
+                }
+            }
+        }
+        done += c.len();
+        progress(Progress {
+            phase: Phase::Verify,
+            done,
+            total,
+        });
+    }
+    Ok(())
+}
+
+/// Whether `r` of a regular file holds no data at all (so it reads as zeros).
+fn still_hole(f: &File, r: Range) -> bool {
+    // SAFETY: lseek on our own descriptor.
+    let next = unsafe { libc::lseek(f.as_raw_fd(), r.start as libc::off_t, libc::SEEK_DATA) };
+    if next < 0 {
+        // ENXIO: no data up to the end of the file.
+        return std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO);
+    }
+    next as u64 >= r.end
+}
+
+/// Open the target for writing. A file is emptied and re-extended, so its
+/// holes read as zeros; a block device is opened exclusively (`O_EXCL`
+/// fails when it is mounted or claimed by device-mapper).
+fn open_target(path: &Utf8PathBuf, is_file: bool, size: u64) -> Result<File, FlashError> {
+    if is_file {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(io(path, "open target"))?;
+        f.set_len(size).map_err(io(path, "set length"))?;
+        return Ok(f);
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_EXCL)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::EBUSY) {
+                FlashError::Busy {
+                    path: path.to_string(),
+                }
+            } else {
+                io(path, "open device")(e)
+            }
+        })
+}
+
+/// `BLKZEROOUT` from linux/fs.h: `_IO(0x12, 127)`.
+const BLKZEROOUT: libc::c_ulong = 0x127f;
+
+/// Make `r` of a block device read as zeros: `BLKZEROOUT` for the
+/// 512-byte-aligned part, written zeros for the rest or when the ioctl fails.
+fn zero_range(dst: &File, path: &Utf8Path, r: Range, buf: &mut [u8]) -> Result<(), FlashError> {
+    let a = r.start.div_ceil(512) * 512;
+    let b = r.end / 512 * 512;
+    let mut written_zeros = |s: u64, e: u64| -> Result<(), FlashError> {
+        let mut at = s;
+        while at < e {
+            let n = (e - at).min(buf.len() as u64) as usize;
+            buf[..n].fill(0);
+            dst.write_all_at(&buf[..n], at)
+                .map_err(io(path, "write zeros"))?;
+            at += n as u64;
+        }
+        Ok(())
+    };
+    if b > a {
+        let range: [u64; 2] = [a, b - a];
+        // SAFETY: BLKZEROOUT reads two u64 from the pointer, which lives across the call.
+        let rc = unsafe { libc::ioctl(dst.as_raw_fd(), BLKZEROOUT as _, range.as_ptr()) };
+        if rc != 0 {
+            written_zeros(a, b)?;
+        }
+        written_zeros(r.start, a)?;
+        written_zeros(b, r.end)?;
+    } else {
+        written_zeros(r.start, r.end)?;
+    }
+    Ok(())
+}
+
+/// Throughput and remaining time, for progress lines.
+pub fn rate_and_eta(done: u64, total: u64, elapsed: Duration) -> (f64, Option<Duration>) {
+    let secs = elapsed.as_secs_f64();
+    if secs <= 0.0 || done == 0 {
+        return (0.0, None);
+    }
+    let rate = done as f64 / secs;
+    let eta = Duration::from_secs_f64((total.saturating_sub(done)) as f64 / rate);
+    (rate, Some(eta))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn sparse(dir: &Utf8Path, size: u64, data: &[(u64, &[u8])]) -> Utf8PathBuf {
+        let p = dir.join("img");
+        let f = File::create(&p).unwrap();
+        f.set_len(size).unwrap();
+        for (off, bytes) in data {
+            f.write_all_at(bytes, *off).unwrap();
+        }
+        p
+    }
+
+    fn tmp() -> (tempfile::TempDir, Utf8PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let p = Utf8PathBuf::from_path_buf(d.path().to_path_buf()).unwrap();
+        (d, p)
+    }
+
+    #[test]
+    fn map_finds_data_and_holes() {
+        let (_d, dir) = tmp();
+        let mib = 1 << 20;
+        let img = sparse(
+            &dir,
+            64 * mib,
+            &[(0, b"boot"), (10 * mib + 5, b"x"), (64 * mib - 1, b"z")],
+        );
+        let f = File::open(&img).unwrap();
+        let m = map_file(&f, 64 * mib).unwrap();
+        // File systems may allocate bigger blocks, but data must be covered
+        // and far-apart data must not merge into one range.
+        assert!(m.data.len() >= 3, "{m:?}");
+        for off in [0, 10 * mib + 5, 64 * mib - 1] {
+            assert!(
+                m.data.iter().any(|r| r.start <= off && off < r.end),
+                "{off} not mapped: {m:?}"
+            );
+        }
+        assert!(m.mapped() < 8 * mib, "{m:?}");
+        let holes: u64 = m.holes().iter().map(Range::len).sum();
+        assert_eq!(holes + m.mapped(), 64 * mib);
+    }
+
+    #[test]
+    fn chunks_are_aligned_to_absolute_offsets() {
+        let c: Vec<Range> = chunks(Range {
+            start: 4096,
+            end: 2 * CHUNK + 10,
+        })
+        .collect();
+        assert_eq!(
+            c[0],
+            Range {
+                start: 4096,
+                end: CHUNK
+            }
+        );
+        assert_eq!(
+            c[1],
+            Range {
+                start: CHUNK,
+                end: 2 * CHUNK
+            }
+        );
+        assert_eq!(
+            c[2],
+            Range {
+                start: 2 * CHUNK,
+                end: 2 * CHUNK + 10
+            }
+        );
+    }
+
+    #[test]
+    fn file_flash_is_identical_and_sparse_and_verify_catches_corruption() {
+        let (_d, dir) = tmp();
+        let mib = 1 << 20;
+        let payload: Vec<u8> = (0..3 * mib as usize).map(|i| (i % 251) as u8 + 1).collect();
+        let img = sparse(&dir, 32 * mib, &[(mib, &payload), (31 * mib, b"end")]);
+        let out = dir.join("out");
+        // Stale bytes in the target where the image has a hole must vanish.
+        let mut stale = File::create(&out).unwrap();
+        stale.write_all(&vec![0xAA; 40 * mib as usize]).unwrap();
+        drop(stale);
+        let target = Target::File { path: out.clone() };
+        let flag = AtomicBool::new(false);
+        let mut last = None;
+        let r = flash(&img, &target, Options { verify: true }, &flag, &mut |p| {
+            last = Some(p)
+        })
+        .unwrap();
+        assert!(r.verified);
+        assert_eq!(std::fs::read(&img).unwrap(), std::fs::read(&out).unwrap());
+        assert_eq!(last.unwrap().phase, Phase::Verify);
+        use std::os::unix::fs::MetadataExt;
+        assert!(
+            std::fs::metadata(&out).unwrap().blocks() * 512 < 8 * mib,
+            "target not sparse"
+        );
+
+        // Corrupt one byte in data, then one in a hole: both found at their offset.
+        let f = std::fs::OpenOptions::new().write(true).open(&out).unwrap();
+        f.write_all_at(&[0], 2 * mib + 17).unwrap();
+        f.sync_all().unwrap();
+        match verify(&img, &out, &flag, &mut |_| {}) {
+            Err(FlashError::Mismatch { offset, .. }) => assert_eq!(offset, 2 * mib + 17),
+            other => panic!("{other:?}"),
+        }
+        f.write_all_at(&[payload[mib as usize + 17]], 2 * mib + 17)
+            .unwrap();
+        f.write_all_at(&[7], 20 * mib + 3).unwrap();
+        f.sync_all().unwrap();
+        match verify(&img, &out, &flag, &mut |_| {}) {
+            Err(FlashError::Mismatch { offset, .. }) => assert_eq!(offset, 20 * mib + 3),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn cancel_stops_and_says_incomplete() {
+        let (_d, dir) = tmp();
+        let img = sparse(&dir, 16 << 20, &[(0, &[1u8; 4096])]);
+        let flag = AtomicBool::new(true);
+        let e = flash(
+            &img,
+            &Target::File {
+                path: dir.join("o"),
+            },
+            Options { verify: true },
+            &flag,
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("INCOMPLETE"), "{e}");
+    }
+
+    #[test]
+    fn eta_is_computed_from_rate() {
+        let (rate, eta) = rate_and_eta(50, 100, Duration::from_secs(5));
+        assert_eq!(rate, 10.0);
+        assert_eq!(eta, Some(Duration::from_secs(5)));
+        assert_eq!(rate_and_eta(0, 100, Duration::from_secs(1)).1, None);
+    }
+}
