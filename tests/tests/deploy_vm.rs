@@ -1,0 +1,125 @@
+//! `bifrost vm --headless` boots a test ESP (rEFInd + kernel + busybox
+//! initrd, built by the harness) under OVMF and shows the guest's marker on
+//! the serial console of its own terminal; the guest powers off and QEMU exits.
+
+use bifrost_e2e::{bifrost_bin, image, initrd, skip, Tools};
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const MARKER: &str = "BIFROST-VM-MARKER";
+
+const INIT: &str = r#"#!/bin/busybox sh
+echo "BIFROST-VM-MARKER reached"
+/bin/busybox poweroff -f
+"#;
+
+const CONF: &str = r#"timeout 1
+scanfor manual
+textonly
+default_selection "Test"
+menuentry "Test" {
+  loader /EFI/test/kernel
+  initrd /EFI/test/initrd
+  options "console=ttyS0 quiet"
+}
+"#;
+
+#[test]
+fn vm_headless_boots_test_esp_and_shows_marker() {
+    let t = Tools::find();
+    let (Some(qemu), Some(code), Some(vars), Some(refind), Some(kernel), Some(busybox)) = (
+        t.qemu,
+        t.ovmf_code,
+        t.ovmf_vars,
+        t.refind_dir,
+        t.kernel,
+        t.busybox,
+    ) else {
+        return skip(
+            "vm_headless_boots_test_esp_and_shows_marker",
+            "qemu-system-x86_64, OVMF, rEFInd, a kernel and busybox",
+        );
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let esp = dir.path().join("esp");
+    std::fs::create_dir_all(esp.join("EFI/BOOT")).unwrap();
+    std::fs::create_dir_all(esp.join("EFI/test")).unwrap();
+    std::fs::copy(
+        refind.join("refind_x64.efi"),
+        esp.join("EFI/BOOT/BOOTX64.EFI"),
+    )
+    .unwrap();
+    std::fs::write(esp.join("EFI/BOOT/refind.conf"), CONF).unwrap();
+    std::fs::copy(&kernel, esp.join("EFI/test/kernel")).unwrap();
+    initrd::Initrd::new(&busybox, INIT).write(&esp.join("EFI/test/initrd"));
+    let img = dir.path().join("esp.img");
+    image::fat_image(&esp, &img, 64, "ESP");
+    let state = dir.path().join("state");
+
+    let mut child = Command::new(bifrost_bin())
+        .args(["vm", "--headless", "--memory", "512", "--cpus", "1"])
+        .arg(&img)
+        // KVM is no proof of working KVM (nested virtualisation): force TCG.
+        .env("BIFROST_QEMU_ACCEL", "tcg")
+        .env("BIFROST_QEMU", &qemu)
+        .env("BIFROST_OVMF_CODE", &code)
+        .env("BIFROST_OVMF_VARS", &vars)
+        .env("BIFROST_STATE_DIR", &state)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Own process group, so a timeout kills QEMU too.
+        .process_group(0)
+        .spawn()
+        .expect("start bifrost vm");
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = stdout.read_to_end(&mut s);
+        String::from_utf8_lossy(&s).into_owned()
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if start.elapsed() > Duration::from_secs(180) {
+            // SAFETY: signals the process group we created for bifrost and QEMU.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let out = reader.join().unwrap();
+    let tail: String = out
+        .lines()
+        .rev()
+        .take(30)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        out.contains(MARKER),
+        "marker not on the serial console (status {status:?}); stderr:\n{err}\nserial tail:\n{tail}"
+    );
+    let status = status.expect("the guest powers off, so QEMU exits");
+    assert!(
+        status.success(),
+        "bifrost vm exited {status}; stderr:\n{err}"
+    );
+    assert!(err.contains("Tcg"), "accelerator not reported: {err}");
+    // The VM got its private NVRAM copy; the template stayed untouched.
+    let vm_dirs: Vec<_> = std::fs::read_dir(state.join("vm")).unwrap().collect();
+    assert_eq!(vm_dirs.len(), 1);
+    let nvram = vm_dirs[0].as_ref().unwrap().path().join("OVMF_VARS.fd");
+    assert!(nvram.is_file());
+}
