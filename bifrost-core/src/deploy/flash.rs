@@ -20,11 +20,11 @@
 use super::blockdev::Target;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -246,7 +246,7 @@ pub fn interrupt_flag() -> Result<Arc<AtomicBool>, FlashError> {
     Ok(flag)
 }
 
-/// Per-chunk SHA-256 of the image's mapped ranges, in order.
+/// Per-chunk BLAKE3 of the image's mapped ranges, in order.
 type Digests = Vec<(Range, [u8; 32])>;
 
 /// Open the image: its file, size and block map.
@@ -264,8 +264,72 @@ pub fn image_size(image: &Utf8Path) -> Result<u64, FlashError> {
         .map_err(io(image, "stat image"))
 }
 
+/// Chunks in flight between the reading, writing and hashing threads.
+const IN_FLIGHT: usize = 4;
+/// How far ahead of the reader the kernel is asked to fetch (`WILLNEED`).
+const READAHEAD: u64 = 8 * CHUNK;
+
+fn digest(b: &[u8]) -> [u8; 32] {
+    *blake3::hash(b).as_bytes()
+}
+
+fn fadvise(f: &File, r: Range, advice: libc::c_int) {
+    // SAFETY: advisory syscall on our own descriptor; no memory involved.
+    unsafe {
+        libc::posix_fadvise(
+            f.as_raw_fd(),
+            r.start as libc::off_t,
+            r.len() as libc::off_t,
+            advice,
+        )
+    };
+}
+
+/// Read `chunks` of `file` in order on a thread of `scope`, asking the
+/// kernel to fetch ahead; buffers come from and go back to a pool.
+fn reader<'s>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    file: &'s File,
+    path: &'s Utf8Path,
+    chunks: Vec<Range>,
+    op: &'static str,
+) -> (
+    mpsc::Receiver<Result<(Range, Vec<u8>), FlashError>>,
+    mpsc::Sender<Vec<u8>>,
+) {
+    let (tx, rx) = mpsc::sync_channel(IN_FLIGHT);
+    let (pool_tx, pool_rx) = mpsc::channel::<Vec<u8>>();
+    for _ in 0..IN_FLIGHT + 2 {
+        let _ = pool_tx.send(Vec::with_capacity(CHUNK as usize));
+    }
+    scope.spawn(move || {
+        let mut ahead = 0;
+        for (i, c) in chunks.iter().enumerate() {
+            // Keep about READAHEAD bytes requested beyond this chunk.
+            while ahead < chunks.len() && chunks[ahead].start < c.start + READAHEAD {
+                if ahead > i || i == 0 {
+                    fadvise(file, chunks[ahead], libc::POSIX_FADV_WILLNEED);
+                }
+                ahead += 1;
+            }
+            let Ok(mut b) = pool_rx.recv() else { return };
+            b.resize(c.len() as usize, 0);
+            let r = file.read_exact_at(&mut b, c.start).map(|()| (*c, b));
+            let failed = r.is_err();
+            if tx.send(r.map_err(io(path, op))).is_err() || failed {
+                return;
+            }
+        }
+    });
+    (rx, pool_tx)
+}
+
 /// Flash `image` onto `target` (checked by [`super::blockdev::check`] before).
 /// `cancel` stops the work between chunks; `progress` hears about every chunk.
+///
+/// Three threads overlap the work: one reads the image, this one writes
+/// (and starts the device's writeback at once with `sync_file_range`), one
+/// hashes what was written.
 pub fn flash(
     image: &Utf8Path,
     target: &Target,
@@ -283,53 +347,90 @@ pub fn flash(
     let start = Instant::now();
     let holes = if is_file { Vec::new() } else { map.holes() };
     let total = map.mapped() + holes.iter().map(Range::len).sum::<u64>();
+    // Data and holes in offset order, so an interrupted flash has a clean prefix.
+    let mut work: Vec<(Range, bool)> = map
+        .data
+        .iter()
+        .flat_map(|r| chunks(*r))
+        .map(|c| (c, true))
+        .collect();
+    work.extend(holes.iter().flat_map(|r| chunks(*r)).map(|c| (c, false)));
+    work.sort_by_key(|(r, _)| r.start);
+    let data_chunks: Vec<Range> = work.iter().filter(|(_, d)| *d).map(|(c, _)| *c).collect();
+    fadvise(
+        &src,
+        Range {
+            start: 0,
+            end: map.size,
+        },
+        libc::POSIX_FADV_SEQUENTIAL,
+    );
+
     let mut done = 0u64;
-    let mut digests: Digests = Vec::new();
-    let mut buf = vec![0u8; CHUNK as usize];
+    let mut zeroed = 0u64;
     progress(Progress {
         phase: Phase::Write,
         done,
         total,
     });
-    // Data and holes in offset order, so an interrupted flash has a clean prefix.
-    let mut work: Vec<(Range, bool)> = map.data.iter().map(|r| (*r, true)).collect();
-    work.extend(holes.iter().map(|r| (*r, false)));
-    work.sort_by_key(|(r, _)| r.start);
-    let interrupted = |done| FlashError::Interrupted {
-        target: path.to_string(),
-        done,
-        total,
-    };
-    let mut zeroed = 0;
-    for (range, is_data) in work {
-        for c in chunks(range) {
-            if cancel.load(Ordering::Relaxed) {
-                let _ = dst.sync_all();
-                return Err(interrupted(done));
+    let written: Result<Digests, FlashError> = std::thread::scope(|s| {
+        let (from_reader, pool) = reader(s, &src, image, data_chunks, "read image");
+        let (to_hash, hash_rx) = mpsc::sync_channel::<(Range, Vec<u8>)>(IN_FLIGHT);
+        let hasher = s.spawn(move || {
+            let mut d: Digests = Vec::new();
+            for (c, b) in hash_rx {
+                d.push((c, digest(&b)));
+                let _ = pool.send(b);
             }
-            if is_data {
-                let b = &mut buf[..c.len() as usize];
-                src.read_exact_at(b, c.start)
-                    .map_err(io(image, "read image"))?;
-                dst.write_all_at(b, c.start).map_err(io(&path, "write"))?;
-                digests.push((c, Sha256::digest(&*b).into()));
-            } else {
-                zero_range(&dst, &path, c, &mut buf)?;
-                zeroed += c.len();
+            d
+        });
+        let mut zeros = Vec::new();
+        let result = (|| -> Result<(), Option<FlashError>> {
+            for (c, is_data) in &work {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(None);
+                }
+                if *is_data {
+                    let (rc, b) = from_reader.recv().map_err(|_| None)?.map_err(Some)?;
+                    debug_assert_eq!(rc, *c);
+                    dst.write_all_at(&b, c.start)
+                        .map_err(|e| Some(io(&path, "write")(e)))?;
+                    start_writeback(&dst, *c);
+                    to_hash.send((*c, b)).map_err(|_| None)?;
+                } else {
+                    if zeros.is_empty() {
+                        zeros = vec![0u8; CHUNK as usize];
+                    }
+                    zero_range(&dst, &path, *c, &mut zeros).map_err(Some)?;
+                    zeroed += c.len();
+                }
+                done += c.len();
+                progress(Progress {
+                    phase: Phase::Write,
+                    done,
+                    total,
+                });
             }
-            done += c.len();
-            progress(Progress {
-                phase: Phase::Write,
+            Ok(())
+        })();
+        drop(from_reader);
+        drop(to_hash);
+        let digests = hasher.join().expect("hasher thread");
+        match result {
+            Ok(()) => Ok(digests),
+            Err(Some(e)) => Err(e),
+            // Interrupted (or a thread hung up early, which only cancelling does).
+            Err(None) => Err(FlashError::Interrupted {
+                target: path.to_string(),
                 done,
                 total,
-            });
+            }),
         }
-    }
-    dst.sync_all().map_err(io(&path, "fsync"))?;
+    });
+    let sync = dst.sync_all().map_err(io(&path, "fsync"));
+    let digests = written?;
+    sync?;
     let write_secs = start.elapsed().as_secs_f64();
-    if cancel.load(Ordering::Relaxed) {
-        return Err(interrupted(done));
-    }
     let mut report = Report {
         image_size: map.size,
         written: map.mapped(),
@@ -348,6 +449,20 @@ pub fn flash(
         report.verify_secs = t.elapsed().as_secs_f64();
     }
     Ok(report)
+}
+
+/// Start writing `r` back to the device now, without waiting, so the final
+/// fsync has little left to do and the device never idles.
+fn start_writeback(f: &File, r: Range) {
+    // SAFETY: advisory syscall on our own descriptor; no memory involved.
+    unsafe {
+        libc::sync_file_range(
+            f.as_raw_fd(),
+            r.start as libc::off_t,
+            r.len() as libc::off_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        )
+    };
 }
 
 /// Verify that `target` reads back exactly as `image` (standalone: the
@@ -370,7 +485,7 @@ pub fn verify(
             let b = &mut buf[..c.len() as usize];
             src.read_exact_at(b, c.start)
                 .map_err(io(image, "read image"))?;
-            digests.push((c, Sha256::digest(&*b).into()));
+            digests.push((c, digest(b)));
         }
     }
     verify_with(
@@ -401,69 +516,77 @@ fn verify_with(
         }
     }
     // Read what the device stored, not the page cache.
-    // SAFETY: plain syscall on our own descriptor.
-    unsafe { libc::posix_fadvise(dst.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    fadvise(
+        &dst,
+        Range {
+            start: 0,
+            end: map.size,
+        },
+        libc::POSIX_FADV_DONTNEED,
+    );
     let holes = map.holes();
     let total = map.mapped() + holes.iter().map(Range::len).sum::<u64>();
-    let mut done = 0;
-    let mut buf = vec![0u8; CHUNK as usize];
     let mismatch = |offset| FlashError::Mismatch {
         image: image.to_string(),
         target: target.to_string(),
         offset,
     };
-    let mut work: Vec<(Range, Option<[u8; 32]>)> =
-        digests.iter().map(|(r, d)| (*r, Some(*d))).collect();
+    // Chunk, expected digest (None: must read as zeros), and whether it must be read.
+    let mut work: Vec<(Range, Option<[u8; 32]>, bool)> =
+        digests.iter().map(|(r, d)| (*r, Some(*d), true)).collect();
     for h in &holes {
-        work.extend(chunks(*h).map(|c| (c, None)));
+        work.extend(chunks(*h).map(|c| (c, None, !(is_file && still_hole(&dst, c)))));
     }
-    work.sort_by_key(|(r, _)| r.start);
+    work.sort_by_key(|(r, _, _)| r.start);
+    let to_read: Vec<Range> = work.iter().filter(|w| w.2).map(|w| w.0).collect();
+    let mut done = 0;
     progress(Progress {
         phase: Phase::Verify,
         done,
         total,
     });
-    for (c, digest) in work {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(FlashError::Interrupted {
-                target: target.to_string(),
+    std::thread::scope(|s| {
+        let (from_reader, pool) = reader(s, &dst, target, to_read, "read back");
+        for (c, want, read) in work {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(FlashError::Interrupted {
+                    target: target.to_string(),
+                    done,
+                    total,
+                });
+            }
+            if read {
+                let (rc, b) = from_reader.recv().map_err(|_| {
+                    io(target, "read back")(std::io::Error::other("reader stopped"))
+                })??;
+                debug_assert_eq!(rc, c);
+                match want {
+                    Some(d) if digest(&b) != d => {
+                        // Find the exact byte: compare with the image's chunk.
+                        let mut img = vec![0u8; c.len() as usize];
+                        src.read_exact_at(&mut img, c.start)
+                            .map_err(io(image, "read image"))?;
+                        let i = img.iter().zip(b.iter()).position(|(a, b)| a != b);
+                        return Err(mismatch(c.start + i.unwrap_or(0) as u64));
+                    }
+                    None => {
+                        if let Some(i) = b.iter().position(|&x| x != 0) {
+                            return Err(mismatch(c.start + i as u64));
+                        }
+                    }
+                    Some(_) => {}
+                }
+                let _ = pool.send(b);
+            }
+            done += c.len();
+            progress(Progress {
+                phase: Phase::Verify,
                 done,
                 total,
             });
         }
-        match digest {
-            Some(d) => {
-                let b = &mut buf[..c.len() as usize];
-                dst.read_exact_at(b, c.start)
-                    .map_err(io(target, "read back"))?;
-                if <[u8; 32]>::from(Sha256::digest(&*b)) != d {
-                    // Find the exact byte: compare with the image's chunk.
-                    let mut want = vec![0u8; c.len() as usize];
-                    src.read_exact_at(&mut want, c.start)
-                        .map_err(io(image, "read image"))?;
-                    let i = want.iter().zip(b.iter()).position(|(a, b)| a != b);
-                    return Err(mismatch(c.start + i.unwrap_or(0) as u64));
-                }
-            }
-            None => {
-                if !(is_file && still_hole(&dst, c)) {
-                    let b = &mut buf[..c.len() as usize];
-                    dst.read_exact_at(b, c.start)
-                        .map_err(io(target, "read back"))?;
-                    if let Some(i) = b.iter().position(|&x| x != 0) {
-                        return Err(mismatch(c.start + i as u64));
-                    }
-                }
-            }
-        }
-        done += c.len();
-        progress(Progress {
-            phase: Phase::Verify,
-            done,
-            total,
-        });
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Whether `r` of a regular file holds no data at all (so it reads as zeros).
