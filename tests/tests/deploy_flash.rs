@@ -476,3 +476,48 @@ fn fake_mounted_fixed_small_and_partition_are_refused() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn ctrl_c_stops_cleanly_and_says_incomplete() {
+    use std::io::BufRead;
+    let (_d, dir) = tmp();
+    let img = dir.join("big.raw");
+    let f = std::fs::File::create(&img).unwrap();
+    f.set_len(2048 * MIB).unwrap();
+    let block: Vec<u8> = (0..16 * MIB).map(|i| (i % 249) as u8 | 1).collect();
+    for i in 0..32 {
+        f.write_all_at(&block, i * 64 * MIB).unwrap();
+    }
+    drop(f);
+    let out = dir.join("out.raw");
+    let mut child = Command::new(bifrost_bin())
+        .args(["flash", img.as_str(), out.as_str()])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    // The first progress line says the write began; interrupt then.
+    for l in lines.by_ref() {
+        let l = l.unwrap();
+        let started = l.starts_with("writing:");
+        seen.push(l);
+        if started {
+            break;
+        }
+    }
+    // SAFETY: signals the child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    seen.extend(lines.map_while(Result::ok));
+    let status = child.wait().unwrap();
+    let log = seen.join("\n");
+    assert!(
+        !status.success(),
+        "flash finished before Ctrl-C arrived:\n{log}"
+    );
+    assert!(
+        log.contains("interrupted") && log.contains("INCOMPLETE"),
+        "{log}"
+    );
+}

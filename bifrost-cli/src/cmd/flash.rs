@@ -183,7 +183,8 @@ impl Shown {
             self.finish();
             self.phase = Some(p.phase);
             self.started = Instant::now();
-            self.last_line = Instant::now();
+            // Print the first plain line at once, so logs show work began.
+            self.last_line = Instant::now() - Duration::from_secs(60);
             if tty {
                 let bar = ProgressBar::new(p.total);
                 bar.set_style(

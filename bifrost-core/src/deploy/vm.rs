@@ -678,11 +678,10 @@ mod tests {
             e.contains("apt install ovmf") && e.contains("edk2-ovmf"),
             "{e}"
         );
-        for dir in ["usr/share/edk2/ovmf"] {
-            std::fs::create_dir_all(root.join(dir)).unwrap();
-            std::fs::write(root.join(dir).join("OVMF_CODE.fd"), b"c").unwrap();
-            std::fs::write(root.join(dir).join("OVMF_VARS.fd"), b"v").unwrap();
-        }
+        let dir = root.join("usr/share/edk2/ovmf");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("OVMF_CODE.fd"), b"c").unwrap();
+        std::fs::write(dir.join("OVMF_VARS.fd"), b"v").unwrap();
         let o = find_ovmf(&|_| None, root, None).unwrap();
         assert_eq!(o.code, root.join("usr/share/edk2/ovmf/OVMF_CODE.fd"));
         let bad = |n: &str| (n == "BIFROST_OVMF_CODE").then(|| "/nonexistent/code.fd".to_string());
