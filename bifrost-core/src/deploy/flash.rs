@@ -13,11 +13,11 @@
 //!
 //! Verification drops the target's cached pages first (`POSIX_FADV_DONTNEED`
 //! after fsync), so it reads what the device stored, not what the page cache
-//! remembers. Mapped ranges compare by BLAKE3 per 4 MiB chunk (cryptographic
-//! and several times faster than SHA-256, so hashing never limits the copy;
-//! the image's hashes
-//! are taken while writing, so the image is read once); holes must read as
-//! zeros (on a regular file, a hole that is still a hole needs no read).
+//! remembers. Mapped ranges compare by BLAKE3 per 4 MiB chunk: cryptographic,
+//! and several times faster than SHA-256, so hashing never limits the copy.
+//! The image's hashes are taken while writing, so the image is read once.
+//! Holes must read as zeros (on a regular file, a hole that is still a hole
+//! needs no read).
 
 use super::blockdev::Target;
 use camino::{Utf8Path, Utf8PathBuf};
@@ -65,6 +65,10 @@ pub enum FlashError {
         done: u64,
         total: u64,
     },
+    #[error("{target} is the image itself; give another file or a device")]
+    SameFile { target: String },
+    #[error("{image} is a QCOW2 image, which a disk cannot boot; flash a raw image or ISO (`bifrost build raw|iso`, or `qemu-img convert -O raw {image} nixos.raw`)")]
+    Qcow2 { image: String },
     #[error("cannot catch Ctrl-C: {0}")]
     Signal(#[source] std::io::Error),
 }
@@ -344,6 +348,20 @@ pub fn flash(
         Target::File { path } => (path.clone(), true),
         Target::Disk(d) => (d.path.clone(), false),
     };
+    let mut head = [0u8; 4];
+    if src.read_exact_at(&mut head, 0).is_ok() && &head == b"QFI\xfb" {
+        return Err(FlashError::Qcow2 {
+            image: image.to_string(),
+        });
+    }
+    if let (Ok(a), Ok(b)) = (src.metadata(), std::fs::metadata(&path)) {
+        use std::os::unix::fs::MetadataExt;
+        if (a.dev(), a.ino()) == (b.dev(), b.ino()) {
+            return Err(FlashError::SameFile {
+                target: path.to_string(),
+            });
+        }
+    }
     let dst = open_target(&path, is_file, map.size)?;
 
     let start = Instant::now();
@@ -813,6 +831,23 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("INCOMPLETE"), "{e}");
+    }
+
+    #[test]
+    fn refuses_itself_and_qcow2() {
+        let (_d, dir) = tmp();
+        let img = sparse(&dir, 1 << 20, &[(0, b"data")]);
+        let flag = AtomicBool::new(false);
+        let same = Target::File { path: img.clone() };
+        let e = flash(&img, &same, Options { verify: true }, &flag, &mut |_| {}).unwrap_err();
+        assert!(matches!(e, FlashError::SameFile { .. }), "{e}");
+        assert_eq!(&std::fs::read(&img).unwrap()[..4], b"data");
+        let q = sparse(&dir, 1 << 20, &[(0, b"QFI\xfb")]);
+        let out = Target::File {
+            path: dir.join("o"),
+        };
+        let e = flash(&q, &out, Options { verify: true }, &flag, &mut |_| {}).unwrap_err();
+        assert!(e.to_string().contains("qemu-img convert"), "{e}");
     }
 
     #[test]
