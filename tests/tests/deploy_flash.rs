@@ -457,7 +457,12 @@ fn fake_mounted_fixed_small_and_partition_are_refused() {
         Err(BlockdevError::FixedDisk { .. })
     ));
     f.check(MIB, true).unwrap();
-    // A removable flag alone is enough (SD card readers are not always USB).
+    // An SD card in a built-in reader says removable 0 but type SD.
+    let f = fake_or_skip!("fake_refusals", false, false, 1024);
+    let sys = std::fs::canonicalize(f.root.join("sys/dev/block/8:16")).unwrap();
+    std::fs::write(sys.join("device/type"), "SD\n").unwrap();
+    f.check(MIB, false).unwrap();
+    // A removable flag alone is enough.
     let f = fake_or_skip!("fake_refusals", false, true, 1024);
     f.check(MIB, false).unwrap();
     // Too small.

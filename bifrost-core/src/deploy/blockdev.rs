@@ -121,6 +121,9 @@ pub struct Disk {
     pub removable: bool,
     /// Attached through USB (the sysfs device path runs through a USB controller).
     pub usb: bool,
+    /// An SD card (MMC device of type `SD`); built-in readers report
+    /// `removable` 0, while soldered eMMC reports type `MMC`.
+    pub sd_card: bool,
     /// Vendor and model, as sysfs reports them.
     pub model: Option<String>,
     pub partitions: Vec<Partition>,
@@ -129,7 +132,7 @@ pub struct Disk {
 impl Disk {
     /// Removable media or a USB disk: what a flash target normally is.
     pub fn is_removable(&self) -> bool {
-        self.removable || self.usb
+        self.removable || self.usb || self.sd_card
     }
 }
 
@@ -205,6 +208,7 @@ pub fn inspect(path: &Utf8Path, root: &Utf8Path) -> Result<Target, BlockdevError
     let size = read_u64(&sys.join("size"))?.unwrap_or(0) * 512;
     let removable = read_u64(&sys.join("removable"))?.unwrap_or(0) == 1;
     let usb = sys.components().any(|c| c.as_str().starts_with("usb"));
+    let sd_card = read_str(&sys.join("device/type")).as_deref() == Some("SD");
     let vendor = read_str(&sys.join("device/vendor"));
     let model_name = read_str(&sys.join("device/model"));
     let model = match (vendor, model_name) {
@@ -229,6 +233,7 @@ pub fn inspect(path: &Utf8Path, root: &Utf8Path) -> Result<Target, BlockdevError
         size,
         removable,
         usb,
+        sd_card,
         model,
         partitions,
     }))

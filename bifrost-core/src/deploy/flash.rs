@@ -65,6 +65,12 @@ pub enum FlashError {
         done: u64,
         total: u64,
     },
+    #[error("verification interrupted: {target} was written completely but is NOT verified ({done} of {total} bytes checked); run the flash again to be sure")]
+    VerifyInterrupted {
+        target: String,
+        done: u64,
+        total: u64,
+    },
     #[error("{target} is the image itself; give another file or a device")]
     SameFile { target: String },
     #[error("{image} is a QCOW2 image, which a disk cannot boot; flash a raw image or ISO (`bifrost build raw|iso`, or `qemu-img convert -O raw {image} nixos.raw`)")]
@@ -569,7 +575,7 @@ fn verify_with(
         let (from_reader, pool) = reader(s, &dst, target, to_read, "read back");
         for (c, want, read) in work {
             if cancel.load(Ordering::Relaxed) {
-                return Err(FlashError::Interrupted {
+                return Err(FlashError::VerifyInterrupted {
                     target: target.to_string(),
                     done,
                     total,
