@@ -3,14 +3,17 @@ use bifrost_core::spec::defaults;
 use camino::Utf8PathBuf;
 use std::process::ExitCode;
 
-/// Check that this machine has what bifrost's jobs need: Nix 2.4+ with
-/// flakes, free space in the output root, KVM, QEMU and OVMF for `bifrost vm`,
-/// the EFI system partition mounted with room to spare, and rEFInd
-/// registered (and first) in the firmware's boot entries.
-///
-/// Every problem comes with how to fix it. Exits 1 when a required check
-/// (Nix, flakes, output space) fails; the others only warn.
+/// Shown by `--help` after the options (the one-line summary lives in main.rs).
+const LONG_HELP: &str = r#"Check that this machine has what bifrost's jobs need: Nix 2.4+ with
+flakes, free space in the output root, KVM, QEMU and OVMF for `bifrost vm`,
+the EFI system partition mounted with room to spare, and rEFInd
+registered (and first) in the firmware's boot entries.
+
+Every problem comes with how to fix it. Exits 1 when a required check
+(Nix, flakes, output space) fails; the others only warn."#;
+
 #[derive(clap::Args)]
+#[command(after_long_help = LONG_HELP)]
 pub struct Args {
     /// Print the report as JSON (`{"ok": bool, "checks": [{id, status, required, detail, fix}]}`).
     #[arg(long)]

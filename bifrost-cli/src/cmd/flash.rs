@@ -6,20 +6,23 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-/// Write IMAGE to DEVICE (a USB stick, or a file), then read it back to verify.
-///
-/// Only the image's data is written (holes are found with SEEK_DATA/SEEK_HOLE);
-/// on a device, holes are zeroed with BLKZEROOUT, so the device ends up
-/// byte-identical to the image. A regular file as DEVICE becomes a sparse,
-/// byte-identical copy.
-///
-/// Refused: a device that is mounted (or its partitions, or LUKS/LVM on them),
-/// that holds the running system (/, /boot, the Nix store, swap), that is
-/// smaller than the image, or that is not removable (unless --allow-fixed).
-/// Without --yes, bifrost shows the device's model, size and partitions and
-/// asks you to type its name. Ctrl-C stops cleanly; the device is then
-/// incomplete.
+/// Shown by `--help` after the options (the one-line summary lives in main.rs).
+const LONG_HELP: &str = r#"Write IMAGE to DEVICE (a USB stick, or a file), then read it back to verify.
+
+Only the image's data is written (holes are found with SEEK_DATA/SEEK_HOLE);
+on a device, holes are zeroed with BLKZEROOUT, so the device ends up
+byte-identical to the image. A regular file as DEVICE becomes a sparse,
+byte-identical copy.
+
+Refused: a device that is mounted (or its partitions, or LUKS/LVM on them),
+that holds the running system (/, /boot, the Nix store, swap), that is
+smaller than the image, or that is not removable (unless --allow-fixed).
+Without --yes, bifrost shows the device's model, size and partitions and
+asks you to type its name. Ctrl-C stops cleanly; the device is then
+incomplete."#;
+
 #[derive(clap::Args)]
+#[command(after_long_help = LONG_HELP)]
 pub struct Args {
     /// The image to write (raw disk image or ISO).
     image: Utf8PathBuf,

@@ -3,16 +3,19 @@ use bifrost_core::spec::defaults;
 use camino::{Utf8Path, Utf8PathBuf};
 use std::process::ExitCode;
 
-/// Run a disk image (QCOW2, raw or ISO; the format is read from the file) in
-/// QEMU with UEFI firmware (OVMF), or run a host's `system.build.vm`.
-///
-/// Each image gets its own copy of the OVMF variables (its NVRAM), kept in
-/// $BIFROST_STATE_DIR (default ~/.local/state/bifrost) under vm/. KVM is used
-/// when /dev/kvm works, TCG otherwise; BIFROST_QEMU_ACCEL=kvm|tcg overrides
-/// (set tcg under nested virtualisation, where an answering /dev/kvm can still
-/// fail). BIFROST_QEMU, BIFROST_OVMF_CODE and BIFROST_OVMF_VARS name QEMU and
-/// the firmware when they are not where NixOS or the distribution puts them.
+/// Shown by `--help` after the options (the one-line summary lives in main.rs).
+const LONG_HELP: &str = r#"Run a disk image (QCOW2, raw or ISO; the format is read from the file) in
+QEMU with UEFI firmware (OVMF), or run a host's `system.build.vm`.
+
+Each image gets its own copy of the OVMF variables (its NVRAM), kept in
+$BIFROST_STATE_DIR (default ~/.local/state/bifrost) under vm/. KVM is used
+when /dev/kvm works, TCG otherwise; BIFROST_QEMU_ACCEL=kvm|tcg overrides
+(set tcg under nested virtualisation, where an answering /dev/kvm can still
+fail). BIFROST_QEMU, BIFROST_OVMF_CODE and BIFROST_OVMF_VARS name QEMU and
+the firmware when they are not where NixOS or the distribution puts them."#;
+
 #[derive(clap::Args)]
+#[command(after_long_help = LONG_HELP)]
 pub struct Args {
     /// The image to run (a read-only image, such as one in the Nix store, runs with snapshot=on).
     #[arg(required_unless_present = "host", conflicts_with = "host")]
