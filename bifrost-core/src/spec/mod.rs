@@ -90,9 +90,11 @@ pub fn from_slice(bytes: &[u8]) -> Result<HostSettings, Vec<Problem>> {
     if !problems.is_empty() {
         return Err(problems);
     }
-    // The schema cannot say everything (integer ranges, for one); serde has
-    // the last word on the shape.
-    let settings: HostSettings = match serde_path_to_error::deserialize(doc) {
+    // The schema cannot say everything (integer ranges, repeated keys, which
+    // the parsed value silently collapsed): serde, reading the bytes again,
+    // has the last word on the shape.
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let settings: HostSettings = match serde_path_to_error::deserialize(&mut de) {
         Ok(s) => s,
         Err(e) => return Err(vec![structural_problem(e)]),
     };
@@ -120,6 +122,15 @@ fn structural_problem(e: serde_path_to_error::Error<serde_json::Error>) -> Probl
                 format!("{path}.{field}")
             };
             message = format!("is required but missing{tail}; add it (see `bifrost schema`)");
+        }
+    } else if let Some(rest) = message.strip_prefix("duplicate field `") {
+        if let Some((field, tail)) = rest.split_once('`') {
+            path = if path.is_empty() {
+                field.to_string()
+            } else {
+                format!("{path}.{field}")
+            };
+            message = format!("appears more than once{tail}; keep one");
         }
     } else if inner.is_syntax() || inner.is_eof() {
         message = format!("invalid JSON: {message}");
