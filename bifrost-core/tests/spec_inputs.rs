@@ -68,7 +68,7 @@ fn every_problem_of_a_document_is_reported_at_once() {
     );
     assert_eq!(
         problems[3].to_string(),
-        "storage.subvolumes[2].mountPoint: must be an absolute path, got \"home\"; write \"/home\""
+        "storage.subvolumes[2].mountPoint: must be an absolute path, got \"home\"; did you mean \"/home\"?"
     );
 
     // Structural problems are all reported too, before any check of meaning.

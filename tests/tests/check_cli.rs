@@ -258,3 +258,22 @@ fn schema_command_prints_the_library_schema() {
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed, bifrost_core::spec::json_schema());
 }
+
+/// Every message of the malformed corpus, so wording changes are reviewed.
+#[test]
+fn messages_snapshot() {
+    let dir = repo().join("tests/fixtures/malformed");
+    let mut names: Vec<String> = fixtures()
+        .iter()
+        .map(|(f, _)| f.file_name().unwrap().to_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    let out = std::process::Command::new(bifrost_bin())
+        .arg("check")
+        .args(&names)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    insta::assert_snapshot!("malformed-messages", stdout(&out));
+}

@@ -123,6 +123,11 @@ impl Validator {
 
     /// An absolute, normalized path that is safe in generated files.
     fn abs_path(&mut self, path: &str, p: &Utf8Path) -> bool {
+        self.abs_path_under(path, p, "/")
+    }
+
+    /// Like [`Self::abs_path`]; a relative path gets `prefix` in the suggested fix.
+    fn abs_path_under(&mut self, path: &str, p: &Utf8Path, prefix: &str) -> bool {
         let s = p.as_str();
         if s.is_empty() {
             self.push(path, "must be an absolute path, got an empty string");
@@ -135,9 +140,9 @@ impl Validator {
             self.push(
                 path,
                 format!(
-                    "must be an absolute path, got {}; write {}",
+                    "must be an absolute path, got {}; did you mean {}?",
                     show(s),
-                    show(&format!("/{}", s.trim_start_matches("./")))
+                    show(&format!("{prefix}{}", s.trim_start_matches("./")))
                 ),
             );
             return false;
@@ -297,7 +302,9 @@ impl Validator {
                 );
             }
         }
-        if self.abs_path("boot.esp.device", &esp.device) && !esp.device.starts_with("/dev") {
+        if self.abs_path_under("boot.esp.device", &esp.device, "/dev/")
+            && !esp.device.starts_with("/dev")
+        {
             self.push(
                 "boot.esp.device",
                 format!(
@@ -350,7 +357,9 @@ impl Validator {
                 ),
             );
         }
-        if self.abs_path("storage.luks.device", &luks.device) && !luks.device.starts_with("/dev") {
+        if self.abs_path_under("storage.luks.device", &luks.device, "/dev/")
+            && !luks.device.starts_with("/dev")
+        {
             self.push(
                 "storage.luks.device",
                 format!(
@@ -432,7 +441,12 @@ impl Validator {
         let mut names: HashMap<&str, usize> = HashMap::new();
         // The ESP takes part in the duplicate check so a subvolume cannot hide it.
         let mut mounts: HashMap<&str, String> = HashMap::new();
-        if normalize(&s.boot.esp.mount_point) == s.boot.esp.mount_point.as_str() {
+        let esp = s.boot.esp.mount_point.as_str();
+        if normalize(&s.boot.esp.mount_point) == esp
+            && esp != "/"
+            && esp != "/nix"
+            && !esp.starts_with("/nix/")
+        {
             mounts.insert(
                 s.boot.esp.mount_point.as_str(),
                 "boot.esp.mountPoint".into(),
@@ -803,7 +817,7 @@ mod tests {
         );
         let msg = &validate(&s)[3].message;
         assert!(msg.contains("absolute path, got \"home\""), "{msg}");
-        assert!(msg.contains("\"/home\""), "{msg}");
+        assert!(msg.contains("did you mean \"/home\"?"), "{msg}");
     }
 
     #[test]
