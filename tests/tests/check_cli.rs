@@ -194,7 +194,11 @@ fn an_endless_device_is_cut_off() {
     // /dev/zero reports size 0 but never ends: the read limit stops it.
     let out = check(&["/dev/zero".as_ref()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stdout(&out).contains("at most"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("more than 4194304 bytes"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -276,4 +280,30 @@ fn messages_snapshot() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     insta::assert_snapshot!("malformed-messages", stdout(&out));
+}
+
+#[test]
+fn standard_input_is_checked_as_dash() {
+    use std::io::Write;
+    let run = |input: &[u8]| {
+        let mut child = std::process::Command::new(bifrost_bin())
+            .args(["check", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let host = std::fs::read(repo().join("hosts/surface-pro-8/host.json")).unwrap();
+    let out = run(&host);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), "-: ok\n");
+    let out = run(b"{\"hostName\": 1}");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stdout(&out).contains("-: hostName: must be a string"),
+        "{}",
+        stdout(&out)
+    );
 }

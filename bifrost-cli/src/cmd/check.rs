@@ -14,7 +14,7 @@ offending value (such as `storage.subvolumes[2].mountPoint`) and MESSAGE says
 what would fix it. With --json, stdout holds one JSON array of
 {\"file\", \"path\", \"message\"} objects (empty when all is well).")]
 pub struct Args {
-    /// Host settings files (JSON) to validate.
+    /// Host settings files (JSON) to validate; `-` reads standard input.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<Utf8PathBuf>,
     /// Print the problems as a JSON array, for editors and scripts.

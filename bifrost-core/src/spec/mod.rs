@@ -140,47 +140,63 @@ fn structural_problem(e: serde_path_to_error::Error<serde_json::Error>) -> Probl
     Problem { path, message }
 }
 
-/// Read at most `MAX_FILE_BYTES` (+1, to notice a larger file) of `path`.
-fn read_limited(path: &Utf8Path) -> Result<Vec<u8>, SpecError> {
-    use std::io::Read;
-    let read_err = |source| SpecError::Read {
-        path: path.to_string(),
-        source,
-    };
-    let invalid = |message: String| SpecError::Invalid {
+fn too_big(path: &Utf8Path, size: &str) -> SpecError {
+    SpecError::Invalid {
         path: path.to_string(),
         problems: vec![Problem {
             path: String::new(),
-            message,
+            message: format!(
+                "file is {size} bytes; host settings are at most {MAX_FILE_BYTES} bytes, so this is not a host file"
+            ),
         }],
-    };
-    let meta = std::fs::metadata(path).map_err(read_err)?;
-    if meta.is_dir() {
-        return Err(invalid(
-            "is a directory; give the path of a host settings JSON file".into(),
-        ));
     }
-    let too_big = |len: u64| {
-        invalid(format!(
-            "file is {len} bytes; host settings are at most {MAX_FILE_BYTES} bytes, so this is not a host file"
-        ))
-    };
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(too_big(meta.len()));
-    }
-    // The size check above cannot see devices, pipes or a growing file.
-    let file = std::fs::File::open(path).map_err(read_err)?;
+}
+
+/// All of `reader`, refusing more than `MAX_FILE_BYTES`.
+fn read_capped(reader: impl std::io::Read, path: &Utf8Path) -> Result<Vec<u8>, SpecError> {
+    use std::io::Read;
     let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
+    reader
+        .take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(read_err)?;
+        .map_err(|source| SpecError::Read {
+            path: path.to_string(),
+            source,
+        })?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(too_big(bytes.len() as u64));
+        return Err(too_big(path, &format!("more than {MAX_FILE_BYTES}")));
     }
     Ok(bytes)
 }
 
-/// Read, parse and validate a host file.
+/// The bytes of a host file; `-` is standard input (for editors checking an
+/// unsaved buffer).
+fn read_limited(path: &Utf8Path) -> Result<Vec<u8>, SpecError> {
+    if path.as_str() == "-" {
+        return read_capped(std::io::stdin().lock(), path);
+    }
+    let read_err = |source| SpecError::Read {
+        path: path.to_string(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(read_err)?;
+    if meta.is_dir() {
+        return Err(SpecError::Invalid {
+            path: path.to_string(),
+            problems: vec![Problem {
+                path: String::new(),
+                message: "is a directory; give the path of a host settings JSON file".into(),
+            }],
+        });
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big(path, &meta.len().to_string()));
+    }
+    // The size check above cannot see devices, pipes or a growing file.
+    read_capped(std::fs::File::open(path).map_err(read_err)?, path)
+}
+
+/// Read, parse and validate a host file (`-` reads standard input).
 pub fn load_file(path: &Utf8Path) -> Result<HostSettings, SpecError> {
     let bytes = read_limited(path)?;
     from_slice(&bytes).map_err(|problems| SpecError::Invalid {
