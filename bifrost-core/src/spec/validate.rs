@@ -170,14 +170,6 @@ impl Validator {
                 path,
                 "must not be empty; use letters, digits and '-', such as \"surface\"",
             );
-        } else if name.len() > 63 {
-            self.push(
-                path,
-                format!(
-                    "is {} characters long; a host name is at most 63 (a DNS label)",
-                    name.len()
-                ),
-            );
         } else if let Some(c) = name
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
@@ -188,6 +180,14 @@ impl Validator {
                     "must hold only ASCII letters, digits and '-' (a DNS label, as networking.hostName wants), found {}; got {}",
                     show(&c.to_string()),
                     show(name)
+                ),
+            );
+        } else if name.len() > 63 {
+            self.push(
+                path,
+                format!(
+                    "is {} characters long; a host name is at most 63 (a DNS label)",
+                    name.len()
                 ),
             );
         } else if name.starts_with('-') || name.ends_with('-') {
