@@ -72,7 +72,7 @@ if ((${#missing[@]})); then
   fi
 fi
 
-rust_version=$(cargo --version 2>/dev/null | awk '{print $2}' || true)
+rust_version=$(rustc --version 2>/dev/null | awk '{print $2}' || true)
 if [[ -z $rust_version ]] || [[ $(printf '%s\n' "$RUST_MIN" "$rust_version" | sort -V | head -n 1) != "$RUST_MIN" ]]; then
   echo "tests/run.sh: Rust >= $RUST_MIN is needed (found: ${rust_version:-none})." >&2
   echo "  install it with rustup (https://rustup.rs), or run inside 'nix develop'" >&2
