@@ -22,6 +22,9 @@ declare -A PKG=(
   [bmaptool]=bmap-tools
   [jq]=jq
   [losetup]=mount
+  [cryptsetup]=cryptsetup-bin
+  [mkfs.btrfs]=btrfs-progs
+  [modinfo]=kmod
 )
 
 have() { if [[ $1 == /* ]]; then [[ -e $1 ]]; else command -v "$1" >/dev/null 2>&1; fi; }

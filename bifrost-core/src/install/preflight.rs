@@ -172,8 +172,22 @@ fn read(path: &Utf8Path) -> Result<String, PreflightError> {
     })
 }
 
-/// Kernel name of a device path (`/dev/disk/by-partlabel/pool` → `nvme0n1p2`).
+/// Kernel name of a device path (`/dev/disk/by-partlabel/pool` → `nvme0n1p2`,
+/// `/dev/mapper/cryptroot` → `dm-0`), found through the node's device number
+/// so that it works whether `/dev/mapper` holds symlinks (udev) or nodes.
 pub fn kernel_name(dev: &Utf8Path) -> Option<String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let meta = std::fs::metadata(dev).ok()?;
+    if meta.file_type().is_block_device() {
+        let rdev = meta.rdev();
+        let major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff);
+        let minor = (rdev & 0xff) | ((rdev >> 12) & !0xff);
+        if let Ok(p) = std::fs::canonicalize(format!("/sys/dev/block/{major}:{minor}")) {
+            if let Some(n) = p.file_name().and_then(|n| n.to_str()) {
+                return Some(n.to_string());
+            }
+        }
+    }
     let real = std::fs::canonicalize(dev).ok()?;
     Some(real.file_name()?.to_str()?.to_string())
 }
