@@ -26,7 +26,10 @@ fn request(mode: Mode) -> PlanRequest {
         esp_device: None,
         luks_device: None,
         kinoite_boot_device: None,
-        refind_efi: "/run/current-system/sw/share/refind/refind_x64.efi".into(),
+        refind_efi: Some(
+            "/nix/store/00000000000000000000000000000000-refind-0.14.2/share/refind/refind_x64.efi"
+                .into(),
+        ),
         storage_only: false,
     }
 }

@@ -71,14 +71,10 @@ pub struct More {
     /// Kinoite's /boot partition (default: /dev/disk/by-label/<dualBoot.kinoite.bootVolume>).
     #[arg(long, value_name = "DEVICE")]
     kinoite_boot_device: Option<Utf8PathBuf>,
-    /// rEFInd binary for `bifrost esp install`.
-    #[arg(
-        long,
-        value_name = "FILE",
-        env = "BIFROST_REFIND_EFI",
-        default_value = "/run/current-system/sw/share/refind/refind_x64.efi"
-    )]
-    refind_efi: Utf8PathBuf,
+    /// rEFInd binary (refind_x64.efi) for `bifrost esp install`; the bifrost
+    /// installer sets BIFROST_REFIND_EFI. Not needed with --storage-only.
+    #[arg(long, value_name = "FILE", env = "BIFROST_REFIND_EFI")]
+    refind_efi: Option<Utf8PathBuf>,
     /// Stop after the storage steps: no nixos-install, no ESP install
     /// (to prepare a disk, or to test the storage layout).
     #[arg(long)]

@@ -39,8 +39,9 @@ pub struct PlanRequest {
     pub luks_device: Option<Utf8PathBuf>,
     /// Kinoite's `/boot` (dual boot; default `/dev/disk/by-label/<bootVolume>`).
     pub kinoite_boot_device: Option<Utf8PathBuf>,
-    /// rEFInd binary for `bifrost esp install --refind-efi`.
-    pub refind_efi: Utf8PathBuf,
+    /// rEFInd binary for `bifrost esp install --refind-efi`; required
+    /// unless `storage_only`.
+    pub refind_efi: Option<Utf8PathBuf>,
     /// Stop after the storage steps (no `nixos-install`, no ESP install).
     pub storage_only: bool,
 }
@@ -207,6 +208,8 @@ pub enum PlanError {
     Settings { field: String, message: String },
     #[error("--dual-boot needs `dualBoot.kinoite` in the host settings (where Kinoite's /boot is); add it, or install fresh without --dual-boot")]
     NoKinoite,
+    #[error("no rEFInd binary: pass --refind-efi FILE or set BIFROST_REFIND_EFI (the bifrost installer sets it to rEFInd's refind_x64.efi), or use --storage-only")]
+    NoRefind,
     #[error("{arg} must be an absolute path, got {value:?}")]
     NotAbsolute { arg: &'static str, value: String },
 }
@@ -406,11 +409,19 @@ fn check_settings(settings: &HostSettings) -> Result<(), PlanError> {
 /// Build the plan. Pure: nothing is read from the machine.
 pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanError> {
     check_settings(settings)?;
+    let refind_efi = match (&req.refind_efi, req.storage_only) {
+        (Some(r), _) => r.clone(),
+        (None, true) => Utf8PathBuf::new(),
+        (None, false) => return Err(PlanError::NoRefind),
+    };
     for (arg, p) in [
         ("--disk", &req.disk),
         ("--target", &req.target),
-        ("--refind-efi", &req.refind_efi),
+        ("--refind-efi", &refind_efi),
     ] {
+        if arg == "--refind-efi" && req.storage_only {
+            continue;
+        }
         if !p.is_absolute() {
             return Err(PlanError::NotAbsolute {
                 arg,
@@ -820,7 +831,7 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
             "--profiles".into(),
             target.join("nix/var/nix/profiles").to_string(),
             "--refind-efi".into(),
-            req.refind_efi.to_string(),
+            refind_efi.to_string(),
         ];
         if settings.boot.removable {
             esp.push("--removable".into());

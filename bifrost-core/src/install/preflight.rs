@@ -61,6 +61,8 @@ pub enum PreflightError {
         nix: Vec<String>,
         debian: Vec<String>,
     },
+    #[error("{path}: no such rEFInd binary ({flag}); point it at refind_x64.efi (nixpkgs: `${{pkgs.refind}}/share/refind/refind_x64.efi`)")]
+    NoRefind { path: String, flag: &'static str },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -318,6 +320,14 @@ pub fn check_programs(plan: &Plan) -> Result<(), PreflightError> {
     let mut missing: Vec<String> = Vec::new();
     for s in &plan.steps {
         if let Action::Run { argv, .. } = &s.action {
+            if let Some(w) = argv.windows(2).find(|w| w[0] == "--refind-efi") {
+                if !Utf8Path::new(&w[1]).is_file() {
+                    return Err(PreflightError::NoRefind {
+                        path: w[1].clone(),
+                        flag: "--refind-efi",
+                    });
+                }
+            }
             let p = argv[0].as_str();
             if p != "bifrost" && which(p).is_none() && !missing.iter().any(|m| m == p) {
                 missing.push(p.to_string());
