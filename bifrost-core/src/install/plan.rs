@@ -766,6 +766,22 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
 
     if !req.storage_only {
         let kinoite_boot = req.work_dir.join("kinoite-boot");
+        b.push(
+            "nixos-install",
+            format!(
+                "Install NixOS from {}#{} into {target}",
+                req.flake, req.host
+            ),
+            run(vec![
+                "nixos-install".into(),
+                "--flake".into(),
+                format!("{}#{}", req.flake, req.host),
+                "--root".into(),
+                target.to_string(),
+                "--no-root-passwd".into(),
+            ]),
+        )
+        .writes(WriteKind::Files, target, DataOwner::Nixos);
         if let Some(k) = kinoite {
             let dev = req
                 .kinoite_boot_device
@@ -806,22 +822,6 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
             .kinoite(KinoiteAccess::ReadOnly)
             .undo(argv(&["umount", kinoite_boot.as_str()]));
         }
-        b.push(
-            "nixos-install",
-            format!(
-                "Install NixOS from {}#{} into {target}",
-                req.flake, req.host
-            ),
-            run(vec![
-                "nixos-install".into(),
-                "--flake".into(),
-                format!("{}#{}", req.flake, req.host),
-                "--root".into(),
-                target.to_string(),
-                "--no-root-passwd".into(),
-            ]),
-        )
-        .writes(WriteKind::Files, target, DataOwner::Nixos);
         let mut esp = vec![
             "bifrost".to_string(),
             "esp".into(),
