@@ -163,6 +163,13 @@ umount /run/bifrost/pool-cryptroot 2> /dev/null
 echo "@@kinoite-after $(digest /dev/mapper/cryptroot after)"
 cryptsetup close cryptroot
 
+# ... a partition instead of the disk, a dual-boot partition of another disk, swap.
+install --disk /dev/vda2 | say refuse-partition
+install --disk /dev/vda --dual-boot --esp-device /dev/vdb1 --luks-device /dev/vda2 | say refuse-foreign
+mkswap /dev/vda1 > /dev/null && swapon /dev/vda1
+install --disk /dev/vda | say refuse-swap
+swapoff /dev/vda1
+
 touch /tmp/stop-watch
 sleep 0.2
 echo "@@watched-lines $(wc -l < /tmp/procs)"
@@ -463,6 +470,19 @@ fn install_fresh_and_beside_kinoite_in_qemu() {
         r.contains("/@ already exists") && r.contains("--force"),
         "{r}"
     );
+    let r = all(&m, "refuse-partition");
+    assert!(
+        r.contains("/dev/vda2 is a partition; give the whole disk (/dev/vda)"),
+        "{r}"
+    );
+    let r = all(&m, "refuse-foreign");
+    assert!(
+        r.contains("/dev/vdb1 (the ESP) is not a partition of /dev/vda"),
+        "{r}"
+    );
+    assert!(r.contains("--esp-device"), "{r}");
+    let r = all(&m, "refuse-swap");
+    assert!(r.contains("/dev/vda is in use as swap (/dev/vda1)"), "{r}");
     let r = all(&m, "forced");
     assert_eq!(one(&m, "forced-exit"), "0", "{r}");
     assert!(r.contains("used as it is (--force)"), "{r}");
