@@ -225,3 +225,41 @@ fn plan_json_lists_every_step_and_needs_nothing() {
     assert_eq!(last["id"], "umount-kinoite-boot");
     assert!(steps.iter().any(|s| s["id"] == "nixos-install"));
 }
+
+#[test]
+fn refuses_to_run_without_root() {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return bifrost_e2e::skip_optional(
+            "refuses_to_run_without_root",
+            "root, to drop to another user",
+        );
+    }
+    let s = stubs();
+    let out = Command::new(bifrost_bin())
+        .args([
+            "install",
+            "--host",
+            "install-test",
+            "--settings",
+            HOST,
+            "--storage-only",
+        ])
+        .args(["--disk", "/dev/null", "--yes", "--key-file", "/nonexistent"])
+        .env("PATH", s.path())
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let e = stderr(&out);
+    if e.contains("Permission denied") && !e.contains("needs root") {
+        return bifrost_e2e::skip_optional(
+            "refuses_to_run_without_root",
+            "a bifrost binary other users can run",
+        );
+    }
+    assert!(!out.status.success());
+    assert!(e.contains("installing needs root"), "{e}");
+    assert!(!e.contains("STUB-CALLED"), "{e}");
+}

@@ -136,7 +136,7 @@ pub fn run(a: Args) -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    if let Err(e) = preflight::check_programs(&the_plan) {
+    if let Err(e) = preflight::check_programs(&the_plan).and_then(|_| preflight::check_root()) {
         return err(&e);
     }
     let state_path = a

@@ -63,6 +63,8 @@ pub enum PreflightError {
     },
     #[error("{path}: no such rEFInd binary ({flag}); point it at refind_x64.efi (nixpkgs: `${{pkgs.refind}}/share/refind/refind_x64.efi`)")]
     NoRefind { path: String, flag: &'static str },
+    #[error("installing needs root: run it with sudo (or as root on the installer)")]
+    NotRoot,
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -289,6 +291,16 @@ pub fn check_disk(plan: &Plan, allowed: &[Utf8PathBuf]) -> Result<DiskDevices, P
         }
     }
     Ok(devices)
+}
+
+/// Partitioning, cryptsetup and mounting need root; say so before anything else fails.
+pub fn check_root() -> Result<(), PreflightError> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        Ok(())
+    } else {
+        Err(PreflightError::NotRoot)
+    }
 }
 
 /// nixpkgs attribute and Debian package of each program a plan runs.
