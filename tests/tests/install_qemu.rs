@@ -166,6 +166,8 @@ cryptsetup close cryptroot
 # ... a partition instead of the disk, a dual-boot partition of another disk, swap.
 install --disk /dev/vda2 | say refuse-partition
 install --disk /dev/vda --dual-boot --esp-device /dev/vdb1 --luks-device /dev/vda2 | say refuse-foreign
+bifrost install --host install-test --settings /host.json --yes --key-file /key --disk /dev/vdb --dual-boot \
+  --esp-device /dev/vdb1 --luks-device /dev/vdb2 --refind-efi /host.json --state /tmp/kb.json 2>&1 | say refuse-kinoite-boot
 mkswap /dev/vda1 > /dev/null && swapon /dev/vda1
 install --disk /dev/vda | say refuse-swap
 swapoff /dev/vda1
@@ -266,6 +268,12 @@ fn install_fresh_and_beside_kinoite_in_qemu() {
             0o755,
         )
         .file("key", PASS.as_bytes(), 0o600)
+        // Never reached: the refusal it is there for comes first.
+        .file(
+            "bin/nixos-install",
+            b"#!/bin/sh\necho '@@nixos-install-ran'\nexit 1\n",
+            0o755,
+        )
         .file(
             "host.json",
             &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/install-host.json"))
@@ -481,6 +489,12 @@ fn install_fresh_and_beside_kinoite_in_qemu() {
         "{r}"
     );
     assert!(r.contains("--esp-device"), "{r}");
+    let r = all(&m, "refuse-kinoite-boot");
+    assert!(
+        r.contains("/dev/disk/by-label/kinoite-boot: Kinoite's /boot is not there"),
+        "{r}"
+    );
+    assert!(!m.contains_key("nixos-install-ran"));
     let r = all(&m, "refuse-swap");
     assert!(r.contains("/dev/vda is in use as swap (/dev/vda1)"), "{r}");
     let r = all(&m, "forced");

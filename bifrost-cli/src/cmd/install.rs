@@ -237,9 +237,14 @@ pub fn run(a: Args) -> ExitCode {
                     the_plan.mapper, a.more.target
                 );
             } else {
+                let target = &a.more.target;
                 println!(
-                    "installed {} on {}; reboot and pick NixOS in rEFInd (progress: {state_path})",
-                    a.host, a.disk
+                    "installed {} on {} (progress: {state_path})\n\
+                     next: unless the flake sets a password, set one: nixos-enter --root {target} -c 'passwd <user>'\n\
+                     then: umount -R {target} && cryptsetup close {} && reboot, and pick NixOS in rEFInd",
+                    a.host,
+                    a.disk,
+                    the_plan.mapper.file_name().unwrap_or("cryptroot")
                 );
             }
             ExitCode::SUCCESS

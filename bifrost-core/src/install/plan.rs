@@ -59,6 +59,9 @@ pub struct Plan {
     pub luks_device: Utf8PathBuf,
     /// `/dev/mapper/<name>` once the pool is open.
     pub mapper: Utf8PathBuf,
+    /// Kinoite's `/boot`, read for its boot entries (dual boot with the ESP step).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kinoite_boot_device: Option<Utf8PathBuf>,
     pub storage_only: bool,
     pub steps: Vec<Step>,
 }
@@ -457,6 +460,7 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
     let target = req.target.as_path();
     let top = req.work_dir.join(format!("pool-{luks_name}"));
     let mut b = Builder { steps: Vec::new() };
+    let mut kinoite_boot_device = None;
 
     if req.mode == Mode::Fresh {
         b.push(
@@ -787,6 +791,7 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
                 .kinoite_boot_device
                 .clone()
                 .unwrap_or_else(|| format!("/dev/disk/by-label/{}", k.boot_volume).into());
+            kinoite_boot_device = Some(dev.clone());
             b.push(
                 "mkdir-kinoite-boot",
                 format!("Create the mount point {kinoite_boot}"),
@@ -882,6 +887,7 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
         esp_device,
         luks_device,
         mapper,
+        kinoite_boot_device,
         storage_only: req.storage_only,
         steps: b.steps,
     })

@@ -63,6 +63,8 @@ pub enum PreflightError {
     },
     #[error("{path}: no such rEFInd binary ({flag}); point it at refind_x64.efi (nixpkgs: `${{pkgs.refind}}/share/refind/refind_x64.efi`)")]
     NoRefind { path: String, flag: &'static str },
+    #[error("{device}: Kinoite's /boot is not there; pass it with --kinoite-boot-device (see `lsblk -o NAME,LABEL,PARTLABEL,FSTYPE`)")]
+    NoKinoiteBoot { device: String },
     #[error("installing needs root: run it with sudo (or as root on the installer)")]
     NotRoot,
     #[error("{path}: {source}")]
@@ -288,6 +290,11 @@ pub fn check_disk(plan: &Plan, allowed: &[Utf8PathBuf]) -> Result<DiskDevices, P
                     flag,
                 });
             }
+        }
+        if let Some(dev) = plan.kinoite_boot_device.as_ref().filter(|d| !d.exists()) {
+            return Err(PreflightError::NoKinoiteBoot {
+                device: dev.to_string(),
+            });
         }
     }
     Ok(devices)
