@@ -51,11 +51,16 @@ impl Secret {
     /// `echo passphrase > file` gives the passphrase typed at boot; the rest
     /// is taken byte for byte.
     pub fn from_key_file(path: &Utf8Path) -> Result<Secret, SecretError> {
-        let mut bytes =
-            Zeroizing::new(std::fs::read(path).map_err(|source| SecretError::KeyFile {
-                path: path.to_string(),
-                source,
-            })?);
+        use std::io::Read;
+        let err = |source| SecretError::KeyFile {
+            path: path.to_string(),
+            source,
+        };
+        let mut file = std::fs::File::open(path).map_err(err)?;
+        let len = file.metadata().map_err(err)?.len() as usize;
+        // Sized up front so the buffer never grows and leaves copies behind.
+        let mut bytes = Zeroizing::new(Vec::with_capacity(len + 1));
+        file.read_to_end(&mut bytes).map_err(err)?;
         if bytes.last() == Some(&b'\n') {
             bytes.pop();
             if bytes.last() == Some(&b'\r') {
