@@ -24,6 +24,9 @@ declare -A PKG=(
   [losetup]=mount
   [cargo]=cargo
   [cc]=gcc
+  [cryptsetup]=cryptsetup-bin
+  [mkfs.btrfs]=btrfs-progs
+  [modinfo]=kmod
 )
 
 # Oldest Rust that builds the workspace (rust-version in Cargo.toml).
