@@ -123,3 +123,51 @@ fn vm_headless_boots_test_esp_and_shows_marker() {
     let nvram = vm_dirs[0].as_ref().unwrap().path().join("OVMF_VARS.fd");
     assert!(nvram.is_file());
 }
+
+/// `--host` runs the runner `bifrost build vm` placed at OUT/2_raw/nixos-vm,
+/// passing memory and headless mode through the runner's environment, and
+/// hands back its exit status.
+#[test]
+fn vm_host_runs_the_placed_runner() {
+    use std::os::unix::fs::PermissionsExt;
+    let out = tempfile::tempdir().unwrap();
+    let bin = out.path().join("2_raw/nixos-vm/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("run-testhost-vm");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho \"opts=$QEMU_OPTS params=$QEMU_KERNEL_PARAMS\"\nexit 3\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = Command::new(bifrost_bin())
+        .args([
+            "vm",
+            "--host",
+            "testhost",
+            "--memory",
+            "1024",
+            "--headless",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("opts=-m 1024 -nographic params=console=ttyS0"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.status.code(), Some(3));
+
+    // No runner and no flake: a clear error naming the fix.
+    let o = Command::new(bifrost_bin())
+        .args(["vm", "--host", "other", "--out"])
+        .arg(out.path().join("nowhere"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bifrost build vm --host other"), "{err}");
+}
