@@ -21,6 +21,8 @@ pub enum BlockdevError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path} does not exist; list the disks with `lsblk -d -o NAME,SIZE,MODEL,TRAN,RM` and give one of them")]
+    NoSuchDevice { path: String },
     #[error("{path} is neither a block device nor a regular file; give a whole disk such as /dev/sdX, or a file")]
     NotADevice { path: String },
     #[error(
@@ -171,6 +173,12 @@ const SYSTEM_MOUNTS: &[&str] = &[
 pub fn inspect(path: &Utf8Path, root: &Utf8Path) -> Result<Target, BlockdevError> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
+        // A typo such as /dev/sdz must not become a new file in /dev.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && path.starts_with("/dev") => {
+            return Err(BlockdevError::NoSuchDevice {
+                path: path.to_string(),
+            })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok(Target::File {
                 path: path.to_owned(),
@@ -518,6 +526,22 @@ mod tests {
         assert_eq!(m.fs_type, "ext3");
         assert_eq!(m.source, "/dev/root");
         assert!(parse_mountinfo("garbage").is_none());
+    }
+
+    #[test]
+    fn missing_dev_paths_are_not_files() {
+        let e = inspect(
+            Utf8Path::new("/dev/bifrost-no-such-disk"),
+            Utf8Path::new("/"),
+        )
+        .unwrap_err();
+        assert!(matches!(e, BlockdevError::NoSuchDevice { .. }), "{e}");
+        let t = inspect(
+            Utf8Path::new("/nonexistent-dir/new.img"),
+            Utf8Path::new("/"),
+        )
+        .unwrap();
+        assert!(matches!(t, Target::File { .. }));
     }
 
     #[test]
