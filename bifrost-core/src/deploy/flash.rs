@@ -25,7 +25,7 @@ use serde::Serialize;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -399,21 +399,58 @@ pub fn flash(
         done,
         total,
     });
-    let written: Result<Digests, FlashError> = std::thread::scope(|s| {
+    // With verification on, a verifier thread follows the writer: once a
+    // chunk is on the device (sync_file_range waits for its writeback) it
+    // drops the cached pages and reads the chunk back, so reading overlaps
+    // writing instead of forming a second pass.
+    let reread = if opts.verify {
+        Some(File::open(&path).map_err(io(&path, "open for verification"))?)
+    } else {
+        None
+    };
+    let verified = AtomicU64::new(0);
+    let failed = AtomicBool::new(false);
+    let mut write_secs = 0.0;
+    let mut verify_start = Instant::now();
+    let written: Result<(), FlashError> = std::thread::scope(|s| {
         let (from_reader, pool) = reader(s, &src, image, data_chunks, "read image");
         let (to_hash, hash_rx) = mpsc::sync_channel::<(Range, Vec<u8>)>(IN_FLIGHT);
+        let (to_verify, verify_rx) = mpsc::channel::<(Range, [u8; 32])>();
         let hasher = s.spawn(move || {
-            let mut d: Digests = Vec::new();
             for (c, b) in hash_rx {
-                d.push((c, digest(&b)));
+                let _ = to_verify.send((c, digest(&b)));
                 let _ = pool.send(b);
             }
-            d
+        });
+        let verifier = reread.as_ref().map(|rd| {
+            let (dst, src, verified, failed, path) = (&dst, &src, &verified, &failed, &path);
+            s.spawn(move || -> Result<(), FlashError> {
+                let mut buf = Vec::with_capacity(CHUNK as usize);
+                for (c, want) in verify_rx {
+                    if cancel.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    wait_written(dst, c);
+                    fadvise(rd, c, libc::POSIX_FADV_DONTNEED);
+                    buf.resize(c.len() as usize, 0);
+                    let r = rd.read_exact_at(&mut buf, c.start);
+                    if let Err(e) = r {
+                        failed.store(true, Ordering::Relaxed);
+                        return Err(io(path, "read back")(e));
+                    }
+                    if digest(&buf) != want {
+                        failed.store(true, Ordering::Relaxed);
+                        return Err(first_difference(image, src, path, c, &buf));
+                    }
+                    verified.fetch_add(c.len(), Ordering::Relaxed);
+                }
+                Ok(())
+            })
         });
         let mut zeros = Vec::new();
         let result = (|| -> Result<(), Option<FlashError>> {
             for (c, is_data) in &work {
-                if cancel.load(Ordering::Relaxed) {
+                if cancel.load(Ordering::Relaxed) || failed.load(Ordering::Relaxed) {
                     return Err(None);
                 }
                 if *is_data {
@@ -441,22 +478,40 @@ pub fn flash(
         })();
         drop(from_reader);
         drop(to_hash);
-        let digests = hasher.join().expect("hasher thread");
-        match result {
-            Ok(()) => Ok(digests),
-            Err(Some(e)) => Err(e),
-            // Interrupted (or a thread hung up early, which only cancelling does).
-            Err(None) => Err(FlashError::Interrupted {
+        hasher.join().expect("hasher thread");
+        let sync = dst.sync_all().map_err(io(&path, "fsync"));
+        write_secs = start.elapsed().as_secs_f64();
+        verify_start = Instant::now();
+        let checked = verifier.map(|v| {
+            // Show the read-back that is still behind the writer.
+            while !v.is_finished() {
+                progress(Progress {
+                    phase: Phase::Verify,
+                    done: verified.load(Ordering::Relaxed),
+                    total: map.mapped(),
+                });
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            v.join().expect("verifier thread")
+        });
+        match (result, checked) {
+            // A mismatch stops the writer too; report the mismatch.
+            (_, Some(Err(e))) => Err(e),
+            (Err(Some(e)), _) => Err(e),
+            (Err(None), _) => Err(FlashError::Interrupted {
                 target: path.to_string(),
                 done,
                 total,
             }),
+            (Ok(()), _) if cancel.load(Ordering::Relaxed) => Err(FlashError::VerifyInterrupted {
+                target: path.to_string(),
+                done: verified.load(Ordering::Relaxed),
+                total: map.mapped(),
+            }),
+            (Ok(()), _) => sync,
         }
     });
-    let sync = dst.sync_all().map_err(io(&path, "fsync"));
-    let digests = written?;
-    sync?;
-    let write_secs = start.elapsed().as_secs_f64();
+    written?;
     let mut report = Report {
         image_size: map.size,
         written: map.mapped(),
@@ -467,14 +522,59 @@ pub fn flash(
     };
     drop(dst);
     if opts.verify {
-        let t = Instant::now();
+        let t = verify_start;
+        // The data was read back already; what is left are the holes.
         verify_with(
-            image, &src, &map, &digests, &path, is_file, cancel, progress,
+            image,
+            &src,
+            &map,
+            &[],
+            map.mapped(),
+            &path,
+            is_file,
+            cancel,
+            progress,
         )?;
         report.verified = true;
         report.verify_secs = t.elapsed().as_secs_f64();
     }
     Ok(report)
+}
+
+/// Wait until `r` of `f` is written to the device (starting it if needed).
+fn wait_written(f: &File, r: Range) {
+    // SAFETY: syscall on our own descriptor; no memory involved.
+    unsafe {
+        libc::sync_file_range(
+            f.as_raw_fd(),
+            r.start as libc::off_t,
+            r.len() as libc::off_t,
+            libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                | libc::SYNC_FILE_RANGE_WRITE
+                | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+        )
+    };
+}
+
+/// The mismatch error for chunk `c` read back as `got`, at its first
+/// differing byte (found against the image's own bytes).
+fn first_difference(
+    image: &Utf8Path,
+    src: &File,
+    target: &Utf8Path,
+    c: Range,
+    got: &[u8],
+) -> FlashError {
+    let mut want = vec![0u8; c.len() as usize];
+    if let Err(e) = src.read_exact_at(&mut want, c.start) {
+        return io(image, "read image")(e);
+    }
+    let i = want.iter().zip(got.iter()).position(|(a, b)| a != b);
+    FlashError::Mismatch {
+        image: image.to_string(),
+        target: target.to_string(),
+        offset: c.start + i.unwrap_or(0) as u64,
+    }
 }
 
 /// Start writing `r` back to the device now, without waiting, so the final
@@ -515,7 +615,7 @@ pub fn verify(
         }
     }
     verify_with(
-        image, &src, &map, &digests, target, is_file, cancel, progress,
+        image, &src, &map, &digests, 0, target, is_file, cancel, progress,
     )
 }
 
@@ -524,7 +624,8 @@ fn verify_with(
     image: &Utf8Path,
     src: &File,
     map: &Map,
-    digests: &Digests,
+    digests: &[(Range, [u8; 32])],
+    base_done: u64,
     target: &Utf8Path,
     is_file: bool,
     cancel: &AtomicBool,
@@ -565,7 +666,7 @@ fn verify_with(
     }
     work.sort_by_key(|(r, _, _)| r.start);
     let to_read: Vec<Range> = work.iter().filter(|w| w.2).map(|w| w.0).collect();
-    let mut done = 0;
+    let mut done = base_done;
     progress(Progress {
         phase: Phase::Verify,
         done,
@@ -588,12 +689,7 @@ fn verify_with(
                 debug_assert_eq!(rc, c);
                 match want {
                     Some(d) if digest(&b) != d => {
-                        // Find the exact byte: compare with the image's chunk.
-                        let mut img = vec![0u8; c.len() as usize];
-                        src.read_exact_at(&mut img, c.start)
-                            .map_err(io(image, "read image"))?;
-                        let i = img.iter().zip(b.iter()).position(|(a, b)| a != b);
-                        return Err(mismatch(c.start + i.unwrap_or(0) as u64));
+                        return Err(first_difference(image, src, target, c, &b));
                     }
                     None => {
                         if let Some(i) = b.iter().position(|&x| x != 0) {
@@ -854,6 +950,23 @@ mod tests {
         };
         let e = flash(&q, &out, Options { verify: true }, &flag, &mut |_| {}).unwrap_err();
         assert!(e.to_string().contains("qemu-img convert"), "{e}");
+    }
+
+    #[test]
+    fn first_difference_names_the_exact_byte() {
+        let (_d, dir) = tmp();
+        let img = sparse(&dir, 1 << 20, &[(4096, &[9u8; 4096])]);
+        let src = File::open(&img).unwrap();
+        let mut got = vec![9u8; 4096];
+        got[100] = 8;
+        let c = Range {
+            start: 4096,
+            end: 8192,
+        };
+        match first_difference(&img, &src, Utf8Path::new("t"), c, &got) {
+            FlashError::Mismatch { offset, .. } => assert_eq!(offset, 4196),
+            e => panic!("{e}"),
+        }
     }
 
     #[test]
