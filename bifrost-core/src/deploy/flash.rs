@@ -426,23 +426,39 @@ pub fn flash(
             let (dst, src, verified, failed, path) = (&dst, &src, &verified, &failed, &path);
             s.spawn(move || -> Result<(), FlashError> {
                 let mut buf = Vec::with_capacity(CHUNK as usize);
-                for (c, want) in verify_rx {
+                let mut batch = Vec::with_capacity(IN_FLIGHT * 2);
+                // Batches of what is ready: every chunk of a batch is waited
+                // on, uncached and requested (WILLNEED) before the first is
+                // read, so several reads are in flight at once.
+                while let Ok(first) = verify_rx.recv() {
+                    batch.clear();
+                    batch.push(first);
+                    while batch.len() < IN_FLIGHT * 2 {
+                        match verify_rx.try_recv() {
+                            Ok(x) => batch.push(x),
+                            Err(_) => break,
+                        }
+                    }
                     if cancel.load(Ordering::Relaxed) {
                         break;
                     }
-                    wait_written(dst, c);
-                    fadvise(rd, c, libc::POSIX_FADV_DONTNEED);
-                    buf.resize(c.len() as usize, 0);
-                    let r = rd.read_exact_at(&mut buf, c.start);
-                    if let Err(e) = r {
-                        failed.store(true, Ordering::Relaxed);
-                        return Err(io(path, "read back")(e));
+                    for (c, _) in &batch {
+                        wait_written(dst, *c);
+                        fadvise(rd, *c, libc::POSIX_FADV_DONTNEED);
+                        fadvise(rd, *c, libc::POSIX_FADV_WILLNEED);
                     }
-                    if digest(&buf) != want {
-                        failed.store(true, Ordering::Relaxed);
-                        return Err(first_difference(image, src, path, c, &buf));
+                    for (c, want) in &batch {
+                        buf.resize(c.len() as usize, 0);
+                        if let Err(e) = rd.read_exact_at(&mut buf, c.start) {
+                            failed.store(true, Ordering::Relaxed);
+                            return Err(io(path, "read back")(e));
+                        }
+                        if digest(&buf) != *want {
+                            failed.store(true, Ordering::Relaxed);
+                            return Err(first_difference(image, src, path, *c, &buf));
+                        }
+                        verified.fetch_add(c.len(), Ordering::Relaxed);
                     }
-                    verified.fetch_add(c.len(), Ordering::Relaxed);
                 }
                 Ok(())
             })
