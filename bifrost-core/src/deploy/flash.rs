@@ -1,7 +1,7 @@
 //! Writing an image onto a device or a file: only the image's mapped ranges
 //! (the idea of bmaptool's block map, taken live from `SEEK_DATA`/`SEEK_HOLE`),
 //! holes zeroed only where the target may not read as zeros, large aligned
-//! writes, fsync, then a read-back verification by hashes.
+//! writes, fsync, and a read-back verification by hashes.
 //!
 //! How holes are handled:
 //! - a regular-file target is truncated to nothing and extended to the image
@@ -11,13 +11,15 @@
 //!   zeros itself otherwise. Stale data of an earlier image never survives in
 //!   a hole, so the device ends byte-identical to the image.
 //!
-//! Verification drops the target's cached pages first (`POSIX_FADV_DONTNEED`
-//! after fsync), so it reads what the device stored, not what the page cache
-//! remembers. Mapped ranges compare by BLAKE3 per 4 MiB chunk: cryptographic,
-//! and several times faster than SHA-256, so hashing never limits the copy.
-//! The image's hashes are taken while writing, so the image is read once.
-//! Holes must read as zeros (on a regular file, a hole that is still a hole
-//! needs no read).
+//! Verification reads what the device stored, not what the page cache
+//! remembers: each chunk is read back once its writeback finished
+//! (`sync_file_range`) and its cached pages were dropped
+//! (`POSIX_FADV_DONTNEED`), by a thread that follows the writer so reading
+//! overlaps writing. Mapped ranges compare by BLAKE3 per 4 MiB chunk:
+//! cryptographic, and several times faster than SHA-256, so hashing never
+//! limits the copy. The image's hashes come from the buffers that were
+//! written, so the image is read once. After the fsync, holes must read as
+//! zeros (on a regular file, a hole that is still a hole needs no read).
 
 use super::blockdev::Target;
 use camino::{Utf8Path, Utf8PathBuf};
