@@ -202,6 +202,10 @@ impl Shown {
             }
         }
         if let Some(bar) = &self.bar {
+            // Verification first covers the data, then the holes too.
+            if bar.length() != Some(p.total) {
+                bar.set_length(p.total);
+            }
             bar.set_position(p.done);
         } else if self.last_line.elapsed() >= Duration::from_secs(2) || p.done == p.total {
             self.last_line = Instant::now();
