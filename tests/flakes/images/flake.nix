@@ -1,0 +1,104 @@
+# A stand-in for a NixOS flake, for bifrost's build tests: no nixpkgs, only
+# plain derivations built with the host's /bin/sh, shaped like what
+# nixpkgs' image builders expose (`config.system.build.images.<variant>`
+# with `passthru.filePath`, and `config.system.build.vm`).
+#
+# The knobs come from the environment of `nix build --impure`-free
+# evaluation, so they are files next to this flake, written by the tests
+# into their own copy: `seed` changes the image contents, `fail` makes the
+# raw image fail, `slow` makes every build sleep that many seconds.
+{
+  description = "bifrost test flake: tiny sparse images in the shape of nixpkgs' image builders";
+
+  outputs = {self}: let
+    system = "x86_64-linux";
+    knob = name: default:
+      if builtins.pathExists (./. + "/${name}")
+      then builtins.replaceStrings ["\n"] [""] (builtins.readFile (./. + "/${name}"))
+      else default;
+    seed = knob "seed" "0";
+    fail = knob "fail" "";
+    slow = knob "slow" "0";
+    host = "testhost";
+
+    # An image of SIZE MiB holding 2 MiB of data at its start and 1 MiB at its
+    # end, with a hole between: the store file is sparse, as real disk images are.
+    image = {
+      variant,
+      file,
+      size,
+      shouldFail ? false,
+    }:
+      derivation {
+        name = "nixos-image-${variant}";
+        inherit system seed slow;
+        builder = "/bin/sh";
+        PATH = "/usr/bin:/bin";
+        args = [
+          "-c"
+          ''
+            set -e
+            echo "building ${variant} image (seed $seed)"
+            sleep "$slow"
+            ${
+              if shouldFail
+              then ''
+                echo "partitioning the disk"
+                echo "mkfs.ext4: Could not allocate block in ext2 filesystem" >&2
+                exit 3
+              ''
+              else ""
+            }
+            mkdir -p "$out/$(dirname ${file})"
+            f="$out/${file}"
+            truncate -s ${toString size}M "$f"
+            yes "bifrost ${variant} $seed" | head -c 2097152 | dd of="$f" conv=notrunc status=none
+            yes "tail ${variant} $seed" | head -c 1048576 | dd of="$f" bs=1M seek=${toString (size - 1)} conv=notrunc status=none
+            echo "wrote ${file}"
+          ''
+        ];
+      }
+      // {passthru.filePath = file;};
+
+    vm = derivation {
+      name = "nixos-vm";
+      inherit system seed;
+      builder = "/bin/sh";
+      PATH = "/usr/bin:/bin";
+      args = [
+        "-c"
+        ''
+          set -e
+          mkdir -p "$out/bin"
+          printf '#!/bin/sh\necho "run ${host} vm (seed %s)"\n' "$seed" > "$out/bin/run-${host}-vm"
+          chmod +x "$out/bin/run-${host}-vm"
+        ''
+      ];
+    };
+  in {
+    nixosConfigurations.${host}.config.system = {
+      nixos.version = "26.05.20260819.5880666";
+      build = {
+        inherit vm;
+        images = {
+          raw-efi = image {
+            variant = "raw-efi";
+            file = "nixos-image-raw-efi.raw";
+            size = 64;
+            shouldFail = fail == "raw";
+          };
+          iso-installer = image {
+            variant = "iso-installer";
+            file = "iso/nixos-installer.iso";
+            size = 48;
+          };
+          qemu-efi = image {
+            variant = "qemu-efi";
+            file = "nixos-image-qemu-efi.qcow2";
+            size = 32;
+          };
+        };
+      };
+    };
+  };
+}
