@@ -34,5 +34,33 @@
     };
 
     # --- apps (build driver) ---
+    # `nix run .#build-iso -- --out DIR` builds the flake's default host with
+    # this very flake: `path:${self}` is the flake's source as nix copied it
+    # into the store, so the app builds what it was run from (`.`, a
+    # `github:` ref, …) no matter the working directory. A store path carries
+    # no git metadata, so the revision and dirtiness ride along in the
+    # environment for the manifest. Extra arguments reach `bifrost build`.
+    apps = forAllSystems (pkgs: let
+      bifrost = self.packages.${pkgs.stdenv.hostPlatform.system}.bifrost;
+      host = "surface-pro-8";
+      app = format: {
+        type = "app";
+        program = "${pkgs.writeShellScript "bifrost-build-${format}" ''
+          export BIFROST_FLAKE_REVISION=${lib.escapeShellArg (self.rev or self.dirtyRev or "")}
+          export BIFROST_FLAKE_DIRTY=${
+            if self ? rev
+            then "0"
+            else "1"
+          }
+          exec ${lib.getExe bifrost} build ${format} --flake ${lib.escapeShellArg "path:${self}"} --host ${host} "$@"
+        ''}";
+      };
+    in rec {
+      build-raw = app "raw";
+      build-iso = app "iso";
+      build-qcow = app "qcow";
+      build-vm = app "vm";
+      default = build-iso;
+    });
   };
 }

@@ -395,7 +395,38 @@ pub fn flake_info(flake: &str, extra: &[String]) -> (manifest::FlakeInfo, Option
         .ok()
         .and_then(|s| serde_json::from_str(&s).ok())
         .unwrap_or_default();
-    parse_flake_metadata(flake, &meta)
+    let (info, nixpkgs) = parse_flake_metadata(flake, &meta);
+    let env = |k| std::env::var(k).ok();
+    (
+        with_app_env(
+            info,
+            env("BIFROST_FLAKE_REVISION"),
+            env("BIFROST_FLAKE_DIRTY"),
+        ),
+        nixpkgs,
+    )
+}
+
+/// The flake apps run bifrost on `path:<store copy of the flake>`, which has
+/// no git metadata; they pass the flake's own `self.rev`/`self.dirtyRev` and
+/// dirtiness in `BIFROST_FLAKE_REVISION` and `BIFROST_FLAKE_DIRTY` (`0`/`1`).
+/// They fill in only what nix could not tell.
+pub fn with_app_env(
+    mut info: manifest::FlakeInfo,
+    revision: Option<String>,
+    dirty: Option<String>,
+) -> manifest::FlakeInfo {
+    if info.revision.is_none() {
+        info.revision = revision.filter(|r| !r.is_empty());
+    }
+    if info.dirty.is_none() {
+        info.dirty = match dirty.as_deref() {
+            Some("1") => Some(true),
+            Some("0") => Some(false),
+            _ => None,
+        };
+    }
+    info
 }
 
 /// Read `nix flake metadata --json` (Nix 2.8 and current).

@@ -132,3 +132,25 @@ fn build_json_and_flake_metadata() {
     let (info, nixpkgs) = parse_flake_metadata(".", &path);
     assert_eq!((info.dirty, nixpkgs), (None, None));
 }
+
+#[test]
+fn app_environment_fills_what_nix_cannot_tell() {
+    let path = manifest::FlakeInfo {
+        url: "path:/nix/store/x-source".into(),
+        ..Default::default()
+    };
+    let i = with_app_env(path.clone(), Some("abc".into()), Some("0".into()));
+    assert_eq!((i.revision.as_deref(), i.dirty), (Some("abc"), Some(false)));
+    let i = with_app_env(path, Some(String::new()), Some("1".into()));
+    assert_eq!((i.revision, i.dirty), (None, Some(true)));
+    let git = manifest::FlakeInfo {
+        revision: Some("real".into()),
+        dirty: Some(false),
+        ..Default::default()
+    };
+    let i = with_app_env(git, Some("other".into()), Some("1".into()));
+    assert_eq!(
+        (i.revision.as_deref(), i.dirty),
+        (Some("real"), Some(false))
+    );
+}
