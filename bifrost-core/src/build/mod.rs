@@ -573,7 +573,7 @@ pub fn run(plan: &Plan, mut on_event: impl FnMut(Event)) -> Result<Report, Build
         None => {
             let runner = find_vm_runner(Utf8Path::new(&store_path))?;
             on_event(Event::Stage("registering the VM runner as a GC root"));
-            shifts = place::place_root(&store_path, &dir, name, plan.keep).map_err(map_place)?;
+            shifts = place::place_root(&store_path, &dir, name, plan.keep)?;
             sha256 = manifest::sha256_file(&Utf8Path::new(&store_path).join(&runner))?;
             size = std::fs::metadata(Utf8Path::new(&store_path).join(&runner))
                 .map(|m| m.len())
@@ -607,10 +607,6 @@ pub fn run(plan: &Plan, mut on_event: impl FnMut(Event)) -> Result<Report, Build
         entry,
         elapsed_secs: started.elapsed().as_secs_f64(),
     })
-}
-
-fn map_place(e: place::PlaceError) -> BuildError {
-    e.into()
 }
 
 /// `bin/run-<host>-vm` inside the VM derivation (nixpkgs' qemu-vm.nix names it so).

@@ -234,6 +234,57 @@ pub fn allocated(path: &Utf8Path) -> std::io::Result<u64> {
     Ok(std::fs::metadata(path)?.blocks() * 512)
 }
 
+/// Point `dir/name` at `store_path` as an indirect GC root (what `nix build
+/// --out-link` makes), keeping `keep` previous links as `name.1` … . Each kept
+/// link is registered again under its new name: a GC root follows the link's
+/// path, so a plain rename would silently un-root it.
+pub fn place_root(
+    store_path: &str,
+    dir: &Utf8Path,
+    name: &str,
+    keep: usize,
+) -> Result<Vec<Shift>, PlaceError> {
+    let add_root = |link: &Utf8Path, target: &str| -> Result<(), PlaceError> {
+        let args = [
+            "--add-root".to_owned(),
+            link.to_string(),
+            "--realise".to_owned(),
+            target.to_owned(),
+        ];
+        super::command::run_captured("nix-store", &args).map_err(|e| PlaceError::Io {
+            path: link.to_owned(),
+            op: "register GC root",
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        Ok(())
+    };
+    let target_of = |k: usize| -> Option<String> {
+        std::fs::read_link(dir.join(kept_name(name, k)))
+            .ok()
+            .and_then(|p| p.to_str().map(str::to_owned))
+    };
+    let mut k = keep + 1;
+    while dir.join(kept_name(name, k)).symlink_metadata().is_ok() {
+        remove_any(&dir.join(kept_name(name, k)))?;
+        k += 1;
+    }
+    let mut shifts = Vec::new();
+    if keep > 0 && target_of(0).is_some() {
+        for k in (0..keep).rev() {
+            if let Some(t) = target_of(k) {
+                add_root(&dir.join(kept_name(name, k + 1)), &t)?;
+                shifts.push(Shift {
+                    from: kept_name(name, k),
+                    to: kept_name(name, k + 1),
+                });
+            }
+        }
+    }
+    add_root(&dir.join(name), store_path)?;
+    fsutil::sync_dir(dir)?;
+    Ok(shifts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,55 +356,4 @@ mod tests {
         assert_eq!(std::fs::read(out.join("nixos.raw")).unwrap(), b"old");
         assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
     }
-}
-
-/// Point `dir/name` at `store_path` as an indirect GC root (what `nix build
-/// --out-link` makes), keeping `keep` previous links as `name.1` … . Each kept
-/// link is registered again under its new name: a GC root follows the link's
-/// path, so a plain rename would silently un-root it.
-pub fn place_root(
-    store_path: &str,
-    dir: &Utf8Path,
-    name: &str,
-    keep: usize,
-) -> Result<Vec<Shift>, PlaceError> {
-    let add_root = |link: &Utf8Path, target: &str| -> Result<(), PlaceError> {
-        let args = [
-            "--add-root".to_owned(),
-            link.to_string(),
-            "--realise".to_owned(),
-            target.to_owned(),
-        ];
-        super::command::run_captured("nix-store", &args).map_err(|e| PlaceError::Io {
-            path: link.to_owned(),
-            op: "register GC root",
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        Ok(())
-    };
-    let target_of = |k: usize| -> Option<String> {
-        std::fs::read_link(dir.join(kept_name(name, k)))
-            .ok()
-            .and_then(|p| p.to_str().map(str::to_owned))
-    };
-    let mut k = keep + 1;
-    while dir.join(kept_name(name, k)).symlink_metadata().is_ok() {
-        remove_any(&dir.join(kept_name(name, k)))?;
-        k += 1;
-    }
-    let mut shifts = Vec::new();
-    if keep > 0 && target_of(0).is_some() {
-        for k in (0..keep).rev() {
-            if let Some(t) = target_of(k) {
-                add_root(&dir.join(kept_name(name, k + 1)), &t)?;
-                shifts.push(Shift {
-                    from: kept_name(name, k),
-                    to: kept_name(name, k + 1),
-                });
-            }
-        }
-    }
-    add_root(&dir.join(name), store_path)?;
-    fsutil::sync_dir(dir)?;
-    Ok(shifts)
 }

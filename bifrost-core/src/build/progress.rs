@@ -25,12 +25,9 @@ pub enum ProgressError {
 
 /// Nix's `ActivityType` values that progress cares about.
 mod activity {
-    pub const COPY_PATH: u64 = 100;
-    pub const FILE_TRANSFER: u64 = 101;
     pub const BUILDS: u64 = 104;
     pub const BUILD: u64 = 105;
     pub const COPY_PATHS: u64 = 103;
-    pub const SUBSTITUTE: u64 = 108;
 }
 
 /// Nix's `ResultType` values that progress cares about.
@@ -300,15 +297,6 @@ impl Progress {
             }
         }
         out
-    }
-
-    /// Whether an activity kind counts as a download (for callers that want
-    /// to label activities): copying or fetching a path, or a substitution.
-    pub fn is_download_kind(kind: u64) -> bool {
-        matches!(
-            kind,
-            activity::COPY_PATH | activity::FILE_TRANSFER | activity::SUBSTITUTE
-        )
     }
 
     /// One line describing the state: what a plain (non-terminal) log prints

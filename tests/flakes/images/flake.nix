@@ -69,9 +69,11 @@
         "-c"
         ''
           set -e
-          mkdir -p "$out/bin"
-          printf '#!/bin/sh\necho "run ${host} vm (seed %s)"\n' "$seed" > "$out/bin/run-${host}-vm"
-          chmod +x "$out/bin/run-${host}-vm"
+          # Like qemu-vm.nix: bin/run-<host>-vm is a link to the runner script.
+          mkdir -p "$out/bin" "$out/libexec"
+          printf '#!/bin/sh\necho "run ${host} vm (seed %s)"\n' "$seed" > "$out/libexec/run-vm"
+          chmod +x "$out/libexec/run-vm"
+          ln -s ../libexec/run-vm "$out/bin/run-${host}-vm"
         ''
       ];
     };
