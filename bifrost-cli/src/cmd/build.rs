@@ -31,18 +31,6 @@ impl From<FormatArg> for Format {
     }
 }
 
-/// Build an image of a host with nixpkgs' image builders and place it in the output layout.
-///
-/// Runs `nix build` on
-/// `FLAKE#nixosConfigurations.HOST.config.system.build.images.<variant>`
-/// (or `.vm`), shows its progress, and copies the artifact
-/// (`passthru.filePath`) to OUT/2_raw/nixos.{raw,iso,qcow2} through a temp
-/// file, keeping holes sparse; `vm` gets a GC-rooted link OUT/2_raw/nixos-vm.
-/// OUT/2_raw/SHA256SUMS and manifest.json record every artifact. If the build
-/// fails or is interrupted, nothing in OUT changes.
-///
-/// The linux-surface kernel compiles for hours: use --builders for a remote
-/// builder, or --substituter/--trusted-key for a binary cache that has it.
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
   bifrost build iso                      # the installer ISO of the flake in .
