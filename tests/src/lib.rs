@@ -137,3 +137,7 @@ fn newest_boot_kernel() -> Option<PathBuf> {
     kernels.sort();
     kernels.pop()
 }
+
+pub mod image;
+pub mod initrd;
+pub mod qemu;
