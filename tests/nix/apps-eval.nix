@@ -37,6 +37,8 @@
       rev = "0123456789abcdef0123456789abcdef01234567";
       packages = lib.genAttrs ["x86_64-linux" "aarch64-linux"] (_: {
         bifrost = {
+          type = "derivation";
+          name = "bifrost";
           outPath = bifrost;
           meta.mainProgram = "bifrost";
         };
