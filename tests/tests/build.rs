@@ -205,6 +205,24 @@ fn every_format_is_placed_checksummed_recorded_and_sparse() {
     assert!(f.sums().contains("  nixos-vm/bin/run-testhost-vm\n"));
     sha256sum_check(&f.raw_dir());
 
+    // A second vm keeps the first as nixos-vm.1, still a GC root under its new name.
+    f.knob("seed", &unique("second-vm"));
+    let second_vm = ok(&f.build(&["vm", "--json", "--keep", "1"]));
+    let kept = f.raw_dir().join("nixos-vm.1");
+    assert_eq!(std::fs::read_link(&kept).unwrap(), Path::new(store));
+    assert_ne!(second_vm["storePath"], report["storePath"]);
+    let roots = Command::new("nix-store")
+        .args(["--gc", "--print-roots"])
+        .output()
+        .unwrap();
+    let roots = String::from_utf8_lossy(&roots.stdout);
+    assert!(
+        roots.contains(&format!("{} -> {store}", kept.display())),
+        "{} is not a GC root:\n{roots}",
+        kept.display()
+    );
+    std::fs::remove_file(&kept).unwrap();
+
     // A second raw build keeps the first as nixos.raw.1, checksums follow it.
     let first = f.manifest()["artifacts"]["nixos.raw"]["sha256"].clone();
     f.knob("seed", &unique("second"));

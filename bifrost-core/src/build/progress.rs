@@ -310,6 +310,9 @@ impl Progress {
             self.downloads.done,
             self.downloads.expected
         );
+        if self.builds.failed > 0 {
+            s.push_str(&format!(", {} failed", self.builds.failed));
+        }
         if let Some(c) = &self.current {
             s.push_str(", building ");
             s.push_str(c);
