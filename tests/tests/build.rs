@@ -235,6 +235,14 @@ fn every_format_is_placed_checksummed_recorded_and_sparse() {
         .sums()
         .contains(&format!("{}  nixos.raw.1\n", first.as_str().unwrap())));
     sha256sum_check(&f.raw_dir());
+    // A third: the second becomes nixos.raw.1, the first is dropped with its entries.
+    f.knob("seed", &unique("third"));
+    let third = ok(&f.build(&["raw", "--json", "--keep", "1"]));
+    let m = f.manifest();
+    assert_eq!(m["artifacts"]["nixos.raw.1"]["sha256"], second["sha256"]);
+    assert_eq!(m["artifacts"]["nixos.raw"]["sha256"], third["sha256"]);
+    assert!(!f.sums().contains(first.as_str().unwrap()));
+    sha256sum_check(&f.raw_dir());
     assert_eq!(
         f.names(),
         [

@@ -138,6 +138,25 @@ fn shifted(path: &str, shifts: &[Shift]) -> String {
     }
 }
 
+/// Rename keys by the shifts, all at once (they form a chain). A key that is
+/// a shift's target but not its source fell off the end, or was replaced by
+/// the shifted one: it goes.
+fn apply_shifts<V>(map: BTreeMap<String, V>, shifts: &[Shift]) -> BTreeMap<String, V> {
+    let head = |p: &str| p.split('/').next().unwrap_or(p).to_owned();
+    map.into_iter()
+        .filter_map(|(k, v)| {
+            let h = head(&k);
+            if shifts.iter().any(|s| s.from == h) {
+                Some((shifted(&k, shifts), v))
+            } else if shifts.iter().any(|s| s.to == h) {
+                None
+            } else {
+                Some((k, v))
+            }
+        })
+        .collect()
+}
+
 /// Apply shifts (all at once, they form a chain), then set `name`'s entry,
 /// then drop entries whose file is gone from `dir`.
 pub fn update(
@@ -161,10 +180,7 @@ pub fn update(
             })
         }
     };
-    let mut sums: BTreeMap<String, String> = parse_sums(&old)
-        .into_iter()
-        .map(|(p, h)| (shifted(&p, shifts), h))
-        .collect();
+    let mut sums = apply_shifts(parse_sums(&old), shifts);
     sums.retain(|p, _| !(p == name || p.starts_with(&format!("{name}/"))));
     sums.insert(sums_path_of_name.to_owned(), entry.sha256.clone());
     sums.retain(|p, _| exists(p));
@@ -185,10 +201,7 @@ pub fn update(
         }
     };
     man.version = 1;
-    man.artifacts = std::mem::take(&mut man.artifacts)
-        .into_iter()
-        .map(|(k, v)| (shifted(&k, shifts), v))
-        .collect();
+    man.artifacts = apply_shifts(std::mem::take(&mut man.artifacts), shifts);
     man.artifacts.insert(name.to_owned(), entry);
     man.artifacts.retain(|k, _| exists(k));
 
@@ -259,5 +272,42 @@ mod tests {
         );
         assert_eq!(shifted("nixos.raw", &shifts), "nixos.raw");
         assert_eq!(render_sums(&s).lines().count(), 2);
+    }
+
+    #[test]
+    fn shifted_entries_replace_the_ones_that_fell_off() {
+        let map: BTreeMap<String, u8> = [
+            ("nixos.raw", 3),
+            ("nixos.raw.1", 2),
+            ("nixos.raw.2", 1),
+            ("nixos.iso", 9),
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+        .into();
+        // --keep 1: nixos.raw -> .1; the old .1 is gone.
+        let one = [Shift {
+            from: "nixos.raw".into(),
+            to: "nixos.raw.1".into(),
+        }];
+        let m = apply_shifts(map.clone(), &one);
+        assert_eq!(m.get("nixos.raw.1"), Some(&3));
+        assert_eq!(m.get("nixos.raw"), None);
+        assert_eq!(m.get("nixos.iso"), Some(&9));
+        // --keep 2: .1 -> .2, then nixos.raw -> .1.
+        let two = [
+            Shift {
+                from: "nixos.raw.1".into(),
+                to: "nixos.raw.2".into(),
+            },
+            Shift {
+                from: "nixos.raw".into(),
+                to: "nixos.raw.1".into(),
+            },
+        ];
+        let m = apply_shifts(map, &two);
+        assert_eq!(
+            (m.get("nixos.raw.1"), m.get("nixos.raw.2")),
+            (Some(&3), Some(&2))
+        );
     }
 }

@@ -152,6 +152,11 @@ pub fn rotate(dir: &Utf8Path, name: &str, keep: usize) -> Result<Vec<Shift>, Pla
     if keep == 0 || dir.join(name).symlink_metadata().is_err() {
         return Ok(shifts);
     }
+    // The oldest kept one falls off the end (and must not block the link below).
+    let last = dir.join(kept_name(name, keep));
+    if last.symlink_metadata().is_ok() {
+        remove_any(&last)?;
+    }
     for k in (1..keep).rev() {
         let from = dir.join(kept_name(name, k));
         if from.symlink_metadata().is_ok() {
@@ -338,6 +343,15 @@ mod tests {
         assert_eq!(names, ["nixos.iso", "nixos.iso.1", "nixos.iso.2"]);
         assert_eq!(std::fs::read(out.join("nixos.iso")).unwrap(), [3; 10]);
         assert_eq!(std::fs::read(out.join("nixos.iso.2")).unwrap(), [1; 10]);
+        // --keep 1, again and again: the previous one replaces the kept one.
+        for i in 4..7u8 {
+            let src = dir.join(format!("v{i}"));
+            std::fs::write(&src, [i; 10]).unwrap();
+            place_file(&src, &out, "nixos.iso", 1).unwrap();
+        }
+        assert_eq!(std::fs::read(out.join("nixos.iso")).unwrap(), [6; 10]);
+        assert_eq!(std::fs::read(out.join("nixos.iso.1")).unwrap(), [5; 10]);
+        assert!(!out.join("nixos.iso.2").exists());
         // A smaller --keep drops the surplus.
         std::fs::write(dir.join("v9"), [9; 3]).unwrap();
         place_file(&dir.join("v9"), &out, "nixos.iso", 0).unwrap();
