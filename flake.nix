@@ -118,15 +118,19 @@
     apps = forAllSystems (pkgs: let
       bifrost = self.packages.${pkgs.stdenv.hostPlatform.system}.bifrost;
       host = "surface-pro-8";
+      # Nix sets `rev` on clean git flakes and, since 2.16, `dirtyRev` on
+      # dirty ones; neither on `path:` flakes (or dirty ones on older Nix).
+      dirty =
+        if self ? rev
+        then "0"
+        else if self ? dirtyRev
+        then "1"
+        else "";
       app = format: {
         type = "app";
         program = "${pkgs.writeShellScript "bifrost-build-${format}" ''
           export BIFROST_FLAKE_REVISION=${lib.escapeShellArg (self.rev or self.dirtyRev or "")}
-          export BIFROST_FLAKE_DIRTY=${
-            if self ? rev
-            then "0"
-            else "1"
-          }
+          export BIFROST_FLAKE_DIRTY=${dirty}
           exec ${lib.getExe bifrost} build ${format} --flake ${lib.escapeShellArg "path:${self}"} --host ${host} "$@"
         ''}";
       };

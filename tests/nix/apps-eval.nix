@@ -7,12 +7,9 @@
   bifrost,
   libPath ? "",
 }: let
+  pair = name: value: {inherit name value;};
   stubLib = {
-    genAttrs = names: f: builtins.listToAttrs (map (n: {
-        name = n;
-        value = f n;
-      })
-      names);
+    genAttrs = names: f: builtins.listToAttrs (map (name: pair name (f name)) names);
     getExe = p: "${p.outPath}/bin/${p.meta.mainProgram}";
     escapeShellArg = a: "'${builtins.replaceStrings ["'"] ["'\\''"] (toString a)}'";
   };

@@ -3,10 +3,10 @@
 # nixpkgs' image builders expose (`config.system.build.images.<variant>`
 # with `passthru.filePath`, and `config.system.build.vm`).
 #
-# The knobs come from the environment of `nix build --impure`-free
-# evaluation, so they are files next to this flake, written by the tests
-# into their own copy: `seed` changes the image contents, `fail` makes the
-# raw image fail, `slow` makes every build sleep that many seconds.
+# Knobs are files beside this flake, written by the tests into their own
+# copy (evaluation stays pure): `seed` changes the images' contents, `fail`
+# = `raw` makes the raw image's builder fail, `slow` makes builds sleep that
+# many seconds first.
 {
   description = "bifrost test flake: tiny sparse images in the shape of nixpkgs' image builders";
 
@@ -32,6 +32,10 @@
       derivation {
         name = "nixos-image-${variant}";
         inherit system seed slow;
+        failHere =
+          if shouldFail
+          then "1"
+          else "";
         builder = "/bin/sh";
         PATH = "/usr/bin:/bin";
         args = [
@@ -40,15 +44,11 @@
             set -e
             echo "building ${variant} image (seed $seed)"
             sleep "$slow"
-            ${
-              if shouldFail
-              then ''
-                echo "partitioning the disk"
-                echo "mkfs.ext4: Could not allocate block in ext2 filesystem" >&2
-                exit 3
-              ''
-              else ""
-            }
+            if [ -n "$failHere" ]; then
+              echo "partitioning the disk"
+              echo "mkfs.ext4: Could not allocate block in ext2 filesystem" >&2
+              exit 3
+            fi
             mkdir -p "$out/$(dirname ${file})"
             f="$out/${file}"
             truncate -s ${toString size}M "$f"
