@@ -424,3 +424,19 @@ fn sigint_stops_nix_and_leaves_no_temp_files() {
         assert!(left.is_empty(), "left in 2_raw: {left:?}");
     }
 }
+
+#[test]
+fn unknown_host_names_the_flag_and_the_hosts() {
+    let Some(f) = Flake::new("unknown_host_names_the_flag_and_the_hosts") else {
+        return;
+    };
+    let o = f.build(&["qcow", "--host", "surface-pro-9"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr.contains("error: --host: the flake path:")
+            && stderr.contains("has no host \"surface-pro-9\"; its hosts: testhost"),
+        "{stderr}"
+    );
+    assert!(!f.out.exists());
+}

@@ -133,7 +133,13 @@ pub fn run(a: Args) -> ExitCode {
 fn failed(e: &build::BuildError, json: bool) -> ExitCode {
     let code = e.exit_code();
     if json {
-        let doc = serde_json::json!({ "error": e.to_string(), "exitCode": code });
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(e);
+        while let Some(s) = src {
+            msg.push_str(&format!("\ncaused by: {s}"));
+            src = s.source();
+        }
+        let doc = serde_json::json!({ "error": msg, "exitCode": code });
         println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
     }
     super::fail(e);

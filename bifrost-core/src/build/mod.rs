@@ -38,7 +38,13 @@ pub enum BuildError {
     NoHosts { flake: String },
     #[error("the flake {flake} has several hosts ({}); pick one with --host", hosts.join(", "))]
     WhichHost { flake: String, hosts: Vec<String> },
-    #[error("cannot evaluate {what}:\n{source}")]
+    #[error("--host: the flake {flake} has no host {host:?}; its hosts: {}", hosts.join(", "))]
+    UnknownHost {
+        flake: String,
+        host: String,
+        hosts: Vec<String>,
+    },
+    #[error("cannot evaluate {what}")]
     Eval {
         what: String,
         #[source]
@@ -496,10 +502,20 @@ pub fn run(plan: &Plan, mut on_event: impl FnMut(Event)) -> Result<Report, Build
             Some(
                 eval_raw(&attr, &plan.eval_args).map_err(|source| match source {
                     command::CommandError::Interrupted => interrupted(),
-                    source => BuildError::Eval {
-                        what: attr.clone(),
-                        source,
-                    },
+                    source => {
+                        // The commonest cause: a misspelt --host. Say so plainly.
+                        match list_hosts(&plan.flake, &plan.eval_args) {
+                            Ok(hosts) if !hosts.contains(&plan.host) => BuildError::UnknownHost {
+                                flake: plan.flake.clone(),
+                                host: plan.host.clone(),
+                                hosts,
+                            },
+                            _ => BuildError::Eval {
+                                what: attr.clone(),
+                                source,
+                            },
+                        }
+                    }
                 })?,
             )
         }
