@@ -456,6 +456,22 @@ mod tests {
     }
 
     #[test]
+    fn plain_progress_lines_of_a_recorded_build() {
+        let path = format!(
+            "{}/../tests/fixtures/nix-logs/nix-2.8-build-four.log",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut p = Progress::new();
+        let mut lines = Vec::new();
+        for (i, l) in std::fs::read_to_string(path).unwrap().lines().enumerate() {
+            if p.feed(l, i + 1).unwrap() {
+                lines.push(p.render(Duration::from_secs(i as u64)));
+            }
+        }
+        insta::assert_snapshot!(lines.join("\n"));
+    }
+
+    #[test]
     fn recorded_nix_2_8_four_builds() {
         let p = fixture("nix-2.8-build-four.log");
         assert_eq!((p.builds.done, p.builds.expected), (4, 4));
