@@ -8,19 +8,18 @@
 }: let
   cfg = config.bifrost;
   n = cfg.settings.nix;
+  machine = m:
+    {
+      inherit (m) hostName systems maxJobs;
+      protocol = "ssh-ng";
+    }
+    // lib.optionalAttrs (m.sshUser != null) {inherit (m) sshUser;}
+    // lib.optionalAttrs (m.sshKey != null) {inherit (m) sshKey;};
 in {
   config = lib.mkIf cfg.enable {
     nix.settings.substituters = n.substituters;
     nix.settings.trusted-public-keys = n.trustedPublicKeys;
-    nix.buildMachines =
-      map (m:
-        {
-          inherit (m) hostName systems maxJobs;
-          protocol = "ssh-ng";
-        }
-        // lib.optionalAttrs (m.sshUser != null) {inherit (m) sshUser;}
-        // lib.optionalAttrs (m.sshKey != null) {inherit (m) sshKey;})
-      n.buildMachines;
+    nix.buildMachines = map machine n.buildMachines;
     nix.distributedBuilds = n.buildMachines != [];
   };
 }

@@ -162,6 +162,25 @@ in {
     then c.bifrost.effectiveSettings
     else null;
   inherit hardware;
+  # The rest of what the module sets, for spot checks.
+  nixos = {
+    inherit (c.networking) hostName;
+    firewall = c.networking.firewall.enable;
+    inherit (c.networking.firewall) allowedTCPPorts;
+    nftables = c.networking.nftables.enable;
+    auditd = c.security.auditd.enable;
+    audit = c.security.audit.enable;
+    plasma6 = c.services.desktopManager.plasma6.enable;
+    sddm = c.services.displayManager.sddm.enable;
+    flatpak = c.services.flatpak.enable;
+    podman = c.virtualisation.podman.enable;
+    direnv = c.programs.direnv.enable;
+    nixDirenv = c.programs.direnv.nix-direnv.enable;
+    inherit (c.nix.settings) substituters trusted-public-keys;
+    inherit (c.nix) buildMachines distributedBuilds;
+    hostJson = c.environment.etc."bifrost/host.json".source;
+    packages = map (p: p.name) c.environment.systemPackages;
+  };
   settingsShape =
     if generated == null
     then shape eval.options.bifrost.settings.type

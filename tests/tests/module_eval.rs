@@ -380,3 +380,55 @@ fn generated_hardware_modules_parse() {
         );
     }
 }
+
+#[test]
+fn module_sets_the_nixos_options_of_each_concern() {
+    let Some(env) = env("module_sets_the_nixos_options_of_each_concern") else {
+        return;
+    };
+    let surface = env
+        .eval_settings(&repo().join("hosts/surface-pro-8/host.json"), true, "nixos")
+        .unwrap();
+    assert_eq!(surface["hostName"], "surface-pro-8");
+    for (k, v) in [
+        ("firewall", true),
+        ("nftables", true),
+        ("auditd", true),
+        ("audit", true),
+        ("plasma6", true),
+        ("sddm", true),
+        ("flatpak", true),
+        ("podman", true),
+        ("direnv", true),
+        ("nixDirenv", true),
+        ("distributedBuilds", false),
+    ] {
+        assert_eq!(surface[k], json!(v), "{k}");
+    }
+    assert_eq!(surface["packages"], json!(["bifrost"]));
+    assert!(surface["hostJson"]
+        .as_str()
+        .unwrap()
+        .ends_with("-bifrost-host.json"));
+
+    // Caches and builders reach nix.settings / nix.buildMachines.
+    let dir = tempfile::tempdir().unwrap();
+    let mut v: Value =
+        serde_json::from_slice(&std::fs::read(repo().join("hosts/example-vm/host.json")).unwrap())
+            .unwrap();
+    v["nix"] = json!({
+        "substituters": ["https://cache.example.org"],
+        "trustedPublicKeys": ["cache.example.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY="],
+        "buildMachines": [{ "hostName": "builder.example.org", "sshUser": "nix", "maxJobs": 8 }]
+    });
+    let file = dir.path().join("host.json");
+    std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
+    let vm = env.eval_settings(&file, false, "nixos").unwrap();
+    assert_eq!(vm["substituters"], json!(["https://cache.example.org"]));
+    assert_eq!(vm["distributedBuilds"], json!(true));
+    assert_eq!(vm["buildMachines"][0]["hostName"], "builder.example.org");
+    assert_eq!(vm["buildMachines"][0]["sshUser"], "nix");
+    assert_eq!(vm["buildMachines"][0]["systems"], json!(["x86_64-linux"]));
+    assert_eq!(vm["plasma6"], json!(false));
+    assert_eq!(vm["allowedTCPPorts"], json!([22]));
+}
