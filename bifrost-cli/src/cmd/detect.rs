@@ -33,7 +33,11 @@ pub fn run(a: Args) -> ExitCode {
         println!("{json}");
     } else {
         let profile = bifrost_core::hardware::Profile::of(d.settings.hardware.profile);
-        println!("machine:  {} {}", d.vendor, d.product);
+        println!(
+            "machine:  {} {}",
+            or_unknown(&d.vendor),
+            or_unknown(&d.product)
+        );
         println!("profile:  {} ({})", profile.name, profile_key(&d.settings));
         println!(
             "storage:  LUKS {} at {}, {} subvolume(s)",
@@ -51,4 +55,12 @@ fn profile_key(s: &bifrost_core::spec::HostSettings) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
+}
+
+fn or_unknown(s: &str) -> &str {
+    if s.is_empty() {
+        "(unknown)"
+    } else {
+        s
+    }
 }

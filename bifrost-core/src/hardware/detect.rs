@@ -269,6 +269,12 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
     let product = read("sys/class/dmi/id/product_name")?;
     let profile = Profile::from_dmi(&vendor, &product);
     let mut notes = Vec::new();
+    if product.is_empty() {
+        notes.push(
+            "no DMI product name (sys/class/dmi/id/product_name): the profile is generic-x86_64-uefi"
+                .into(),
+        );
+    }
 
     let lsblk_text = probe.lsblk()?;
     let lsblk: LsblkOutput =
