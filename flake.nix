@@ -103,9 +103,30 @@
     });
 
     # --- NixOS modules (hardware, storage, boot, security, desktop) and hosts ---
+    # nixos-hardware's Surface module sets the kernel unconditionally and
+    # imports cannot depend on bifrost.settings, so the Surface gets its own
+    # module (default + nixos-hardware's microsoft-surface-pro-intel).
     nixosModules = rec {
-      bifrost = import ./modules {inherit nixos-hardware;};
+      bifrost = import ./modules {
+        inherit nixos-hardware;
+        inherit (self) packages;
+      };
       default = bifrost;
+      surface-pro-8 = {
+        imports = [
+          bifrost
+          (import ./modules/surface-pro-8.nix {inherit nixos-hardware;})
+        ];
+      };
+    };
+
+    nixosConfigurations = {
+      surface-pro-8 = lib.nixosSystem {
+        modules = [self.nixosModules.surface-pro-8 ./hosts/surface-pro-8];
+      };
+      example-vm = lib.nixosSystem {
+        modules = [self.nixosModules.default ./hosts/example-vm];
+      };
     };
 
     # --- apps (build driver) ---
