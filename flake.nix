@@ -103,11 +103,64 @@
     });
 
     # --- NixOS modules (hardware, storage, boot, security, desktop) and hosts ---
+    # nixos-hardware's Surface module sets the kernel unconditionally and
+    # imports cannot depend on bifrost.settings, so the Surface gets its own
+    # module (default + nixos-hardware's microsoft-surface-pro-intel).
     nixosModules = rec {
-      bifrost = import ./modules {inherit nixos-hardware;};
+      bifrost = import ./modules {
+        inherit nixos-hardware;
+        inherit (self) packages;
+      };
       default = bifrost;
+      surface-pro-8 = {
+        imports = [
+          bifrost
+          (import ./modules/surface-pro-8.nix {inherit nixos-hardware;})
+        ];
+      };
+    };
+
+    nixosConfigurations = {
+      surface-pro-8 = lib.nixosSystem {
+        modules = [self.nixosModules.surface-pro-8 ./hosts/surface-pro-8];
+      };
+      example-vm = lib.nixosSystem {
+        modules = [self.nixosModules.default ./hosts/example-vm];
+      };
     };
 
     # --- apps (build driver) ---
+    # `nix run .#build-iso -- --out DIR` builds the flake's default host with
+    # this very flake: `path:${self}` is the flake's source as nix copied it
+    # into the store, so the app builds what it was run from (`.`, a
+    # `github:` ref, …) no matter the working directory. A store path carries
+    # no git metadata, so the revision and dirtiness ride along in the
+    # environment for the manifest. Extra arguments reach `bifrost build`.
+    apps = forAllSystems (pkgs: let
+      bifrost = self.packages.${pkgs.stdenv.hostPlatform.system}.bifrost;
+      host = "surface-pro-8";
+      # Nix sets `rev` on clean git flakes and, since 2.16, `dirtyRev` on
+      # dirty ones; neither on `path:` flakes (or dirty ones on older Nix).
+      dirty =
+        if self ? rev
+        then "0"
+        else if self ? dirtyRev
+        then "1"
+        else "";
+      app = format: {
+        type = "app";
+        program = "${pkgs.writeShellScript "bifrost-build-${format}" ''
+          export BIFROST_FLAKE_REVISION=${lib.escapeShellArg (self.rev or self.dirtyRev or "")}
+          export BIFROST_FLAKE_DIRTY=${dirty}
+          exec ${lib.getExe bifrost} build ${format} --flake ${lib.escapeShellArg "path:${self}"} --host ${host} "$@"
+        ''}";
+      };
+    in rec {
+      build-raw = app "raw";
+      build-iso = app "iso";
+      build-qcow = app "qcow";
+      build-vm = app "vm";
+      default = build-iso;
+    });
   };
 }

@@ -1,6 +1,8 @@
 {
   lib,
+  stdenv,
   rustPlatform,
+  installShellFiles,
 }:
 rustPlatform.buildRustPackage {
   pname = "bifrost";
@@ -11,6 +13,17 @@ rustPlatform.buildRustPackage {
   # Every crate's tests, the end-to-end ones included: those needing a tool
   # the sandbox lacks (nix, QEMU, OVMF) skip themselves there.
   cargoTestFlags = ["--workspace"];
+  nativeBuildInputs = [installShellFiles];
+  # Completions and man pages come from the clap definitions, so they need
+  # the built binary to run on the build machine.
+  postInstall = lib.optionalString (stdenv.buildPlatform.canExecute stdenv.hostPlatform) ''
+    installShellCompletion --cmd bifrost \
+      --bash <($out/bin/bifrost completions bash) \
+      --fish <($out/bin/bifrost completions fish) \
+      --zsh <($out/bin/bifrost completions zsh)
+    $out/bin/bifrost completions man --dir man
+    installManPage man/*.1
+  '';
   meta = {
     description = "Build, boot and deploy a declarative NixOS on real hardware";
     mainProgram = "bifrost";

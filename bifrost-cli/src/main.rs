@@ -38,6 +38,16 @@ enum Command {
     /// Describe the running machine as host settings.
     Detect(cmd::detect::Args),
     /// Build an image (raw, iso, qcow, vm) into the output layout.
+    ///
+    /// Runs `nix build` on FLAKE#nixosConfigurations.HOST.config.system.build.images.<variant>
+    /// (raw-efi, iso-installer, qemu-efi) or .vm, shows its progress, and copies the artifact
+    /// (passthru.filePath) to OUT/2_raw/nixos.{raw,iso,qcow2} through a temp file, keeping
+    /// holes sparse; `vm` gets a GC-rooted link OUT/2_raw/nixos-vm. OUT/2_raw/SHA256SUMS and
+    /// manifest.json record every artifact. If the build fails or is interrupted, nothing in
+    /// OUT changes.
+    ///
+    /// The linux-surface kernel compiles for hours: use --builders for a remote builder, or
+    /// --substituter/--trusted-key for a binary cache that has it.
     Build(cmd::build::Args),
     /// Write an image to a USB stick (or a file), verified.
     Flash(cmd::flash::Args),

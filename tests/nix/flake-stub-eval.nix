@@ -25,6 +25,8 @@
           inherit system;
           linux-kernel.target = "bzImage";
         };
+        stdenv.buildPlatform.canExecute = _: true;
+        installShellFiles = drv "installShellFiles" {};
         pkgsCross.gnu64 = mkPkgs "x86_64-linux";
         pkgsStatic.busybox = drv "busybox-static-${system}" {};
         OVMF = drv "OVMF" {
@@ -42,7 +44,7 @@
         callPackage = f: args:
           import f ({
               inherit lib;
-              inherit (pkgs) rustPlatform;
+              inherit (pkgs) rustPlatform stdenv installShellFiles;
             }
             // args);
         mkShell = a: drv "shell" a;
@@ -66,4 +68,6 @@ in {
   shell = lib.mapAttrs (_: s: lib.filterAttrs (n: _: lib.hasPrefix "BIFROST_" n) s.default) outputs.devShells;
   pkgVersion = outputs.packages.x86_64-linux.bifrost.version;
   testFlags = outputs.packages.x86_64-linux.bifrost.cargoTestFlags;
+  postInstall = outputs.packages.x86_64-linux.bifrost.postInstall;
+  apps = lib.mapAttrs (_: a: lib.mapAttrs (_: app: app.type) a) outputs.apps;
 }

@@ -53,24 +53,15 @@ pub fn tools_required() -> bool {
     std::env::var("BIFROST_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
 }
 
-/// Record that `test` cannot run because `missing` is absent. Returns `false`
-/// so a test can `if !skip_unless(..) { return; }`. Panics under
-/// `BIFROST_REQUIRE_TOOLS=1`.
+/// Record that `test` cannot run because `missing` is absent; the caller
+/// returns. Panics under `BIFROST_REQUIRE_TOOLS=1`.
 pub fn skip(test: &str, missing: &str) {
     let line = format!("SKIPPED {test}: needs {missing}");
     if tools_required() {
         panic!("{line}, and BIFROST_REQUIRE_TOOLS=1 forbids skipping (install it, or run tests/run.sh which does)");
     }
     eprintln!("{line}");
-    if let Some(log) = std::env::var_os("BIFROST_SKIP_LOG") {
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-        {
-            let _ = writeln!(f, "{line}");
-        }
-    }
+    append_skip_log(&line);
 }
 
 /// Like [`skip`], for tests that CI may skip (they need something no CI
@@ -78,13 +69,19 @@ pub fn skip(test: &str, missing: &str) {
 pub fn skip_optional(test: &str, missing: &str) {
     let line = format!("SKIPPED (optional) {test}: needs {missing}");
     eprintln!("{line}");
+    append_skip_log(&line);
+}
+
+/// Append one line to `BIFROST_SKIP_LOG`. One `write` call per line, so
+/// tests running in parallel never interleave their lines.
+fn append_skip_log(line: &str) {
     if let Some(log) = std::env::var_os("BIFROST_SKIP_LOG") {
         if let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
         {
-            let _ = writeln!(f, "{line}");
+            let _ = f.write_all(format!("{line}\n").as_bytes());
         }
     }
 }

@@ -1,8 +1,53 @@
+use camino::Utf8PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Write the hardware module (`hardware-configuration.nix` style) of a host.
+    ///
+    /// From the host settings: the LUKS2 device (boot.initrd.luks.devices,
+    /// allowDiscards), one btrfs fileSystems entry per mounted subvolume
+    /// (subvol= plus its mount options), the ESP, swap, the initrd kernel
+    /// modules of the hardware profile and the kernel choice. The output is
+    /// deterministic; with -o it replaces OUT atomically (never half written).
+    Hardware(HardwareArgs),
+}
+
+#[derive(clap::Args)]
+pub struct HardwareArgs {
+    /// Host settings file (JSON), such as hosts/surface-pro-8/host.json.
+    file: Utf8PathBuf,
+    /// Write the module here instead of printing it.
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    out: Option<Utf8PathBuf>,
+}
 
 pub fn run(c: Command) -> ExitCode {
-    match c {}
+    match c {
+        Command::Hardware(a) => hardware(a),
+    }
+}
+
+fn hardware(a: HardwareArgs) -> ExitCode {
+    let settings = match bifrost_core::spec::load_file(&a.file) {
+        Ok(s) => s,
+        Err(e) => return super::fail(&e),
+    };
+    let text = match bifrost_core::hardware::render_module(&settings, a.file.as_str()) {
+        Ok(t) => t,
+        Err(e) => return super::fail(&e),
+    };
+    match a.out {
+        None => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Some(out) => match bifrost_core::fsutil::write_atomic(&out, text.as_bytes()) {
+            Ok(()) => {
+                eprintln!("wrote {out}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => super::fail(&e),
+        },
+    }
 }

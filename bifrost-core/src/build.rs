@@ -1,1 +1,0 @@
-//! Image builds: nix invocation, internal-json log parsing, artifact placement, manifest.

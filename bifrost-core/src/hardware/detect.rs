@@ -1,0 +1,599 @@
+//! Describe the running machine as host settings.
+//!
+//! Sources, all read through [`Probe`] so tests replay recorded machines:
+//! DMI (`sys/class/dmi/id/{sys_vendor,product_name}`), `lsblk --json -O`
+//! (partitions, file-system types, UUIDs, labels, LUKS, and which btrfs
+//! subvolume is mounted where), `proc/mounts` (mount options), `proc/swaps`,
+//! `etc/hostname`, `etc/os-release`, and `btrfs subvolume list` (subvolumes
+//! that are not mounted, such as Kinoite's).
+//!
+//! What the machine cannot say (desktop, packages, firewall ports) keeps the
+//! settings' defaults. What bifrost needs but the machine lacks (a LUKS2
+//! pool, NixOS subvolumes) is proposed with bifrost's defaults and named in
+//! [`Detection::notes`], so the output is always valid host settings.
+
+use super::{HardwareError, Profile};
+use crate::spec::{
+    self, Boot, DualBoot, Esp, Hardware, HostSettings, Kernel, Kinoite, Luks, Storage, Subvolume,
+    SubvolumeOwner, Swap, SwapKind,
+};
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::{Deserialize, Serialize};
+
+/// GPT partition type of an EFI system partition.
+const ESP_PARTTYPE: &str = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b";
+/// Recorded `lsblk --json -O` output under a fake root.
+pub const LSBLK_FILE: &str = "lsblk.json";
+/// Recorded `btrfs subvolume list <mount point>` output under a fake root.
+pub const SUBVOLUME_LIST_FILE: &str = "btrfs-subvolume-list.txt";
+/// Mount options worth carrying over into the settings.
+const KEPT_OPTIONS: &[&str] = &[
+    "compress",
+    "compress-force",
+    "noatime",
+    "nodiratime",
+    "relatime",
+    "nodatacow",
+    "autodefrag",
+    "discard",
+    "ssd",
+];
+
+/// How detection reads the machine.
+pub trait Probe {
+    /// Contents of `rel` (such as `sys/class/dmi/id/product_name`) under the root; `None` if absent.
+    fn read(&self, rel: &str) -> Result<Option<String>, HardwareError>;
+    /// `lsblk --json -O` output.
+    fn lsblk(&self) -> Result<String, HardwareError>;
+    /// `btrfs subvolume list` output for the btrfs mounted at `mount_point`; `None` if unavailable.
+    fn subvolume_list(&self, mount_point: &str) -> Result<Option<String>, HardwareError>;
+}
+
+/// Reads a root folder: `/` for this machine (running `lsblk` and `btrfs`),
+/// or a recorded tree holding `lsblk.json` and `btrfs-subvolume-list.txt`.
+#[derive(Debug, Clone)]
+pub struct RootProbe {
+    pub root: Utf8PathBuf,
+}
+
+impl RootProbe {
+    fn live(&self) -> bool {
+        self.root == "/"
+    }
+}
+
+impl Probe for RootProbe {
+    fn read(&self, rel: &str) -> Result<Option<String>, HardwareError> {
+        let path = self.root.join(rel);
+        match std::fs::read_to_string(&path) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(HardwareError::Read {
+                path: path.to_string(),
+                source,
+            }),
+        }
+    }
+
+    fn lsblk(&self) -> Result<String, HardwareError> {
+        if let Some(text) = self.read(LSBLK_FILE)? {
+            return Ok(text);
+        }
+        if !self.live() {
+            return Err(HardwareError::NoLsblk {
+                root: self.root.to_string(),
+            });
+        }
+        duct::cmd!("lsblk", "--json", "-O")
+            .stderr_null()
+            .read()
+            .map_err(|source| HardwareError::Run {
+                command: "lsblk --json -O".into(),
+                source,
+            })
+    }
+
+    fn subvolume_list(&self, mount_point: &str) -> Result<Option<String>, HardwareError> {
+        if let Some(text) = self.read(SUBVOLUME_LIST_FILE)? {
+            return Ok(Some(text));
+        }
+        if !self.live() {
+            return Ok(None);
+        }
+        // Needs root and btrfs-progs; without them the mounted subvolumes
+        // (from lsblk) are still known, so this is not an error.
+        Ok(duct::cmd!("btrfs", "subvolume", "list", mount_point)
+            .stderr_null()
+            .read()
+            .ok())
+    }
+}
+
+/// The result of detection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Detection {
+    /// DMI vendor and product, as read.
+    pub vendor: String,
+    pub product: String,
+    /// Host settings for the machine (valid per `bifrost check`).
+    pub settings: HostSettings,
+    /// What was proposed rather than found, and why.
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LsblkOutput {
+    blockdevices: Vec<Dev>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct Dev {
+    name: String,
+    path: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    fstype: Option<String>,
+    uuid: Option<String>,
+    label: Option<String>,
+    partlabel: Option<String>,
+    partuuid: Option<String>,
+    parttype: Option<String>,
+    mountpoints: Vec<Option<String>>,
+    fsroots: Vec<Option<String>>,
+    children: Vec<Dev>,
+}
+
+impl Dev {
+    fn walk<'a>(&'a self, parent: Option<&'a Dev>, out: &mut Vec<(&'a Dev, Option<&'a Dev>)>) {
+        out.push((self, parent));
+        for c in &self.children {
+            c.walk(Some(self), out);
+        }
+    }
+    fn fstype(&self) -> &str {
+        self.fstype.as_deref().unwrap_or("")
+    }
+    fn mounts(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.mountpoints.iter().enumerate().filter_map(|(i, mp)| {
+            let mp = mp.as_deref()?;
+            let root = self.fsroots.get(i).and_then(|r| r.as_deref());
+            Some((mp, root))
+        })
+    }
+    fn dev_path(&self) -> String {
+        self.path
+            .clone()
+            .unwrap_or_else(|| format!("/dev/{}", self.name))
+    }
+    /// The most stable `/dev/disk/by-*` name: the partition label when udev
+    /// can spell it plainly, else the file-system UUID, else the partition UUID.
+    fn stable_path(&self) -> String {
+        if let Some(l) = self.partlabel.as_deref().filter(|l| plain_name(l)) {
+            return format!("/dev/disk/by-partlabel/{l}");
+        }
+        if let Some(u) = self.uuid.as_deref().filter(|u| plain_name(u)) {
+            return format!("/dev/disk/by-uuid/{u}");
+        }
+        if let Some(u) = self.partuuid.as_deref().filter(|u| plain_name(u)) {
+            return format!("/dev/disk/by-partuuid/{u}");
+        }
+        self.dev_path()
+    }
+}
+
+/// udev escapes anything else in `/dev/disk/by-*` names (`\x20` for a space).
+fn plain_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'))
+}
+
+/// One line of `/proc/mounts`.
+struct Mount {
+    device: String,
+    point: String,
+    options: Vec<String>,
+}
+
+fn parse_mounts(text: &str) -> Vec<Mount> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 4).then(|| Mount {
+                device: unescape_mount(f[0]),
+                point: unescape_mount(f[1]),
+                options: f[3].split(',').map(str::to_string).collect(),
+            })
+        })
+        .collect()
+}
+
+/// `/proc/mounts` writes space, tab, newline and backslash as octal escapes.
+fn unescape_mount(s: &str) -> String {
+    let mut out = String::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
+                out.push(v as char);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i] as char);
+        i += 1;
+    }
+    out
+}
+
+/// Top-level subvolume names from `btrfs subvolume list` (`ID n gen g top level t path p`).
+fn parse_subvolume_list(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let (head, path) = l.split_once(" path ")?;
+            let top = head.split_whitespace().collect::<Vec<_>>();
+            let level = top.windows(3).find(|w| w[0] == "top" && w[1] == "level")?[2];
+            let path = path.trim().trim_start_matches("<FS_TREE>/");
+            (level == "5" && !path.contains('/')).then(|| path.to_string())
+        })
+        .collect()
+}
+
+fn kept_options(options: &[String]) -> Vec<String> {
+    options
+        .iter()
+        .filter(|o| {
+            let key = o.split('=').next().unwrap_or(o);
+            KEPT_OPTIONS.contains(&key)
+        })
+        .cloned()
+        .collect()
+}
+
+fn os_release_id(text: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix("ID="))
+        .map(|v| v.trim().trim_matches('"').to_string())
+        .unwrap_or_default()
+}
+
+/// Detect the machine seen by `probe`.
+pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
+    let read = |rel: &str| -> Result<String, HardwareError> {
+        Ok(probe.read(rel)?.unwrap_or_default().trim().to_string())
+    };
+    let vendor = read("sys/class/dmi/id/sys_vendor")?;
+    let product = read("sys/class/dmi/id/product_name")?;
+    let profile = Profile::from_dmi(&vendor, &product);
+    let mut notes = Vec::new();
+    if product.is_empty() {
+        notes.push(
+            "no DMI product name (sys/class/dmi/id/product_name): the profile is generic-x86_64-uefi"
+                .into(),
+        );
+    }
+
+    let lsblk_text = probe.lsblk()?;
+    let lsblk: LsblkOutput =
+        serde_json::from_str(&lsblk_text).map_err(|source| HardwareError::Lsblk {
+            path: LSBLK_FILE.into(),
+            source,
+        })?;
+    let mut devs = Vec::new();
+    for d in &lsblk.blockdevices {
+        d.walk(None, &mut devs);
+    }
+    let mounts = parse_mounts(&read("proc/mounts")?);
+    let running_nixos = os_release_id(&read("etc/os-release")?) == "nixos";
+
+    // Host name: what the machine calls itself, made valid.
+    let mut host_name: String = read("etc/hostname")?
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>()
+        .trim_matches('-')
+        .chars()
+        .take(63)
+        .collect();
+    if host_name.is_empty() {
+        host_name = "nixos".into();
+        notes.push("no etc/hostname: hostName is \"nixos\"".into());
+    }
+
+    // ESP: by GPT type, preferring the mounted one.
+    let mut esps: Vec<&Dev> = devs
+        .iter()
+        .map(|(d, _)| *d)
+        .filter(|d| {
+            d.parttype
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case(ESP_PARTTYPE))
+        })
+        .collect();
+    esps.sort_by_key(|d| d.mounts().next().is_none());
+    let esp = match esps.first() {
+        Some(d) => Esp {
+            mount_point: d
+                .mounts()
+                .next()
+                .map(|(mp, _)| Utf8PathBuf::from(mp))
+                .unwrap_or_else(spec::defaults::esp_mount_point),
+            device: d.stable_path().into(),
+            fs_type: spec::defaults::esp_fs_type(),
+            size_mib: spec::defaults::esp_size_mib(),
+        },
+        None => {
+            notes.push("no EFI system partition found: boot.esp keeps bifrost's defaults".into());
+            Esp::default()
+        }
+    };
+
+    // LUKS2 container whose opened mapping holds btrfs.
+    let crypt = devs.iter().map(|(d, _)| *d).find_map(|d| {
+        (d.fstype() == "crypto_LUKS").then(|| {
+            let inner = d
+                .children
+                .iter()
+                .find(|c| c.kind.as_deref() == Some("crypt") && c.fstype() == "btrfs");
+            (d, inner)
+        })
+    });
+    let (luks, pool) = match crypt {
+        Some((outer, Some(inner))) => (
+            Luks {
+                name: inner.name.clone(),
+                device: outer.stable_path().into(),
+                allow_discards: true,
+                argon2id: Default::default(),
+            },
+            Some(inner),
+        ),
+        Some((outer, None)) => {
+            notes.push(format!(
+                "{} is LUKS but not open (or holds no btrfs): open it and run detect again to see its subvolumes",
+                outer.dev_path()
+            ));
+            (
+                Luks {
+                    name: spec::defaults::luks_name(),
+                    device: outer.stable_path().into(),
+                    allow_discards: true,
+                    argon2id: Default::default(),
+                },
+                None,
+            )
+        }
+        None => {
+            notes.push(
+                "no LUKS2 container found: storage.luks is bifrost's default (/dev/disk/by-partlabel/pool), which `bifrost install` creates; point storage.luks.device at the partition to encrypt".into(),
+            );
+            (
+                Luks {
+                    name: spec::defaults::luks_name(),
+                    device: "/dev/disk/by-partlabel/pool".into(),
+                    allow_discards: true,
+                    argon2id: Default::default(),
+                },
+                None,
+            )
+        }
+    };
+
+    let mut subvolumes: Vec<Subvolume> = Vec::new();
+    let mut btrfs_label = spec::defaults::btrfs_label();
+    let mut swap = Swap::default();
+    if let Some(pool) = pool {
+        if let Some(l) = pool.label.clone().filter(|l| !l.is_empty()) {
+            btrfs_label = l;
+        }
+        let mapper = format!("/dev/mapper/{}", pool.name);
+        let pool_path = pool.dev_path();
+        for (mp, root) in pool.mounts() {
+            let name = root.unwrap_or("/").trim_start_matches('/').to_string();
+            if name.is_empty() || name.contains('/') || subvolumes.iter().any(|s| s.name == name) {
+                continue;
+            }
+            let options = mounts
+                .iter()
+                .find(|m| m.point == mp && (m.device == mapper || m.device == pool_path))
+                .map(|m| kept_options(&m.options))
+                .unwrap_or_else(spec::defaults::mount_options);
+            let owner = if name == "@shared" {
+                SubvolumeOwner::Shared
+            } else if running_nixos {
+                SubvolumeOwner::Nixos
+            } else {
+                SubvolumeOwner::Kinoite
+            };
+            subvolumes.push(Subvolume {
+                name,
+                mount_point: (owner != SubvolumeOwner::Kinoite).then(|| mp.into()),
+                mount_options: options,
+                owner,
+            });
+        }
+        let first_mount = pool.mounts().next().map(|(mp, _)| mp.to_string());
+        match probe.subvolume_list(first_mount.as_deref().unwrap_or("/"))? {
+            Some(list) => {
+                for name in parse_subvolume_list(&list) {
+                    if subvolumes.iter().any(|s| s.name == name) {
+                        continue;
+                    }
+                    let owner = if name == "@shared" {
+                        SubvolumeOwner::Shared
+                    } else {
+                        SubvolumeOwner::Kinoite
+                    };
+                    subvolumes.push(Subvolume {
+                        name,
+                        mount_point: None,
+                        mount_options: spec::defaults::mount_options(),
+                        owner,
+                    });
+                }
+            }
+            None => notes.push(
+                "no `btrfs subvolume list` output: only mounted subvolumes are listed (run as root with btrfs-progs)".into(),
+            ),
+        }
+        // A swap file in a pool subvolume.
+        for line in read("proc/swaps")?.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() >= 3 && f[1] == "file" {
+                let in_pool = subvolumes.iter().any(|s| {
+                    s.mount_point
+                        .as_deref()
+                        .is_some_and(|mp| mp != "/" && Utf8Path::new(f[0]).starts_with(mp))
+                });
+                if in_pool {
+                    let kib: u64 = f[2].parse().unwrap_or(0);
+                    swap = Swap {
+                        kind: SwapKind::File,
+                        size_mib: u32::try_from(kib.div_ceil(1024)).unwrap_or(u32::MAX),
+                    };
+                }
+            }
+        }
+    }
+    if swap.kind == SwapKind::None
+        && read("proc/swaps")?
+            .lines()
+            .skip(1)
+            .any(|l| l.starts_with("/dev/zram"))
+    {
+        notes.push("zram swap in use: set storage.swap to { \"kind\": \"zram\", \"sizeMib\": … } to keep it".into());
+    }
+
+    // bifrost boots NixOS from the pool: propose its subvolumes if none is mounted at "/".
+    let has_root = subvolumes
+        .iter()
+        .any(|s| s.mount_point.as_deref() == Some(Utf8Path::new("/")));
+    if !has_root {
+        let mut added = Vec::new();
+        for (name, mp) in [("@", "/"), ("@home", "/home"), ("@nix", "/nix")] {
+            if subvolumes.iter().any(|s| s.name == name) {
+                continue;
+            }
+            subvolumes.push(Subvolume {
+                name: name.into(),
+                mount_point: Some(mp.into()),
+                mount_options: spec::defaults::mount_options(),
+                owner: SubvolumeOwner::Nixos,
+            });
+            added.push(name);
+        }
+        notes.push(format!(
+            "no NixOS root subvolume mounted: proposed {} (created by `bifrost install`)",
+            added.join(", ")
+        ));
+    }
+
+    // Kinoite beside NixOS: its /boot is an ext4 partition outside the pool.
+    let mut dual_boot = DualBoot::default();
+    if subvolumes
+        .iter()
+        .any(|s| s.owner == SubvolumeOwner::Kinoite)
+    {
+        let boot = devs.iter().map(|(d, _)| *d).find(|d| {
+            d.kind.as_deref() == Some("part")
+                && d.fstype() == "ext4"
+                && d.mounts().next().is_none()
+                && (d.label.is_some() || d.partlabel.is_some())
+        });
+        if let Some(b) = boot {
+            let volume = b
+                .label
+                .clone()
+                .or_else(|| b.partlabel.clone())
+                .unwrap_or_default();
+            dual_boot.kinoite = Some(Kinoite {
+                boot_volume: volume,
+                entries_dir: spec::defaults::bls_entries(),
+                boot_fs_type: "ext4".into(),
+                title: spec::defaults::kinoite_title(),
+            });
+        }
+    }
+
+    let mut extra_initrd_modules = Vec::new();
+    if devs
+        .iter()
+        .any(|(d, _)| d.kind.as_deref() == Some("disk") && d.name.starts_with("vd"))
+    {
+        extra_initrd_modules = vec!["virtio_pci".into(), "virtio_blk".into()];
+    }
+
+    let kernel = Kernel {
+        source: profile.default_kernel,
+        ..Kernel::default()
+    };
+    let settings = HostSettings {
+        schema: None,
+        host_name,
+        hardware: Hardware {
+            profile: profile.id,
+            extra_initrd_modules,
+        },
+        kernel,
+        boot: Boot {
+            esp,
+            ..Boot::default()
+        },
+        storage: Storage {
+            luks,
+            btrfs_label,
+            subvolumes,
+            swap,
+        },
+        dual_boot,
+        desktop: Default::default(),
+        security: Default::default(),
+        packages: Default::default(),
+        nix: Default::default(),
+        output: Default::default(),
+    };
+    Ok(Detection {
+        vendor,
+        product,
+        settings,
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subvolume_list_keeps_top_level_only() {
+        let text = "ID 256 gen 10 top level 5 path @\nID 257 gen 9 top level 5 path <FS_TREE>/@home\nID 300 gen 8 top level 258 path @snapshots/1/snapshot\n";
+        assert_eq!(parse_subvolume_list(text), vec!["@", "@home"]);
+    }
+
+    #[test]
+    fn mount_escapes_are_undone() {
+        let m = parse_mounts("/dev/sda1 /mnt/my\\040disk vfat rw,noatime 0 0\n");
+        assert_eq!(m[0].point, "/mnt/my disk");
+        assert_eq!(kept_options(&m[0].options), vec!["noatime"]);
+    }
+
+    #[test]
+    fn plain_names_only_in_by_paths() {
+        let d = Dev {
+            name: "sda1".into(),
+            partlabel: Some("EFI System Partition".into()),
+            uuid: Some("ABCD-1234".into()),
+            ..Dev::default()
+        };
+        assert_eq!(d.stable_path(), "/dev/disk/by-uuid/ABCD-1234");
+    }
+}

@@ -1,0 +1,45 @@
+//! Device profiles, detection of the running machine, and rendering of the
+//! hardware module (`bifrost gen hardware`).
+//!
+//! - [`profile`]: the catalogue of supported devices and what each needs
+//!   (nixos-hardware module, initrd kernel modules).
+//! - [`render`]: host settings in, a `hardware-configuration.nix`-style NixOS
+//!   module out (pure, snapshot-tested).
+//! - [`detect`]: DMI, `lsblk`, mounts and btrfs subvolumes in, host settings out.
+//!   Reading the machine goes through one seam ([`detect::Probe`]) so tests
+//!   use recorded fixtures.
+
+pub mod detect;
+pub mod profile;
+pub mod render;
+
+pub use detect::{detect, Detection, Probe};
+pub use profile::{Profile, PROFILES};
+pub use render::render_module;
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error)]
+pub enum HardwareError {
+    #[error("cannot write Nix: {0}")]
+    Nix(#[from] crate::nixexpr::NixExprError),
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not valid `lsblk --json` output: {source}; record it with `lsblk --json -O > lsblk.json`")]
+    Lsblk {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot run `{command}`: {source}; install it (util-linux / btrfs-progs) or record its output under --root")]
+    Run {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{root}: no lsblk.json there; record one with `lsblk --json -O > {root}/lsblk.json`, or leave out --root to read this machine")]
+    NoLsblk { root: String },
+}

@@ -1,0 +1,184 @@
+//! `bifrost gen hardware` rendering and `bifrost detect` against recorded machines.
+
+use bifrost_core::hardware::{detect, detect::RootProbe, render_module};
+use bifrost_core::spec::{self, HardwareProfile, KernelSource, SubvolumeOwner, SwapKind};
+use camino::{Utf8Path, Utf8PathBuf};
+
+fn repo() -> Utf8PathBuf {
+    Utf8Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn render_host(rel: &str) -> String {
+    let settings = spec::load_file(&repo().join(rel)).unwrap();
+    render_module(&settings, rel).unwrap()
+}
+
+#[test]
+fn surface_pro_8_hardware_module() {
+    insta::assert_snapshot!(render_host("hosts/surface-pro-8/host.json"));
+}
+
+#[test]
+fn example_vm_hardware_module() {
+    insta::assert_snapshot!(render_host("hosts/example-vm/host.json"));
+}
+
+#[test]
+fn rendering_is_deterministic_and_escapes_values() {
+    let mut s = spec::load_file(&repo().join("hosts/example-vm/host.json")).unwrap();
+    s.storage.luks.device = "/dev/disk/by-id/with\"quote${x}".into();
+    let a = render_module(&s, "x").unwrap();
+    assert_eq!(a, render_module(&s, "x").unwrap());
+    assert!(
+        a.contains(r#"device = "/dev/disk/by-id/with\"quote\${x}";"#),
+        "{a}"
+    );
+}
+
+#[test]
+fn surface_kernel_choices() {
+    let mut s = spec::load_file(&repo().join("hosts/surface-pro-8/host.json")).unwrap();
+    let text = render_module(&s, "x").unwrap();
+    assert!(text.contains("kernelVersion = \"longterm\";"));
+    assert!(!text.contains("kernelPackages"));
+    for m in [
+        "surface_aggregator_hub",
+        "surface_hid",
+        "intel_lpss_pci",
+        "8250_dw",
+        "pinctrl_tigerlake",
+    ] {
+        assert!(text.contains(&format!("\"{m}\"")), "initrd lacks {m}");
+    }
+    s.kernel.source = KernelSource::NixosDefault;
+    let text = render_module(&s, "x").unwrap();
+    assert!(
+        text.contains("kernelPackages = lib.mkForce pkgs.linuxPackages;"),
+        "{text}"
+    );
+    assert!(!text.contains("kernelVersion"));
+}
+
+#[test]
+fn zram_swap() {
+    let mut s = spec::load_file(&repo().join("hosts/example-vm/host.json")).unwrap();
+    s.storage.swap.kind = SwapKind::Zram;
+    s.storage.swap.size_mib = 4096;
+    let text = render_module(&s, "x").unwrap();
+    assert!(text.contains("memoryMax = 4294967296;"), "{text}");
+    assert!(text.contains("swapDevices = [];"));
+    assert!(!text.contains("/swap\""));
+}
+
+fn detect_fixture(name: &str) -> bifrost_core::hardware::Detection {
+    let root = repo().join("tests/fixtures/detect").join(name).join("root");
+    detect(&RootProbe { root }).unwrap()
+}
+
+fn expected(name: &str) -> spec::HostSettings {
+    spec::load_file(
+        &repo()
+            .join("tests/fixtures/detect")
+            .join(name)
+            .join("expected.json"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn detects_surface_pro_8_with_luks_btrfs_and_kinoite() {
+    let d = detect_fixture("surface-pro-8");
+    assert_eq!(d.product, "Surface Pro 8");
+    let s = &d.settings;
+    assert_eq!(spec::validate(s), vec![]);
+    assert_eq!(s.hardware.profile, HardwareProfile::SurfacePro8);
+    assert_eq!(s.kernel.source, KernelSource::LinuxSurface);
+    assert_eq!(s.storage.luks.name, "cryptroot");
+    assert_eq!(s.storage.luks.device, "/dev/disk/by-partlabel/pool");
+    assert_eq!(s.boot.esp.device, "/dev/disk/by-partlabel/ESP");
+    let owners: Vec<_> = s
+        .storage
+        .subvolumes
+        .iter()
+        .map(|v| {
+            (
+                v.name.as_str(),
+                v.owner,
+                v.mount_point.as_ref().map(|p| p.as_str()),
+            )
+        })
+        .collect();
+    assert!(owners.contains(&("@shared", SubvolumeOwner::Shared, Some("/shared"))));
+    assert!(owners.contains(&("@root", SubvolumeOwner::Kinoite, None)));
+    assert!(
+        !owners.iter().any(|(n, _, _)| n.contains('/')),
+        "nested subvolumes leak: {owners:?}"
+    );
+    assert_eq!(
+        s.dual_boot.kinoite.as_ref().unwrap().boot_volume,
+        "kinoite-boot"
+    );
+    assert_eq!(*s, expected("surface-pro-8"));
+    assert!(d.notes.is_empty(), "{:?}", d.notes);
+}
+
+#[test]
+fn detects_generic_desktop_without_luks() {
+    let d = detect_fixture("generic-desktop");
+    let s = &d.settings;
+    assert_eq!(spec::validate(s), vec![]);
+    assert_eq!(s.hardware.profile, HardwareProfile::GenericX86_64Uefi);
+    assert_eq!(s.kernel.source, KernelSource::NixosDefault);
+    // "EFI system partition" has spaces: udev escapes them, so the UUID is used.
+    assert_eq!(s.boot.esp.device, "/dev/disk/by-uuid/12CE-A600");
+    assert_eq!(s.boot.esp.mount_point, "/boot");
+    assert!(
+        d.notes.iter().any(|n| n.contains("no LUKS2 container")),
+        "{:?}",
+        d.notes
+    );
+    assert!(s.dual_boot.kinoite.is_none());
+    assert_eq!(*s, expected("generic-desktop"));
+}
+
+#[test]
+fn detects_qemu_vm_with_unusual_layout() {
+    let d = detect_fixture("qemu-vm");
+    let s = &d.settings;
+    assert_eq!(spec::validate(s), vec![]);
+    assert_eq!(s.hardware.profile, HardwareProfile::GenericX86_64Uefi);
+    assert_eq!(s.boot.esp.mount_point, "/efi");
+    assert!(s.storage.luks.name.starts_with("luks-"));
+    assert!(s
+        .storage
+        .luks
+        .device
+        .as_str()
+        .starts_with("/dev/disk/by-uuid/"));
+    assert_eq!(s.storage.btrfs_label, "vmpool");
+    assert_eq!(s.storage.swap.kind, SwapKind::File);
+    assert_eq!(s.storage.swap.size_mib, 2048);
+    assert!(s
+        .hardware
+        .extra_initrd_modules
+        .contains(&"virtio_blk".to_string()));
+    let persist = s
+        .storage
+        .subvolumes
+        .iter()
+        .find(|v| v.name == "persist")
+        .unwrap();
+    assert_eq!(persist.mount_options, vec!["compress=lzo", "relatime"]);
+    assert_eq!(*s, expected("qemu-vm"));
+}
+
+#[test]
+fn detect_needs_lsblk_under_a_fake_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Utf8PathBuf::from_path_buf(dir.path().to_owned()).unwrap();
+    let err = detect(&RootProbe { root }).unwrap_err().to_string();
+    assert!(err.contains("lsblk --json -O"), "{err}");
+}

@@ -1,0 +1,10 @@
+# The seed's machine: a Surface Pro 8 dual-booting NixOS and Fedora Kinoite
+# from one LUKS2-encrypted btrfs pool. Everything comes from host.json
+# through the bifrost module (flake.nix adds nixosModules.surface-pro-8).
+{lib, ...}: {
+  bifrost.enable = true;
+  bifrost.settings = lib.importJSON ./host.json;
+
+  nixpkgs.hostPlatform = "x86_64-linux";
+  system.stateVersion = "26.05";
+}

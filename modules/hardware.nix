@@ -1,0 +1,77 @@
+# bifrost hardware: initrd kernel modules and kernel of the device profile.
+#
+# nixos-hardware's Surface module cannot be imported from here on a
+# condition: `imports` are resolved before `config` exists, so they cannot
+# depend on `bifrost.settings.hardware.profile` (that is infinite
+# recursion). The flake therefore exposes `nixosModules.surface-pro-8`
+# (this module plus nixos-hardware's `microsoft-surface-pro-intel`, see
+# surface-pro-8.nix), and the assertions below catch a profile that does
+# not match what was imported, naming the module to import.
+{
+  config,
+  lib,
+  options,
+  pkgs,
+  ...
+}: let
+  cfg = config.bifrost;
+  s = cfg.settings;
+  surface = s.hardware.profile == "surface-pro-8";
+  surfaceImported = lib.hasAttrByPath ["hardware" "microsoft-surface" "kernelVersion"] options;
+
+  # Keep in step with bifrost-core/src/hardware/profile.rs; the module
+  # evaluation test compares this module with `bifrost gen hardware`.
+  profiles = {
+    "surface-pro-8" = {
+      available = ["nvme" "xhci_pci" "thunderbolt" "usb_storage" "sd_mod"];
+      # The keyboard cover sits behind the Surface Aggregator Module on an
+      # LPSS UART; nothing requests these drivers before the LUKS prompt.
+      forced = [
+        "surface_aggregator"
+        "surface_aggregator_registry"
+        "surface_aggregator_hub"
+        "surface_hid_core"
+        "surface_hid"
+        "intel_lpss"
+        "intel_lpss_pci"
+        "8250_dw"
+        "pinctrl_tigerlake"
+      ];
+    };
+    "generic-x86_64-uefi" = {
+      available = ["nvme" "xhci_pci" "ahci" "usbhid" "usb_storage" "sd_mod"];
+      forced = [];
+    };
+  };
+  profile = profiles.${s.hardware.profile};
+
+  kernel = attr:
+    if surface
+    then lib.mkForce pkgs.${attr}
+    else pkgs.${attr};
+in {
+  config = lib.mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = s.kernel.source != "linux-surface" || surface;
+        message = "bifrost.settings.kernel.source is \"linux-surface\" but hardware.profile is \"${s.hardware.profile}\": the linux-surface kernel is only for Surface devices; set kernel.source to \"nixos-default\" or \"nixos-latest\".";
+      }
+      {
+        assertion = !surface || surfaceImported;
+        message = "bifrost.settings.hardware.profile is \"surface-pro-8\" but nixos-hardware's Surface module is not imported: use bifrost's nixosModules.surface-pro-8 instead of nixosModules.default.";
+      }
+      {
+        assertion = surface || !surfaceImported;
+        message = "nixos-hardware's Surface module is imported but bifrost.settings.hardware.profile is \"${s.hardware.profile}\": set the profile to \"surface-pro-8\", or use nixosModules.default instead of nixosModules.surface-pro-8.";
+      }
+    ];
+
+    boot.initrd.availableKernelModules = lib.unique (profile.available ++ s.hardware.extraInitrdModules);
+    boot.initrd.kernelModules = profile.forced;
+    boot.kernelParams = s.kernel.params;
+    boot.kernelPackages = lib.mkMerge [
+      (lib.mkIf (s.kernel.source == "nixos-latest") (kernel "linuxPackages_latest"))
+      (lib.mkIf (s.kernel.source == "nixos-default" && surface) (kernel "linuxPackages"))
+    ];
+  };
+}

@@ -1,0 +1,64 @@
+# bifrost storage: the LUKS2 container and btrfs subvolumes of the host
+# settings, the ESP and swap. Sets what `bifrost gen hardware` writes.
+{
+  config,
+  lib,
+  ...
+}: let
+  cfg = config.bifrost;
+  s = cfg.settings;
+  st = s.storage;
+  pool = "/dev/mapper/${st.luks.name}";
+  mounted = builtins.filter (v: v.mountPoint != null) st.subvolumes;
+  swapMounted = builtins.any (v: v.mountPoint == "/swap") mounted;
+
+  repeated = xs: lib.unique (builtins.filter (x: lib.count (y: y == x) xs > 1) xs);
+  twiceMounted = repeated (map (v: v.mountPoint) mounted ++ [s.boot.esp.mountPoint]);
+  twiceNamed = repeated (map (v: v.name) st.subvolumes);
+
+  btrfs = name: options: {
+    device = pool;
+    fsType = "btrfs";
+    options = ["subvol=${name}"] ++ options;
+  };
+in {
+  config = lib.mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = twiceMounted == [];
+        message = "bifrost.settings: ${lib.concatStringsSep ", " twiceMounted} is the mount point of more than one subvolume (or of a subvolume and the ESP); give each subvolume its own mountPoint, or null to leave it unmounted.";
+      }
+      {
+        assertion = twiceNamed == [];
+        message = "bifrost.settings.storage.subvolumes lists ${lib.concatStringsSep ", " twiceNamed} more than once; keep one entry per subvolume.";
+      }
+    ];
+
+    boot.initrd.luks.devices.${st.luks.name} = {
+      inherit (st.luks) device allowDiscards;
+    };
+
+    fileSystems =
+      builtins.listToAttrs (map (v: lib.nameValuePair v.mountPoint (btrfs v.name v.mountOptions)) mounted)
+      // {
+        ${s.boot.esp.mountPoint} = {
+          inherit (s.boot.esp) device fsType;
+          options = ["fmask=0077" "dmask=0077"];
+        };
+      }
+      # A swap file needs a subvolume without compression or snapshots.
+      // lib.optionalAttrs (st.swap.kind == "file" && !swapMounted) {
+        "/swap" = btrfs "@swap" ["noatime"];
+      };
+
+    swapDevices = lib.optional (st.swap.kind == "file") {
+      device = "/swap/swapfile";
+      size = st.swap.sizeMib;
+    };
+
+    zramSwap = lib.mkIf (st.swap.kind == "zram") {
+      enable = true;
+      memoryMax = st.swap.sizeMib * 1024 * 1024;
+    };
+  };
+}

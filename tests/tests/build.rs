@@ -1,0 +1,442 @@
+//! `bifrost build` against real Nix (2.8 from Debian in CI) and the test
+//! flake in tests/flakes/images: tiny sparse images in the shape of nixpkgs'
+//! image builders, built for real.
+
+use bifrost_e2e::{bifrost_bin, skip, Tools};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The settings tests/run.sh gives nix, for runs of this file on its own.
+const NIX_CONFIG: &str = "experimental-features = nix-command flakes
+build-users-group =
+sandbox = false
+substituters =";
+
+struct Flake {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    out: PathBuf,
+}
+
+impl Flake {
+    /// A private copy of the test flake with a unique seed, so every test
+    /// builds fresh derivations instead of finding them in the store.
+    fn new(test: &str) -> Option<Flake> {
+        if Tools::find().nix.is_none() {
+            skip(test, "nix (Debian package nix-bin)");
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("bifrost-build-test-")
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("flake");
+        std::fs::create_dir(&path).unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("flakes/images");
+        for f in ["flake.nix", "flake.lock"] {
+            std::fs::copy(src.join(f), path.join(f)).unwrap();
+        }
+        let out = dir.path().join("out");
+        let f = Flake {
+            _dir: dir,
+            path,
+            out,
+        };
+        f.knob("seed", &unique(test));
+        Some(f)
+    }
+
+    fn knob(&self, name: &str, value: &str) {
+        std::fs::write(self.path.join(name), value).unwrap();
+    }
+
+    fn flake_ref(&self) -> String {
+        format!("path:{}", self.path.display())
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bifrost_bin());
+        c.arg("build")
+            .arg("--flake")
+            .arg(self.flake_ref())
+            .arg("--out")
+            .arg(&self.out)
+            .args(args);
+        if std::env::var_os("NIX_CONFIG").is_none() {
+            c.env("NIX_CONFIG", NIX_CONFIG);
+        }
+        c
+    }
+
+    fn build(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn raw_dir(&self) -> PathBuf {
+        self.out.join("2_raw")
+    }
+
+    fn manifest(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.raw_dir().join("manifest.json")).unwrap())
+            .unwrap()
+    }
+
+    fn sums(&self) -> String {
+        std::fs::read_to_string(self.raw_dir().join("SHA256SUMS")).unwrap()
+    }
+
+    fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.raw_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+fn unique(test: &str) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{test}-{}-{t}", std::process::id())
+}
+
+fn ok(o: &Output) -> serde_json::Value {
+    assert!(
+        o.status.success(),
+        "bifrost build failed: {:?}\nstdout: {}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).expect("--json prints a JSON document")
+}
+
+fn sha256sum_check(dir: &Path) {
+    let o = Command::new("sha256sum")
+        .args(["--check", "--strict", "SHA256SUMS"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "sha256sum -c: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn every_format_is_placed_checksummed_recorded_and_sparse() {
+    let Some(f) = Flake::new("every_format_is_placed_checksummed_recorded_and_sparse") else {
+        return;
+    };
+    let cases = [
+        ("raw", "nixos.raw", "nixos-image-raw-efi.raw"),
+        ("iso", "nixos.iso", "iso/nixos-installer.iso"),
+        ("qcow", "nixos.qcow2", "nixos-image-qemu-efi.qcow2"),
+    ];
+    for (format, name, file_path) in cases {
+        let report = ok(&f.build(&[format, "--json"]));
+        let placed = f.raw_dir().join(name);
+        assert_eq!(report["artifact"], placed.to_str().unwrap());
+        let store = report["storePath"].as_str().unwrap();
+        assert!(store.starts_with("/nix/store/"), "{store}");
+        assert_eq!(report["filePath"], file_path);
+        let src = Path::new(store).join(file_path);
+        assert_eq!(
+            std::fs::read(&src).unwrap(),
+            std::fs::read(&placed).unwrap()
+        );
+        // Sparse: the copy allocates no more than the source, far less than its size.
+        let (s, d) = (src.metadata().unwrap(), placed.metadata().unwrap());
+        assert_eq!(s.len(), d.len());
+        assert!(
+            d.blocks() <= s.blocks() + 8,
+            "{name}: copy has {} blocks, source {}",
+            d.blocks(),
+            s.blocks()
+        );
+        assert!(d.blocks() * 512 < d.len() / 4, "{name} is not sparse");
+        assert_eq!(d.mode() & 0o777, 0o644);
+
+        let m = f.manifest();
+        let e = &m["artifacts"][name];
+        assert_eq!(e["host"], "testhost");
+        assert_eq!(e["format"], format);
+        assert_eq!(e["storePath"], store);
+        assert_eq!(e["size"], d.len());
+        assert_eq!(e["sha256"], report["sha256"]);
+        assert_eq!(e["nixosVersion"], "26.05.20260819.5880666");
+        assert_eq!(e["bifrostVersion"], env!("CARGO_PKG_VERSION"));
+        assert!(e["flake"]["url"].as_str().unwrap().starts_with("path:"));
+        assert!(e["builtAt"].as_str().unwrap().ends_with('Z'));
+        let line = format!("{}  {name}\n", report["sha256"].as_str().unwrap());
+        assert!(
+            f.sums().contains(&line),
+            "SHA256SUMS lacks {line:?}:\n{}",
+            f.sums()
+        );
+    }
+    for d in ["0_podman", "1_oci", "2_raw", "3_deploy"] {
+        assert!(f.out.join(d).is_dir(), "{d} missing");
+    }
+
+    // vm: a GC-rooted link to the runner.
+    let report = ok(&f.build(&["vm", "--json"]));
+    let link = f.raw_dir().join("nixos-vm");
+    let store = report["storePath"].as_str().unwrap();
+    assert_eq!(std::fs::read_link(&link).unwrap(), Path::new(store));
+    assert_eq!(report["filePath"], "bin/run-testhost-vm");
+    let roots = Command::new("nix-store")
+        .args(["--gc", "--print-roots"])
+        .output()
+        .unwrap();
+    let roots = String::from_utf8_lossy(&roots.stdout);
+    assert!(
+        roots.contains(&format!("{} -> {store}", link.display())),
+        "{} is not a GC root:\n{roots}",
+        link.display()
+    );
+    assert!(f.sums().contains("  nixos-vm/bin/run-testhost-vm\n"));
+    sha256sum_check(&f.raw_dir());
+
+    // A second vm keeps the first as nixos-vm.1, still a GC root under its new name.
+    f.knob("seed", &unique("second-vm"));
+    let second_vm = ok(&f.build(&["vm", "--json", "--keep", "1"]));
+    let kept = f.raw_dir().join("nixos-vm.1");
+    assert_eq!(std::fs::read_link(&kept).unwrap(), Path::new(store));
+    assert_ne!(second_vm["storePath"], report["storePath"]);
+    let roots = Command::new("nix-store")
+        .args(["--gc", "--print-roots"])
+        .output()
+        .unwrap();
+    let roots = String::from_utf8_lossy(&roots.stdout);
+    assert!(
+        roots.contains(&format!("{} -> {store}", kept.display())),
+        "{} is not a GC root:\n{roots}",
+        kept.display()
+    );
+    std::fs::remove_file(&kept).unwrap();
+
+    // A second raw build keeps the first as nixos.raw.1, checksums follow it.
+    let first = f.manifest()["artifacts"]["nixos.raw"]["sha256"].clone();
+    f.knob("seed", &unique("second"));
+    let second = ok(&f.build(&["raw", "--json", "--keep", "1"]));
+    assert_ne!(second["sha256"], first);
+    let m = f.manifest();
+    assert_eq!(m["artifacts"]["nixos.raw.1"]["sha256"], first);
+    assert_eq!(m["artifacts"]["nixos.raw"]["sha256"], second["sha256"]);
+    assert!(f
+        .sums()
+        .contains(&format!("{}  nixos.raw.1\n", first.as_str().unwrap())));
+    sha256sum_check(&f.raw_dir());
+    // A third: the second becomes nixos.raw.1, the first is dropped with its entries.
+    f.knob("seed", &unique("third"));
+    let third = ok(&f.build(&["raw", "--json", "--keep", "1"]));
+    let m = f.manifest();
+    assert_eq!(m["artifacts"]["nixos.raw.1"]["sha256"], second["sha256"]);
+    assert_eq!(m["artifacts"]["nixos.raw"]["sha256"], third["sha256"]);
+    assert!(!f.sums().contains(first.as_str().unwrap()));
+    sha256sum_check(&f.raw_dir());
+    assert_eq!(
+        f.names(),
+        [
+            "SHA256SUMS",
+            "manifest.json",
+            "nixos-vm",
+            "nixos.iso",
+            "nixos.qcow2",
+            "nixos.raw",
+            "nixos.raw.1"
+        ]
+    );
+}
+
+#[test]
+fn failing_build_keeps_the_previous_artifact() {
+    let Some(f) = Flake::new("failing_build_keeps_the_previous_artifact") else {
+        return;
+    };
+    ok(&f.build(&["raw", "--json"]));
+    let before = std::fs::read(f.raw_dir().join("nixos.raw")).unwrap();
+    let sums = f.sums();
+    let manifest = f.manifest();
+
+    f.knob("seed", &unique("failing"));
+    f.knob("fail", "raw");
+    let o = f.build(&["raw"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(1), "nix's exit status: {stderr}");
+    assert!(
+        stderr.contains("-nixos-image-raw-efi.drv' failed with exit code 3"),
+        "nix's error is missing:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("> mkfs.ext4: Could not allocate block in ext2 filesystem"),
+        "the failing derivation's log is missing:\n{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(f.raw_dir().join("nixos.raw")).unwrap(),
+        before
+    );
+    assert_eq!(f.sums(), sums);
+    assert_eq!(f.manifest(), manifest);
+    assert_eq!(f.names(), ["SHA256SUMS", "manifest.json", "nixos.raw"]);
+}
+
+#[test]
+fn dry_run_prints_the_command_and_touches_nothing() {
+    let Some(f) = Flake::new("dry_run_prints_the_command_and_touches_nothing") else {
+        return;
+    };
+    let o = f.build(&[
+        "iso",
+        "--dry-run",
+        "--host",
+        "testhost",
+        "--builders",
+        "ssh://b x86_64-linux",
+        "--substituter",
+        "https://c.example",
+        "--trusted-key",
+        "c:K=",
+        "--",
+        "--max-jobs",
+        "0",
+    ]);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    let expected = format!(
+        "nix build --json --no-link --log-format internal-json -v --builders 'ssh://b x86_64-linux' \
+         --option extra-substituters https://c.example --option extra-trusted-public-keys c:K= \
+         {}#nixosConfigurations.testhost.config.system.build.images.iso-installer --max-jobs 0",
+        f.flake_ref()
+    );
+    assert!(text.contains(&expected), "{text}");
+    assert!(text.contains(&format!("-> {}/2_raw/nixos.iso", f.out.display())));
+    assert!(!f.out.exists(), "--dry-run created {}", f.out.display());
+}
+
+/// Processes whose environment carries `seed=<seed>`: the test flake's builders.
+fn builders_with_seed(seed: &str) -> Vec<u32> {
+    let needle = format!("seed={seed}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+#[test]
+fn sigint_stops_nix_and_leaves_no_temp_files() {
+    let Some(f) = Flake::new("sigint_stops_nix_and_leaves_no_temp_files") else {
+        return;
+    };
+    let seed = unique("sigint");
+    f.knob("seed", &seed);
+    f.knob("slow", "60");
+    let mut child = f
+        .cmd(&["raw"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the builder runs (plain progress names the derivation).
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seen = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("no build started; stderr so far:\n{}", seen.join("\n")));
+        let started = line.contains("building nixos-image-raw-efi");
+        seen.push(line);
+        if started {
+            break;
+        }
+    }
+    // nix prints the start a moment before it forks the builder.
+    let t = Instant::now();
+    while builders_with_seed(&seed).is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the builder never ran"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "bifrost ignored SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "stderr:\n{}\n{}",
+        seen.join("\n"),
+        rest.join("\n")
+    );
+    assert!(
+        rest.iter().any(|l| l.contains("interrupted")),
+        "no word of the interrupt: {rest:?}"
+    );
+    // nix and its builder are gone (give the kernel a moment to reap).
+    let t = Instant::now();
+    while !builders_with_seed(&seed).is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "builder still running: {:?}",
+            builders_with_seed(&seed)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if f.raw_dir().exists() {
+        let left = f.names();
+        assert!(left.is_empty(), "left in 2_raw: {left:?}");
+    }
+}
+
+#[test]
+fn unknown_host_names_the_flag_and_the_hosts() {
+    let Some(f) = Flake::new("unknown_host_names_the_flag_and_the_hosts") else {
+        return;
+    };
+    let o = f.build(&["qcow", "--host", "surface-pro-9"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr.contains("error: --host: the flake path:")
+            && stderr.contains("has no host \"surface-pro-9\"; its hosts: testhost"),
+        "{stderr}"
+    );
+    assert!(!f.out.exists());
+}

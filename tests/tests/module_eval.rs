@@ -1,0 +1,434 @@
+//! The NixOS module, evaluated with nixpkgs' `lib.evalModules` (module
+//! system only; nixpkgs' own options are stubs in tests/nix/module-eval.nix):
+//! options type-check, assertions fire on contradictory settings, the
+//! effective settings JSON is what the Rust side reads, the hardware it
+//! configures equals `bifrost gen hardware`, and the option tree equals
+//! `bifrost schema` (names, kinds, enums, required fields, defaults).
+//!
+//! Needs a local nixpkgs lib: set BIFROST_NIXPKGS_LIB to a checkout of
+//! nixpkgs or of nix-community/nixpkgs.lib. Without it these tests print
+//! `SKIPPED (optional)` and pass; CI machines here cannot reach nixpkgs.
+
+use bifrost_e2e::{bifrost_bin, skip, skip_optional, Tools};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+struct Env {
+    nix: PathBuf,
+    lib: PathBuf,
+}
+
+fn env(test: &str) -> Option<Env> {
+    let Some(nix) = Tools::find().nix_instantiate else {
+        skip(test, "nix-instantiate (Debian package nix-bin)");
+        return None;
+    };
+    let Some(dir) = std::env::var_os("BIFROST_NIXPKGS_LIB").map(PathBuf::from) else {
+        skip_optional(
+            test,
+            "BIFROST_NIXPKGS_LIB (a local nixpkgs or nix-community/nixpkgs.lib checkout); the module was NOT evaluated",
+        );
+        return None;
+    };
+    let lib = if dir.join("lib/default.nix").exists() {
+        dir.join("lib")
+    } else {
+        dir
+    };
+    assert!(
+        lib.join("default.nix").exists(),
+        "BIFROST_NIXPKGS_LIB={}: no lib/default.nix there",
+        lib.display()
+    );
+    Some(Env { nix, lib })
+}
+
+fn nix_str(p: &Path) -> String {
+    // Paths here are ours (temp dirs, the repository): quote them as Nix strings.
+    format!("{:?}", p.to_str().unwrap())
+}
+
+impl Env {
+    /// Evaluate tests/nix/module-eval.nix with `args` (Nix source) and return `attr`.
+    fn eval(&self, args: &str, attr: &str) -> Result<Value, String> {
+        let harness = repo().join("tests/nix/module-eval.nix");
+        let expr = format!(
+            "let lib = import (/. + {}); in (import (/. + {}) ({{ inherit lib; }} // {args})).{attr}",
+            nix_str(&self.lib),
+            nix_str(&harness)
+        );
+        let out = Command::new(&self.nix)
+            .args(["--eval", "--strict", "--json", "-E", &expr])
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(serde_json::from_slice(&out.stdout).unwrap())
+    }
+
+    fn eval_settings(&self, settings: &Path, surface: bool, attr: &str) -> Result<Value, String> {
+        self.eval(
+            &format!(
+                "{{ settings = lib.importJSON (/. + {}); surface = {surface}; }}",
+                nix_str(settings)
+            ),
+            attr,
+        )
+    }
+}
+
+const HOSTS: &[(&str, bool)] = &[
+    ("hosts/surface-pro-8/host.json", true),
+    ("hosts/example-vm/host.json", false),
+];
+
+#[test]
+fn module_configures_what_gen_hardware_writes() {
+    let Some(env) = env("module_configures_what_gen_hardware_writes") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (host, surface) in HOSTS {
+        let host = repo().join(host);
+        let generated = dir.path().join("hardware.nix");
+        let st = Command::new(bifrost_bin())
+            .args(["gen", "hardware"])
+            .arg(&host)
+            .arg("-o")
+            .arg(&generated)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let from_module = env.eval_settings(&host, *surface, "hardware").unwrap();
+        let from_file = env
+            .eval(
+                &format!(
+                    "{{ generated = import (/. + {}); surface = {surface}; }}",
+                    nix_str(&generated)
+                ),
+                "hardware",
+            )
+            .unwrap();
+        assert_eq!(from_module, from_file, "{}", host.display());
+        assert_eq!(
+            env.eval_settings(&host, *surface, "failedAssertions")
+                .unwrap(),
+            json!([]),
+            "{}",
+            host.display()
+        );
+    }
+}
+
+#[test]
+fn effective_settings_json_is_what_rust_reads() {
+    let Some(env) = env("effective_settings_json_is_what_rust_reads") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (host, surface) in HOSTS {
+        let host = repo().join(host);
+        let settings = env.eval_settings(&host, *surface, "settings").unwrap();
+        let file = dir.path().join("effective.json");
+        std::fs::write(&file, serde_json::to_vec_pretty(&settings).unwrap()).unwrap();
+        let out = Command::new(bifrost_bin())
+            .arg("check")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "bifrost check rejects the module's JSON for {}: {}",
+            host.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let from_module = bifrost_core::spec::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        let from_file = bifrost_core::spec::load_file(host.to_str().unwrap().into()).unwrap();
+        assert_eq!(from_module, from_file, "{}", host.display());
+    }
+}
+
+#[test]
+fn assertions_fire_on_contradictions() {
+    let Some(env) = env("assertions_fire_on_contradictions") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let vm: Value =
+        serde_json::from_slice(&std::fs::read(repo().join("hosts/example-vm/host.json")).unwrap())
+            .unwrap();
+    type Edit = fn(&mut Value);
+    let cases: &[(&str, Edit, bool, &str)] = &[
+        (
+            "subvolume mounted twice",
+            |v| v["storage"]["subvolumes"][2]["mountPoint"] = json!("/home"),
+            true,
+            "/home is the mount point of more than one subvolume",
+        ),
+        (
+            "surface kernel on a generic machine",
+            |v| v["kernel"]["source"] = json!("linux-surface"),
+            true,
+            "set kernel.source to \"nixos-default\" or \"nixos-latest\"",
+        ),
+        (
+            "secure boot without keys",
+            |v| v["security"]["secureBoot"] = json!({ "enable": true }),
+            true,
+            "set security.secureBoot.keysPath",
+        ),
+        (
+            "surface profile without nixos-hardware's module",
+            |v| v["hardware"]["profile"] = json!("surface-pro-8"),
+            false,
+            "use bifrost's nixosModules.surface-pro-8",
+        ),
+    ];
+    for (what, edit, check_catches, fix) in cases {
+        let mut bad = vm.clone();
+        edit(&mut bad);
+        let file = dir.path().join("bad.json");
+        std::fs::write(&file, serde_json::to_vec(&bad).unwrap()).unwrap();
+        let failed = env.eval_settings(&file, false, "failedAssertions").unwrap();
+        let messages: Vec<&str> = failed
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            messages.iter().any(|m| m.contains(fix)),
+            "{what}: no assertion says {fix:?}; got {messages:?}"
+        );
+        if *check_catches {
+            let st = Command::new(bifrost_bin())
+                .arg("check")
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(!st.status.success(), "{what}: bifrost check accepts it");
+        }
+    }
+    // A value of the wrong type fails evaluation with the option's name.
+    let mut bad = vm.clone();
+    bad["boot"]["timeout"] = json!("soon");
+    let file = dir.path().join("badtype.json");
+    std::fs::write(&file, serde_json::to_vec(&bad).unwrap()).unwrap();
+    let err = env.eval_settings(&file, false, "settings").unwrap_err();
+    assert!(err.contains("bifrost.settings.boot.timeout"), "{err}");
+}
+
+/// `bifrost schema` reduced to the shape module-eval.nix extracts from the options.
+fn schema_shape(node: &Value, defs: &Value) -> Value {
+    let node = resolve(node, defs);
+    let mut nullable = false;
+    let mut alts: Vec<Value> = Vec::new();
+    for key in ["oneOf", "anyOf"] {
+        if let Some(a) = node.get(key).and_then(Value::as_array) {
+            alts.extend(a.iter().map(|x| resolve(x, defs).clone()));
+        }
+    }
+    let mut shape = if !alts.is_empty() {
+        let non_null: Vec<&Value> = alts
+            .iter()
+            .filter(|a| a.get("type") != Some(&json!("null")))
+            .collect();
+        nullable = non_null.len() < alts.len();
+        if non_null.iter().all(|a| a.get("const").is_some()) {
+            json!({"kind": "enum", "values": non_null.iter().map(|a| a["const"].clone()).collect::<Vec<_>>()})
+        } else {
+            assert_eq!(non_null.len(), 1, "unexpected schema alternative: {node}");
+            schema_shape(non_null[0], defs)
+        }
+    } else {
+        let ty = match &node["type"] {
+            Value::Array(ts) => {
+                nullable = ts.contains(&json!("null"));
+                ts.iter().find(|t| *t != "null").unwrap().clone()
+            }
+            t => t.clone(),
+        };
+        match ty.as_str().unwrap_or_else(|| panic!("no type in {node}")) {
+            "object" => {
+                let required: Vec<&str> = node["required"]
+                    .as_array()
+                    .map(|r| r.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                let fields: serde_json::Map<String, Value> = node["properties"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| {
+                        let mut f = schema_shape(v, defs);
+                        let optional = !required.contains(&k.as_str());
+                        let default = match v.get("default") {
+                            Some(Value::Object(_)) => Value::Null,
+                            Some(d) => d.clone(),
+                            // schemars leaves out a default that serde would
+                            // skip serializing: an empty Vec.
+                            None if optional && f["kind"] == "array" => json!([]),
+                            None => Value::Null,
+                        };
+                        f["default"] = default;
+                        f["required"] = json!(required.contains(&k.as_str()));
+                        (k.clone(), f)
+                    })
+                    .collect();
+                json!({"kind": "object", "fields": fields})
+            }
+            "array" => json!({"kind": "array", "items": schema_shape(&node["items"], defs)}),
+            other => json!({ "kind": other }),
+        }
+    };
+    if nullable {
+        shape["nullable"] = json!(true);
+    }
+    shape
+}
+
+fn resolve<'a>(node: &'a Value, defs: &'a Value) -> &'a Value {
+    match node.get("$ref").and_then(Value::as_str) {
+        Some(r) => &defs[r.trim_start_matches("#/$defs/")],
+        None => node,
+    }
+}
+
+/// Lists the paths where two shapes differ.
+fn diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for k in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                let p = format!("{path}.{k}");
+                match (x.get(k), y.get(k)) {
+                    (Some(u), Some(v)) => diff(&p, u, v, out),
+                    (u, v) => out.push(format!("{p}: module {u:?} / schema {v:?}")),
+                }
+            }
+        }
+        _ if a != b => out.push(format!("{path}: module {a} / schema {b}")),
+        _ => {}
+    }
+}
+
+#[test]
+fn module_options_match_the_schema() {
+    let Some(env) = env("module_options_match_the_schema") else {
+        return;
+    };
+    let module = env
+        .eval_settings(
+            &repo().join("hosts/example-vm/host.json"),
+            false,
+            "settingsShape",
+        )
+        .unwrap();
+    let out = Command::new(bifrost_bin()).arg("schema").output().unwrap();
+    assert!(out.status.success());
+    let schema: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let from_schema = schema_shape(&schema, &schema["$defs"]);
+    let mut diffs = Vec::new();
+    diff("settings", &module, &from_schema, &mut diffs);
+    assert!(
+        diffs.is_empty(),
+        "modules/settings.nix and `bifrost schema` differ:\n{}",
+        diffs.join("\n")
+    );
+}
+
+#[test]
+fn generated_hardware_modules_parse() {
+    let Some(nix) = Tools::find().nix_instantiate else {
+        return skip(
+            "generated_hardware_modules_parse",
+            "nix-instantiate (Debian package nix-bin)",
+        );
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs: Vec<PathBuf> = HOSTS.iter().map(|(h, _)| repo().join(h)).collect();
+    for m in ["surface-pro-8", "generic-desktop", "qemu-vm"] {
+        inputs.push(repo().join(format!("tests/fixtures/detect/{m}/expected.json")));
+    }
+    for input in inputs {
+        let out = dir.path().join("hardware.nix");
+        let st = Command::new(bifrost_bin())
+            .args(["gen", "hardware"])
+            .arg(&input)
+            .arg("-o")
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{}", input.display());
+        let parsed = Command::new(&nix)
+            .arg("--parse")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            parsed.status.success(),
+            "{}: {}",
+            input.display(),
+            String::from_utf8_lossy(&parsed.stderr)
+        );
+    }
+}
+
+#[test]
+fn module_sets_the_nixos_options_of_each_concern() {
+    let Some(env) = env("module_sets_the_nixos_options_of_each_concern") else {
+        return;
+    };
+    let surface = env
+        .eval_settings(&repo().join("hosts/surface-pro-8/host.json"), true, "nixos")
+        .unwrap();
+    assert_eq!(surface["hostName"], "surface-pro-8");
+    for (k, v) in [
+        ("firewall", true),
+        ("nftables", true),
+        ("auditd", true),
+        ("audit", true),
+        ("plasma6", true),
+        ("sddm", true),
+        ("flatpak", true),
+        ("podman", true),
+        ("direnv", true),
+        ("nixDirenv", true),
+        ("distributedBuilds", false),
+    ] {
+        assert_eq!(surface[k], json!(v), "{k}");
+    }
+    assert_eq!(surface["packages"], json!(["bifrost"]));
+    assert!(surface["hostJson"]
+        .as_str()
+        .unwrap()
+        .ends_with("-bifrost-host.json"));
+
+    // Caches and builders reach nix.settings / nix.buildMachines.
+    let dir = tempfile::tempdir().unwrap();
+    let mut v: Value =
+        serde_json::from_slice(&std::fs::read(repo().join("hosts/example-vm/host.json")).unwrap())
+            .unwrap();
+    v["nix"] = json!({
+        "substituters": ["https://cache.example.org"],
+        "trustedPublicKeys": ["cache.example.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY="],
+        "buildMachines": [{ "hostName": "builder.example.org", "sshUser": "nix", "maxJobs": 8 }]
+    });
+    let file = dir.path().join("host.json");
+    std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
+    let vm = env.eval_settings(&file, false, "nixos").unwrap();
+    assert_eq!(vm["substituters"], json!(["https://cache.example.org"]));
+    assert_eq!(vm["distributedBuilds"], json!(true));
+    assert_eq!(vm["buildMachines"][0]["hostName"], "builder.example.org");
+    assert_eq!(vm["buildMachines"][0]["sshUser"], "nix");
+    assert_eq!(vm["buildMachines"][0]["systems"], json!(["x86_64-linux"]));
+    assert_eq!(vm["plasma6"], json!(false));
+    assert_eq!(vm["allowedTCPPorts"], json!([22]));
+}
