@@ -110,6 +110,7 @@
       bifrost = import ./modules {
         inherit nixos-hardware;
         inherit (self) packages;
+        flakeSource = self.outPath;
       };
       default = bifrost;
       surface-pro-8 = {

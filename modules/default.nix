@@ -7,6 +7,7 @@
 {
   nixos-hardware,
   packages ? {},
+  flakeSource ? null,
 }: {
   config,
   lib,
@@ -34,6 +35,7 @@ in {
     ./desktop.nix
     ./packages.nix
     ./nix.nix
+    (import ./installer.nix {inherit flakeSource;})
   ];
 
   options.bifrost = {
