@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Benchmark of `bifrost esp install`, printed as ratios measured in one run:
+#   1. full install of 100 generations sharing 10 distinct kernel+initrd pairs,
+#      against a plain `cp` (and `cp` + fsync) of just the distinct files;
+#   2. bytes on the ESP against the distinct files + refind.conf (+ rEFInd);
+#   3. a re-run with nothing changed: bytes written and time against (1).
+# Each timing is the best of $BENCH_REPEAT runs with a warm page cache.
+#
+# Usage: tests/bench/esp.sh   (builds the release binary first)
+# Env: BIFROST_BIN, BIFROST_REFIND_DIR, KERNEL_MIB (8), INITRD_MIB (24), BENCH_REPEAT (3)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+if [[ -z ${BIFROST_BIN:-} ]]; then
+  cargo build --release -q -p bifrost-cli
+  BIFROST_BIN=$PWD/target/release/bifrost
+fi
+refind=${BIFROST_REFIND_DIR:-/usr/share/refind/refind}/refind_x64.efi
+kmib=${KERNEL_MIB:-8}
+imib=${INITRD_MIB:-24}
+repeat=${BENCH_REPEAT:-3}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/bifrost-bench-esp.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+store=$work/nix/store
+mkdir -p "$store" "$work/profiles"
+
+hashof() { printf '%s' "$1" | sha256sum | cut -c1-32; }
+now() { date +%s.%N; }
+calc() { awk "BEGIN { print $1 }"; }
+
+distinct=()
+for p in $(seq 0 9); do
+  k=$store/$(hashof "linux-$p")-linux-6.$p/bzImage
+  i=$store/$(hashof "initrd-$p")-initrd-linux-6.$p/initrd
+  mkdir -p "$(dirname "$k")" "$(dirname "$i")"
+  head -c $((kmib << 20)) /dev/urandom >"$k"
+  head -c $((imib << 20)) /dev/urandom >"$i"
+  distinct+=("$k" "$i")
+done
+for g in $(seq 1 100); do
+  p=$((g % 10))
+  top=$store/$(hashof "system-$g")-nixos-system-$g
+  mkdir -p "$top"
+  k=${distinct[$((2 * p))]}
+  i=${distinct[$((2 * p + 1))]}
+  cat >"$top/boot.json" <<JSON
+{"org.nixos.bootspec.v1":{"label":"NixOS 26.05 ($g)","kernel":"$k","kernelParams":["quiet","loglevel=4"],"init":"$top/init","initrd":"$i","system":"x86_64-linux","toplevel":"$top"}}
+JSON
+  ln -s "$top" "$work/profiles/system-$g-link"
+done
+cat "${distinct[@]}" >/dev/null # warm cache for every contender
+distinct_bytes=$(cat "${distinct[@]}" | wc -c)
+
+best() { printf '%s\n' "$@" | sort -g | head -n1; }
+
+t_cp=() t_cpsync=() t_full=()
+for _ in $(seq "$repeat"); do
+  rm -rf "$work/cp"; mkdir "$work/cp"
+  s=$(now); cp "${distinct[@]}" "$work/cp/"; e=$(now)
+  t_cp+=("$(calc "$e - $s")")
+  rm -rf "$work/cp"; mkdir "$work/cp"
+  s=$(now); cp "${distinct[@]}" "$work/cp/"; sync "$work"/cp/*; e=$(now)
+  t_cpsync+=("$(calc "$e - $s")")
+  rm -rf "$work/esp"; mkdir "$work/esp"
+  s=$(now)
+  "$BIFROST_BIN" esp install --esp "$work/esp" --profiles "$work/profiles" --refind-efi "$refind" 2>/dev/null >"$work/full.out"
+  e=$(now)
+  t_full+=("$(calc "$e - $s")")
+done
+cp_s=$(best "${t_cp[@]}"); cpsync_s=$(best "${t_cpsync[@]}"); full_s=$(best "${t_full[@]}")
+
+esp_bytes=$(find "$work/esp" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
+conf_bytes=$(wc -c <"$work/esp/EFI/refind/refind.conf")
+refind_bytes=$(wc -c <"$refind")
+extra=$((esp_bytes - distinct_bytes - conf_bytes - refind_bytes))
+
+t_rerun=()
+touch "$work/marker"; sleep 0.01
+for _ in $(seq "$repeat"); do
+  s=$(now)
+  "$BIFROST_BIN" esp install --esp "$work/esp" --profiles "$work/profiles" --refind-efi "$refind" 2>/dev/null >"$work/rerun.out"
+  e=$(now)
+  t_rerun+=("$(calc "$e - $s")")
+done
+rerun_s=$(best "${t_rerun[@]}")
+rerun_written=$(grep -o '[0-9]* bytes written' "$work/rerun.out" | cut -d' ' -f1)
+changed=$(find "$work/esp" -newer "$work/marker" | wc -l)
+
+printf 'distinct files: 20 (%d bytes); generations: 100\n' "$distinct_bytes"
+printf 'cp of distinct files:          %.3f s\n' "$cp_s"
+printf 'cp + fsync of distinct files:  %.3f s\n' "$cpsync_s"
+printf 'bifrost esp install (full):    %.3f s   ratio vs cp: %.2f (target <= 1.30); vs cp+fsync: %.2f\n' \
+  "$full_s" "$(calc "$full_s / $cp_s")" "$(calc "$full_s / $cpsync_s")"
+printf 'ESP bytes: %d = distinct %d + refind.conf %d + rEFInd binary %d + other %d\n' \
+  "$esp_bytes" "$distinct_bytes" "$conf_bytes" "$refind_bytes" "$extra"
+printf 're-run, nothing changed:       %.3f s   ratio vs full: %.3f (target <= 0.05); bytes written: %s; ESP entries modified: %d\n' \
+  "$rerun_s" "$(calc "$rerun_s / $full_s")" "$rerun_written" "$changed"
