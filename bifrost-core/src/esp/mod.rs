@@ -377,14 +377,27 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
     config.state_comment = Some(provisional);
     let new_config = refind::render(&config).map_err(EspError::Render)?;
 
-    // Files to delete after the switch: anything in EFI/nixos not wanted.
+    // Files to delete after the switch: anything in EFI/nixos not wanted,
+    // except what the other rEFInd folder's bifrost menu still loads (the
+    // firmware may boot that one, after a switch of --removable).
+    let other_dir = REFIND_DIRS[!o.removable as usize].0;
+    let protected: BTreeSet<String> =
+        std::fs::read_to_string(o.esp.join(other_dir).join("refind.conf"))
+            .ok()
+            .as_deref()
+            .and_then(parse_state)
+            .map(|s| s.files.into_iter().map(|f| f.path).collect())
+            .unwrap_or_default();
     let mut deletes = vec![];
     let nixos = o.esp.join(NIXOS_DIR);
     if nixos.is_dir() {
         for ent in nixos.read_dir_utf8().map_err(io(&nixos, "read folder"))? {
             let ent = ent.map_err(io(&nixos, "read folder"))?;
             let rel = format!("{NIXOS_DIR}/{}", ent.file_name());
-            if !wanted.contains_key(&rel) && ent.file_type().map(|t| t.is_file()).unwrap_or(false) {
+            if !wanted.contains_key(&rel)
+                && !protected.contains(&rel)
+                && ent.file_type().map(|t| t.is_file()).unwrap_or(false)
+            {
                 deletes.push(rel);
             }
         }
