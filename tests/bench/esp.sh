@@ -21,7 +21,7 @@ imib=${INITRD_MIB:-24}
 repeat=${BENCH_REPEAT:-3}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bifrost-bench-esp.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+[[ -n ${BENCH_KEEP:-} ]] || trap 'rm -rf "$work"' EXIT
 store=$work/nix/store
 mkdir -p "$store" "$work/profiles"
 
@@ -53,46 +53,61 @@ cat "${distinct[@]}" >/dev/null # warm cache for every contender
 distinct_bytes=$(cat "${distinct[@]}" | wc -c)
 
 best() { printf '%s\n' "$@" | sort -g | head -n1; }
+# Store files share base names (bzImage, initrd): cp each to its own name.
+cp_all() { for n in "${!distinct[@]}"; do cp "${distinct[$n]}" "$1/$n"; done; }
 
-t_cp=() t_cpsync=() t_full=()
-for _ in $(seq "$repeat"); do
-  rm -rf "$work/cp"; mkdir "$work/cp"
-  s=$(now); cp "${distinct[@]}" "$work/cp/"; e=$(now)
-  t_cp+=("$(calc "$e - $s")")
-  rm -rf "$work/cp"; mkdir "$work/cp"
-  s=$(now); cp "${distinct[@]}" "$work/cp/"; sync "$work"/cp/*; e=$(now)
-  t_cpsync+=("$(calc "$e - $s")")
-  rm -rf "$work/esp"; mkdir "$work/esp"
-  s=$(now)
-  "$BIFROST_BIN" esp install --esp "$work/esp" --profiles "$work/profiles" --refind-efi "$refind" 2>/dev/null >"$work/full.out"
-  e=$(now)
-  t_full+=("$(calc "$e - $s")")
-done
-cp_s=$(best "${t_cp[@]}"); cpsync_s=$(best "${t_cpsync[@]}"); full_s=$(best "${t_full[@]}")
+# One suite: ESP and cp targets under $1 (a disk folder, or a tmpfs where
+# fsync costs nothing, which isolates bifrost's own work from the disk's).
+suite() {
+  local base=$1 label=$2
+  t_cp=() t_cpsync=() t_full=() t_rerun=()
+  for _ in $(seq "$repeat"); do
+    rm -rf "$base/cp"; mkdir "$base/cp"
+    s=$(now); cp_all "$base/cp"; e=$(now)
+    t_cp+=("$(calc "$e - $s")")
+    rm -rf "$base/cp"; mkdir "$base/cp"
+    s=$(now); cp_all "$base/cp"; sync "$base"/cp/*; e=$(now)
+    t_cpsync+=("$(calc "$e - $s")")
+    rm -rf "$base/cp" "$base/esp"; mkdir "$base/esp"
+    s=$(now)
+    "$BIFROST_BIN" esp install --esp "$base/esp" --profiles "$work/profiles" --refind-efi "$refind" 2>/dev/null >"$work/full.out"
+    e=$(now)
+    t_full+=("$(calc "$e - $s")")
+  done
+  cp_s=$(best "${t_cp[@]}"); cpsync_s=$(best "${t_cpsync[@]}"); full_s=$(best "${t_full[@]}")
+  esp_bytes=$(find "$base/esp" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
+  conf_bytes=$(wc -c <"$base/esp/EFI/refind/refind.conf")
+  refind_bytes=$(wc -c <"$refind")
+  extra=$((esp_bytes - distinct_bytes - conf_bytes - refind_bytes))
+  touch "$work/marker"; sleep 0.01
+  for _ in $(seq "$repeat"); do
+    s=$(now)
+    "$BIFROST_BIN" esp install --esp "$base/esp" --profiles "$work/profiles" --refind-efi "$refind" 2>/dev/null >"$work/rerun.out"
+    e=$(now)
+    t_rerun+=("$(calc "$e - $s")")
+  done
+  rerun_s=$(best "${t_rerun[@]}")
+  rerun_written=$(grep -o '[0-9]* bytes written' "$work/rerun.out" | cut -d' ' -f1)
+  changed=$(find "$base/esp" -newer "$work/marker" | wc -l)
 
-esp_bytes=$(find "$work/esp" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
-conf_bytes=$(wc -c <"$work/esp/EFI/refind/refind.conf")
-refind_bytes=$(wc -c <"$refind")
-extra=$((esp_bytes - distinct_bytes - conf_bytes - refind_bytes))
+  printf '== ESP on %s\n' "$label"
+  printf 'cp of distinct files:          %.3f s\n' "$cp_s"
+  printf 'cp + fsync of distinct files:  %.3f s\n' "$cpsync_s"
+  printf 'bifrost esp install (full):    %.3f s   ratio vs cp: %.2f (target <= 1.30); vs cp+fsync: %.2f\n' \
+    "$full_s" "$(calc "$full_s / $cp_s")" "$(calc "$full_s / $cpsync_s")"
+  printf 'ESP bytes: %d = distinct %d + refind.conf %d + rEFInd binary %d + other %d\n' \
+    "$esp_bytes" "$distinct_bytes" "$conf_bytes" "$refind_bytes" "$extra"
+  printf 're-run, nothing changed:       %.3f s   ratio vs full: %.3f (target <= 0.05); bytes written: %s; ESP entries modified: %d\n' \
+    "$rerun_s" "$(calc "$rerun_s / $full_s")" "$rerun_written" "$changed"
+}
 
-t_rerun=()
-touch "$work/marker"; sleep 0.01
-for _ in $(seq "$repeat"); do
-  s=$(now)
-  "$BIFROST_BIN" esp install --esp "$work/esp" --profiles "$work/profiles" --refind-efi "$refind" 2>/dev/null >"$work/rerun.out"
-  e=$(now)
-  t_rerun+=("$(calc "$e - $s")")
-done
-rerun_s=$(best "${t_rerun[@]}")
-rerun_written=$(grep -o '[0-9]* bytes written' "$work/rerun.out" | cut -d' ' -f1)
-changed=$(find "$work/esp" -newer "$work/marker" | wc -l)
-
-printf 'distinct files: 20 (%d bytes); generations: 100\n' "$distinct_bytes"
-printf 'cp of distinct files:          %.3f s\n' "$cp_s"
-printf 'cp + fsync of distinct files:  %.3f s\n' "$cpsync_s"
-printf 'bifrost esp install (full):    %.3f s   ratio vs cp: %.2f (target <= 1.30); vs cp+fsync: %.2f\n' \
-  "$full_s" "$(calc "$full_s / $cp_s")" "$(calc "$full_s / $cpsync_s")"
-printf 'ESP bytes: %d = distinct %d + refind.conf %d + rEFInd binary %d + other %d\n' \
-  "$esp_bytes" "$distinct_bytes" "$conf_bytes" "$refind_bytes" "$extra"
-printf 're-run, nothing changed:       %.3f s   ratio vs full: %.3f (target <= 0.05); bytes written: %s; ESP entries modified: %d\n' \
-  "$rerun_s" "$(calc "$rerun_s / $full_s")" "$rerun_written" "$changed"
+printf 'distinct files: 20 (%d bytes); generations: 100; load: %s\n' "$distinct_bytes" "$(cut -d' ' -f1-3 /proc/loadavg)"
+mkdir -p "$work/disk"
+suite "$work/disk" "disk ($(stat -f -c %T "$work"))"
+mkdir -p "$work/tmpfs"
+if mount -t tmpfs -o size=$((2 * distinct_bytes / 1048576 + 64))m bifrost-bench "$work/tmpfs" 2>/dev/null; then
+  trap 'umount "$work/tmpfs"; rm -rf "$work"' EXIT
+  suite "$work/tmpfs" "tmpfs (no disk wait: bifrost's own overhead)"
+else
+  echo "(tmpfs suite skipped: mount needs root)"
+fi

@@ -38,6 +38,8 @@ pub enum EspError {
     MissingRefind(String),
     #[error("rEFInd driver {0} is missing (the Kinoite side needs it); it ships beside refind_x64.efi in drivers_x64/")]
     MissingDriver(String),
+    #[error("{0} changed while it was being copied; run the install again")]
+    Changed(String),
     #[error("--limit must be at least 1")]
     ZeroLimit,
     #[error("not enough space on the ESP {esp}: this install writes {needed} bytes but only {available} are free; {missing} bytes ({missing_mib:.1} MiB) are missing — lower --limit, delete old generations, or grow the ESP. Nothing was changed.")]
@@ -98,7 +100,10 @@ pub struct FileRecord {
     /// ESP-relative, `/`-separated.
     pub path: String,
     pub size: u64,
-    pub sha256: String,
+    /// SHA-256 of rEFInd's files; store-named kernels and initrds carry
+    /// their identity in their name and record only the size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// What refind.conf's state line records.
@@ -347,7 +352,7 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
                     FileRecord {
                         path: dest.clone(),
                         size,
-                        sha256: hex::encode(Sha256::digest(&new)),
+                        sha256: Some(hex::encode(Sha256::digest(&new))),
                     },
                 );
             }
@@ -465,7 +470,7 @@ fn state_line(
                 .unwrap_or_else(|| FileRecord {
                     path: k.clone(),
                     size: 0,
-                    sha256: "0".repeat(64),
+                    sha256: None,
                 })
         })
         .collect();
@@ -479,6 +484,24 @@ fn state_line(
         "{STATE_MARKER}{}",
         serde_json::to_string(&st).expect("state serialises")
     )
+}
+
+/// Size and SHA-256 of a file, read in chunks.
+fn hash_file(p: &Utf8Path) -> Result<(u64, String), EspError> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(p).map_err(io(p, "open"))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf).map_err(io(p, "read"))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((n, hex::encode(h.finalize())))
 }
 
 /// Carry out a plan: check space, copy, switch refind.conf, collect garbage.
@@ -495,7 +518,7 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
     }
     let mut report = Report::default();
     let mut records = p.records.clone();
-    let mut dirs = BTreeSet::new();
+    let mut batch = fsutil::AtomicBatch::new();
     for c in &p.copies {
         progress(&format!("copy {} -> {}", c.source, c.dest));
         let dest = p.esp.join(&c.dest);
@@ -503,20 +526,31 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
         if !dir.is_dir() {
             std::fs::create_dir_all(&dir).map_err(io(&dir, "create folder"))?;
         }
-        let bytes = std::fs::read(&c.source).map_err(io(&c.source, "read"))?;
-        fsutil::write_atomic(&dest, &bytes)?;
-        dirs.insert(dir);
+        // Store-named files are identified by their store path, so only
+        // their size is recorded (hashing them would cost more than the
+        // copy); rEFInd's own files are hashed.
+        let sha256 = if c.dest.starts_with(NIXOS_DIR) {
+            None
+        } else {
+            Some(hash_file(&c.source)?.1)
+        };
+        let n = batch.add_copy(&dest, &c.source)?;
+        if n != c.size {
+            return Err(EspError::Changed(c.source.to_string()));
+        }
         report.copied += 1;
-        report.bytes_written += bytes.len() as u64;
+        report.bytes_written += n;
         records.insert(
             c.dest.clone(),
             FileRecord {
                 path: c.dest.clone(),
-                size: bytes.len() as u64,
-                sha256: hex::encode(Sha256::digest(&bytes)),
+                size: n,
+                sha256,
             },
         );
     }
+    // Every new file is durable under its final name before refind.conf names it.
+    batch.commit()?;
     // Now every hash is known: the final state line replaces the provisional one.
     let mut config = p.config.clone();
     let st = State {
@@ -639,29 +673,33 @@ pub fn status(esp: &Utf8Path) -> Result<Status, EspError> {
         let mut files = vec![];
         for f in &state.files {
             let p = esp.join(&f.path);
-            let ok = match std::fs::read(&p) {
-                Err(_) => {
+            let size = std::fs::metadata(&p)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len());
+            let ok = match size {
+                None => {
                     st.problems
                         .push(format!("{}: missing (needed by {rel})", f.path));
                     false
                 }
-                Ok(b) if b.len() as u64 != f.size => {
+                Some(n) if n != f.size => {
                     st.problems.push(format!(
-                        "{}: {} bytes, expected {} (truncated or changed)",
-                        f.path,
-                        b.len(),
-                        f.size
+                        "{}: {n} bytes, expected {} (truncated or changed)",
+                        f.path, f.size
                     ));
                     false
                 }
-                Ok(b) if hex::encode(Sha256::digest(&b)) != f.sha256 => {
-                    st.problems.push(format!(
-                        "{}: content differs from what bifrost wrote",
-                        f.path
-                    ));
-                    false
-                }
-                Ok(_) => true,
+                Some(_) => match &f.sha256 {
+                    Some(h) if hash_file(&p).map(|(_, got)| got != *h).unwrap_or(true) => {
+                        st.problems.push(format!(
+                            "{}: content differs from what bifrost wrote",
+                            f.path
+                        ));
+                        false
+                    }
+                    _ => true,
+                },
             };
             st.bytes_bifrost += f.size;
             files.push(FileStatus {
@@ -732,7 +770,7 @@ mod tests {
             files: vec![FileRecord {
                 path: "EFI/nixos/a.efi".into(),
                 size: 4,
-                sha256: "ab".into(),
+                sha256: Some("ab".into()),
             }],
         };
         let conf = format!(
