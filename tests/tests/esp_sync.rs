@@ -147,7 +147,8 @@ fn bad_input_leaves_the_esp_unchanged() {
     assert!(ok, "{out}{err}");
     let before = tree_hash(&esp);
 
-    let cases: Vec<(&str, Box<dyn Fn(&Fx)>, &str)> = vec![
+    type Make = Box<dyn Fn(&Fx)>;
+    let cases: Vec<(&str, Make, &str)> = vec![
         (
             "broken-json",
             Box::new(|f: &Fx| {

@@ -62,7 +62,7 @@ pub fn read(profiles: &Utf8Path, limit: Option<u32>) -> Result<Vec<Generation>, 
     if links.is_empty() {
         return Err(EspError::NoGenerations(profiles.to_string()));
     }
-    links.sort_by(|a, b| b.0.cmp(&a.0));
+    links.sort_by_key(|l| std::cmp::Reverse(l.0));
     if let Some(l) = limit {
         links.truncate(l as usize);
     }
