@@ -7,7 +7,7 @@
 # Each timing is the best of $BENCH_REPEAT runs with a warm page cache.
 #
 # Usage: tests/bench/esp.sh   (builds the release binary first)
-# Env: BIFROST_BIN, BIFROST_REFIND_DIR, KERNEL_MIB (8), INITRD_MIB (24), BENCH_REPEAT (3)
+# Env: BIFROST_BIN, BIFROST_REFIND_DIR, KERNEL_MIB (8), INITRD_MIB (24), BENCH_REPEAT (5)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -18,7 +18,7 @@ fi
 refind=${BIFROST_REFIND_DIR:-/usr/share/refind/refind}/refind_x64.efi
 kmib=${KERNEL_MIB:-8}
 imib=${INITRD_MIB:-24}
-repeat=${BENCH_REPEAT:-3}
+repeat=${BENCH_REPEAT:-5}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bifrost-bench-esp.XXXXXX")
 [[ -n ${BENCH_KEEP:-} ]] || trap 'rm -rf "$work"' EXIT
@@ -53,8 +53,9 @@ cat "${distinct[@]}" >/dev/null # warm cache for every contender
 distinct_bytes=$(cat "${distinct[@]}" | wc -c)
 
 best() { printf '%s\n' "$@" | sort -g | head -n1; }
-# Store files share base names (bzImage, initrd): cp each to its own name.
-cp_all() { for n in "${!distinct[@]}"; do cp "${distinct[$n]}" "$1/$n"; done; }
+# Store files share base names (bzImage, initrd): one cp process keeps
+# them apart with --parents (one process, as bifrost is one).
+cp_all() { cp --parents "${distinct[@]}" "$1/"; }
 
 # One suite: ESP and cp targets under $1 (a disk folder, or a tmpfs where
 # fsync costs nothing, which isolates bifrost's own work from the disk's).
@@ -66,7 +67,7 @@ suite() {
     s=$(now); cp_all "$base/cp"; e=$(now)
     t_cp+=("$(calc "$e - $s")")
     rm -rf "$base/cp"; mkdir "$base/cp"
-    s=$(now); cp_all "$base/cp"; sync "$base"/cp/*; e=$(now)
+    s=$(now); cp_all "$base/cp"; find "$base/cp" -type f -exec sync {} +; e=$(now)
     t_cpsync+=("$(calc "$e - $s")")
     rm -rf "$base/cp" "$base/esp"; mkdir "$base/esp"
     s=$(now)
