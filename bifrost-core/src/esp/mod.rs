@@ -376,9 +376,20 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
         state_comment: None,
         entries,
     };
-    // The state line needs the hashes of files not copied yet; render a
-    // placeholder-free version for sizing: hashes have a fixed length.
-    let provisional = state_line(&config, &gens, &wanted, &records, None);
+    // The state line of files not copied yet has their planned size; the
+    // hashes of rEFInd's files are filled in once they are written.
+    let planned: BTreeMap<String, FileRecord> = copies
+        .iter()
+        .map(|c| {
+            let r = FileRecord {
+                path: c.dest.clone(),
+                size: c.size,
+                sha256: None,
+            };
+            (c.dest.clone(), r)
+        })
+        .collect();
+    let provisional = state_line(&config, &gens, &wanted, &records, Some(&planned));
     config.state_comment = Some(provisional);
     let new_config = refind::render(&config).map_err(EspError::Render)?;
 
@@ -759,6 +770,81 @@ mod tests {
             esp_name(p).unwrap(),
             "0123456789abcdfghijklmnpqrsvwxyz-linux-6.6.1-bzImage.efi"
         );
+    }
+
+    fn fake_generation(root: &Utf8Path, n: u64, kernel: &str, specs: &[&str]) {
+        let store = root.join("nix/store");
+        let k = store.join(format!("{:0>32}-{kernel}", n % 2));
+        std::fs::create_dir_all(&k).unwrap();
+        std::fs::write(k.join("bzImage"), b"kernel").unwrap();
+        std::fs::write(k.join("initrd"), b"initrd").unwrap();
+        let bs = |top: &Utf8Path, label: &str, params: &[&str]| {
+            serde_json::json!({
+                "label": label, "kernel": k.join("bzImage"), "initrd": k.join("initrd"),
+                "kernelParams": params, "init": top.join("init"), "system": "x86_64-linux",
+                "toplevel": top,
+            })
+        };
+        let top = store.join(format!("{:a>32}-nixos-system-{n}", n));
+        std::fs::create_dir_all(&top).unwrap();
+        let mut sp = serde_json::Map::new();
+        for name in specs {
+            let st = store.join(format!("{:b>32}-nixos-system-{n}-{name}", n));
+            sp.insert(
+                name.to_string(),
+                serde_json::json!({"org.nixos.bootspec.v1": bs(&st, "NixOS (special)", &["quiet", &format!("spec={name}")])}),
+            );
+        }
+        let doc = serde_json::json!({
+            "org.nixos.bootspec.v1": bs(&top, &format!("NixOS 26.05.{n} (Linux 6.6)"), &["quiet", "msg=\"hi there\""]),
+            "org.nixos.specialisation.v1": sp,
+        });
+        std::fs::write(top.join("boot.json"), doc.to_string()).unwrap();
+        let profiles = root.join("profiles");
+        std::fs::create_dir_all(&profiles).unwrap();
+        std::os::unix::fs::symlink(&top, profiles.join(format!("system-{n}-link"))).unwrap();
+    }
+
+    #[test]
+    fn refind_conf_from_generations() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(tmp.path()).unwrap();
+        fake_generation(root, 1, "linux-6.6", &[]);
+        fake_generation(root, 2, "linux-6.6", &["gaming", "battery"]);
+        fake_generation(root, 3, "linux-6.7", &[]);
+        let bls = root.join("bls");
+        std::fs::create_dir_all(&bls).unwrap();
+        std::fs::write(
+            bls.join("ostree-1-fedora.conf"),
+            "title Fedora Linux 40 (Kinoite)\nversion 1\nlinux /ostree/f/vmlinuz\ninitrd /ostree/f/initramfs.img\noptions rw quiet\n",
+        )
+        .unwrap();
+        let refind = root.join("refind/refind_x64.efi");
+        std::fs::create_dir_all(root.join("refind/drivers_x64")).unwrap();
+        std::fs::write(&refind, b"MZ").unwrap();
+        std::fs::write(root.join("refind/drivers_x64/ext4_x64.efi"), b"MZ").unwrap();
+        std::fs::create_dir_all(root.join("esp")).unwrap();
+        let o = InstallOptions {
+            esp: root.join("esp"),
+            profiles: root.join("profiles"),
+            refind_efi: refind,
+            removable: false,
+            limit: Some(2),
+            kinoite: Some((bls, "KINOITE".into())),
+            timeout: 5,
+            text_only: true,
+            extra_config: String::new(),
+        };
+        let p = plan(&o).unwrap();
+        assert_eq!(p.generations, vec![3, 2]);
+        // Generations 2 and 3 use two kernels; each has a kernel and an initrd; plus rEFInd and its driver.
+        assert_eq!(p.copies.len(), 6);
+        apply(&p, &mut |_| {}).unwrap();
+        let conf = std::fs::read_to_string(root.join("esp/EFI/refind/refind.conf")).unwrap();
+        insta::assert_snapshot!(conf.replace(root.as_str(), "[TMP]"));
+        // Nothing changed: nothing to copy, the same refind.conf.
+        let again = plan(&o).unwrap();
+        assert!(again.copies.is_empty() && !again.config_changed());
     }
 
     #[test]
