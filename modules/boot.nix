@@ -30,6 +30,7 @@
     ++ lib.optionals (cfg.maxGenerations != null) ["--limit" (toString cfg.maxGenerations)]
     ++ lib.optional cfg.efiInstallAsRemovable "--removable"
     ++ lib.optional cfg.textOnly "--text-only"
+    ++ lib.optionals cfg.kinoite.enable ["--default-entry" cfg.defaultEntry]
     ++ lib.optionals (cfg.extraConfig != "") ["--extra-config" "${extraConfigFile}"];
 
   # Kinoite's /boot is read where it is mounted, or mounted read-only by
@@ -113,6 +114,14 @@ in {
       defaultText = lib.literalExpression "config.bifrost.settings.boot.textOnly";
       example = true;
       description = "Text-only rEFInd menu (no graphics, no icons).";
+    };
+
+    defaultEntry = lib.mkOption {
+      type = lib.types.enum ["nixos" "kinoite"];
+      default = settings.boot.defaultEntry or "nixos";
+      defaultText = lib.literalExpression "config.bifrost.settings.boot.defaultEntry";
+      example = "kinoite";
+      description = "Which entry rEFInd boots by default: the newest NixOS generation, or Kinoite's newest entry.";
     };
 
     extraConfig = lib.mkOption {
@@ -202,6 +211,10 @@ in {
       {
         assertion = !config.boot.loader.grub.enable;
         message = "bifrost.boot.refind installs rEFInd as the boot loader: set `boot.loader.grub.enable = false;`.";
+      }
+      {
+        assertion = cfg.defaultEntry == "kinoite" -> cfg.kinoite.enable;
+        message = "bifrost.boot.refind.defaultEntry = \"kinoite\" needs the Kinoite side: set bifrost.settings.dualBoot.kinoite or bifrost.boot.refind.kinoite.enable.";
       }
       {
         assertion = cfg.kinoite.enable -> cfg.kinoite.volume != "";

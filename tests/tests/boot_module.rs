@@ -60,6 +60,7 @@ fn hook_follows_host_settings_and_other_loaders_are_refused() {
         "--limit 7",
         "--text-only",
         "--kinoite-volume kinoite-boot",
+        "--default-entry nixos",
         "/dev/disk/by-label/kinoite-boot",
     ] {
         assert!(hook.contains(want), "hook lacks {want:?}:\n{hook}");

@@ -57,6 +57,9 @@ pub struct InstallArgs {
     /// File whose lines are added to refind.conf's global section.
     #[arg(long, value_name = "FILE")]
     extra_config: Option<Utf8PathBuf>,
+    /// Which entry boots by default: the newest NixOS generation, or Kinoite's newest entry.
+    #[arg(long, value_name = "WHICH", default_value = "nixos", value_parser = ["nixos", "kinoite"])]
+    default_entry: String,
     /// Print the plan (files to copy and delete, refind.conf diff) and change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -100,6 +103,7 @@ fn install(a: InstallArgs) -> ExitCode {
         timeout: a.timeout,
         text_only: a.text_only,
         extra_config,
+        default_kinoite: a.default_entry == "kinoite",
     };
     let plan = match esp::plan(&o) {
         Ok(p) => p,

@@ -40,6 +40,8 @@ pub enum EspError {
     MissingDriver(String),
     #[error("{0} changed while it was being copied; run the install again")]
     Changed(String),
+    #[error("--default-entry kinoite needs --kinoite-entries and --kinoite-volume")]
+    DefaultWithoutKinoite,
     #[error("--limit must be at least 1")]
     ZeroLimit,
     #[error("not enough space on the ESP {esp}: this install writes {needed} bytes but only {available} are free; {missing} bytes ({missing_mib:.1} MiB) are missing — lower --limit, delete old generations, or grow the ESP. Nothing was changed.")]
@@ -92,6 +94,8 @@ pub struct InstallOptions {
     pub text_only: bool,
     /// Trusted lines for refind.conf's global section.
     pub extra_config: String,
+    /// Boot Kinoite's newest entry by default instead of the newest generation.
+    pub default_kinoite: bool,
 }
 
 /// One file bifrost keeps on the ESP.
@@ -324,7 +328,11 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
             entries.push(bls::menu_entry(e, volume, icon("os_fedora.png")));
         }
     }
-    let default = entries[0].title.clone();
+    let default = match (o.default_kinoite, o.kinoite.is_some()) {
+        (true, false) => return Err(EspError::DefaultWithoutKinoite),
+        (true, true) => entries[gens.len()].title.clone(),
+        _ => entries[0].title.clone(),
+    };
 
     // Decide what to copy: store-named files whose recorded size matches what
     // is on the ESP are kept; small rEFInd files are compared byte for byte.
@@ -834,6 +842,7 @@ mod tests {
             timeout: 5,
             text_only: true,
             extra_config: String::new(),
+            default_kinoite: false,
         };
         let p = plan(&o).unwrap();
         assert_eq!(p.generations, vec![3, 2]);
@@ -845,6 +854,12 @@ mod tests {
         // Nothing changed: nothing to copy, the same refind.conf.
         let again = plan(&o).unwrap();
         assert!(again.copies.is_empty() && !again.config_changed());
+        // Kinoite as the default entry, and refused without the Kinoite side.
+        let mut k = o.clone();
+        k.default_kinoite = true;
+        assert_eq!(plan(&k).unwrap().default, "Fedora Linux 40 (Kinoite)");
+        k.kinoite = None;
+        assert!(matches!(plan(&k), Err(EspError::DefaultWithoutKinoite)));
     }
 
     #[test]
