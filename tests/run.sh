@@ -22,7 +22,20 @@ declare -A PKG=(
   [bmaptool]=bmap-tools
   [jq]=jq
   [losetup]=mount
+  [cargo]=cargo
+  [cc]=gcc
+  [cryptsetup]=cryptsetup-bin
+  [mkfs.btrfs]=btrfs-progs
+  [modinfo]=kmod
 )
+
+# Oldest Rust that builds the workspace (rust-version in Cargo.toml).
+RUST_MIN=1.85
+
+# rustup's cargo, when the shell's PATH does not have it yet.
+if ! command -v cargo >/dev/null 2>&1 && [[ -x ${CARGO_HOME:-$HOME/.cargo}/bin/cargo ]]; then
+  PATH=${CARGO_HOME:-$HOME/.cargo}/bin:$PATH
+fi
 
 have() { if [[ $1 == /* ]]; then [[ -e $1 ]]; else command -v "$1" >/dev/null 2>&1; fi; }
 
@@ -34,6 +47,10 @@ for thing in "${!PKG[@]}"; do
   esac
   have "$thing" || missing+=("${PKG[$thing]}")
 done
+# Debian's rustc needs the C library headers to link.
+if [[ -z ${IN_NIX_SHELL:-} ]] && [[ ! -e /usr/include/stdio.h ]] && command -v apt-get >/dev/null 2>&1; then
+  missing+=(libc6-dev)
+fi
 # A kernel for the boot tests: any /boot/vmlinuz-*, unless BIFROST_KERNEL names one.
 if [[ -z ${BIFROST_KERNEL:-} ]] && ! compgen -G '/boot/vmlinuz-*' >/dev/null; then
   missing+=(linux-image-amd64)
@@ -45,12 +62,24 @@ if ((${#missing[@]})); then
     sudo=""
     [[ $(id -u) -eq 0 ]] || sudo=sudo
     echo "tests/run.sh: installing ${missing[*]}" >&2
+    # Debian's refind would otherwise offer to install itself onto this
+    # machine's ESP; the tests only need its files.
+    if printf '%s\n' "${missing[@]}" | grep -qx refind; then
+      echo "refind refind/install_to_esp boolean false" | $sudo debconf-set-selections
+    fi
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
     echo "tests/run.sh: missing tools; install: ${missing[*]} (Debian names), or run inside 'nix develop'" >&2
     exit 1
   fi
+fi
+
+rust_version=$(rustc --version 2>/dev/null | awk '{print $2}' || true)
+if [[ -z $rust_version ]] || [[ $(printf '%s\n' "$RUST_MIN" "$rust_version" | sort -V | head -n 1) != "$RUST_MIN" ]]; then
+  echo "tests/run.sh: Rust >= $RUST_MIN is needed (found: ${rust_version:-none})." >&2
+  echo "  install it with rustup (https://rustup.rs), or run inside 'nix develop'" >&2
+  exit 1
 fi
 
 # Tool locations for the tests; `nix develop` sets these from nixpkgs.

@@ -1,28 +1,50 @@
+use bifrost_core::spec;
 use camino::Utf8PathBuf;
 use std::process::ExitCode;
 
+/// Exit status when any file is invalid or unreadable.
+const INVALID: u8 = 2;
+
 #[derive(clap::Args)]
+#[command(after_help = "\
+Exit status: 0 when every file is valid, 2 when any file is invalid or unreadable.
+
+Each problem prints as `FILE: PATH: MESSAGE`, where PATH is the JSON path of the
+offending value (such as `storage.subvolumes[2].mountPoint`) and MESSAGE says
+what would fix it. With --json, stdout holds one JSON array of
+{\"file\", \"path\", \"message\"} objects (empty when all is well).")]
 pub struct Args {
-    /// Host settings files (JSON) to validate.
-    #[arg(required = true)]
+    /// Host settings files (JSON) to validate; `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
     files: Vec<Utf8PathBuf>,
-    /// Print the problems as JSON.
+    /// Print the problems as a JSON array, for editors and scripts.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let mut bad = false;
+    let mut all = Vec::new();
     for f in &args.files {
-        if let Err(e) = bifrost_core::spec::load_file(f) {
-            bad = true;
-            eprintln!("{e}");
+        let problems = spec::check_file(f);
+        if !args.json {
+            if problems.is_empty() {
+                println!("{f}: ok");
+            }
+            for p in &problems {
+                println!("{p}");
+            }
+        }
+        all.extend(problems);
+    }
+    if args.json {
+        match serde_json::to_string_pretty(&all) {
+            Ok(s) => println!("{s}"),
+            Err(e) => return super::fail(&e),
         }
     }
-    let _ = args.json;
-    if bad {
-        ExitCode::from(2)
-    } else {
+    if all.is_empty() {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::from(INVALID)
     }
 }

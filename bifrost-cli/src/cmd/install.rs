@@ -1,8 +1,254 @@
+use bifrost_core::install::{self, plan, preflight, run, secret::Secret};
+use bifrost_core::spec;
+use camino::Utf8PathBuf;
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
+/// Install NixOS to a disk: fresh (erases the disk), or beside Kinoite in its
+/// LUKS2 pool (--dual-boot).
+///
+/// Fresh: GPT with an ESP and a LUKS2 partition (Argon2id with the host's
+/// cost), btrfs inside with the host's NixOS and shared subvolumes, mounted
+/// under --target, then `nixos-install --flake <flake>#<host>` and
+/// `bifrost esp install`. Beside Kinoite: opens the existing pool, adds only
+/// NixOS's subvolumes, mounts the shared ones read-only, mounts the existing
+/// ESP and adds NixOS to its rEFInd menu, keeping the Kinoite entries.
+///
+/// The host's settings are `<flake>/hosts/<host>/host.json` (or --settings).
+/// The passphrase is read from the terminal without echo, or from
+/// --key-file; it reaches cryptsetup on standard input only. A failed step
+/// stops the install; running the same command again resumes it.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Host to install (the flake's `nixosConfigurations.<host>`).
+    #[arg(long, value_name = "NAME")]
+    host: String,
+    /// Whole disk to install to, such as /dev/nvme0n1.
+    #[arg(long, value_name = "DEVICE")]
+    disk: Utf8PathBuf,
+    /// Flake holding the host; a local folder also provides hosts/<host>/host.json.
+    #[arg(long, value_name = "REF", default_value = ".")]
+    flake: String,
+    /// Host settings file, instead of <flake>/hosts/<host>/host.json.
+    #[arg(long, value_name = "FILE")]
+    settings: Option<Utf8PathBuf>,
+    /// Print every step with its exact command and change nothing.
+    #[arg(long)]
+    plan: bool,
+    /// With --plan: print the plan as JSON.
+    #[arg(long, requires = "plan")]
+    json: bool,
+    /// Do not show the plan and ask for the disk name to be typed.
+    #[arg(long)]
+    yes: bool,
+    /// Install beside Fedora Kinoite in its existing LUKS2 pool; never
+    /// formats anything, never writes Kinoite's or the shared subvolumes.
+    #[arg(long)]
+    dual_boot: bool,
+    /// Read the passphrase from FILE (one trailing newline is dropped).
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<Utf8PathBuf>,
+    /// Install into subvolumes that already exist (keeping their contents)
+    /// instead of refusing.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    more: Box<More>,
+}
 
-pub fn run(_: Args) -> ExitCode {
-    super::not_yet("install")
+/// Less common options, boxed to keep the command enum small.
+#[derive(clap::Args)]
+pub struct More {
+    /// Where the new system is mounted.
+    #[arg(long, value_name = "DIR", default_value = "/mnt")]
+    target: Utf8PathBuf,
+    /// ESP partition beside Kinoite (default: the settings' boot.esp.device).
+    #[arg(long, value_name = "DEVICE")]
+    esp_device: Option<Utf8PathBuf>,
+    /// LUKS2 partition beside Kinoite (default: the settings' storage.luks.device).
+    #[arg(long, value_name = "DEVICE")]
+    luks_device: Option<Utf8PathBuf>,
+    /// Kinoite's /boot partition (default: /dev/disk/by-label/<dualBoot.kinoite.bootVolume>).
+    #[arg(long, value_name = "DEVICE")]
+    kinoite_boot_device: Option<Utf8PathBuf>,
+    /// rEFInd binary (refind_x64.efi) for `bifrost esp install`; the bifrost
+    /// installer sets BIFROST_REFIND_EFI. Not needed with --storage-only.
+    #[arg(long, value_name = "FILE", env = "BIFROST_REFIND_EFI")]
+    refind_efi: Option<Utf8PathBuf>,
+    /// Stop after the storage steps: no nixos-install, no ESP install
+    /// (to prepare a disk, or to test the storage layout).
+    #[arg(long)]
+    storage_only: bool,
+    /// Progress file (default: /run/bifrost/install-<disk>.json).
+    #[arg(long, value_name = "FILE")]
+    state: Option<Utf8PathBuf>,
+}
+
+const WORK_DIR: &str = "/run/bifrost";
+
+fn err(e: &dyn std::error::Error) -> ExitCode {
+    super::fail(e)
+}
+
+pub fn run(a: Args) -> ExitCode {
+    let settings_path = match a.settings.clone() {
+        Some(p) => p,
+        None => match install::host_file(&a.flake, &a.host) {
+            Ok(p) => p,
+            Err(e) => return err(&e),
+        },
+    };
+    let settings = match spec::load_file(&settings_path) {
+        Ok(s) => s,
+        Err(e) => return err(&e),
+    };
+    let mode = if a.dual_boot {
+        plan::Mode::DualBoot
+    } else {
+        plan::Mode::Fresh
+    };
+    let req = plan::PlanRequest {
+        host: a.host.clone(),
+        flake: a.flake.clone(),
+        disk: a.disk.clone(),
+        mode,
+        target: a.more.target.clone(),
+        work_dir: WORK_DIR.into(),
+        esp_device: a.more.esp_device.clone(),
+        luks_device: a.more.luks_device.clone(),
+        kinoite_boot_device: a.more.kinoite_boot_device.clone(),
+        refind_efi: a.more.refind_efi.clone(),
+        storage_only: a.more.storage_only,
+    };
+    let the_plan = match plan::plan(&settings, &req) {
+        Ok(p) => p,
+        Err(e) => return err(&e),
+    };
+    if a.plan {
+        if a.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&the_plan).expect("plans serialize")
+            );
+        } else {
+            print!("{}", plan::render(&the_plan));
+        }
+        return ExitCode::SUCCESS;
+    }
+
+    if let Err(e) = preflight::check_programs(&the_plan).and_then(|_| preflight::check_root()) {
+        return err(&e);
+    }
+    let state_path = a
+        .more
+        .state
+        .clone()
+        .unwrap_or_else(|| run::default_state_path(&a.disk));
+    let state = match run::load_state(&state_path) {
+        Ok(s) => s,
+        Err(e) => return err(&e),
+    };
+    let resuming = run::resumes(&the_plan, state.as_ref());
+    // A resumed run finds its own mounts from last time; only those are allowed.
+    let allowed: Vec<Utf8PathBuf> = if resuming {
+        vec![a.more.target.clone(), WORK_DIR.into()]
+    } else {
+        Vec::new()
+    };
+    if let Err(e) = preflight::check_disk(&the_plan, &allowed) {
+        return err(&e);
+    }
+
+    if !a.yes {
+        print!("{}", plan::render(&the_plan));
+        if let Some(s) = state.as_ref().filter(|_| resuming) {
+            println!(
+                "\nresuming: {} of {} steps are done ({state_path})",
+                s.done.len(),
+                the_plan.steps.len()
+            );
+        }
+        if !std::io::stdin().is_terminal() {
+            eprintln!(
+                "error: no terminal to confirm on; review the plan with --plan, then pass --yes"
+            );
+            return ExitCode::FAILURE;
+        }
+        print!("\nType the disk name ({}) to go ahead: ", a.disk);
+        let _ = std::io::stdout().flush();
+        let mut line = String::new();
+        if std::io::stdin().lock().read_line(&mut line).is_err() || line.trim() != a.disk.as_str() {
+            eprintln!("aborted: nothing was changed");
+            return ExitCode::FAILURE;
+        }
+    }
+
+    let secret = match &a.key_file {
+        Some(f) => Secret::from_key_file(f),
+        None => {
+            let (what, confirm) = match mode {
+                plan::Mode::Fresh => ("New LUKS2 passphrase", true),
+                plan::Mode::DualBoot => ("Passphrase of the existing LUKS2 pool", false),
+            };
+            Secret::prompt(what, confirm)
+        }
+    };
+    let secret = match secret {
+        Ok(s) => s,
+        Err(e) => return err(&e),
+    };
+
+    let opts = run::RunOptions {
+        state_path: state_path.clone(),
+        force: a.force,
+    };
+    let mut progress = |ev: run::Event| match ev {
+        run::Event::Start {
+            index,
+            total,
+            title,
+            command,
+            ..
+        } => {
+            eprintln!("[{}/{total}] {title}", index + 1);
+            if !command.is_empty() {
+                eprintln!("        $ {command}");
+            }
+        }
+        run::Event::Skip {
+            index,
+            total,
+            id,
+            reason,
+        } => eprintln!("[{}/{total}] skip {id}: {reason}", index + 1),
+        run::Event::Done { .. } => {}
+    };
+    match run::execute(
+        &the_plan,
+        &mut run::RealSystem,
+        &secret,
+        &opts,
+        &mut progress,
+    ) {
+        Ok(_) => {
+            if a.more.storage_only {
+                println!(
+                    "storage ready: {} is open and mounted under {} (progress: {state_path})",
+                    the_plan.mapper, a.more.target
+                );
+            } else {
+                let target = &a.more.target;
+                println!(
+                    "installed {} on {} (progress: {state_path})\n\
+                     next: unless the flake sets a password, set one: nixos-enter --root {target} -c 'passwd <user>'\n\
+                     then: umount -R {target} && cryptsetup close {} && reboot, and pick NixOS in rEFInd",
+                    a.host,
+                    a.disk,
+                    the_plan.mapper.file_name().unwrap_or("cryptroot")
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => err(&e),
+    }
 }

@@ -4,11 +4,15 @@
 //! panics, and any problem comes back as a [`Problem`] carrying the JSON path
 //! of the offending value and what would fix it.
 
+mod structure;
 mod types;
 mod validate;
 
 pub use types::*;
-pub use validate::validate;
+pub use validate::{
+    validate, ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM, ARGON2_MIN_ITERATIONS,
+    ARGON2_MIN_MEMORY_KIB, ARGON2_MIN_PARALLELISM, ESP_MIN_SIZE_MIB, KINOITE_BOOT_FS_TYPES,
+};
 
 use camino::Utf8Path;
 use serde::Serialize;
@@ -61,25 +65,39 @@ fn format_problems(problems: &[Problem]) -> String {
 }
 
 /// Parse and validate host settings from bytes.
+///
+/// Structural problems (JSON syntax, wrong types, unknown or missing keys)
+/// stop at the first one, with its path: the typed parser cannot continue
+/// past a value it does not understand. Once the document has its shape,
+/// [`validate`] reports every problem of meaning at once.
 pub fn from_slice(bytes: &[u8]) -> Result<HostSettings, Vec<Problem>> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(vec![Problem {
+            path: String::new(),
+            message: "the file is empty; write a JSON object (see `bifrost schema`, or start from hosts/surface-pro-8/host.json)".into(),
+        }]);
+    }
+    let doc: serde_json::Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(vec![Problem {
+                path: String::new(),
+                message: format!("invalid JSON: {e}"),
+            }])
+        }
+    };
+    let problems = structure::check(&doc);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    // The schema cannot say everything (integer ranges, repeated keys, which
+    // the parsed value silently collapsed): serde, reading the bytes again,
+    // has the last word on the shape.
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let settings: HostSettings = match serde_path_to_error::deserialize(&mut de) {
         Ok(s) => s,
-        Err(e) => {
-            let path = e.path().to_string();
-            let path = if path == "." { String::new() } else { path };
-            return Err(vec![Problem {
-                path,
-                message: e.into_inner().to_string(),
-            }]);
-        }
+        Err(e) => return Err(vec![structural_problem(e)]),
     };
-    if let Err(e) = de.end() {
-        return Err(vec![Problem {
-            path: String::new(),
-            message: format!("trailing data after the document: {e}"),
-        }]);
-    }
     let problems = validate(&settings);
     if problems.is_empty() {
         Ok(settings)
@@ -88,8 +106,75 @@ pub fn from_slice(bytes: &[u8]) -> Result<HostSettings, Vec<Problem>> {
     }
 }
 
-/// Read, parse and validate a host file.
-pub fn load_file(path: &Utf8Path) -> Result<HostSettings, SpecError> {
+/// A serde error as a problem whose path points at the offending key.
+fn structural_problem(e: serde_path_to_error::Error<serde_json::Error>) -> Problem {
+    let path = e.path().to_string();
+    let mut path = if path == "." { String::new() } else { path };
+    let inner = e.into_inner();
+    let mut message = inner.to_string();
+    // serde names a missing key in the message and the enclosing object in
+    // the path; point the path at the key itself.
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        if let Some((field, tail)) = rest.split_once('`') {
+            path = if path.is_empty() {
+                field.to_string()
+            } else {
+                format!("{path}.{field}")
+            };
+            message = format!("is required but missing{tail}; add it (see `bifrost schema`)");
+        }
+    } else if let Some(rest) = message.strip_prefix("duplicate field `") {
+        if let Some((field, tail)) = rest.split_once('`') {
+            path = if path.is_empty() {
+                field.to_string()
+            } else {
+                format!("{path}.{field}")
+            };
+            message = format!("appears more than once{tail}; keep one");
+        }
+    } else if inner.is_syntax() || inner.is_eof() {
+        message = format!("invalid JSON: {message}");
+    } else if message.starts_with("unknown field") {
+        message = format!("{message}; check the spelling (keys are camelCase)");
+    }
+    Problem { path, message }
+}
+
+fn too_big(path: &Utf8Path, size: &str) -> SpecError {
+    SpecError::Invalid {
+        path: path.to_string(),
+        problems: vec![Problem {
+            path: String::new(),
+            message: format!(
+                "file is {size} bytes; host settings are at most {MAX_FILE_BYTES} bytes, so this is not a host file"
+            ),
+        }],
+    }
+}
+
+/// All of `reader`, refusing more than `MAX_FILE_BYTES`.
+fn read_capped(reader: impl std::io::Read, path: &Utf8Path) -> Result<Vec<u8>, SpecError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| SpecError::Read {
+            path: path.to_string(),
+            source,
+        })?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big(path, &format!("more than {MAX_FILE_BYTES}")));
+    }
+    Ok(bytes)
+}
+
+/// The bytes of a host file; `-` is standard input (for editors checking an
+/// unsaved buffer).
+fn read_limited(path: &Utf8Path) -> Result<Vec<u8>, SpecError> {
+    if path.as_str() == "-" {
+        return read_capped(std::io::stdin().lock(), path);
+    }
     let read_err = |source| SpecError::Read {
         path: path.to_string(),
         source,
@@ -105,22 +190,89 @@ pub fn load_file(path: &Utf8Path) -> Result<HostSettings, SpecError> {
         });
     }
     if meta.len() > MAX_FILE_BYTES {
-        return Err(SpecError::Invalid {
-            path: path.to_string(),
-            problems: vec![Problem {
-                path: String::new(),
-                message: format!(
-                    "file is {} bytes; host settings are at most {MAX_FILE_BYTES} bytes",
-                    meta.len()
-                ),
-            }],
-        });
+        return Err(too_big(path, &meta.len().to_string()));
     }
-    let bytes = std::fs::read(path).map_err(read_err)?;
+    // The size check above cannot see devices, pipes or a growing file.
+    read_capped(std::fs::File::open(path).map_err(read_err)?, path)
+}
+
+/// Read, parse and validate a host file (`-` reads standard input).
+pub fn load_file(path: &Utf8Path) -> Result<HostSettings, SpecError> {
+    let bytes = read_limited(path)?;
     from_slice(&bytes).map_err(|problems| SpecError::Invalid {
         path: path.to_string(),
         problems,
     })
+}
+
+/// One problem of one file, as `bifrost check --json` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileProblem {
+    pub file: String,
+    /// JSON path inside the file; empty for the file as a whole.
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for FileProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.file, self.path, self.message)
+        }
+    }
+}
+
+/// Every problem of `path`, unreadable files included; empty when valid.
+pub fn check_file(path: &Utf8Path) -> Vec<FileProblem> {
+    let file = path.to_string();
+    match load_file(path) {
+        Ok(_) => Vec::new(),
+        Err(SpecError::Invalid { problems, .. }) => problems
+            .into_iter()
+            .map(|p| FileProblem {
+                file: file.clone(),
+                path: p.path,
+                message: p.message,
+            })
+            .collect(),
+        Err(SpecError::Read { source, .. }) => {
+            let hint = match source.kind() {
+                std::io::ErrorKind::NotFound => "; check the file name",
+                std::io::ErrorKind::PermissionDenied => "; check its permissions",
+                _ => "",
+            };
+            vec![FileProblem {
+                file,
+                path: String::new(),
+                message: format!("cannot read: {source}{hint}"),
+            }]
+        }
+    }
+}
+
+/// Parse and validate untrusted bytes, checking the promises every caller
+/// relies on: no panic, every problem says something, and a document that
+/// passes survives a round trip. Shared by the fuzz target and the tests.
+pub fn fuzz_one(bytes: &[u8]) {
+    match from_slice(bytes) {
+        Ok(settings) => {
+            let again = serde_json::to_vec(&settings).expect("valid settings serialize");
+            let back = from_slice(&again).expect("serialized settings parse and validate again");
+            assert_eq!(back, settings, "round trip changed the settings");
+        }
+        Err(problems) => {
+            assert!(!problems.is_empty(), "an error with no problem");
+            for p in problems {
+                assert!(
+                    !p.message.is_empty(),
+                    "a problem with no message at {:?}",
+                    p.path
+                );
+            }
+        }
+    }
 }
 
 /// The JSON Schema of the host settings document.

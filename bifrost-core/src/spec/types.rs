@@ -74,7 +74,7 @@ pub enum HardwareProfile {
 }
 
 /// Kernel choice.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Kernel {
     /// Where the kernel comes from.
@@ -87,16 +87,6 @@ pub struct Kernel {
     /// Extra kernel command-line parameters (`boot.kernelParams`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<String>,
-}
-
-impl Default for Kernel {
-    fn default() -> Self {
-        Kernel {
-            source: KernelSource::default(),
-            surface_version: SurfaceKernelVersion::default(),
-            params: Vec::new(),
-        }
-    }
 }
 
 /// Kernel source.
@@ -359,7 +349,7 @@ pub struct Desktop {
 }
 
 /// Security stack.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Security {
     /// nftables firewall.
@@ -371,16 +361,6 @@ pub struct Security {
     /// Secure Boot.
     #[serde(default)]
     pub secure_boot: SecureBoot,
-}
-
-impl Default for Security {
-    fn default() -> Self {
-        Security {
-            firewall: Firewall::default(),
-            audit: false,
-            secure_boot: SecureBoot::default(),
-        }
-    }
 }
 
 /// Firewall.

@@ -1,1 +1,0 @@
-//! Install to disk: the plan (fresh or beside Kinoite) and its execution.

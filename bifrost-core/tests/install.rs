@@ -1,0 +1,404 @@
+//! The install plan for the seed's host (snapshots, Kinoite safety) and the
+//! runner's resume, conflict and secrecy behaviour against a fake machine.
+
+use bifrost_core::install::plan::{
+    self, Action, DataOwner, KinoiteAccess, Mode, Plan, PlanRequest, Probe, Stdin, WriteKind,
+};
+use bifrost_core::install::run::{self, Event, RunError, RunOptions, System};
+use bifrost_core::install::secret::Secret;
+use bifrost_core::spec::{self, HostSettings, SubvolumeOwner};
+use camino::{Utf8Path, Utf8PathBuf};
+use std::time::Duration;
+
+fn settings() -> HostSettings {
+    let p = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../hosts/surface-pro-8/host.json");
+    spec::load_file(&p).expect("the seed's host file loads")
+}
+
+fn request(mode: Mode) -> PlanRequest {
+    PlanRequest {
+        host: "surface-pro-8".into(),
+        flake: ".".into(),
+        disk: "/dev/nvme0n1".into(),
+        mode,
+        target: "/mnt".into(),
+        work_dir: "/run/bifrost".into(),
+        esp_device: None,
+        luks_device: None,
+        kinoite_boot_device: None,
+        refind_efi: Some(
+            "/nix/store/00000000000000000000000000000000-refind-0.14.2/share/refind/refind_x64.efi"
+                .into(),
+        ),
+        storage_only: false,
+    }
+}
+
+fn make(mode: Mode) -> Plan {
+    plan::plan(&settings(), &request(mode)).expect("plan")
+}
+
+#[test]
+fn fresh_plan_snapshot() {
+    insta::assert_snapshot!("fresh_plan", plan::render(&make(Mode::Fresh)));
+}
+
+#[test]
+fn dual_boot_plan_snapshot() {
+    insta::assert_snapshot!("dual_boot_plan", plan::render(&make(Mode::DualBoot)));
+    insta::assert_json_snapshot!("dual_boot_plan_json", make(Mode::DualBoot));
+}
+
+/// Every way a plan could write to Kinoite's side, from the step metadata
+/// and, independently, from the commands themselves.
+fn kinoite_violations(p: &Plan, s: &HostSettings) -> Vec<String> {
+    let mut bad = Vec::new();
+    let names = |o: SubvolumeOwner| -> Vec<String> {
+        s.storage
+            .subvolumes
+            .iter()
+            .filter(|v| v.owner == o)
+            .map(|v| v.name.clone())
+            .collect()
+    };
+    let kinoite = names(SubvolumeOwner::Kinoite);
+    let shared = names(SubvolumeOwner::Shared);
+    for step in &p.steps {
+        for w in &step.writes {
+            if matches!(
+                w.data,
+                DataOwner::Kinoite | DataOwner::Shared | DataOwner::Disk
+            ) {
+                bad.push(format!(
+                    "{}: writes {:?} data at {}",
+                    step.id, w.data, w.path
+                ));
+            }
+            if matches!(
+                w.kind,
+                WriteKind::PartitionTable | WriteKind::LuksHeader | WriteKind::Filesystem
+            ) {
+                bad.push(format!("{}: formats {}", step.id, w.path));
+            }
+        }
+        let Action::Run { argv, .. } = &step.action else {
+            continue;
+        };
+        let prog = argv[0].as_str();
+        if prog == "sgdisk"
+            || prog.starts_with("mkfs")
+            || prog == "wipefs"
+            || argv.iter().any(|a| a == "luksFormat")
+        {
+            bad.push(format!("{}: runs {prog}", step.id));
+        }
+        // Path segments and mount options that name a subvolume.
+        let mentions = |name: &str| {
+            argv.iter().any(|a| {
+                a.split(['/', ','])
+                    .any(|seg| seg == name || seg == format!("subvol={name}"))
+            })
+        };
+        for k in &kinoite {
+            if mentions(k) {
+                bad.push(format!(
+                    "{}: names Kinoite's subvolume {k}: {argv:?}",
+                    step.id
+                ));
+            }
+        }
+        for sh in &shared {
+            if !mentions(sh) {
+                continue;
+            }
+            let read_only_show = argv[..3] == ["btrfs", "subvolume", "show"];
+            let ro_mount = prog == "mount"
+                && argv
+                    .windows(2)
+                    .any(|w| w[0] == "-o" && w[1].split(',').any(|o| o == "ro"));
+            if !(read_only_show || ro_mount) {
+                bad.push(format!("{}: may write shared {sh}: {argv:?}", step.id));
+            }
+        }
+        if step.kinoite == KinoiteAccess::ReadOnly
+            && prog == "mount"
+            && !argv
+                .windows(2)
+                .any(|w| w[0] == "-o" && w[1].split(',').any(|o| o == "ro"))
+        {
+            bad.push(format!("{}: read-only access mounted read-write", step.id));
+        }
+    }
+    bad
+}
+
+#[test]
+fn dual_boot_plan_never_writes_kinoite_or_shared_data() {
+    let s = settings();
+    let dual = make(Mode::DualBoot);
+    assert_eq!(kinoite_violations(&dual, &s), Vec::<String>::new());
+    // The same checker does catch writes: the fresh plan formats the disk and creates @shared.
+    let fresh = kinoite_violations(&make(Mode::Fresh), &s);
+    assert!(fresh.iter().any(|v| v.contains("luks-format")), "{fresh:?}");
+    assert!(
+        fresh.iter().any(|v| v.contains("subvolume:@shared")),
+        "{fresh:?}"
+    );
+    // And it reaches the ESP only through esp install, keeping Kinoite's entries.
+    let esp = dual.steps.iter().find(|s| s.id == "esp-install").unwrap();
+    let Action::Run { argv, .. } = &esp.action else {
+        panic!()
+    };
+    assert!(argv
+        .windows(2)
+        .any(|w| w == ["--kinoite-volume", "kinoite-boot"]));
+    assert!(argv.windows(2).any(|w| w
+        == [
+            "--kinoite-entries",
+            "/run/bifrost/kinoite-boot/loader/entries"
+        ]));
+}
+
+#[test]
+fn fresh_plan_creates_nixos_and_shared_subvolumes_but_not_kinoites() {
+    let p = make(Mode::Fresh);
+    let created: Vec<&str> = p
+        .steps
+        .iter()
+        .filter_map(|s| s.id.strip_prefix("subvolume:"))
+        .collect();
+    assert_eq!(created, ["@", "@home", "@nix", "@snapshots", "@shared"]);
+    let luks = p.steps.iter().find(|s| s.id == "luks-format").unwrap();
+    let Action::Run { argv, stdin } = &luks.action else {
+        panic!()
+    };
+    assert_eq!(*stdin, Stdin::Passphrase);
+    for pair in [
+        ["--pbkdf", "argon2id"],
+        ["--pbkdf-memory", "1048576"],
+        ["--pbkdf-parallel", "4"],
+        ["--pbkdf-force-iterations", "4"],
+        ["--key-file", "-"],
+    ] {
+        assert!(argv.windows(2).any(|w| w == pair), "{pair:?} in {argv:?}");
+    }
+}
+
+#[test]
+fn bad_settings_and_requests_are_refused_with_the_field() {
+    let mut s = settings();
+    s.dual_boot.kinoite = None;
+    let e = plan::plan(&s, &request(Mode::DualBoot)).unwrap_err();
+    assert!(e.to_string().contains("dualBoot.kinoite"), "{e}");
+
+    let mut s = settings();
+    s.storage.subvolumes[1].mount_point = Some("/shared/home".into());
+    let e = plan::plan(&s, &request(Mode::DualBoot)).unwrap_err();
+    assert!(e.to_string().contains("/shared/home"), "{e}");
+
+    let mut s = settings();
+    s.storage.luks.argon2id.iterations = 1;
+    let e = plan::plan(&s, &request(Mode::Fresh)).unwrap_err();
+    assert!(
+        e.to_string().contains("storage.luks.argon2id.iterations"),
+        "{e}"
+    );
+
+    let mut s = settings();
+    s.storage.subvolumes.retain(|v| v.name != "@");
+    let e = plan::plan(&s, &request(Mode::Fresh)).unwrap_err();
+    assert!(e.to_string().contains("mounted at `/`"), "{e}");
+}
+
+const PASS: &str = "correct horse battery staple 7f3a";
+
+/// A machine that records what it is asked and fails when told to.
+#[derive(Default)]
+struct Fake {
+    ran: Vec<Vec<String>>,
+    stdin: Vec<Vec<u8>>,
+    fail_on: Option<String>,
+    present: Vec<Probe>,
+}
+
+impl System for Fake {
+    fn run(&mut self, argv: &[String], stdin: Option<&Secret>) -> Result<(), String> {
+        if self.fail_on.as_deref() == Some(argv.join(" ").as_str()) {
+            self.fail_on = None;
+            return Err("exited with status 32".into());
+        }
+        self.ran.push(argv.to_vec());
+        if let Some(s) = stdin {
+            self.stdin.push(s.expose().to_vec());
+        }
+        Ok(())
+    }
+    fn probe(&mut self, probe: &Probe) -> bool {
+        self.present.contains(probe)
+    }
+    fn wait_for(&mut self, _: &[Utf8PathBuf], _: Duration) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+fn storage_plan(mode: Mode) -> Plan {
+    let mut r = request(mode);
+    r.storage_only = true;
+    plan::plan(&settings(), &r).unwrap()
+}
+
+fn argv_of(p: &Plan, id: &str) -> Vec<String> {
+    match &p.steps.iter().find(|s| s.id == id).unwrap().action {
+        Action::Run { argv, .. } => argv.clone(),
+        _ => panic!("{id} is not a command"),
+    }
+}
+
+#[test]
+fn a_run_interrupted_after_the_subvolumes_resumes_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = Utf8PathBuf::from_path_buf(dir.path().join("state.json")).unwrap();
+    let opts = RunOptions {
+        state_path: state.clone(),
+        force: false,
+    };
+    let p = storage_plan(Mode::Fresh);
+    let secret = Secret::from_bytes(PASS.as_bytes().to_vec());
+    let mut output = String::new();
+    let mut sys = Fake {
+        fail_on: Some(argv_of(&p, "mount:/").join(" ")),
+        ..Default::default()
+    };
+    let err = run::execute(&p, &mut sys, &secret, &opts, &mut |e| {
+        output += &format!("{e:?}\n")
+    })
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("[mount:/] failed"), "{msg}");
+    assert!(
+        msg.contains("to resume: fix the cause and run the same"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("btrfs subvolume delete /run/bifrost/pool-cryptroot/@shared"),
+        "{msg}"
+    );
+    assert!(msg.contains("cryptsetup close cryptroot"), "{msg}");
+    let first: Vec<String> = sys.ran.iter().map(|a| a[..2].join(" ")).collect();
+    assert!(first.contains(&"btrfs subvolume".to_string()));
+    let ran_before = sys.ran.len();
+
+    // Second run: the same plan continues at the failed mount, nothing repeats.
+    let mut sys2 = Fake::default();
+    let mut events = Vec::new();
+    let done = run::execute(&p, &mut sys2, &secret, &opts, &mut |e| events.push(e)).unwrap();
+    assert!(done.finished);
+    assert_eq!(sys2.ran.first().unwrap(), &argv_of(&p, "mount:/"));
+    assert!(!sys2
+        .ran
+        .iter()
+        .any(|a| a[0] == "sgdisk" || a.contains(&"luksFormat".to_string())));
+    assert!(!sys2.ran.iter().any(|a| a[..2] == ["btrfs", "subvolume"]));
+    let skipped = events
+        .iter()
+        .filter(|e| matches!(e, Event::Skip { reason, .. } if reason == "done in an earlier run"))
+        .count();
+    // Every command of the first run, plus its wait for the partitions.
+    assert_eq!(skipped, ran_before + 1);
+    assert_eq!(
+        ran_before + sys2.ran.len() + 1,
+        p.steps.len(),
+        "one wait step is not a command"
+    );
+
+    // The passphrase went to stdin only: never argv, state, messages or events.
+    assert_eq!(sys.stdin, vec![PASS.as_bytes().to_vec(); 2]);
+    let state_text = std::fs::read_to_string(&state).unwrap();
+    for text in [
+        &msg,
+        &output,
+        &state_text,
+        &format!("{events:?}"),
+        &format!("{:?}{:?}", sys.ran, sys2.ran),
+    ] {
+        assert!(!text.contains(PASS), "passphrase leaked into {text}");
+    }
+
+    // A changed plan does not resume someone else's progress.
+    let other = storage_plan(Mode::DualBoot);
+    let e = run::execute(&other, &mut Fake::default(), &secret, &opts, &mut |_| {}).unwrap_err();
+    assert!(matches!(e, RunError::PlanChanged { .. }), "{e}");
+}
+
+#[test]
+fn an_existing_subvolume_is_refused_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = storage_plan(Mode::DualBoot);
+    let secret = Secret::from_bytes(PASS.as_bytes().to_vec());
+    let home = Probe::Subvolume {
+        path: "/run/bifrost/pool-cryptroot/@home".into(),
+    };
+    let mut sys = Fake {
+        present: vec![home.clone()],
+        ..Default::default()
+    };
+    let opts = RunOptions {
+        state_path: Utf8PathBuf::from_path_buf(dir.path().join("a.json")).unwrap(),
+        force: false,
+    };
+    let e = run::execute(&p, &mut sys, &secret, &opts, &mut |_| {}).unwrap_err();
+    assert!(matches!(e, RunError::Conflict { .. }), "{e}");
+    assert!(e.to_string().contains("@home already exists"), "{e}");
+    assert!(e.to_string().contains("--force"), "{e}");
+    // @ was made before the conflict was found; @home was not touched.
+    assert!(!sys
+        .ran
+        .iter()
+        .any(|a| a.iter().any(|x| x.ends_with("/@home"))));
+
+    let mut sys = Fake {
+        present: vec![home],
+        ..Default::default()
+    };
+    let opts = RunOptions {
+        state_path: Utf8PathBuf::from_path_buf(dir.path().join("b.json")).unwrap(),
+        force: true,
+    };
+    let st = run::execute(&p, &mut sys, &secret, &opts, &mut |_| {}).unwrap();
+    assert!(st.finished);
+    assert!(!sys
+        .ran
+        .iter()
+        .any(|a| a.iter().any(|x| x.ends_with("/@home"))));
+    assert!(sys
+        .ran
+        .iter()
+        .any(|a| a.iter().any(|x| x.ends_with("/@nix"))));
+}
+
+#[test]
+fn probes_skip_work_already_done_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = storage_plan(Mode::DualBoot);
+    let mut sys = Fake {
+        present: vec![
+            Probe::MapperOpen {
+                name: "cryptroot".into(),
+                device: "/dev/disk/by-partlabel/pool".into(),
+            },
+            Probe::Mounted {
+                path: "/mnt".into(),
+            },
+        ],
+        ..Default::default()
+    };
+    let opts = RunOptions {
+        state_path: Utf8PathBuf::from_path_buf(dir.path().join("s.json")).unwrap(),
+        force: false,
+    };
+    let secret = Secret::from_bytes(b"x".to_vec());
+    run::execute(&p, &mut sys, &secret, &opts, &mut |_| {}).unwrap();
+    assert!(!sys.ran.iter().any(|a| a[0] == "cryptsetup"));
+    assert!(!sys.ran.contains(&argv_of(&p, "mount:/")));
+    assert!(sys.stdin.is_empty());
+}

@@ -1,0 +1,94 @@
+//! flake.nix's outputs evaluate, with the real nixpkgs `lib` and stand-in
+//! packages (tests/nix/flake-stub-eval.nix): every system has the package,
+//! the checks and a dev shell that points the tests at x86_64 guest tools.
+//!
+//! Needs a local copy of nixpkgs' lib (for example a checkout of
+//! nix-community/nixpkgs.lib) named by `BIFROST_NIXPKGS_LIB`, so CI may skip it.
+
+use bifrost_e2e::{skip, skip_optional, Tools};
+use std::path::{Path, PathBuf};
+
+fn nixpkgs_lib() -> Option<PathBuf> {
+    let p = PathBuf::from(std::env::var_os("BIFROST_NIXPKGS_LIB")?);
+    if p.join("lib/default.nix").exists() {
+        Some(p.join("lib"))
+    } else if p.join("default.nix").exists() {
+        Some(p)
+    } else {
+        None
+    }
+}
+
+#[test]
+fn flake_outputs_evaluate() {
+    let Some(nix) = Tools::find().nix_instantiate else {
+        return skip(
+            "flake_outputs_evaluate",
+            "nix-instantiate (Debian package nix-bin)",
+        );
+    };
+    let Some(lib) = nixpkgs_lib() else {
+        return skip_optional(
+            "flake_outputs_evaluate",
+            "BIFROST_NIXPKGS_LIB (a checkout of nix-community/nixpkgs.lib)",
+        );
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out = duct::cmd!(
+        nix,
+        "--eval",
+        "--strict",
+        "--json",
+        root.join("tests/nix/flake-stub-eval.nix"),
+        "--arg",
+        "flakeDir",
+        root,
+        "--arg",
+        "nixpkgsLib",
+        &lib
+    )
+    .stdout_capture()
+    .stderr_capture()
+    .unchecked()
+    .run()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["systems"],
+        serde_json::json!(["aarch64-linux", "x86_64-linux"])
+    );
+    for system in ["aarch64-linux", "x86_64-linux"] {
+        let checks = v["checks"][system].as_object().unwrap();
+        for check in ["bifrost", "clippy", "rustfmt", "nix-format"] {
+            assert!(checks.contains_key(check), "{system}: no check {check}");
+        }
+        let shell = &v["shell"][system];
+        for var in [
+            "BIFROST_OVMF_CODE",
+            "BIFROST_OVMF_VARS",
+            "BIFROST_REFIND_DIR",
+            "BIFROST_KERNEL",
+            "BIFROST_BUSYBOX",
+        ] {
+            assert!(
+                shell[var]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("/nix/store/")),
+                "{system}: {var} = {}",
+                shell[var]
+            );
+        }
+        // The guest is x86_64 even on aarch64 hosts.
+        assert!(shell["BIFROST_OVMF_CODE"]
+            .as_str()
+            .unwrap()
+            .contains("x86_64-linux"));
+    }
+    assert_eq!(v["testFlags"], serde_json::json!(["--workspace"]));
+    assert!(v["clippyBuild"].as_str().unwrap().contains("-D warnings"));
+}

@@ -1,0 +1,503 @@
+//! `bifrost install` for real, inside a QEMU guest booted from the Debian
+//! kernel: one boot formats a fresh virtual disk (LUKS2 + btrfs, with a
+//! failure and a resume on the way), then adds NixOS beside a "Kinoite" pool
+//! on a second disk and checks that Kinoite's and the shared data did not
+//! change, then exercises the refusals. The guest prints `@@` lines that this
+//! side asserts on.
+
+use bifrost_e2e::{bifrost_bin, initrd::Initrd, program, qemu, skip, Tools};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const TEST: &str = "install_fresh_and_beside_kinoite_in_qemu";
+/// The test passphrase: it must show up nowhere but in the key file.
+const PASS: &str = "Bifrost-test-passphrase-9d41";
+
+/// Kernel modules the guest loads, dependencies first (the Debian kernel
+/// builds virtio, dm-crypt and btrfs as modules; without modprobe the crypto
+/// templates dm-crypt and libcrc32c ask for must be loaded up front).
+const MODULES: &[&str] = &[
+    "virtio_pci",
+    "virtio_blk",
+    "ecb",
+    "xts",
+    "crc32c_generic",
+    "algif_skcipher",
+    "dm-crypt",
+    "btrfs",
+];
+/// Loaded only after the first install attempt, which therefore fails at the
+/// ESP mount: a real interruption after the subvolume step.
+const LATE_MODULES: &[&str] = &["vfat", "nls_cp437", "nls_ascii"];
+
+fn modinfo(kver: &str, field: &str, module: &str) -> String {
+    let out = Command::new("modinfo")
+        .args(["-k", kver, "-F", field, module])
+        .output()
+        .expect("run modinfo (Debian package kmod)");
+    assert!(
+        out.status.success(),
+        "modinfo {module}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `.ko` files of `modules` and their dependencies, in load order.
+fn resolve(kver: &str, modules: &[&str], out: &mut Vec<PathBuf>) {
+    for m in modules {
+        let deps = modinfo(kver, "depends", m);
+        let deps: Vec<&str> = deps.split(',').filter(|d| !d.is_empty()).collect();
+        resolve(kver, &deps, out);
+        let file = PathBuf::from(modinfo(kver, "filename", m));
+        if !out.contains(&file) {
+            out.push(file);
+        }
+    }
+}
+
+fn insmod_lines(files: &[PathBuf]) -> String {
+    files
+        .iter()
+        .map(|f| {
+            let name = f.file_name().unwrap().to_string_lossy();
+            format!("insmod /modules/{name} || echo \"@@insmod-failed {name}\"\n")
+        })
+        .collect()
+}
+
+const INIT: &str = r#"#!/bin/busybox sh
+/bin/busybox mkdir -p /usr/bin /usr/sbin /sbin /proc /sys /dev /run /tmp /mnt
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /run/cryptsetup
+# No udev here: device-mapper makes its own /dev/mapper nodes.
+export DM_DISABLE_UDEV=1
+@EARLY@
+echo "@@ready"
+sh /test.sh
+echo "@@end"
+sync
+poweroff -f
+"#;
+
+const TEST_SH: &str = r#"
+set -o pipefail
+say() { sed "s/^/@@$1 /"; }
+install() { bifrost install --host install-test --settings /host.json --storage-only --yes --key-file /key "$@" 2>&1; }
+umount_under() { grep " $1" /proc/mounts | cut -d' ' -f2 | sort -r | while read m; do umount "$m"; done; }
+digest() { # contents and listing of Kinoite's and the shared subvolume, read-only
+  mkdir -p /tmp/ro; mount -t btrfs -o ro,subvolid=5 "$1" /tmp/ro
+  (cd /tmp/ro && find @root @shared | sort | while read f; do
+     if [ -f "$f" ]; then echo "$f $(sha256sum < "$f")"; else echo "$f dir"; fi; done) | sha256sum | cut -d' ' -f1
+  btrfs subvolume list /tmp/ro | grep -E ' path @(root|shared)$' | say "$2-gen" >&2
+  umount /tmp/ro
+}
+
+# Watch every process's command line and environment while bifrost runs.
+( while [ ! -e /tmp/stop-watch ]; do
+    ps -o args >> /tmp/procs
+    cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ >> /tmp/procs 2>/dev/null
+    usleep 20000
+  done ) &
+
+# 1. Fresh install; the ESP cannot mount yet (no vfat driver): it must stop there.
+install --disk /dev/vda --target /mnt/fresh | say fresh1
+echo "@@fresh1-exit $?"
+@LATE@
+install --disk /dev/vda --target /mnt/fresh | say fresh2
+echo "@@fresh2-exit $?"
+cryptsetup luksDump /dev/vda2 | say dump
+btrfs subvolume list /mnt/fresh | say fresh-subvol
+grep ' /mnt/fresh' /proc/mounts | say fresh-mount
+sgdisk -p /dev/vda | say gpt
+cat /run/bifrost/install-vda.json | say state
+umount_under /mnt/fresh
+cryptsetup close cryptroot
+
+# 2. A "Kinoite" disk: ESP, LUKS2 pool with @root and @shared holding data.
+sgdisk --new=1:0:+64M --typecode=1:ef00 --change-name=1:ESP --new=2:0:0 --typecode=2:8309 --change-name=2:pool /dev/vdb > /dev/null
+mkfs.vfat -F 32 -n ESP /dev/vdb1 > /dev/null
+mkdir -p /tmp/esp && mount -t vfat /dev/vdb1 /tmp/esp && mkdir -p /tmp/esp/EFI/fedora && echo kinoite-shim > /tmp/esp/EFI/fedora/marker && umount /tmp/esp
+cryptsetup luksFormat --batch-mode --type luks2 --pbkdf argon2id --pbkdf-memory 32768 --pbkdf-force-iterations 4 --pbkdf-parallel 1 --key-file /key /dev/vdb2
+cryptsetup open --key-file /key /dev/vdb2 kinoite
+mkfs.btrfs --label pool /dev/mapper/kinoite > /dev/null
+mkdir -p /tmp/k && mount -t btrfs /dev/mapper/kinoite /tmp/k
+btrfs subvolume create /tmp/k/@root > /dev/null
+btrfs subvolume create /tmp/k/@shared > /dev/null
+mkdir -p /tmp/k/@root/etc /tmp/k/@shared/docs
+echo "Fedora Kinoite marker" > /tmp/k/@root/etc/kinoite-marker
+dd if=/dev/urandom of=/tmp/k/@root/blob bs=64k count=4 2> /dev/null
+echo "shared notes" > /tmp/k/@shared/docs/notes.txt
+umount /tmp/k
+echo "@@kinoite-before $(digest /dev/mapper/kinoite before)"
+cryptsetup close kinoite
+
+# 3. NixOS beside Kinoite.
+install --disk /dev/vdb --dual-boot --esp-device /dev/vdb1 --luks-device /dev/vdb2 --target /mnt/dual | say dual
+echo "@@dual-exit $?"
+btrfs subvolume list /mnt/dual | say dual-subvol
+grep ' /mnt/dual' /proc/mounts | say dual-mount
+if touch /mnt/dual/shared/probe 2> /dev/null; then echo "@@shared-writable"; else echo "@@shared-read-only"; fi
+cat /mnt/dual/boot/efi/EFI/fedora/marker | say esp-marker
+
+# 4. Refusals: the disk is mounted (a run that is not a resume; btrfs mounts only) ...
+umount /mnt/dual/boot/efi
+install --disk /dev/vdb --dual-boot --esp-device /dev/vdb1 --luks-device /dev/vdb2 --target /mnt/dual --state /tmp/other.json | say refuse-mounted
+echo "@@refuse-mounted-exit $?"
+umount_under /mnt/dual
+cryptsetup close cryptroot
+# ... NixOS's subvolumes exist already (a second install) ...
+install --disk /dev/vdb --dual-boot --esp-device /dev/vdb1 --luks-device /dev/vdb2 --target /mnt/again --state /tmp/again.json | say refuse-exists
+echo "@@refuse-exists-exit $?"
+# ... unless --force, which uses them as they are.
+install --disk /dev/vdb --dual-boot --esp-device /dev/vdb1 --luks-device /dev/vdb2 --target /mnt/again --state /tmp/again.json --force | say forced
+echo "@@forced-exit $?"
+umount_under /mnt/again
+umount /run/bifrost/pool-cryptroot 2> /dev/null
+echo "@@kinoite-after $(digest /dev/mapper/cryptroot after)"
+cryptsetup close cryptroot
+
+# ... a partition instead of the disk, a dual-boot partition of another disk, swap.
+install --disk /dev/vda2 | say refuse-partition
+install --disk /dev/vda --dual-boot --esp-device /dev/vdb1 --luks-device /dev/vda2 | say refuse-foreign
+bifrost install --host install-test --settings /host.json --yes --key-file /key --disk /dev/vdb --dual-boot \
+  --esp-device /dev/vdb1 --luks-device /dev/vdb2 --refind-efi /host.json --state /tmp/kb.json 2>&1 | say refuse-kinoite-boot
+mkswap /dev/vda1 > /dev/null && swapon /dev/vda1
+install --disk /dev/vda | say refuse-swap
+swapoff /dev/vda1
+
+touch /tmp/stop-watch
+sleep 0.2
+echo "@@watched-lines $(wc -l < /tmp/procs)"
+echo "@@watched-bifrost $(grep -c 'bifrost install' /tmp/procs)"
+echo "@@watched-cryptsetup $(grep -c 'cryptsetup' /tmp/procs)"
+echo "@@watched-secret $(grep -c -F -f /key /tmp/procs)"
+"#;
+
+/// The `@@key value` lines of the guest, grouped by key.
+fn lines_by_key(log: &str) -> BTreeMap<String, Vec<String>> {
+    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in log.lines() {
+        let Some(rest) = line.trim_end_matches('\r').split_once("@@").map(|(_, r)| r) else {
+            continue;
+        };
+        let (k, v) = rest.split_once(' ').unwrap_or((rest, ""));
+        map.entry(k.to_string()).or_default().push(v.to_string());
+    }
+    map
+}
+
+fn one<'a>(m: &'a BTreeMap<String, Vec<String>>, key: &str) -> &'a str {
+    m.get(key)
+        .and_then(|v| v.first())
+        .map(String::as_str)
+        .unwrap_or_else(|| panic!("guest printed no @@{key}"))
+}
+
+fn all(m: &BTreeMap<String, Vec<String>>, key: &str) -> String {
+    m.get(key).map(|v| v.join("\n")).unwrap_or_default()
+}
+
+fn subvolume_paths(list: &str) -> Vec<String> {
+    let mut v: Vec<String> = list
+        .lines()
+        .filter_map(|l| l.split(" path ").nth(1).map(str::to_string))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn install_fresh_and_beside_kinoite_in_qemu() {
+    let t = Tools::find();
+    let tools = (
+        t.qemu,
+        t.kernel,
+        t.busybox,
+        program("cryptsetup"),
+        program("mkfs.btrfs"),
+        program("btrfs"),
+        program("sgdisk"),
+        program("mkfs.fat"),
+        program("modinfo"),
+    );
+    let (
+        Some(qemu_bin),
+        Some(kernel),
+        Some(busybox),
+        Some(cryptsetup),
+        Some(mkfs_btrfs),
+        Some(btrfs),
+        Some(sgdisk),
+        Some(mkfs_fat),
+        Some(_),
+    ) = tools
+    else {
+        return skip(
+            TEST,
+            "qemu-system-x86_64, a kernel, busybox, cryptsetup (cryptsetup-bin), btrfs-progs, sgdisk (gdisk), mkfs.fat (dosfstools) and modinfo (kmod)",
+        );
+    };
+    let kver = kernel
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("vmlinuz-"))
+        .map(str::to_string);
+    let Some(kver) = kver.filter(|v| Path::new("/lib/modules").join(v).is_dir()) else {
+        return skip(TEST, "the kernel's modules in /lib/modules/<version>");
+    };
+
+    let mut early = Vec::new();
+    resolve(&kver, MODULES, &mut early);
+    let mut late = early.clone();
+    resolve(&kver, LATE_MODULES, &mut late);
+    let late: Vec<PathBuf> = late[early.len()..].to_vec();
+
+    let init = INIT.replace("@EARLY@", &insmod_lines(&early));
+    let initrd = Initrd::new(&busybox, &init);
+    initrd
+        .file(
+            "test.sh",
+            TEST_SH.replace("@LATE@", &insmod_lines(&late)).as_bytes(),
+            0o755,
+        )
+        .file("key", PASS.as_bytes(), 0o600)
+        // Never reached: the refusal it is there for comes first.
+        .file(
+            "bin/nixos-install",
+            b"#!/bin/sh\necho '@@nixos-install-ran'\nexit 1\n",
+            0o755,
+        )
+        .file(
+            "host.json",
+            &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/install-host.json"))
+                .unwrap(),
+            0o644,
+        );
+    for m in early.iter().chain(&late) {
+        initrd.file(
+            &format!("modules/{}", m.file_name().unwrap().to_string_lossy()),
+            &std::fs::read(m).unwrap(),
+            0o644,
+        );
+    }
+    for p in [&cryptsetup, &mkfs_btrfs, &btrfs, &sgdisk, &mkfs_fat] {
+        initrd.program(p);
+    }
+    let mkfs_dir = mkfs_fat.parent().unwrap().strip_prefix("/").unwrap();
+    std::os::unix::fs::symlink("mkfs.fat", initrd.root().join(mkfs_dir).join("mkfs.vfat")).unwrap();
+    let bin = bifrost_bin();
+    initrd.program(&bin);
+    std::fs::copy(&bin, initrd.root().join("bin/bifrost")).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let initrd_path = dir.path().join("initrd");
+    initrd.write(&initrd_path);
+    let disks: Vec<PathBuf> = ["vda.img", "vdb.img"]
+        .iter()
+        .map(|n| dir.path().join(n))
+        .collect();
+    for d in &disks {
+        std::fs::File::create(d)
+            .unwrap()
+            .set_len(384 << 20)
+            .unwrap();
+    }
+
+    let mut vm = qemu::QemuBuilder::new(&qemu_bin, 1024)
+        .kernel(&kernel, &initrd_path, "console=ttyS0 panic=-1 loglevel=3")
+        .disk(&disks[0])
+        .disk(&disks[1])
+        .spawn();
+    let log = vm.wait_exit(Duration::from_secs(600));
+    if let Some(keep) = std::env::var_os("BIFROST_KEEP_SERIAL") {
+        std::fs::write(keep, &log).unwrap();
+    }
+    let m = lines_by_key(&log);
+    let ctx = || qemu::tail(&log);
+    assert!(
+        log.contains("@@end"),
+        "the guest did not finish:\n{}",
+        ctx()
+    );
+    assert!(
+        !m.contains_key("insmod-failed"),
+        "{}",
+        all(&m, "insmod-failed")
+    );
+
+    // No secret anywhere: console (all of bifrost's output, the state file), process listings.
+    assert!(
+        !log.contains(PASS),
+        "the passphrase appeared on the console"
+    );
+    assert_eq!(
+        one(&m, "watched-secret"),
+        "0",
+        "the passphrase appeared in a command line or environment"
+    );
+    assert_ne!(
+        one(&m, "watched-bifrost"),
+        "0",
+        "the watcher never saw bifrost run"
+    );
+    assert_ne!(
+        one(&m, "watched-cryptsetup"),
+        "0",
+        "the watcher never saw cryptsetup run"
+    );
+
+    // Fresh: stopped at the ESP mount after the subvolumes, then resumed there.
+    let fresh1 = all(&m, "fresh1");
+    assert_ne!(one(&m, "fresh1-exit"), "0", "{fresh1}");
+    assert!(fresh1.contains("[mount-esp] failed"), "{fresh1}");
+    assert!(fresh1.contains("to resume"), "{fresh1}");
+    let fresh2 = all(&m, "fresh2");
+    assert_eq!(one(&m, "fresh2-exit"), "0", "{fresh2}");
+    for id in [
+        "zap",
+        "luks-format",
+        "mkfs-btrfs",
+        "subvolume:@home",
+        "mount:/nix",
+    ] {
+        assert!(
+            fresh2.contains(&format!("skip {id}: done in an earlier run")),
+            "{id}:\n{fresh2}"
+        );
+    }
+    assert!(!fresh2.contains("Create the LUKS2 container"), "{fresh2}");
+    assert!(fresh2.contains("Mount the ESP"), "{fresh2}");
+
+    // LUKS2 with the host's Argon2id cost.
+    let dump = all(&m, "dump");
+    for (field, want) in [
+        ("Version:", "2"),
+        ("PBKDF:", "argon2id"),
+        ("Time cost:", "4"),
+        ("Memory:", "32768"),
+        ("Threads:", "1"),
+    ] {
+        let got = dump
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(field))
+            .map(str::trim);
+        assert_eq!(got, Some(want), "{field} in luksDump:\n{dump}");
+    }
+    // The host's NixOS and shared subvolumes, mounted with their options.
+    assert_eq!(
+        subvolume_paths(&all(&m, "fresh-subvol")),
+        ["@", "@home", "@nix", "@shared", "@snapshots"],
+        "{}",
+        all(&m, "fresh-subvol")
+    );
+    let mounts = all(&m, "fresh-mount");
+    for (at, subvol) in [
+        ("/mnt/fresh ", "/@"),
+        ("/mnt/fresh/home ", "/@home"),
+        ("/mnt/fresh/shared ", "/@shared"),
+    ] {
+        let line = mounts
+            .lines()
+            .find(|l| l.contains(at))
+            .unwrap_or_else(|| panic!("{at} not mounted:\n{mounts}"));
+        assert!(
+            line.contains("compress=zstd") && line.contains("noatime"),
+            "{line}"
+        );
+        assert!(
+            line.contains(&format!("subvol={subvol},"))
+                || line.ends_with(&format!("subvol={subvol} 0 0")),
+            "{line}"
+        );
+    }
+    assert!(
+        mounts
+            .lines()
+            .any(|l| l.contains("/mnt/fresh/boot/efi vfat")),
+        "{mounts}"
+    );
+    let gpt = all(&m, "gpt");
+    assert!(
+        gpt.contains("EF00") && gpt.contains("ESP") && gpt.contains("8309") && gpt.contains("pool"),
+        "{gpt}"
+    );
+    assert!(
+        all(&m, "state").contains("\"finished\": true"),
+        "{}",
+        all(&m, "state")
+    );
+
+    // Beside Kinoite: NixOS's subvolumes added, Kinoite's and the shared data unchanged.
+    let dual = all(&m, "dual");
+    assert_eq!(one(&m, "dual-exit"), "0", "{dual}");
+    assert!(
+        !dual.contains("luksFormat") && !dual.contains("mkfs"),
+        "{dual}"
+    );
+    assert_eq!(
+        subvolume_paths(&all(&m, "dual-subvol")),
+        ["@", "@home", "@nix", "@root", "@shared", "@snapshots"]
+    );
+    assert!(
+        m.contains_key("shared-read-only"),
+        "the shared subvolume was writable during the install"
+    );
+    assert_eq!(
+        one(&m, "esp-marker"),
+        "kinoite-shim",
+        "the existing ESP lost Kinoite's files"
+    );
+    assert_eq!(
+        one(&m, "kinoite-before"),
+        one(&m, "kinoite-after"),
+        "Kinoite's or the shared data changed"
+    );
+    assert_eq!(
+        m["before-gen"], m["after-gen"],
+        "a Kinoite or shared subvolume got a new generation"
+    );
+    assert_eq!(m["before-gen"].len(), 2);
+
+    // Refusals, each with its message.
+    let r = all(&m, "refuse-mounted");
+    assert_ne!(one(&m, "refuse-mounted-exit"), "0");
+    assert!(
+        r.contains("/dev/vdb is in use: /dev/mapper/cryptroot is mounted at /mnt/dual"),
+        "{r}"
+    );
+    let r = all(&m, "refuse-exists");
+    assert_ne!(one(&m, "refuse-exists-exit"), "0");
+    assert!(
+        r.contains("/@ already exists") && r.contains("--force"),
+        "{r}"
+    );
+    let r = all(&m, "refuse-partition");
+    assert!(
+        r.contains("/dev/vda2 is a partition; give the whole disk (/dev/vda)"),
+        "{r}"
+    );
+    let r = all(&m, "refuse-foreign");
+    assert!(
+        r.contains("/dev/vdb1 (the ESP) is not a partition of /dev/vda"),
+        "{r}"
+    );
+    assert!(r.contains("--esp-device"), "{r}");
+    let r = all(&m, "refuse-kinoite-boot");
+    assert!(
+        r.contains("/dev/disk/by-label/kinoite-boot: Kinoite's /boot is not there"),
+        "{r}"
+    );
+    assert!(!m.contains_key("nixos-install-ran"));
+    let r = all(&m, "refuse-swap");
+    assert!(r.contains("/dev/vda is in use as swap (/dev/vda1)"), "{r}");
+    let r = all(&m, "forced");
+    assert_eq!(one(&m, "forced-exit"), "0", "{r}");
+    assert!(r.contains("used as it is (--force)"), "{r}");
+}
