@@ -90,15 +90,20 @@ fn install_rerun_limit_gc_and_status() {
         let k = if n <= 2 { "linux-a" } else { "linux-b" };
         f.generation("p", n, k, 4096, &format!("NixOS {n}"));
     }
+    // A file another tool put in EFI/nixos (systemd-boot uses it too).
+    std::fs::create_dir_all(esp.join("EFI/nixos")).unwrap();
+    let foreign = esp.join("EFI/nixos/0000000000000000000000000000000a-linux-bzImage.efi");
+    std::fs::write(&foreign, b"systemd-boot's kernel").unwrap();
     let (ok, out, err) = f.install(&esp, "p", &[]);
     assert!(ok, "{out}{err}");
+    assert!(!esp.join("EFI/nixos/.bifrost-pending").exists());
     let conf = std::fs::read_to_string(esp.join("EFI/refind/refind.conf")).unwrap();
     assert!(
         conf.contains("default_selection \"Generation 4: NixOS 4\""),
         "{conf}"
     );
     assert!(esp.join("EFI/refind/refind_x64.efi").is_file());
-    assert_eq!(std::fs::read_dir(esp.join("EFI/nixos")).unwrap().count(), 4);
+    assert_eq!(std::fs::read_dir(esp.join("EFI/nixos")).unwrap().count(), 5);
     let st = status_ok(&esp);
     assert_eq!(st["installs"][0]["default_generation"], 4);
 
@@ -118,10 +123,12 @@ fn install_rerun_limit_gc_and_status() {
     );
     assert_eq!(before, tree_hash(&esp));
 
-    // The limit for real: kernel a's files are collected.
+    // The limit for real: kernel a's files are collected, the foreign file kept.
     let (ok, out, err) = f.install(&esp, "p", &["--limit", "2"]);
     assert!(ok, "{out}{err}");
-    assert_eq!(std::fs::read_dir(esp.join("EFI/nixos")).unwrap().count(), 2);
+    assert_eq!(std::fs::read_dir(esp.join("EFI/nixos")).unwrap().count(), 3);
+    assert!(foreign.is_file());
+    std::fs::remove_file(&foreign).unwrap();
     let st = status_ok(&esp);
     assert_eq!(st["installs"][0]["generations"], serde_json::json!([4, 3]));
 

@@ -401,9 +401,12 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
     config.state_comment = Some(provisional);
     let new_config = refind::render(&config).map_err(EspError::Render)?;
 
-    // Files to delete after the switch: anything in EFI/nixos not wanted,
-    // except what the other rEFInd folder's bifrost menu still loads (the
-    // firmware may boot that one, after a switch of --removable).
+    // Files to delete after the switch: bifrost's own files no entry needs —
+    // recorded by the old menu, listed in the journal of an interrupted run,
+    // or temp files — never files another tool put in EFI/nixos (such as
+    // systemd-boot's, which share the folder and the naming). Files the
+    // other rEFInd folder's bifrost menu still loads are kept: the firmware
+    // may boot that one after a switch of --removable.
     let other_dir = REFIND_DIRS[!o.removable as usize].0;
     let protected: BTreeSet<String> =
         std::fs::read_to_string(o.esp.join(other_dir).join("refind.conf"))
@@ -412,16 +415,22 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
             .and_then(parse_state)
             .map(|s| s.files.into_iter().map(|f| f.path).collect())
             .unwrap_or_default();
+    let journal = read_journal(&o.esp);
+    let ours: BTreeSet<&str> = old_records
+        .keys()
+        .map(String::as_str)
+        .chain(journal.iter().map(String::as_str))
+        .collect();
     let mut deletes = vec![];
     let nixos = o.esp.join(NIXOS_DIR);
     if nixos.is_dir() {
         for ent in nixos.read_dir_utf8().map_err(io(&nixos, "read folder"))? {
             let ent = ent.map_err(io(&nixos, "read folder"))?;
             let rel = format!("{NIXOS_DIR}/{}", ent.file_name());
-            if !wanted.contains_key(&rel)
-                && !protected.contains(&rel)
-                && ent.file_type().map(|t| t.is_file()).unwrap_or(false)
-            {
+            let is_file = ent.file_type().map(|t| t.is_file()).unwrap_or(false);
+            let collectable =
+                ent.file_name().starts_with(".bifrost-tmp-") || ours.contains(rel.as_str());
+            if is_file && collectable && !wanted.contains_key(&rel) && !protected.contains(&rel) {
                 deletes.push(rel);
             }
         }
@@ -445,6 +454,10 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
     let mut needed: u64 = copies.iter().map(|c| round(c.size)).sum();
     if old_config.as_deref() != Some(new_config.as_str()) {
         needed += round(new_config.len() as u64);
+    }
+    // The journal of files being copied.
+    if copies.iter().any(|c| c.dest.starts_with(NIXOS_DIR)) {
+        needed += block;
     }
     // Folders that do not exist yet take a cluster each on FAT.
     for d in [NIXOS_DIR, refind_dir] {
@@ -505,6 +518,16 @@ fn state_line(
     )
 }
 
+/// ESP-relative path of the journal: files an install is about to copy,
+/// so a run interrupted before refind.conf names them can collect them.
+pub const JOURNAL: &str = "EFI/nixos/.bifrost-pending";
+
+fn read_journal(esp: &Utf8Path) -> Vec<String> {
+    std::fs::read_to_string(esp.join(JOURNAL))
+        .map(|s| s.lines().map(String::from).collect())
+        .unwrap_or_default()
+}
+
 /// Size and SHA-256 of a file, read in chunks.
 fn hash_file(p: &Utf8Path) -> Result<(u64, String), EspError> {
     use std::io::Read;
@@ -538,6 +561,21 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
     let mut report = Report::default();
     let mut records = p.records.clone();
     let mut batch = fsutil::AtomicBatch::new();
+    let old_journal = read_journal(&p.esp);
+    let new_files: Vec<&Copy> = p
+        .copies
+        .iter()
+        .filter(|c| c.dest.starts_with(NIXOS_DIR))
+        .collect();
+    if !new_files.is_empty() {
+        let nixos = p.esp.join(NIXOS_DIR);
+        std::fs::create_dir_all(&nixos).map_err(io(&nixos, "create folder"))?;
+        let mut lines: BTreeSet<String> = old_journal.iter().cloned().collect();
+        lines.extend(new_files.iter().map(|c| c.dest.clone()));
+        let text: String = lines.into_iter().map(|l| l + "\n").collect();
+        fsutil::write_atomic(&p.esp.join(JOURNAL), text.as_bytes())?;
+        report.bytes_written += text.len() as u64;
+    }
     for c in &p.copies {
         progress(&format!("copy {} -> {}", c.source, c.dest));
         let dest = p.esp.join(&c.dest);
@@ -606,6 +644,12 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
         if let Some(dir) = path.parent() {
             gc_dirs.insert(dir.to_owned());
         }
+    }
+    // Everything the journal listed is now named by refind.conf or deleted.
+    let journal = p.esp.join(JOURNAL);
+    if journal.exists() {
+        std::fs::remove_file(&journal).map_err(io(&journal, "delete"))?;
+        gc_dirs.insert(p.esp.join(NIXOS_DIR));
     }
     for d in gc_dirs {
         fsutil::sync_dir(&d)?;
