@@ -270,8 +270,18 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
     // Every file the new configuration needs: ESP path -> source.
     let mut wanted: BTreeMap<String, Utf8PathBuf> = BTreeMap::new();
     wanted.insert(refind_bin.into(), o.refind_efi.clone());
+    // Generations share files: name each source once (a file outside a
+    // store is named by hashing its content).
+    let mut names: BTreeMap<Utf8PathBuf, String> = BTreeMap::new();
     let mut on_esp = |src: &Utf8Path| -> Result<String, EspError> {
-        let dest = format!("{NIXOS_DIR}/{}", esp_name(src)?);
+        let dest = match names.get(src) {
+            Some(d) => d.clone(),
+            None => {
+                let d = format!("{NIXOS_DIR}/{}", esp_name(src)?);
+                names.insert(src.to_owned(), d.clone());
+                d
+            }
+        };
         wanted.insert(dest.clone(), src.to_owned());
         Ok(format!("/{dest}"))
     };
