@@ -465,8 +465,8 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
     if old_config.as_deref() != Some(new_config.as_str()) {
         needed += round(new_config.len() as u64);
     }
-    // The journal of files being copied.
-    if copies.iter().any(|c| c.dest.starts_with(NIXOS_DIR)) {
+    // The journal of files being copied or deleted.
+    if copies.iter().any(|c| c.dest.starts_with(NIXOS_DIR)) || !deletes.is_empty() {
         needed += block;
     }
     // Folders that do not exist yet take a cluster each on FAT.
@@ -577,11 +577,20 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
         .iter()
         .filter(|c| c.dest.starts_with(NIXOS_DIR))
         .collect();
-    if !new_files.is_empty() {
+    // The journal names every file of EFI/nixos this run may leave
+    // unreferenced if it dies: the new copies (before refind.conf names
+    // them) and the files to delete (after refind.conf stops naming them).
+    let gc_files: Vec<&String> = p
+        .deletes
+        .iter()
+        .filter(|d| d.starts_with(NIXOS_DIR))
+        .collect();
+    if !new_files.is_empty() || !gc_files.is_empty() {
         let nixos = p.esp.join(NIXOS_DIR);
         std::fs::create_dir_all(&nixos).map_err(io(&nixos, "create folder"))?;
         let mut lines: BTreeSet<String> = old_journal.iter().cloned().collect();
         lines.extend(new_files.iter().map(|c| c.dest.clone()));
+        lines.extend(gc_files.iter().map(|d| d.to_string()));
         let text: String = lines.into_iter().map(|l| l + "\n").collect();
         fsutil::write_atomic(&p.esp.join(JOURNAL), text.as_bytes())?;
         report.bytes_written += text.len() as u64;
