@@ -3,7 +3,7 @@
 //! `bifrost esp status` must find a refind.conf whose every file is complete,
 //! and the menu must be one of the two sets, never a mix.
 //!
-//! 20 runs by default; `BIFROST_CRASH_RUNS=200` for the long mode,
+//! 50 runs by default (CI); `BIFROST_CRASH_RUNS=200` for the long mode,
 //! `BIFROST_CRASH_SEED` to replay a sequence.
 
 use bifrost_e2e::fakenix::{bifrost, Boot, FakeNix};
@@ -25,7 +25,7 @@ fn sigkill_at_random_moments_leaves_a_consistent_esp() {
     let runs: usize = std::env::var("BIFROST_CRASH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+        .unwrap_or(50);
     let seed: u64 = std::env::var("BIFROST_CRASH_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -158,5 +158,9 @@ fn sigkill_at_random_moments_leaves_a_consistent_esp() {
         .filter(|n| n.starts_with(".bifrost-tmp-"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-    assert_eq!(std::fs::read_dir(esp.join("EFI/nixos")).unwrap().count(), 8);
+    let left: Vec<_> = std::fs::read_dir(esp.join("EFI/nixos"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 8, "seed {seed}: EFI/nixos holds {left:?}");
 }
