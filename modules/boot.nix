@@ -1,3 +1,232 @@
-# bifrost.boot.*: the rEFInd backend wired through boot.loader.external.
-# (Filled in by the rEFInd issue.)
-{...}: {}
+# bifrost.boot.refind: rEFInd as the boot loader, installed by
+# `bifrost esp install` through nixpkgs' `boot.loader.external` (the way
+# lanzaboote plugs in), so `nixos-rebuild switch`, `nixos-install` and image
+# builds all run the same tested code path.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}: let
+  cfg = config.bifrost.boot.refind;
+  settings = config.bifrost.settings;
+  efi = config.boot.loader.efi;
+  kinoite = settings.dualBoot.kinoite or null;
+  espDir = efi.efiSysMountPoint;
+  refindEfi = "${cfg.package}/share/refind/refind_x64.efi";
+  extraConfigFile = pkgs.writeText "bifrost-refind-extra.conf" cfg.extraConfig;
+
+  installArgs =
+    [
+      "--esp"
+      espDir
+      "--profiles"
+      "/nix/var/nix/profiles"
+      "--refind-efi"
+      refindEfi
+      "--timeout"
+      (toString cfg.timeout)
+    ]
+    ++ lib.optionals (cfg.maxGenerations != null) ["--limit" (toString cfg.maxGenerations)]
+    ++ lib.optional cfg.efiInstallAsRemovable "--removable"
+    ++ lib.optional cfg.textOnly "--text-only"
+    ++ lib.optionals cfg.kinoite.enable ["--default-entry" cfg.defaultEntry]
+    ++ lib.optionals (cfg.extraConfig != "") ["--extra-config" "${extraConfigFile}"];
+
+  # Kinoite's /boot is read where it is mounted, or mounted read-only by
+  # file-system label for the length of the install.
+  kinoiteScript = lib.optionalString cfg.kinoite.enable ''
+    kinoite_boot=${lib.escapeShellArg (toString cfg.kinoite.bootMountPoint)}
+    if [ -z "$kinoite_boot" ]; then
+      kinoite_boot=$(mktemp -d)
+      if ! mount -o ro ${lib.escapeShellArg "/dev/disk/by-label/${cfg.kinoite.volume}"} "$kinoite_boot"; then
+        echo "bifrost: cannot mount Kinoite's /boot (label ${cfg.kinoite.volume}); set bifrost.boot.refind.kinoite.bootMountPoint or fix the label. The ESP was not changed." >&2
+        rmdir "$kinoite_boot"
+        exit 1
+      fi
+      trap 'umount "$kinoite_boot"; rmdir "$kinoite_boot"' EXIT
+    fi
+    set -- "$@" --kinoite-entries "$kinoite_boot"${lib.escapeShellArg cfg.kinoite.entriesDir} \
+      --kinoite-volume ${lib.escapeShellArg cfg.kinoite.volume}
+  '';
+
+  # Register rEFInd in NVRAM once, by the partition that holds the ESP.
+  nvramScript = lib.optionalString (efi.canTouchEfiVariables && !cfg.efiInstallAsRemovable) ''
+    if ! efibootmgr | grep -qF ${lib.escapeShellArg cfg.nvramLabel}; then
+      dev=$(findmnt -no SOURCE --target ${lib.escapeShellArg espDir})
+      disk=$(lsblk -no PKNAME "$dev" | head -n1)
+      part=$(cat "/sys/class/block/$(basename "$(readlink -f "$dev")")/partition")
+      efibootmgr --quiet --create --disk "/dev/$disk" --part "$part" \
+        --loader '\EFI\refind\refind_x64.efi' --label ${lib.escapeShellArg cfg.nvramLabel}
+    fi
+  '';
+
+  installHook = pkgs.writeShellScript "bifrost-install-bootloader" ''
+    # Called by switch-to-configuration with the new system's toplevel as $1;
+    # every generation in the system profile gets an entry, so $1 is not needed.
+    set -euo pipefail
+    export PATH=${lib.makeBinPath [pkgs.coreutils pkgs.util-linux pkgs.efibootmgr pkgs.gnugrep]}:$PATH
+    set --
+    ${kinoiteScript}
+    ${lib.getExe config.bifrost.package} esp install ${lib.escapeShellArgs installArgs} "$@"
+    ${nvramScript}
+  '';
+in {
+  options.bifrost.boot.refind = {
+    enable = lib.mkEnableOption "rEFInd as the boot loader, installed by `bifrost esp install` (NixOS generations and the Kinoite side)";
+
+    package = lib.mkPackageOption pkgs "refind" {};
+
+    efiInstallAsRemovable = lib.mkOption {
+      type = lib.types.bool;
+      default = settings.boot.removable;
+      defaultText = lib.literalExpression "config.bifrost.settings.boot.removable";
+      example = true;
+      description = ''
+        Install rEFInd at the firmware fallback path {file}`EFI/BOOT/BOOTX64.EFI`
+        (with its refind.conf beside it) instead of {file}`EFI/refind/`. Use it for
+        removable media and for firmware that forgets NVRAM entries.
+      '';
+    };
+
+    maxGenerations = lib.mkOption {
+      type = lib.types.nullOr lib.types.ints.positive;
+      default = settings.boot.maxGenerations;
+      defaultText = lib.literalExpression "config.bifrost.settings.boot.maxGenerations";
+      example = 20;
+      description = ''
+        How many of the newest NixOS generations get a menu entry; `null` keeps all.
+        Kernels and initrds of older generations are deleted from the ESP.
+      '';
+    };
+
+    timeout = lib.mkOption {
+      type = lib.types.int;
+      default = settings.boot.timeout;
+      defaultText = lib.literalExpression "config.bifrost.settings.boot.timeout";
+      example = 3;
+      description = "Seconds rEFInd waits before booting the default entry (0: at once; -1: at once unless a key is held).";
+    };
+
+    textOnly = lib.mkOption {
+      type = lib.types.bool;
+      default = settings.boot.textOnly;
+      defaultText = lib.literalExpression "config.bifrost.settings.boot.textOnly";
+      example = true;
+      description = "Text-only rEFInd menu (no graphics, no icons).";
+    };
+
+    defaultEntry = lib.mkOption {
+      type = lib.types.enum ["nixos" "kinoite"];
+      default = settings.boot.defaultEntry or "nixos";
+      defaultText = lib.literalExpression "config.bifrost.settings.boot.defaultEntry";
+      example = "kinoite";
+      description = "Which entry rEFInd boots by default: the newest NixOS generation, or Kinoite's newest entry.";
+    };
+
+    extraConfig = lib.mkOption {
+      type = lib.types.lines;
+      default = "";
+      example = ''
+        resolution max
+        use_nvram false
+      '';
+      description = ''
+        Lines added to the global section of refind.conf. Menu entries are
+        bifrost's: a `menuentry` here is refused.
+      '';
+    };
+
+    nvramLabel = lib.mkOption {
+      type = lib.types.str;
+      default = "bifrost rEFInd";
+      example = "rEFInd";
+      description = ''
+        Label of the NVRAM boot entry created with efibootmgr when
+        {option}`boot.loader.efi.canTouchEfiVariables` is set and rEFInd is not
+        installed as removable.
+      '';
+    };
+
+    kinoite = {
+      enable = lib.mkOption {
+        type = lib.types.bool;
+        default = kinoite != null;
+        defaultText = lib.literalExpression "config.bifrost.settings.dualBoot.kinoite != null";
+        example = true;
+        description = "Add Fedora Kinoite's boot entries (its BLS entries) to the rEFInd menu.";
+      };
+
+      volume = lib.mkOption {
+        type = lib.types.str;
+        default =
+          if kinoite != null
+          then kinoite.bootVolume
+          else "";
+        defaultText = lib.literalExpression "config.bifrost.settings.dualBoot.kinoite.bootVolume";
+        example = "kinoite-boot";
+        description = ''
+          rEFInd `volume` of Kinoite's {file}`/boot`: its file-system label (also used
+          to mount it read-only during the install), partition label or GUID.
+        '';
+      };
+
+      entriesDir = lib.mkOption {
+        type = lib.types.str;
+        default =
+          if kinoite != null
+          then toString kinoite.entriesDir
+          else "/loader/entries";
+        defaultText = lib.literalExpression "config.bifrost.settings.dualBoot.kinoite.entriesDir";
+        example = "/loader/entries";
+        description = "Folder of Kinoite's BLS entries, relative to its /boot.";
+      };
+
+      bootMountPoint = lib.mkOption {
+        type = lib.types.nullOr lib.types.str;
+        default = null;
+        example = "/mnt/kinoite-boot";
+        description = ''
+          Where NixOS mounts Kinoite's {file}`/boot`; `null` mounts
+          {file}`/dev/disk/by-label/<volume>` read-only for the length of each install.
+        '';
+      };
+    };
+  };
+
+  config = lib.mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = pkgs.stdenv.hostPlatform.isx86_64;
+        message = "bifrost.boot.refind supports x86_64 UEFI machines only (it installs refind_x64.efi).";
+      }
+      {
+        assertion = !((config.boot.loader.refind or {}).enable or false);
+        message = "bifrost.boot.refind and nixpkgs' boot.loader.refind both install rEFInd: set `boot.loader.refind.enable = false;`.";
+      }
+      {
+        assertion = !config.boot.loader.systemd-boot.enable;
+        message = "bifrost.boot.refind installs rEFInd as the boot loader: set `boot.loader.systemd-boot.enable = false;`.";
+      }
+      {
+        assertion = !config.boot.loader.grub.enable;
+        message = "bifrost.boot.refind installs rEFInd as the boot loader: set `boot.loader.grub.enable = false;`.";
+      }
+      {
+        assertion = cfg.defaultEntry == "kinoite" -> cfg.kinoite.enable;
+        message = "bifrost.boot.refind.defaultEntry = \"kinoite\" needs the Kinoite side: set bifrost.settings.dualBoot.kinoite or bifrost.boot.refind.kinoite.enable.";
+      }
+      {
+        assertion = cfg.kinoite.enable -> cfg.kinoite.volume != "";
+        message = "bifrost.boot.refind.kinoite.enable needs bifrost.boot.refind.kinoite.volume (or bifrost.settings.dualBoot.kinoite.bootVolume).";
+      }
+    ];
+
+    boot.loader.efi.efiSysMountPoint = lib.mkDefault (toString settings.boot.esp.mountPoint);
+
+    boot.loader.external = {
+      enable = true;
+      installHook = installHook;
+    };
+  };
+}

@@ -49,3 +49,83 @@ pub fn sync_dir(dir: &Utf8Path) -> Result<(), FsError> {
         .and_then(|f| f.sync_all())
         .map_err(io(dir, "fsync folder"))
 }
+
+/// Many atomic writes whose fsyncs overlap: each file goes to a temp file in
+/// its target folder and its write-back starts at once (`sync_file_range`);
+/// [`AtomicBatch::commit`] then waits for every file (fsync), renames each
+/// over its target and fsyncs the folders. Same guarantee per file as
+/// [`write_atomic`], at close to the disk's streaming speed instead of one
+/// flush round-trip per file. Dropped uncommitted, the temp files are removed.
+#[derive(Default)]
+pub struct AtomicBatch {
+    pending: Vec<(tempfile::NamedTempFile, camino::Utf8PathBuf)>,
+}
+
+impl AtomicBatch {
+    pub fn new() -> AtomicBatch {
+        AtomicBatch::default()
+    }
+
+    /// Stage `contents` for `path`.
+    pub fn add(&mut self, path: &Utf8Path, contents: &[u8]) -> Result<(), FsError> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_str().is_empty())
+            .unwrap_or(Utf8Path::new("."));
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".bifrost-tmp-")
+            .tempfile_in(dir)
+            .map_err(io(path, "create temp file"))?;
+        tmp.write_all(contents).map_err(io(path, "write"))?;
+        self.kick(&tmp);
+        self.pending.push((tmp, path.to_owned()));
+        Ok(())
+    }
+
+    /// Stage a copy of the file `source` for `path` (in-kernel copy where
+    /// the file system offers one, as `cp` does). Returns the bytes copied.
+    pub fn add_copy(&mut self, path: &Utf8Path, source: &Utf8Path) -> Result<u64, FsError> {
+        let mut src = std::fs::File::open(source).map_err(io(source, "open"))?;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_str().is_empty())
+            .unwrap_or(Utf8Path::new("."));
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".bifrost-tmp-")
+            .tempfile_in(dir)
+            .map_err(io(path, "create temp file"))?;
+        let n = std::io::copy(&mut src, tmp.as_file_mut()).map_err(io(path, "copy"))?;
+        self.kick(&tmp);
+        self.pending.push((tmp, path.to_owned()));
+        Ok(n)
+    }
+
+    fn kick(&self, tmp: &tempfile::NamedTempFile) {
+        use std::os::fd::AsRawFd;
+        // Start write-back now; failure here only loses the head start.
+        // SAFETY: a valid open fd; the call only schedules I/O.
+        unsafe {
+            libc::sync_file_range(tmp.as_file().as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+
+    /// fsync every staged file, rename each into place, fsync the folders.
+    pub fn commit(self) -> Result<(), FsError> {
+        for (tmp, path) in &self.pending {
+            tmp.as_file().sync_all().map_err(io(path, "fsync"))?;
+        }
+        let mut dirs = std::collections::BTreeSet::new();
+        for (tmp, path) in self.pending {
+            tmp.persist(&path)
+                .map_err(|e| e.error)
+                .map_err(io(&path, "rename"))?;
+            if let Some(d) = path.parent().filter(|p| !p.as_str().is_empty()) {
+                dirs.insert(d.to_owned());
+            }
+        }
+        for d in dirs {
+            sync_dir(&d)?;
+        }
+        Ok(())
+    }
+}

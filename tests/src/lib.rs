@@ -135,6 +135,7 @@ fn newest_boot_kernel() -> Option<PathBuf> {
     kernels.pop()
 }
 
+pub mod fakenix;
 pub mod image;
 pub mod initrd;
 pub mod qemu;

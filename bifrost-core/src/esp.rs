@@ -1,1 +1,0 @@
-//! Sync of NixOS generations and the Kinoite side onto the ESP.

@@ -1,0 +1,170 @@
+//! NixOS generations from a profiles folder (`system-N-link`) and their
+//! bootspec documents (`boot.json`, RFC 0125).
+
+use super::EspError;
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::Serialize;
+
+/// What boots one system (a generation or one of its specialisations).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BootTarget {
+    pub label: String,
+    pub kernel: Utf8PathBuf,
+    pub initrd: Option<Utf8PathBuf>,
+    pub toplevel: Utf8PathBuf,
+    pub kernel_params: Vec<String>,
+}
+
+impl BootTarget {
+    /// The kernel command line NixOS boots with: `init=<toplevel>/init`, then the bootspec's parameters.
+    pub fn cmdline(&self) -> String {
+        let mut parts = vec![format!("init={}", self.toplevel.join("init"))];
+        parts.extend(self.kernel_params.iter().cloned());
+        parts.join(" ")
+    }
+}
+
+/// One NixOS generation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Generation {
+    pub number: u64,
+    pub link: Utf8PathBuf,
+    pub boot: BootTarget,
+    /// Specialisations by name, sorted.
+    pub specialisations: Vec<(String, BootTarget)>,
+}
+
+fn number_of(name: &str) -> Option<u64> {
+    name.strip_prefix("system-")?
+        .strip_suffix("-link")?
+        .parse()
+        .ok()
+}
+
+/// Read the newest `limit` generations (all when `None`) of `profiles`, newest first.
+pub fn read(profiles: &Utf8Path, limit: Option<u32>) -> Result<Vec<Generation>, EspError> {
+    let mut links: Vec<(u64, Utf8PathBuf)> = vec![];
+    let entries = profiles.read_dir_utf8().map_err(|source| EspError::Io {
+        path: profiles.to_string(),
+        op: "read profiles folder",
+        source,
+    })?;
+    for ent in entries {
+        let ent = ent.map_err(|source| EspError::Io {
+            path: profiles.to_string(),
+            op: "read profiles folder",
+            source,
+        })?;
+        if let Some(n) = number_of(ent.file_name()) {
+            links.push((n, ent.path().to_owned()));
+        }
+    }
+    if links.is_empty() {
+        return Err(EspError::NoGenerations(profiles.to_string()));
+    }
+    links.sort_by_key(|l| std::cmp::Reverse(l.0));
+    if let Some(l) = limit {
+        links.truncate(l as usize);
+    }
+    links
+        .into_iter()
+        .map(|(n, link)| read_one(n, &link))
+        .collect()
+}
+
+fn read_one(number: u64, link: &Utf8Path) -> Result<Generation, EspError> {
+    let bad = |msg: String| EspError::Generation {
+        path: link.to_string(),
+        msg,
+    };
+    if std::fs::metadata(link).is_err() {
+        let target = std::fs::read_link(link)
+            .map(|t| t.display().to_string())
+            .unwrap_or_else(|_| "?".into());
+        return Err(bad(format!(
+            "is a dangling link (to {target}); remove the generation (`nix-env -p … --delete-generations {number}`) or restore its store path"
+        )));
+    }
+    let json_path = link.join(bootspec::JSON_FILENAME);
+    let bytes = std::fs::read(&json_path).map_err(|e| {
+        bad(format!(
+            "cannot read {}: {e}; generations built before NixOS 23.05 have no bootspec — delete them or rebuild",
+            bootspec::JSON_FILENAME
+        ))
+    })?;
+    let doc: bootspec::BootJson = serde_json::from_slice(&bytes).map_err(|e| {
+        bad(format!(
+            "boot.json is not a valid bootspec v1 document: {e}"
+        ))
+    })?;
+    let v1 = bootspec::v1::GenerationV1::try_from(doc.generation)
+        .map_err(|e| bad(format!("boot.json: unsupported bootspec version: {e}")))?;
+    let boot = target(&v1.bootspec, link, "")?;
+    let mut specialisations = vec![];
+    for (name, s) in &v1.specialisations {
+        let b = target(&s.generation.bootspec, link, &name.0)?;
+        specialisations.push((name.0.clone(), b));
+    }
+    specialisations.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(Generation {
+        number,
+        link: link.to_owned(),
+        boot,
+        specialisations,
+    })
+}
+
+fn target(
+    b: &bootspec::v1::BootSpecV1,
+    link: &Utf8Path,
+    spec: &str,
+) -> Result<BootTarget, EspError> {
+    let what = if spec.is_empty() {
+        "boot.json".to_string()
+    } else {
+        format!("boot.json specialisation {spec:?}")
+    };
+    let bad = |msg: String| EspError::Generation {
+        path: link.to_string(),
+        msg: format!("{what}: {msg}"),
+    };
+    let utf8 = |p: &std::path::Path, field: &str| {
+        Utf8PathBuf::from_path_buf(p.to_path_buf())
+            .map_err(|_| bad(format!("{field} path is not UTF-8")))
+    };
+    for (field, v) in [("label", b.label.as_str())]
+        .into_iter()
+        .chain(b.kernel_params.iter().map(|p| ("kernelParams", p.as_str())))
+    {
+        if v.contains(['\n', '\r']) {
+            return Err(bad(format!(
+                "{field} {v:?} contains a newline, which rEFInd cannot show"
+            )));
+        }
+    }
+    if b.label.contains('"') {
+        return Err(bad(format!(
+            "label {:?} contains a double quote, which a rEFInd title cannot hold; change system.nixos.label",
+            b.label
+        )));
+    }
+    if spec.contains(['"', '\n', '\r']) {
+        return Err(bad("specialisation name contains a quote or newline".into()));
+    }
+    let kernel = utf8(&b.kernel, "kernel")?;
+    let initrd = b.initrd.as_deref().map(|p| utf8(p, "initrd")).transpose()?;
+    for (field, p) in
+        std::iter::once(("kernel", &kernel)).chain(initrd.iter().map(|p| ("initrd", p)))
+    {
+        if !p.is_file() {
+            return Err(bad(format!("{field} {p} does not exist")));
+        }
+    }
+    Ok(BootTarget {
+        label: b.label.clone(),
+        kernel,
+        initrd,
+        toplevel: utf8(&b.toplevel.0, "toplevel")?,
+        kernel_params: b.kernel_params.clone(),
+    })
+}

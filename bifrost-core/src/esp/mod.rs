@@ -1,0 +1,946 @@
+//! Sync of NixOS generations and the Kinoite side onto the EFI system partition.
+//!
+//! Order of work, so a crash at any moment leaves a bootable ESP: copy every
+//! new kernel and initrd (temp name, fsync, rename), then replace refind.conf
+//! atomically, then delete what no entry needs. Free space is checked before
+//! anything is written. refind.conf carries one comment line (`# bifrost-state
+//! {json}`) recording each file bifrost put on the ESP with its size and
+//! SHA-256: it is replaced in the same atomic rename as the menu, so the
+//! record and the menu can never disagree, and `status` checks against it.
+
+pub mod generations;
+
+use crate::fsutil;
+use crate::refind::{self, bls, Config, MenuEntry, SubmenuEntry};
+use camino::{Utf8Path, Utf8PathBuf};
+use generations::{BootTarget, Generation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error)]
+pub enum EspError {
+    #[error("{path}: {op}: {source}")]
+    Io {
+        path: String,
+        op: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}: no `system-N-link` generations found; pass the NixOS profiles folder (usually /nix/var/nix/profiles)")]
+    NoGenerations(String),
+    #[error("generation {path}: {msg}")]
+    Generation { path: String, msg: String },
+    #[error("{0} is not a folder; pass the mount point of the EFI system partition with --esp")]
+    NotAFolder(String),
+    #[error("rEFInd binary {0} does not exist; pass rEFInd's refind_x64.efi with --refind-efi")]
+    MissingRefind(String),
+    #[error("rEFInd driver {0} is missing (the Kinoite side needs it); it ships beside refind_x64.efi in drivers_x64/")]
+    MissingDriver(String),
+    #[error("{0} changed while it was being copied; run the install again")]
+    Changed(String),
+    #[error("--default-entry kinoite needs --kinoite-entries and --kinoite-volume")]
+    DefaultWithoutKinoite,
+    #[error("--limit must be at least 1")]
+    ZeroLimit,
+    #[error("not enough space on the ESP {esp}: this install writes {needed} bytes but only {available} are free; {missing} bytes ({missing_mib:.1} MiB) are missing — lower --limit, delete old generations, or grow the ESP. Nothing was changed.")]
+    NoSpace {
+        esp: String,
+        needed: u64,
+        available: u64,
+        missing: u64,
+        missing_mib: f64,
+    },
+    #[error("Kinoite entries: {0}")]
+    Kinoite(#[source] refind::RefindError),
+    #[error("refind.conf: {0}")]
+    Render(#[source] refind::RefindError),
+    #[error(transparent)]
+    Fs(#[from] fsutil::FsError),
+}
+
+fn io<'a>(path: &'a Utf8Path, op: &'static str) -> impl FnOnce(std::io::Error) -> EspError + 'a {
+    move |source| EspError::Io {
+        path: path.to_string(),
+        op,
+        source,
+    }
+}
+
+/// Where bifrost copies kernels and initrds, relative to the ESP.
+pub const NIXOS_DIR: &str = "EFI/nixos";
+/// Marker of the state line in refind.conf.
+pub const STATE_MARKER: &str = "bifrost-state ";
+/// rEFInd's folders and binaries, relative to the ESP.
+pub const REFIND_DIRS: [(&str, &str); 2] = [
+    ("EFI/refind", "EFI/refind/refind_x64.efi"),
+    ("EFI/BOOT", "EFI/BOOT/BOOTX64.EFI"),
+];
+/// Drivers the Kinoite side needs (its `/boot` is ext4 by default, btrfs possible).
+pub const KINOITE_DRIVERS: [&str; 2] = ["ext4_x64.efi", "btrfs_x64.efi"];
+
+/// Everything `bifrost esp install` takes.
+#[derive(Debug, Clone)]
+pub struct InstallOptions {
+    pub esp: Utf8PathBuf,
+    pub profiles: Utf8PathBuf,
+    pub refind_efi: Utf8PathBuf,
+    pub removable: bool,
+    pub limit: Option<u32>,
+    /// BLS entries folder and rEFInd volume of Kinoite's `/boot`.
+    pub kinoite: Option<(Utf8PathBuf, String)>,
+    pub timeout: i32,
+    pub text_only: bool,
+    /// Trusted lines for refind.conf's global section.
+    pub extra_config: String,
+    /// Boot Kinoite's newest entry by default instead of the newest generation.
+    pub default_kinoite: bool,
+}
+
+/// One file bifrost keeps on the ESP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// ESP-relative, `/`-separated.
+    pub path: String,
+    pub size: u64,
+    /// SHA-256 of rEFInd's files; store-named kernels and initrds carry
+    /// their identity in their name and record only the size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// What refind.conf's state line records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    /// Title of the default entry.
+    pub default: String,
+    /// Generation numbers with an entry, newest first.
+    pub generations: Vec<u64>,
+    pub files: Vec<FileRecord>,
+}
+
+/// Where a planned file's bytes come from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Copy {
+    pub source: Utf8PathBuf,
+    /// ESP-relative destination.
+    pub dest: String,
+    pub size: u64,
+}
+
+/// The plan of one install; `apply` carries it out.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub esp: Utf8PathBuf,
+    /// ESP-relative path of refind.conf.
+    pub config_path: String,
+    pub copies: Vec<Copy>,
+    /// ESP-relative paths to delete after the new refind.conf is in place.
+    pub deletes: Vec<String>,
+    pub old_config: Option<String>,
+    pub new_config: String,
+    pub bytes_needed: u64,
+    pub bytes_available: u64,
+    pub generations: Vec<u64>,
+    pub default: String,
+    /// Hashes known before copying (files kept as they are).
+    #[serde(skip)]
+    records: BTreeMap<String, FileRecord>,
+    #[serde(skip)]
+    config: Config,
+}
+
+impl Plan {
+    pub fn config_changed(&self) -> bool {
+        self.old_config.as_deref() != Some(self.new_config.as_str())
+    }
+
+    /// Unified diff of refind.conf, old to new.
+    pub fn config_diff(&self) -> String {
+        let old = self.old_config.as_deref().unwrap_or("");
+        similar::TextDiff::from_lines(old, &self.new_config)
+            .unified_diff()
+            .header(
+                &format!("{} (on the ESP)", self.config_path),
+                &format!("{} (new)", self.config_path),
+            )
+            .to_string()
+    }
+}
+
+/// What `apply` did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub copied: usize,
+    pub deleted: usize,
+    pub bytes_written: u64,
+    pub config_written: bool,
+}
+
+/// The ESP file name for a store file: `<hash>-<name>-<file>.efi`, like
+/// systemd-boot, so generations sharing a kernel share the copy; files
+/// outside a Nix store are named by content hash.
+pub fn esp_name(source: &Utf8Path) -> Result<String, EspError> {
+    let comps: Vec<&str> = source.iter().collect();
+    for (i, c) in comps.iter().enumerate() {
+        let is_store = i > 0 && comps[i - 1] == "store" && is_store_component(c);
+        if is_store {
+            let mut name = comps[i..].join("-");
+            name.retain(|ch| ch.is_ascii_alphanumeric() || "-._+".contains(ch));
+            return Ok(format!("{name}.efi"));
+        }
+    }
+    let bytes = std::fs::read(source).map_err(io(source, "read"))?;
+    let h = hex::encode(Sha256::digest(&bytes));
+    Ok(format!(
+        "{}-{}.efi",
+        &h[..32],
+        source.file_name().unwrap_or("file")
+    ))
+}
+
+fn is_store_component(c: &str) -> bool {
+    c.len() > 33
+        && c.as_bytes()[32] == b'-'
+        && c[..32]
+            .chars()
+            .all(|ch| ch.is_ascii_digit() || ch.is_ascii_lowercase())
+}
+
+/// Read the state line of a refind.conf.
+pub fn parse_state(conf: &str) -> Option<State> {
+    conf.lines()
+        .find_map(|l| l.strip_prefix("# ")?.strip_prefix(STATE_MARKER))
+        .and_then(|j| serde_json::from_str(j).ok())
+}
+
+fn file_size(p: &Utf8Path) -> Result<u64, EspError> {
+    Ok(std::fs::metadata(p).map_err(io(p, "stat"))?.len())
+}
+
+/// Free bytes and block size of the file system holding `dir`.
+pub fn statvfs(dir: &Utf8Path) -> Result<(u64, u64, u64), EspError> {
+    let c =
+        std::ffi::CString::new(dir.as_str()).map_err(|_| EspError::NotAFolder(dir.to_string()))?;
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c is a valid NUL-terminated path and s a properly sized out-parameter.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut s) };
+    if rc != 0 {
+        return Err(EspError::Io {
+            path: dir.to_string(),
+            op: "statvfs",
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    let frsize = s.f_frsize as u64;
+    Ok((
+        s.f_bavail as u64 * frsize,
+        s.f_blocks as u64 * frsize,
+        frsize.max(1),
+    ))
+}
+
+/// Work out what an install would do, reading but writing nothing.
+pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
+    if !o.esp.is_dir() {
+        return Err(EspError::NotAFolder(o.esp.to_string()));
+    }
+    if o.limit == Some(0) {
+        return Err(EspError::ZeroLimit);
+    }
+    if !o.refind_efi.is_file() {
+        return Err(EspError::MissingRefind(o.refind_efi.to_string()));
+    }
+    let gens = generations::read(&o.profiles, o.limit)?;
+    let (refind_dir, refind_bin) = REFIND_DIRS[o.removable as usize];
+    let config_path = format!("{refind_dir}/refind.conf");
+    let old_config = match std::fs::read(o.esp.join(&config_path)) {
+        Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io(&o.esp.join(&config_path), "read")(e)),
+    };
+    let old_records: BTreeMap<String, FileRecord> = old_config
+        .as_deref()
+        .and_then(parse_state)
+        .map(|s| s.files.into_iter().map(|f| (f.path.clone(), f)).collect())
+        .unwrap_or_default();
+
+    // Every file the new configuration needs: ESP path -> source.
+    let mut wanted: BTreeMap<String, Utf8PathBuf> = BTreeMap::new();
+    wanted.insert(refind_bin.into(), o.refind_efi.clone());
+    // Generations share files: name each source once (a file outside a
+    // store is named by hashing its content).
+    let mut names: BTreeMap<Utf8PathBuf, String> = BTreeMap::new();
+    let mut on_esp = |src: &Utf8Path| -> Result<String, EspError> {
+        let dest = match names.get(src) {
+            Some(d) => d.clone(),
+            None => {
+                let d = format!("{NIXOS_DIR}/{}", esp_name(src)?);
+                names.insert(src.to_owned(), d.clone());
+                d
+            }
+        };
+        wanted.insert(dest.clone(), src.to_owned());
+        Ok(format!("/{dest}"))
+    };
+    let icon = |name: &str| {
+        let rel = format!("{refind_dir}/icons/{name}");
+        (!o.text_only && o.esp.join(&rel).is_file()).then(|| format!("/{rel}"))
+    };
+    let mut entries = vec![];
+    for g in &gens {
+        let entry_of = |b: &BootTarget,
+                        on_esp: &mut dyn FnMut(&Utf8Path) -> Result<String, EspError>|
+         -> Result<(String, Option<String>, String), EspError> {
+            let loader = on_esp(&b.kernel)?;
+            let initrd = b.initrd.as_deref().map(&mut *on_esp).transpose()?;
+            Ok((loader, initrd, b.cmdline()))
+        };
+        let (loader, initrd, options) = entry_of(&g.boot, &mut on_esp)?;
+        let mut submenus = vec![];
+        for (name, b) in &g.specialisations {
+            let (l, i, opt) = entry_of(b, &mut on_esp)?;
+            submenus.push(SubmenuEntry {
+                title: format!("Specialisation {name}"),
+                loader: Some(l),
+                initrd: i,
+                options: Some(opt),
+            });
+        }
+        entries.push(MenuEntry {
+            title: title_of(g),
+            volume: None,
+            loader,
+            initrd: initrd.into_iter().collect(),
+            options: Some(options),
+            icon: icon("os_nixos.png"),
+            submenus,
+        });
+    }
+    if let Some((dir, volume)) = &o.kinoite {
+        let bls = bls::read_dir(dir).map_err(EspError::Kinoite)?;
+        let drivers = o
+            .refind_efi
+            .parent()
+            .unwrap_or(Utf8Path::new("."))
+            .join("drivers_x64");
+        for d in KINOITE_DRIVERS {
+            let src = drivers.join(d);
+            if src.is_file() {
+                wanted.insert(format!("{refind_dir}/drivers_x64/{d}"), src);
+            } else if d == KINOITE_DRIVERS[0] {
+                return Err(EspError::MissingDriver(src.to_string()));
+            }
+        }
+        for e in &bls {
+            entries.push(bls::menu_entry(e, volume, icon("os_fedora.png")));
+        }
+    }
+    let default = match (o.default_kinoite, o.kinoite.is_some()) {
+        (true, false) => return Err(EspError::DefaultWithoutKinoite),
+        (true, true) => entries[gens.len()].title.clone(),
+        _ => entries[0].title.clone(),
+    };
+
+    // Decide what to copy: store-named files whose recorded size matches what
+    // is on the ESP are kept; small rEFInd files are compared byte for byte.
+    let mut copies = vec![];
+    let mut records = BTreeMap::new();
+    for (dest, src) in &wanted {
+        let size = file_size(src)?;
+        let target = o.esp.join(dest);
+        let on_disk = std::fs::metadata(&target).ok().map(|m| m.len());
+        let keep = if dest.starts_with(NIXOS_DIR) {
+            match old_records.get(dest) {
+                Some(r) if r.size == size && on_disk == Some(size) => {
+                    records.insert(dest.clone(), r.clone());
+                    true
+                }
+                _ => false,
+            }
+        } else {
+            let new = std::fs::read(src).map_err(io(src, "read"))?;
+            let same =
+                on_disk == Some(size) && std::fs::read(&target).map(|b| b == new).unwrap_or(false);
+            if same {
+                records.insert(
+                    dest.clone(),
+                    FileRecord {
+                        path: dest.clone(),
+                        size,
+                        sha256: Some(hex::encode(Sha256::digest(&new))),
+                    },
+                );
+            }
+            same
+        };
+        if !keep {
+            copies.push(Copy {
+                source: src.clone(),
+                dest: dest.clone(),
+                size,
+            });
+        }
+    }
+
+    let mut config = Config {
+        timeout: o.timeout,
+        default_selection: Some(default.clone()),
+        text_only: o.text_only,
+        also_scan_dirs: vec![],
+        extra: o.extra_config.clone(),
+        state_comment: None,
+        entries,
+    };
+    // The state line of files not copied yet has their planned size; the
+    // hashes of rEFInd's files are filled in once they are written.
+    let planned: BTreeMap<String, FileRecord> = copies
+        .iter()
+        .map(|c| {
+            let r = FileRecord {
+                path: c.dest.clone(),
+                size: c.size,
+                sha256: None,
+            };
+            (c.dest.clone(), r)
+        })
+        .collect();
+    let provisional = state_line(&config, &gens, &wanted, &records, Some(&planned));
+    config.state_comment = Some(provisional);
+    let new_config = refind::render(&config).map_err(EspError::Render)?;
+
+    // Files to delete after the switch: bifrost's own files no entry needs —
+    // recorded by the old menu, listed in the journal of an interrupted run,
+    // or temp files — never files another tool put in EFI/nixos (such as
+    // systemd-boot's, which share the folder and the naming). Files the
+    // other rEFInd folder's bifrost menu still loads are kept: the firmware
+    // may boot that one after a switch of --removable.
+    let other_dir = REFIND_DIRS[!o.removable as usize].0;
+    let protected: BTreeSet<String> =
+        std::fs::read_to_string(o.esp.join(other_dir).join("refind.conf"))
+            .ok()
+            .as_deref()
+            .and_then(parse_state)
+            .map(|s| s.files.into_iter().map(|f| f.path).collect())
+            .unwrap_or_default();
+    let journal = read_journal(&o.esp);
+    let ours: BTreeSet<&str> = old_records
+        .keys()
+        .map(String::as_str)
+        .chain(journal.iter().map(String::as_str))
+        .collect();
+    let mut deletes = vec![];
+    let nixos = o.esp.join(NIXOS_DIR);
+    if nixos.is_dir() {
+        for ent in nixos.read_dir_utf8().map_err(io(&nixos, "read folder"))? {
+            let ent = ent.map_err(io(&nixos, "read folder"))?;
+            let rel = format!("{NIXOS_DIR}/{}", ent.file_name());
+            let is_file = ent.file_type().map(|t| t.is_file()).unwrap_or(false);
+            let collectable =
+                ent.file_name().starts_with(".bifrost-tmp-") || ours.contains(rel.as_str());
+            if is_file && collectable && !wanted.contains_key(&rel) && !protected.contains(&rel) {
+                deletes.push(rel);
+            }
+        }
+    }
+    let refind_abs = o.esp.join(refind_dir);
+    if refind_abs.is_dir() {
+        for ent in refind_abs
+            .read_dir_utf8()
+            .map_err(io(&refind_abs, "read folder"))?
+        {
+            let ent = ent.map_err(io(&refind_abs, "read folder"))?;
+            if ent.file_name().starts_with(".bifrost-tmp-") {
+                deletes.push(format!("{refind_dir}/{}", ent.file_name()));
+            }
+        }
+    }
+    deletes.sort();
+
+    let (available, _total, block) = statvfs(&o.esp)?;
+    let round = |n: u64| n.div_ceil(block) * block;
+    let mut needed: u64 = copies.iter().map(|c| round(c.size)).sum();
+    if old_config.as_deref() != Some(new_config.as_str()) {
+        needed += round(new_config.len() as u64);
+    }
+    // The journal of files being copied or deleted.
+    if copies.iter().any(|c| c.dest.starts_with(NIXOS_DIR)) || !deletes.is_empty() {
+        needed += block;
+    }
+    // Folders that do not exist yet take a cluster each on FAT.
+    for d in [NIXOS_DIR, refind_dir] {
+        if !o.esp.join(d).is_dir() && !copies.is_empty() {
+            needed += block;
+        }
+    }
+    Ok(Plan {
+        esp: o.esp.clone(),
+        config_path,
+        copies,
+        deletes,
+        old_config,
+        new_config,
+        bytes_needed: needed,
+        bytes_available: available,
+        generations: gens.iter().map(|g| g.number).collect(),
+        default,
+        records,
+        config,
+    })
+}
+
+fn title_of(g: &Generation) -> String {
+    format!("Generation {}: {}", g.number, g.boot.label)
+}
+
+fn state_line(
+    config: &Config,
+    gens: &[Generation],
+    wanted: &BTreeMap<String, Utf8PathBuf>,
+    records: &BTreeMap<String, FileRecord>,
+    extra: Option<&BTreeMap<String, FileRecord>>,
+) -> String {
+    let files = wanted
+        .keys()
+        .map(|k| {
+            records
+                .get(k)
+                .or_else(|| extra.and_then(|e| e.get(k)))
+                .cloned()
+                .unwrap_or_else(|| FileRecord {
+                    path: k.clone(),
+                    size: 0,
+                    sha256: None,
+                })
+        })
+        .collect();
+    let st = State {
+        version: 1,
+        default: config.default_selection.clone().unwrap_or_default(),
+        generations: gens.iter().map(|g| g.number).collect(),
+        files,
+    };
+    format!(
+        "{STATE_MARKER}{}",
+        serde_json::to_string(&st).expect("state serialises")
+    )
+}
+
+/// ESP-relative path of the journal: files an install is about to copy,
+/// so a run interrupted before refind.conf names them can collect them.
+pub const JOURNAL: &str = "EFI/nixos/.bifrost-pending";
+
+fn read_journal(esp: &Utf8Path) -> Vec<String> {
+    std::fs::read_to_string(esp.join(JOURNAL))
+        .map(|s| s.lines().map(String::from).collect())
+        .unwrap_or_default()
+}
+
+/// Size and SHA-256 of a file, read in chunks.
+fn hash_file(p: &Utf8Path) -> Result<(u64, String), EspError> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(p).map_err(io(p, "open"))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf).map_err(io(p, "read"))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((n, hex::encode(h.finalize())))
+}
+
+/// Carry out a plan: check space, copy, switch refind.conf, collect garbage.
+pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspError> {
+    if p.bytes_needed > p.bytes_available {
+        let missing = p.bytes_needed - p.bytes_available;
+        return Err(EspError::NoSpace {
+            esp: p.esp.to_string(),
+            needed: p.bytes_needed,
+            available: p.bytes_available,
+            missing,
+            missing_mib: missing as f64 / (1024.0 * 1024.0),
+        });
+    }
+    let mut report = Report::default();
+    let mut records = p.records.clone();
+    let mut batch = fsutil::AtomicBatch::new();
+    let old_journal = read_journal(&p.esp);
+    let new_files: Vec<&Copy> = p
+        .copies
+        .iter()
+        .filter(|c| c.dest.starts_with(NIXOS_DIR))
+        .collect();
+    // The journal names every file of EFI/nixos this run may leave
+    // unreferenced if it dies: the new copies (before refind.conf names
+    // them) and the files to delete (after refind.conf stops naming them).
+    let gc_files: Vec<&String> = p
+        .deletes
+        .iter()
+        .filter(|d| d.starts_with(NIXOS_DIR))
+        .collect();
+    if !new_files.is_empty() || !gc_files.is_empty() {
+        let nixos = p.esp.join(NIXOS_DIR);
+        std::fs::create_dir_all(&nixos).map_err(io(&nixos, "create folder"))?;
+        let mut lines: BTreeSet<String> = old_journal.iter().cloned().collect();
+        lines.extend(new_files.iter().map(|c| c.dest.clone()));
+        lines.extend(gc_files.iter().map(|d| d.to_string()));
+        let text: String = lines.into_iter().map(|l| l + "\n").collect();
+        fsutil::write_atomic(&p.esp.join(JOURNAL), text.as_bytes())?;
+        report.bytes_written += text.len() as u64;
+    }
+    for c in &p.copies {
+        progress(&format!("copy {} -> {}", c.source, c.dest));
+        let dest = p.esp.join(&c.dest);
+        let dir = dest.parent().expect("dest has a folder").to_owned();
+        if !dir.is_dir() {
+            std::fs::create_dir_all(&dir).map_err(io(&dir, "create folder"))?;
+        }
+        // Store-named files are identified by their store path, so only
+        // their size is recorded (hashing them would cost more than the
+        // copy); rEFInd's own files are hashed.
+        let sha256 = if c.dest.starts_with(NIXOS_DIR) {
+            None
+        } else {
+            Some(hash_file(&c.source)?.1)
+        };
+        let n = batch.add_copy(&dest, &c.source)?;
+        if n != c.size {
+            return Err(EspError::Changed(c.source.to_string()));
+        }
+        report.copied += 1;
+        report.bytes_written += n;
+        records.insert(
+            c.dest.clone(),
+            FileRecord {
+                path: c.dest.clone(),
+                size: n,
+                sha256,
+            },
+        );
+    }
+    // Every new file is durable under its final name before refind.conf names it.
+    batch.commit()?;
+    // Now every hash is known: the final state line replaces the provisional one.
+    let mut config = p.config.clone();
+    let st = State {
+        version: 1,
+        default: p.default.clone(),
+        generations: p.generations.clone(),
+        files: parse_state(&p.new_config)
+            .map(|s| s.files)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| records.get(&f.path).cloned().unwrap_or(f))
+            .collect(),
+    };
+    config.state_comment = Some(format!(
+        "{STATE_MARKER}{}",
+        serde_json::to_string(&st).expect("state serialises")
+    ));
+    let text = refind::render(&config).map_err(EspError::Render)?;
+    if p.old_config.as_deref() != Some(text.as_str()) {
+        progress(&format!("write {}", p.config_path));
+        fsutil::write_atomic(&p.esp.join(&p.config_path), text.as_bytes())?;
+        report.config_written = true;
+        report.bytes_written += text.len() as u64;
+    }
+    let mut gc_dirs = BTreeSet::new();
+    for d in &p.deletes {
+        progress(&format!("delete {d}"));
+        let path = p.esp.join(d);
+        match std::fs::remove_file(&path) {
+            Ok(()) => report.deleted += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&path, "delete")(e)),
+        }
+        if let Some(dir) = path.parent() {
+            gc_dirs.insert(dir.to_owned());
+        }
+    }
+    // Everything the journal listed is now named by refind.conf or deleted.
+    let journal = p.esp.join(JOURNAL);
+    if journal.exists() {
+        std::fs::remove_file(&journal).map_err(io(&journal, "delete"))?;
+        gc_dirs.insert(p.esp.join(NIXOS_DIR));
+    }
+    for d in gc_dirs {
+        fsutil::sync_dir(&d)?;
+    }
+    Ok(report)
+}
+
+/// Plan and apply.
+pub fn install(
+    o: &InstallOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(Plan, Report), EspError> {
+    let p = plan(o)?;
+    let r = apply(&p, progress)?;
+    Ok((p, r))
+}
+
+/// State of one file bifrost recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileStatus {
+    pub path: String,
+    pub size: u64,
+    pub ok: bool,
+}
+
+/// One installed refind.conf and what it needs.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigStatus {
+    pub config: String,
+    pub entries: Vec<String>,
+    pub default: Option<String>,
+    pub default_generation: Option<u64>,
+    pub generations: Vec<u64>,
+    pub files: Vec<FileStatus>,
+}
+
+/// What `bifrost esp status` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub esp: Utf8PathBuf,
+    pub installs: Vec<ConfigStatus>,
+    pub bytes_total: u64,
+    pub bytes_free: u64,
+    pub bytes_used: u64,
+    /// Bytes of the files bifrost recorded.
+    pub bytes_bifrost: u64,
+    pub problems: Vec<String>,
+}
+
+impl Status {
+    pub fn consistent(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Inspect the ESP: installed configurations, their files, free space, problems.
+pub fn status(esp: &Utf8Path) -> Result<Status, EspError> {
+    if !esp.is_dir() {
+        return Err(EspError::NotAFolder(esp.to_string()));
+    }
+    let (free, total, _) = statvfs(esp)?;
+    let mut st = Status {
+        esp: esp.to_owned(),
+        installs: vec![],
+        bytes_total: total,
+        bytes_free: free,
+        bytes_used: total.saturating_sub(free),
+        bytes_bifrost: 0,
+        problems: vec![],
+    };
+    for (dir, _) in REFIND_DIRS {
+        let rel = format!("{dir}/refind.conf");
+        let path = esp.join(&rel);
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let Some(state) = parse_state(&text) else {
+            st.problems.push(format!(
+                "{rel}: not written by bifrost (no `# {STATE_MARKER}` line)"
+            ));
+            continue;
+        };
+        let mut files = vec![];
+        for f in &state.files {
+            let p = esp.join(&f.path);
+            let size = std::fs::metadata(&p)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len());
+            let ok = match size {
+                None => {
+                    st.problems
+                        .push(format!("{}: missing (needed by {rel})", f.path));
+                    false
+                }
+                Some(n) if n != f.size => {
+                    st.problems.push(format!(
+                        "{}: {n} bytes, expected {} (truncated or changed)",
+                        f.path, f.size
+                    ));
+                    false
+                }
+                Some(_) => match &f.sha256 {
+                    Some(h) if hash_file(&p).map(|(_, got)| got != *h).unwrap_or(true) => {
+                        st.problems.push(format!(
+                            "{}: content differs from what bifrost wrote",
+                            f.path
+                        ));
+                        false
+                    }
+                    _ => true,
+                },
+            };
+            st.bytes_bifrost += f.size;
+            files.push(FileStatus {
+                path: f.path.clone(),
+                size: f.size,
+                ok,
+            });
+        }
+        // Every ESP path the menu loads must be one bifrost recorded.
+        let recorded: BTreeSet<&str> = state.files.iter().map(|f| f.path.as_str()).collect();
+        let mut entries = vec![];
+        let mut on_volume = false;
+        for line in text.lines() {
+            let l = line.trim();
+            if let Some(t) = l.strip_prefix("menuentry \"") {
+                entries.push(t.trim_end_matches(" {").trim_end_matches('"').to_string());
+                on_volume = false;
+            } else if l.starts_with("volume ") {
+                on_volume = true;
+            } else if let Some(p) = l
+                .strip_prefix("loader ")
+                .or_else(|| l.strip_prefix("initrd "))
+            {
+                let p = p.trim_matches('"').trim_start_matches('/');
+                if !on_volume && !recorded.contains(p) {
+                    st.problems.push(format!(
+                        "{rel}: references /{p}, which bifrost did not record"
+                    ));
+                }
+            }
+        }
+        let default_generation = state
+            .default
+            .strip_prefix("Generation ")
+            .and_then(|r| r.split(':').next())
+            .and_then(|n| n.parse().ok());
+        st.installs.push(ConfigStatus {
+            config: rel,
+            entries,
+            default: Some(state.default.clone()),
+            default_generation,
+            generations: state.generations.clone(),
+            files,
+        });
+    }
+    Ok(st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_files_are_named_by_store_path() {
+        let p = Utf8Path::new("/nix/store/0123456789abcdfghijklmnpqrsvwxyz-linux-6.6.1/bzImage");
+        assert_eq!(
+            esp_name(p).unwrap(),
+            "0123456789abcdfghijklmnpqrsvwxyz-linux-6.6.1-bzImage.efi"
+        );
+    }
+
+    fn fake_generation(root: &Utf8Path, n: u64, kernel: &str, specs: &[&str]) {
+        let store = root.join("nix/store");
+        let k = store.join(format!("{:0>32}-{kernel}", n % 2));
+        std::fs::create_dir_all(&k).unwrap();
+        std::fs::write(k.join("bzImage"), b"kernel").unwrap();
+        std::fs::write(k.join("initrd"), b"initrd").unwrap();
+        let bs = |top: &Utf8Path, label: &str, params: &[&str]| {
+            serde_json::json!({
+                "label": label, "kernel": k.join("bzImage"), "initrd": k.join("initrd"),
+                "kernelParams": params, "init": top.join("init"), "system": "x86_64-linux",
+                "toplevel": top,
+            })
+        };
+        let top = store.join(format!("{:a>32}-nixos-system-{n}", n));
+        std::fs::create_dir_all(&top).unwrap();
+        let mut sp = serde_json::Map::new();
+        for name in specs {
+            let st = store.join(format!("{:b>32}-nixos-system-{n}-{name}", n));
+            sp.insert(
+                name.to_string(),
+                serde_json::json!({"org.nixos.bootspec.v1": bs(&st, "NixOS (special)", &["quiet", &format!("spec={name}")])}),
+            );
+        }
+        let doc = serde_json::json!({
+            "org.nixos.bootspec.v1": bs(&top, &format!("NixOS 26.05.{n} (Linux 6.6)"), &["quiet", "msg=\"hi there\""]),
+            "org.nixos.specialisation.v1": sp,
+        });
+        std::fs::write(top.join("boot.json"), doc.to_string()).unwrap();
+        let profiles = root.join("profiles");
+        std::fs::create_dir_all(&profiles).unwrap();
+        std::os::unix::fs::symlink(&top, profiles.join(format!("system-{n}-link"))).unwrap();
+    }
+
+    #[test]
+    fn refind_conf_from_generations() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(tmp.path()).unwrap();
+        fake_generation(root, 1, "linux-6.6", &[]);
+        fake_generation(root, 2, "linux-6.6", &["gaming", "battery"]);
+        fake_generation(root, 3, "linux-6.7", &[]);
+        let bls = root.join("bls");
+        std::fs::create_dir_all(&bls).unwrap();
+        std::fs::write(
+            bls.join("ostree-1-fedora.conf"),
+            "title Fedora Linux 40 (Kinoite)\nversion 1\nlinux /ostree/f/vmlinuz\ninitrd /ostree/f/initramfs.img\noptions rw quiet\n",
+        )
+        .unwrap();
+        let refind = root.join("refind/refind_x64.efi");
+        std::fs::create_dir_all(root.join("refind/drivers_x64")).unwrap();
+        std::fs::write(&refind, b"MZ").unwrap();
+        std::fs::write(root.join("refind/drivers_x64/ext4_x64.efi"), b"MZ").unwrap();
+        std::fs::create_dir_all(root.join("esp")).unwrap();
+        let o = InstallOptions {
+            esp: root.join("esp"),
+            profiles: root.join("profiles"),
+            refind_efi: refind,
+            removable: false,
+            limit: Some(2),
+            kinoite: Some((bls, "KINOITE".into())),
+            timeout: 5,
+            text_only: true,
+            extra_config: String::new(),
+            default_kinoite: false,
+        };
+        let p = plan(&o).unwrap();
+        assert_eq!(p.generations, vec![3, 2]);
+        // Generations 2 and 3 use two kernels; each has a kernel and an initrd; plus rEFInd and its driver.
+        assert_eq!(p.copies.len(), 6);
+        apply(&p, &mut |_| {}).unwrap();
+        let conf = std::fs::read_to_string(root.join("esp/EFI/refind/refind.conf")).unwrap();
+        insta::assert_snapshot!(conf.replace(root.as_str(), "[TMP]"));
+        // Nothing changed: nothing to copy, the same refind.conf.
+        let again = plan(&o).unwrap();
+        assert!(again.copies.is_empty() && !again.config_changed());
+        // Kinoite as the default entry, and refused without the Kinoite side.
+        let mut k = o.clone();
+        k.default_kinoite = true;
+        assert_eq!(plan(&k).unwrap().default, "Fedora Linux 40 (Kinoite)");
+        k.kinoite = None;
+        assert!(matches!(plan(&k), Err(EspError::DefaultWithoutKinoite)));
+    }
+
+    #[test]
+    fn state_line_round_trips() {
+        let s = State {
+            version: 1,
+            default: "Generation 3: NixOS".into(),
+            generations: vec![3, 2],
+            files: vec![FileRecord {
+                path: "EFI/nixos/a.efi".into(),
+                size: 4,
+                sha256: Some("ab".into()),
+            }],
+        };
+        let conf = format!(
+            "x\n# {STATE_MARKER}{}\n",
+            serde_json::to_string(&s).unwrap()
+        );
+        assert_eq!(parse_state(&conf), Some(s));
+    }
+}

@@ -1,1 +1,0 @@
-//! The refind.conf model and renderer, and the Kinoite side's BLS entries.

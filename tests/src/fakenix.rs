@@ -1,0 +1,146 @@
+//! Fake NixOS systems for ESP tests: store-like folders in a temp dir, each
+//! generation a toplevel with a bootspec `boot.json`, linked from a profiles
+//! folder as `system-N-link`, as in `/nix/var/nix/profiles`.
+
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// A fake `/nix` under a temp dir.
+pub struct FakeNix {
+    pub root: PathBuf,
+}
+
+/// Kernel parameters and files of one bootable system.
+#[derive(Clone)]
+pub struct Boot {
+    pub label: String,
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    pub params: Vec<String>,
+}
+
+impl FakeNix {
+    pub fn new(root: &Path) -> FakeNix {
+        std::fs::create_dir_all(root.join("nix/store")).unwrap();
+        FakeNix {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// `<root>/nix/store/<hash>-<name>`, the hash derived from `name`.
+    pub fn store_path(&self, name: &str) -> PathBuf {
+        let h = hex_of(name);
+        self.root.join(format!("nix/store/{}-{name}", &h[..32]))
+    }
+
+    /// A store path `name` holding `file` with `contents` (written once).
+    pub fn store_file(&self, name: &str, file: &str, contents: &[u8]) -> PathBuf {
+        let dir = self.store_path(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(file);
+        if !p.exists() {
+            std::fs::write(&p, contents).unwrap();
+        }
+        p
+    }
+
+    /// A store path `name` whose `file` is a copy of `src`.
+    pub fn store_copy(&self, name: &str, file: &str, src: &Path) -> PathBuf {
+        let dir = self.store_path(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(file);
+        if !p.exists() {
+            std::fs::copy(src, &p).unwrap();
+        }
+        p
+    }
+
+    /// A system toplevel with its boot.json; `specs` become specialisations.
+    pub fn toplevel(&self, name: &str, boot: &Boot, specs: &[(&str, Boot)]) -> PathBuf {
+        let top = self.store_path(name);
+        std::fs::create_dir_all(&top).unwrap();
+        let mut doc = bootspec_json(&top, boot);
+        let mut sp = serde_json::Map::new();
+        for (sname, b) in specs {
+            let st = self.store_path(&format!("{name}-{sname}"));
+            std::fs::create_dir_all(&st).unwrap();
+            sp.insert(sname.to_string(), bootspec_json(&st, b));
+        }
+        doc["org.nixos.specialisation.v1"] = serde_json::Value::Object(sp);
+        std::fs::write(
+            top.join("boot.json"),
+            serde_json::to_vec_pretty(&doc).unwrap(),
+        )
+        .unwrap();
+        top
+    }
+
+    /// Link `profiles/system-<n>-link` to `target`.
+    pub fn link(&self, profiles: &Path, n: u64, target: &Path) {
+        std::fs::create_dir_all(profiles).unwrap();
+        let l = profiles.join(format!("system-{n}-link"));
+        let _ = std::fs::remove_file(&l);
+        std::os::unix::fs::symlink(target, l).unwrap();
+    }
+}
+
+fn hex_of(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn bootspec_json(top: &Path, b: &Boot) -> serde_json::Value {
+    serde_json::json!({
+        "org.nixos.bootspec.v1": {
+            "label": b.label,
+            "kernel": b.kernel,
+            "kernelParams": b.params,
+            "init": top.join("init"),
+            "initrd": b.initrd,
+            "system": "x86_64-linux",
+            "toplevel": top,
+        }
+    })
+}
+
+/// A hash of every path, content and mtime under `dir`: equal before and
+/// after means nothing was written.
+pub fn tree_hash(dir: &Path) -> String {
+    fn walk(d: &Path, base: &Path, h: &mut Sha256) {
+        let mut ents: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        ents.sort();
+        for p in ents {
+            let md = std::fs::symlink_metadata(&p).unwrap();
+            h.update(p.strip_prefix(base).unwrap().to_string_lossy().as_bytes());
+            if md.is_dir() {
+                walk(&p, base, h);
+            } else {
+                use std::os::unix::fs::MetadataExt;
+                h.update(md.mtime_nsec().to_le_bytes());
+                h.update(md.mtime().to_le_bytes());
+                h.update(std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut h = Sha256::new();
+    walk(dir, dir, &mut h);
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Run `bifrost` with `args`; returns (success, stdout, stderr).
+pub fn bifrost(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(crate::bifrost_bin())
+        .args(args)
+        .output()
+        .expect("run bifrost");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -1,0 +1,166 @@
+//! Crash safety: `bifrost esp install` killed with SIGKILL at random moments
+//! while switching between two generation sets; after every kill
+//! `bifrost esp status` must find a refind.conf whose every file is complete,
+//! and the menu must be one of the two sets, never a mix.
+//!
+//! 50 runs by default (CI); `BIFROST_CRASH_RUNS=200` for the long mode,
+//! `BIFROST_CRASH_SEED` to replay a sequence.
+
+use bifrost_e2e::fakenix::{bifrost, Boot, FakeNix};
+use std::os::unix::process::ExitStatusExt;
+use std::time::{Duration, Instant};
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments_leaves_a_consistent_esp() {
+    let runs: usize = std::env::var("BIFROST_CRASH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let seed: u64 = std::env::var("BIFROST_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("crash test: {runs} runs, BIFROST_CRASH_SEED={seed}");
+    let mut rng = Rng(seed);
+
+    let dir = tempfile::tempdir().unwrap();
+    let nix = FakeNix::new(&dir.path().join("root"));
+    let refind_dir = dir.path().join("refind");
+    std::fs::create_dir_all(&refind_dir).unwrap();
+    let refind = refind_dir.join("refind_x64.efi");
+    std::fs::write(&refind, vec![0x4du8; 300 << 10]).unwrap();
+    // Two sets of 4 generations, each with its own kernels (2 MiB) and initrds (1 MiB).
+    let mut sets = vec![];
+    for set in ["a", "b"] {
+        let profiles = dir.path().join(format!("profiles-{set}"));
+        let mut numbers = vec![];
+        for n in 1..=4u64 {
+            let k = nix.store_file(
+                &format!("linux-{set}{n}"),
+                "bzImage",
+                &vec![n as u8; 2 << 20],
+            );
+            let i = nix.store_file(
+                &format!("initrd-{set}{n}"),
+                "initrd",
+                &vec![9u8 + n as u8; 1 << 20],
+            );
+            let top = nix.toplevel(
+                &format!("system-{set}-{n}"),
+                &Boot {
+                    label: format!("NixOS {set}{n}"),
+                    kernel: k,
+                    initrd: i,
+                    params: vec![format!("set={set}")],
+                },
+                &[],
+            );
+            let number = if set == "a" { n } else { 10 + n };
+            nix.link(&profiles, number, &top);
+            numbers.push(number);
+        }
+        numbers.reverse();
+        sets.push((profiles, numbers));
+    }
+    let esp = dir.path().join("esp");
+    std::fs::create_dir_all(&esp).unwrap();
+    let args = |profiles: &std::path::Path| {
+        vec![
+            "esp".to_string(),
+            "install".into(),
+            "--esp".into(),
+            esp.display().to_string(),
+            "--profiles".into(),
+            profiles.display().to_string(),
+            "--refind-efi".into(),
+            refind.display().to_string(),
+        ]
+    };
+    let status = || {
+        let (ok, out, err) = bifrost(&["esp", "status", "--esp", esp.to_str().unwrap(), "--json"]);
+        assert!(ok, "status found problems:\n{out}\n{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["installs"][0]["generations"].clone()
+    };
+
+    // A full switch, timed, so kills land across the whole run.
+    let t0 = Instant::now();
+    let out = std::process::Command::new(bifrost_e2e::bifrost_bin())
+        .args(args(&sets[0].0))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let full = t0.elapsed().max(Duration::from_millis(20));
+    status();
+
+    let mut killed = 0;
+    for run in 0..runs {
+        let (profiles, _) = &sets[(run + 1) % 2];
+        let delay = Duration::from_micros(rng.next() % (full.as_micros() as u64 * 12 / 10 + 1));
+        let mut child = std::process::Command::new(bifrost_e2e::bifrost_bin())
+            .args(args(profiles))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let st = child.wait().unwrap();
+        if st.signal() == Some(libc::SIGKILL) {
+            killed += 1;
+        }
+        let gens = status();
+        let a = serde_json::json!(sets[0].1);
+        let b = serde_json::json!(sets[1].1);
+        assert!(
+            gens == a || gens == b,
+            "run {run} (seed {seed}): menu is neither set: {gens}"
+        );
+    }
+    eprintln!("crash test: {killed} of {runs} runs killed mid-install");
+    assert!(
+        killed * 4 >= runs,
+        "too few kills landed mid-install ({killed}/{runs})"
+    );
+
+    // A clean run afterwards leaves no temp files behind.
+    let (ok, out, err) = bifrost(
+        &args(&sets[1].0)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(ok, "{out}{err}");
+    status();
+    let leftovers: Vec<_> = std::fs::read_dir(esp.join("EFI/nixos"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".bifrost-tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let left: Vec<_> = std::fs::read_dir(esp.join("EFI/nixos"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 8, "seed {seed}: EFI/nixos holds {left:?}");
+}
