@@ -26,10 +26,3 @@ pub fn fail(err: &dyn std::error::Error) -> ExitCode {
     eprintln!("{msg}");
     ExitCode::FAILURE
 }
-
-/// Placeholder for commands whose issue has not landed yet.
-#[allow(dead_code)] // every command has landed on this branch; kept for the others
-pub fn not_yet(what: &str) -> ExitCode {
-    eprintln!("error: `bifrost {what}` is not implemented yet");
-    ExitCode::FAILURE
-}
