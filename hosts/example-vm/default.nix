@@ -4,6 +4,7 @@
 {lib, ...}: {
   bifrost.enable = true;
   bifrost.settings = lib.importJSON ./host.json;
+  bifrost.boot.refind.enable = true;
 
   nixpkgs.hostPlatform = "x86_64-linux";
   system.stateVersion = "26.05";

@@ -86,6 +86,76 @@ fn append_skip_log(line: &str) {
     }
 }
 
+/// What a UEFI boot test needs, all present.
+#[derive(Debug, Clone)]
+pub struct BootTools {
+    pub qemu: PathBuf,
+    pub ovmf_code: PathBuf,
+    pub ovmf_vars: PathBuf,
+    pub refind_dir: PathBuf,
+    pub kernel: PathBuf,
+    pub busybox: PathBuf,
+}
+
+impl BootTools {
+    /// The boot tools, or `None` after [`skip`] names what is missing.
+    pub fn find(test: &str) -> Option<BootTools> {
+        let t = Tools::find();
+        match (
+            t.qemu,
+            t.ovmf_code,
+            t.ovmf_vars,
+            t.refind_dir,
+            t.kernel,
+            t.busybox,
+        ) {
+            (
+                Some(qemu),
+                Some(ovmf_code),
+                Some(ovmf_vars),
+                Some(refind_dir),
+                Some(kernel),
+                Some(busybox),
+            ) => Some(BootTools {
+                qemu,
+                ovmf_code,
+                ovmf_vars,
+                refind_dir,
+                kernel,
+                busybox,
+            }),
+            _ => {
+                skip(
+                    test,
+                    "qemu-system-x86_64, OVMF, rEFInd, a kernel and busybox",
+                );
+                None
+            }
+        }
+    }
+
+    /// A FAT image at `dir/esp.img` with rEFInd at the firmware's fallback
+    /// path, `conf` as its refind.conf, and the kernel and an initrd running
+    /// `init` under `EFI/test/` (so `conf` loads `/EFI/test/kernel` and
+    /// `/EFI/test/initrd`).
+    pub fn refind_test_esp(&self, dir: &Path, conf: &str, init: &str) -> PathBuf {
+        let esp = dir.join("esp");
+        std::fs::create_dir_all(esp.join("EFI/BOOT")).unwrap();
+        std::fs::create_dir_all(esp.join("EFI/test")).unwrap();
+        std::fs::copy(
+            self.refind_dir.join("refind_x64.efi"),
+            esp.join("EFI/BOOT/BOOTX64.EFI"),
+        )
+        .unwrap();
+        std::fs::write(esp.join("EFI/BOOT/refind.conf"), conf).unwrap();
+        std::fs::copy(&self.kernel, esp.join("EFI/test/kernel")).unwrap();
+        initrd::Initrd::new(&self.busybox, init).write(&esp.join("EFI/test/initrd"));
+        let img = dir.join("esp.img");
+        image::fat_image(&esp, &img, 64, "ESP");
+        img
+    }
+}
+
 /// Every tool the tests use, located once.
 #[derive(Debug, Clone)]
 pub struct Tools {

@@ -2,7 +2,7 @@
 //! initrd, built by the harness) under OVMF and shows the guest's marker on
 //! the serial console of its own terminal; the guest powers off and QEMU exits.
 
-use bifrost_e2e::{bifrost_bin, image, initrd, skip, Tools};
+use bifrost_e2e::{bifrost_bin, BootTools};
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -28,34 +28,11 @@ menuentry "Test" {
 
 #[test]
 fn vm_headless_boots_test_esp_and_shows_marker() {
-    let t = Tools::find();
-    let (Some(qemu), Some(code), Some(vars), Some(refind), Some(kernel), Some(busybox)) = (
-        t.qemu,
-        t.ovmf_code,
-        t.ovmf_vars,
-        t.refind_dir,
-        t.kernel,
-        t.busybox,
-    ) else {
-        return skip(
-            "vm_headless_boots_test_esp_and_shows_marker",
-            "qemu-system-x86_64, OVMF, rEFInd, a kernel and busybox",
-        );
+    let Some(t) = BootTools::find("vm_headless_boots_test_esp_and_shows_marker") else {
+        return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let esp = dir.path().join("esp");
-    std::fs::create_dir_all(esp.join("EFI/BOOT")).unwrap();
-    std::fs::create_dir_all(esp.join("EFI/test")).unwrap();
-    std::fs::copy(
-        refind.join("refind_x64.efi"),
-        esp.join("EFI/BOOT/BOOTX64.EFI"),
-    )
-    .unwrap();
-    std::fs::write(esp.join("EFI/BOOT/refind.conf"), CONF).unwrap();
-    std::fs::copy(&kernel, esp.join("EFI/test/kernel")).unwrap();
-    initrd::Initrd::new(&busybox, INIT).write(&esp.join("EFI/test/initrd"));
-    let img = dir.path().join("esp.img");
-    image::fat_image(&esp, &img, 64, "ESP");
+    let img = t.refind_test_esp(dir.path(), CONF, INIT);
     let state = dir.path().join("state");
 
     let mut child = Command::new(bifrost_bin())
@@ -63,9 +40,9 @@ fn vm_headless_boots_test_esp_and_shows_marker() {
         .arg(&img)
         // KVM is no proof of working KVM (nested virtualisation): force TCG.
         .env("BIFROST_QEMU_ACCEL", "tcg")
-        .env("BIFROST_QEMU", &qemu)
-        .env("BIFROST_OVMF_CODE", &code)
-        .env("BIFROST_OVMF_VARS", &vars)
+        .env("BIFROST_QEMU", &t.qemu)
+        .env("BIFROST_OVMF_CODE", &t.ovmf_code)
+        .env("BIFROST_OVMF_VARS", &t.ovmf_vars)
         .env("BIFROST_STATE_DIR", &state)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -4,7 +4,7 @@
 //! with exactly its `init=` and kernel parameters.
 
 use bifrost_e2e::fakenix::{bifrost, Boot, FakeNix};
-use bifrost_e2e::{image, initrd, qemu, skip, Tools};
+use bifrost_e2e::{image, initrd, qemu, BootTools};
 use std::path::Path;
 use std::time::Duration;
 
@@ -15,12 +15,12 @@ struct Setup {
     spec_top: std::path::PathBuf,
 }
 
-fn setup(t: &Tools) -> Setup {
+fn setup(t: &BootTools) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let nix = FakeNix::new(&dir.path().join("root"));
-    let kernel_src = t.kernel.as_ref().unwrap();
+    let kernel_src = &t.kernel;
     let rd = dir.path().join("initrd");
-    initrd::Initrd::new(t.busybox.as_ref().unwrap(), initrd::PRINT_CMDLINE_INIT).write(&rd);
+    initrd::Initrd::new(&t.busybox, initrd::PRINT_CMDLINE_INIT).write(&rd);
     // Two kernels (same bytes, two store paths) and one initrd shared by all.
     let k1 = nix.store_copy("linux-6.1.0", "bzImage", kernel_src);
     let k2 = nix.store_copy("linux-6.1.1", "bzImage", kernel_src);
@@ -59,7 +59,7 @@ fn setup(t: &Tools) -> Setup {
     }
     let esp = dir.path().join("esp");
     std::fs::create_dir_all(&esp).unwrap();
-    let refind = t.refind_dir.as_ref().unwrap().join("refind_x64.efi");
+    let refind = t.refind_dir.join("refind_x64.efi");
     let (ok, out, err) = bifrost(&[
         "esp",
         "install",
@@ -91,9 +91,9 @@ fn setup(t: &Tools) -> Setup {
     }
 }
 
-fn boot_with(t: &Tools, img: &Path, keys: &[&str]) -> String {
-    let mut vm = qemu::QemuBuilder::new(t.qemu.as_ref().unwrap(), 512)
-        .uefi(t.ovmf_code.as_ref().unwrap(), t.ovmf_vars.as_ref().unwrap())
+fn boot_with(t: &BootTools, img: &Path, keys: &[&str]) -> String {
+    let mut vm = qemu::QemuBuilder::new(&t.qemu, 512)
+        .uefi(&t.ovmf_code, &t.ovmf_vars)
         .disk(img)
         .spawn();
     vm.wait_for("Main Menu", Duration::from_secs(120));
@@ -103,27 +103,9 @@ fn boot_with(t: &Tools, img: &Path, keys: &[&str]) -> String {
         .unwrap_or_else(|| panic!("no cmdline printed; serial:\n{}", qemu::tail(&log)))
 }
 
-fn tools(test: &str) -> Option<Tools> {
-    let t = Tools::find();
-    if t.qemu.is_none()
-        || t.ovmf_code.is_none()
-        || t.ovmf_vars.is_none()
-        || t.refind_dir.is_none()
-        || t.kernel.is_none()
-        || t.busybox.is_none()
-    {
-        skip(
-            test,
-            "qemu-system-x86_64, OVMF, rEFInd, a kernel and busybox",
-        );
-        return None;
-    }
-    Some(t)
-}
-
 #[test]
 fn refind_boots_newest_older_and_specialisation() {
-    let Some(t) = tools("refind_boots_newest_older_and_specialisation") else {
+    let Some(t) = BootTools::find("refind_boots_newest_older_and_specialisation") else {
         return;
     };
     let s = setup(&t);

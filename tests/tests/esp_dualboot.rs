@@ -3,7 +3,7 @@
 //! the ext4 driver bifrost installed and boots the Kinoite entry.
 
 use bifrost_e2e::fakenix::{bifrost, Boot, FakeNix};
-use bifrost_e2e::{image, initrd, qemu, skip, Tools};
+use bifrost_e2e::{image, initrd, qemu, BootTools};
 use std::time::Duration;
 
 const BLS: &str = "title Fedora Linux 40.20240601.0 (Kinoite) (ostree:0)
@@ -15,29 +15,18 @@ initrd /ostree/fedora-abc/initramfs-6.1.0.img
 
 #[test]
 fn refind_boots_kinoite_from_ext4() {
-    let t = Tools::find();
-    let (Some(qemu_bin), Some(code), Some(vars), Some(refind), Some(kernel), Some(busybox)) = (
-        t.qemu,
-        t.ovmf_code,
-        t.ovmf_vars,
-        t.refind_dir,
-        t.kernel,
-        t.busybox,
-    ) else {
-        return skip(
-            "refind_boots_kinoite_from_ext4",
-            "qemu-system-x86_64, OVMF, rEFInd, a kernel and busybox",
-        );
+    let Some(t) = BootTools::find("refind_boots_kinoite_from_ext4") else {
+        return;
     };
     let dir = tempfile::tempdir().unwrap();
     let rd = dir.path().join("initrd");
-    initrd::Initrd::new(&busybox, initrd::PRINT_CMDLINE_INIT).write(&rd);
+    initrd::Initrd::new(&t.busybox, initrd::PRINT_CMDLINE_INIT).write(&rd);
 
     // Kinoite's /boot.
     let kboot = dir.path().join("kinoite-boot");
     std::fs::create_dir_all(kboot.join("loader/entries")).unwrap();
     std::fs::create_dir_all(kboot.join("ostree/fedora-abc")).unwrap();
-    std::fs::copy(&kernel, kboot.join("ostree/fedora-abc/vmlinuz-6.1.0")).unwrap();
+    std::fs::copy(&t.kernel, kboot.join("ostree/fedora-abc/vmlinuz-6.1.0")).unwrap();
     std::fs::copy(&rd, kboot.join("ostree/fedora-abc/initramfs-6.1.0.img")).unwrap();
     std::fs::write(kboot.join("loader/entries/ostree-1-fedora.conf"), BLS).unwrap();
     let ext4 = dir.path().join("kinoite.img");
@@ -45,7 +34,7 @@ fn refind_boots_kinoite_from_ext4() {
 
     // One NixOS generation beside it.
     let nix = FakeNix::new(&dir.path().join("root"));
-    let k = nix.store_copy("linux-6.1.0", "bzImage", &kernel);
+    let k = nix.store_copy("linux-6.1.0", "bzImage", &t.kernel);
     let i = nix.store_copy("initrd-6.1.0", "initrd", &rd);
     let top = nix.toplevel(
         "nixos-system-1",
@@ -69,7 +58,7 @@ fn refind_boots_kinoite_from_ext4() {
         "--profiles",
         profiles.to_str().unwrap(),
         "--refind-efi",
-        refind.join("refind_x64.efi").to_str().unwrap(),
+        t.refind_dir.join("refind_x64.efi").to_str().unwrap(),
         "--removable",
         "--timeout",
         "30",
@@ -102,8 +91,8 @@ fn refind_boots_kinoite_from_ext4() {
             },
         ],
     );
-    let mut vm = qemu::QemuBuilder::new(&qemu_bin, 512)
-        .uefi(&code, &vars)
+    let mut vm = qemu::QemuBuilder::new(&t.qemu, 512)
+        .uefi(&t.ovmf_code, &t.ovmf_vars)
         .disk(&disk)
         .spawn();
     vm.wait_for("Main Menu", Duration::from_secs(120));

@@ -75,39 +75,14 @@ pub enum PreflightError {
     },
 }
 
-/// Undo the octal escapes of mountinfo (`\040` for a space).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Parse `/proc/self/mountinfo`.
+/// Parse `/proc/self/mountinfo` (the one parser lives in `deploy::blockdev`).
 pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
     text.lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let f: Vec<&str> = left.split(' ').collect();
-            let r: Vec<&str> = right.split(' ').collect();
-            Some(MountEntry {
-                dev: f.get(2)?.to_string(),
-                mount_point: unescape(f.get(4)?).into(),
-                source: unescape(r.get(1)?),
-            })
+        .filter_map(crate::deploy::blockdev::parse_mountinfo)
+        .map(|m| MountEntry {
+            dev: m.dev.to_string(),
+            mount_point: m.mount_point.into(),
+            source: m.source,
         })
         .collect()
 }
