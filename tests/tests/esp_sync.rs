@@ -278,3 +278,73 @@ fn full_esp_fails_before_touching_anything() {
     assert_eq!(before, tree_hash(&esp), "ESP changed");
     status_ok(&esp);
 }
+
+/// From an installer the target's generations link to `/nix/store/…`, which
+/// exists only below the target root (`/mnt`): `--root` reads them there,
+/// while the menu keeps the paths the installed system will see.
+#[test]
+fn install_reads_a_target_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("mnt");
+    let hash = "0123456789abcdfghijklmnpqrsvwxyz";
+    let store = |name: &str| format!("/nix/store/{hash}-{name}");
+    let on_target = |p: &str| target.join(p.trim_start_matches('/'));
+    let kernel = format!("{}/bzImage", store("linux-6.12"));
+    let initrd = format!("{}/initrd", store("initrd-linux-6.12"));
+    let top = store("nixos-system-mnt-26.05");
+    for (p, contents) in [(&kernel, "KERNEL BYTES"), (&initrd, "INITRD BYTES")] {
+        std::fs::create_dir_all(on_target(p).parent().unwrap()).unwrap();
+        std::fs::write(on_target(p), contents).unwrap();
+    }
+    std::fs::create_dir_all(on_target(&top)).unwrap();
+    let doc = serde_json::json!({
+        "org.nixos.bootspec.v1": {
+            "label": "NixOS 26.05", "kernel": kernel, "initrd": initrd,
+            "kernelParams": ["quiet"], "init": format!("{top}/init"),
+            "system": "x86_64-linux", "toplevel": top,
+        },
+        "org.nixos.specialisation.v1": {}
+    });
+    std::fs::write(on_target(&top).join("boot.json"), doc.to_string()).unwrap();
+    let profiles = target.join("nix/var/nix/profiles");
+    std::fs::create_dir_all(&profiles).unwrap();
+    // Absolute, as nix writes it: dangling when read from outside the target.
+    std::os::unix::fs::symlink(&top, profiles.join("system-1-link")).unwrap();
+    let refind = dir.path().join("refind_x64.efi");
+    std::fs::write(&refind, b"MZ fake refind").unwrap();
+    let esp = dir.path().join("esp");
+    std::fs::create_dir_all(&esp).unwrap();
+    let args = |root: bool| {
+        let mut a = vec![
+            "esp".to_string(),
+            "install".into(),
+            "--esp".into(),
+            esp.display().to_string(),
+            "--profiles".into(),
+            profiles.display().to_string(),
+            "--refind-efi".into(),
+            refind.display().to_string(),
+        ];
+        if root {
+            a.extend(["--root".into(), target.display().to_string()]);
+        }
+        a
+    };
+
+    let without: Vec<String> = args(false);
+    let (ok, _, err) = bifrost(&without.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!ok, "the dangling link must be refused without --root");
+    assert!(err.contains("dangling"), "{err}");
+
+    let with: Vec<String> = args(true);
+    let (ok, out, err) = bifrost(&with.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "esp install --root failed: {out}{err}");
+    let conf = std::fs::read_to_string(esp.join("EFI/refind/refind.conf")).unwrap();
+    assert!(
+        conf.contains(&format!("options \"init={top}/init quiet\"")),
+        "menu must keep the target's own paths:\n{conf}"
+    );
+    let loader = format!("EFI/nixos/{hash}-linux-6.12-bzImage.efi");
+    assert!(conf.contains(&format!("loader /{loader}")), "{conf}");
+    assert_eq!(std::fs::read(esp.join(&loader)).unwrap(), b"KERNEL BYTES");
+}

@@ -28,6 +28,11 @@ pub struct InstallArgs {
     /// Folder of `system-N-link` generations (usually /nix/var/nix/profiles).
     #[arg(long, value_name = "DIR")]
     profiles: Utf8PathBuf,
+    /// Root of the system the generations belong to, when it is not `/`
+    /// (from an installer: the target mounted at /mnt). Absolute links and the
+    /// generations' kernels and initrds are read below it.
+    #[arg(long, value_name = "DIR")]
+    root: Option<Utf8PathBuf>,
     /// rEFInd binary (refind_x64.efi); its drivers_x64/ folder beside it supplies file-system drivers.
     #[arg(long, value_name = "FILE")]
     refind_efi: Utf8PathBuf,
@@ -96,6 +101,7 @@ fn install(a: InstallArgs) -> ExitCode {
     let o = esp::InstallOptions {
         esp: a.esp,
         profiles: a.profiles,
+        root: a.root,
         refind_efi: a.refind_efi,
         removable: a.removable,
         limit: a.limit,

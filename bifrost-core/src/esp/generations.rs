@@ -42,7 +42,15 @@ fn number_of(name: &str) -> Option<u64> {
 }
 
 /// Read the newest `limit` generations (all when `None`) of `profiles`, newest first.
-pub fn read(profiles: &Utf8Path, limit: Option<u32>) -> Result<Vec<Generation>, EspError> {
+///
+/// With `root`, the system lives under that folder (an installer's `/mnt`):
+/// absolute links and the bootspec's kernel and initrd are read below it,
+/// while the paths the booted system sees (`init=`) stay as they are.
+pub fn read(
+    profiles: &Utf8Path,
+    limit: Option<u32>,
+    root: Option<&Utf8Path>,
+) -> Result<Vec<Generation>, EspError> {
     let mut links: Vec<(u64, Utf8PathBuf)> = vec![];
     let entries = profiles.read_dir_utf8().map_err(|source| EspError::Io {
         path: profiles.to_string(),
@@ -68,16 +76,43 @@ pub fn read(profiles: &Utf8Path, limit: Option<u32>) -> Result<Vec<Generation>, 
     }
     links
         .into_iter()
-        .map(|(n, link)| read_one(n, &link))
+        .map(|(n, link)| read_one(n, &link, root))
         .collect()
 }
 
-fn read_one(number: u64, link: &Utf8Path) -> Result<Generation, EspError> {
+/// `path` as seen from this process: below `root` when one is given.
+fn under(root: Option<&Utf8Path>, path: &Utf8Path) -> Utf8PathBuf {
+    match root {
+        Some(r) if path.is_absolute() => r.join(path.strip_prefix("/").unwrap_or(path)),
+        _ => path.to_owned(),
+    }
+}
+
+/// Follow `link` through symlinks the way the system under `root` would.
+fn resolve(link: &Utf8Path, root: Option<&Utf8Path>) -> Utf8PathBuf {
+    let mut p = link.to_owned();
+    if root.is_none() {
+        return p;
+    }
+    // Profiles chain a few links at most (system -> system-N-link -> store).
+    for _ in 0..16 {
+        let Ok(t) = p.read_link_utf8() else { break };
+        p = if t.is_absolute() {
+            under(root, &t)
+        } else {
+            p.parent().unwrap_or(Utf8Path::new("")).join(t)
+        };
+    }
+    p
+}
+
+fn read_one(number: u64, link: &Utf8Path, root: Option<&Utf8Path>) -> Result<Generation, EspError> {
     let bad = |msg: String| EspError::Generation {
         path: link.to_string(),
         msg,
     };
-    if std::fs::metadata(link).is_err() {
+    let resolved = resolve(link, root);
+    if std::fs::metadata(&resolved).is_err() {
         let target = std::fs::read_link(link)
             .map(|t| t.display().to_string())
             .unwrap_or_else(|_| "?".into());
@@ -85,7 +120,7 @@ fn read_one(number: u64, link: &Utf8Path) -> Result<Generation, EspError> {
             "is a dangling link (to {target}); remove the generation (`nix-env -p … --delete-generations {number}`) or restore its store path"
         )));
     }
-    let json_path = link.join(bootspec::JSON_FILENAME);
+    let json_path = resolved.join(bootspec::JSON_FILENAME);
     let bytes = std::fs::read(&json_path).map_err(|e| {
         bad(format!(
             "cannot read {}: {e}; generations built before NixOS 23.05 have no bootspec — delete them or rebuild",
@@ -99,10 +134,10 @@ fn read_one(number: u64, link: &Utf8Path) -> Result<Generation, EspError> {
     })?;
     let v1 = bootspec::v1::GenerationV1::try_from(doc.generation)
         .map_err(|e| bad(format!("boot.json: unsupported bootspec version: {e}")))?;
-    let boot = target(&v1.bootspec, link, "")?;
+    let boot = target(&v1.bootspec, link, "", root)?;
     let mut specialisations = vec![];
     for (name, s) in &v1.specialisations {
-        let b = target(&s.generation.bootspec, link, &name.0)?;
+        let b = target(&s.generation.bootspec, link, &name.0, root)?;
         specialisations.push((name.0.clone(), b));
     }
     specialisations.sort_by(|a, b| a.0.cmp(&b.0));
@@ -118,6 +153,7 @@ fn target(
     b: &bootspec::v1::BootSpecV1,
     link: &Utf8Path,
     spec: &str,
+    root: Option<&Utf8Path>,
 ) -> Result<BootTarget, EspError> {
     let what = if spec.is_empty() {
         "boot.json".to_string()
@@ -151,8 +187,14 @@ fn target(
     if spec.contains(['"', '\n', '\r']) {
         return Err(bad("specialisation name contains a quote or newline".into()));
     }
-    let kernel = utf8(&b.kernel, "kernel")?;
-    let initrd = b.initrd.as_deref().map(|p| utf8(p, "initrd")).transpose()?;
+    // Kernel and initrd are read from here; their store names (and so their
+    // names on the ESP) are the same with or without `root`.
+    let kernel = under(root, &utf8(&b.kernel, "kernel")?);
+    let initrd = b
+        .initrd
+        .as_deref()
+        .map(|p| utf8(p, "initrd").map(|p| under(root, &p)))
+        .transpose()?;
     for (field, p) in
         std::iter::once(("kernel", &kernel)).chain(initrd.iter().map(|p| ("initrd", p)))
     {

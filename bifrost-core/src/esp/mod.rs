@@ -85,6 +85,9 @@ pub const KINOITE_DRIVERS: [&str; 2] = ["ext4_x64.efi", "btrfs_x64.efi"];
 pub struct InstallOptions {
     pub esp: Utf8PathBuf,
     pub profiles: Utf8PathBuf,
+    /// The system's root when it is not `/` (installing into `/mnt`): store
+    /// paths of the generations are read below it.
+    pub root: Option<Utf8PathBuf>,
     pub refind_efi: Utf8PathBuf,
     pub removable: bool,
     pub limit: Option<u32>,
@@ -253,7 +256,7 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
     if !o.refind_efi.is_file() {
         return Err(EspError::MissingRefind(o.refind_efi.to_string()));
     }
-    let gens = generations::read(&o.profiles, o.limit)?;
+    let gens = generations::read(&o.profiles, o.limit, o.root.as_deref())?;
     let (refind_dir, refind_bin) = REFIND_DIRS[o.removable as usize];
     let config_path = format!("{refind_dir}/refind.conf");
     let old_config = match std::fs::read(o.esp.join(&config_path)) {
@@ -898,6 +901,7 @@ mod tests {
         let o = InstallOptions {
             esp: root.join("esp"),
             profiles: root.join("profiles"),
+            root: None,
             refind_efi: refind,
             removable: false,
             limit: Some(2),

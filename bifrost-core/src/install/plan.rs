@@ -835,6 +835,10 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
             esp_at.to_string(),
             "--profiles".into(),
             target.join("nix/var/nix/profiles").to_string(),
+            // The target's generations link into its own /nix/store, which
+            // the installer sees below the target root.
+            "--root".into(),
+            target.to_string(),
             "--refind-efi".into(),
             refind_efi.to_string(),
         ];
