@@ -23,18 +23,28 @@ fn io<'a>(path: &'a Utf8Path, op: &'static str) -> impl FnOnce(std::io::Error) -
     }
 }
 
-/// Write `contents` to `path` atomically: a temp file in the same folder,
-/// fsync, rename over the target, fsync the folder. Readers see the old file
-/// or the new one, never a mix, even after a crash.
-pub fn write_atomic(path: &Utf8Path, contents: &[u8]) -> Result<(), FsError> {
+/// A temp file in `path`'s folder (so the final rename stays on one file
+/// system), readable by all as an ordinary file would be (mode 0644 less the
+/// umask, where tempfile's default is 0600), and that folder.
+fn temp_beside(path: &Utf8Path) -> Result<(tempfile::NamedTempFile, &Utf8Path), FsError> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = path
         .parent()
         .filter(|p| !p.as_str().is_empty())
         .unwrap_or(Utf8Path::new("."));
-    let mut tmp = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix(".bifrost-tmp-")
+        .permissions(std::fs::Permissions::from_mode(0o644))
         .tempfile_in(dir)
         .map_err(io(path, "create temp file"))?;
+    Ok((tmp, dir))
+}
+
+/// Write `contents` to `path` atomically: a temp file in the same folder,
+/// fsync, rename over the target, fsync the folder. Readers see the old file
+/// or the new one, never a mix, even after a crash.
+pub fn write_atomic(path: &Utf8Path, contents: &[u8]) -> Result<(), FsError> {
+    let (mut tmp, dir) = temp_beside(path)?;
     tmp.write_all(contents).map_err(io(path, "write"))?;
     tmp.as_file().sync_all().map_err(io(path, "fsync"))?;
     tmp.persist(path)
@@ -68,14 +78,7 @@ impl AtomicBatch {
 
     /// Stage `contents` for `path`.
     pub fn add(&mut self, path: &Utf8Path, contents: &[u8]) -> Result<(), FsError> {
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_str().is_empty())
-            .unwrap_or(Utf8Path::new("."));
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".bifrost-tmp-")
-            .tempfile_in(dir)
-            .map_err(io(path, "create temp file"))?;
+        let (mut tmp, _) = temp_beside(path)?;
         tmp.write_all(contents).map_err(io(path, "write"))?;
         self.kick(&tmp);
         self.pending.push((tmp, path.to_owned()));
@@ -86,14 +89,7 @@ impl AtomicBatch {
     /// the file system offers one, as `cp` does). Returns the bytes copied.
     pub fn add_copy(&mut self, path: &Utf8Path, source: &Utf8Path) -> Result<u64, FsError> {
         let mut src = std::fs::File::open(source).map_err(io(source, "open"))?;
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_str().is_empty())
-            .unwrap_or(Utf8Path::new("."));
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".bifrost-tmp-")
-            .tempfile_in(dir)
-            .map_err(io(path, "create temp file"))?;
+        let (mut tmp, _) = temp_beside(path)?;
         let n = std::io::copy(&mut src, tmp.as_file_mut()).map_err(io(path, "copy"))?;
         self.kick(&tmp);
         self.pending.push((tmp, path.to_owned()));

@@ -209,17 +209,6 @@ pub fn update(
     let mut json = serde_json::to_string_pretty(&man).expect("manifest serializes");
     json.push('\n');
     fsutil::write_atomic(&man_file, json.as_bytes())?;
-    // Temp files are created 0600; these two are for everyone who reads the images.
-    use std::os::unix::fs::PermissionsExt;
-    for f in [&sums_file, &man_file] {
-        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).map_err(|source| {
-            ManifestError::Io {
-                path: f.to_string(),
-                op: "chmod",
-                source,
-            }
-        })?;
-    }
     Ok(())
 }
 
