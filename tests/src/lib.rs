@@ -154,6 +154,48 @@ impl BootTools {
         image::fat_image(&esp, &img, 64, "ESP");
         img
     }
+
+    /// Boot `disk` under OVMF, press `keys` once rEFInd's menu shows, and
+    /// return the kernel command line the initrd printed (without rEFInd's
+    /// `initrd=`); panics with the serial log's tail when none was printed.
+    pub fn boot_menu(&self, disk: &Path, keys: &[&str]) -> String {
+        use std::time::Duration;
+        let mut vm = qemu::QemuBuilder::new(&self.qemu, 512)
+            .uefi(&self.ovmf_code, &self.ovmf_vars)
+            .disk(disk)
+            .spawn();
+        vm.wait_for("Main Menu", Duration::from_secs(120));
+        vm.keys(keys);
+        let log = vm.wait_exit(Duration::from_secs(120));
+        qemu::printed_cmdline(&log)
+            .unwrap_or_else(|| panic!("no command line printed; serial:\n{}", qemu::tail(&log)))
+    }
+}
+
+/// Every `.nix` file of the repository (outside `target/` and hidden folders).
+pub fn repo_nix_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let p = entry.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                if name != "target" && !name.starts_with('.') {
+                    walk(&p, out);
+                }
+            } else if name.ends_with(".nix") {
+                out.push(p);
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut files = Vec::new();
+    walk(root, &mut files);
+    assert!(
+        files.iter().any(|f| f.ends_with("flake.nix")),
+        "flake.nix not found under {}",
+        root.display()
+    );
+    files
 }
 
 /// Every tool the tests use, located once.

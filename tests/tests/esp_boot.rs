@@ -4,9 +4,8 @@
 //! with exactly its `init=` and kernel parameters.
 
 use bifrost_e2e::fakenix::{bifrost, Boot, FakeNix};
-use bifrost_e2e::{image, initrd, qemu, BootTools};
+use bifrost_e2e::{image, initrd, BootTools};
 use std::path::Path;
-use std::time::Duration;
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -91,18 +90,6 @@ fn setup(t: &BootTools) -> Setup {
     }
 }
 
-fn boot_with(t: &BootTools, img: &Path, keys: &[&str]) -> String {
-    let mut vm = qemu::QemuBuilder::new(&t.qemu, 512)
-        .uefi(&t.ovmf_code, &t.ovmf_vars)
-        .disk(img)
-        .spawn();
-    vm.wait_for("Main Menu", Duration::from_secs(120));
-    vm.keys(keys);
-    let log = vm.wait_exit(Duration::from_secs(120));
-    qemu::printed_cmdline(&log)
-        .unwrap_or_else(|| panic!("no cmdline printed; serial:\n{}", qemu::tail(&log)))
-}
-
 #[test]
 fn refind_boots_newest_older_and_specialisation() {
     let Some(t) = BootTools::find("refind_boots_newest_older_and_specialisation") else {
@@ -113,17 +100,17 @@ fn refind_boots_newest_older_and_specialisation() {
 
     // Default entry: the newest generation, quotes in its parameters intact.
     assert_eq!(
-        boot_with(&t, &s.img, &["ret"]),
+        t.boot_menu(&s.img, &["ret"]),
         format!("{} console=ttyS0 gen=3 quoted=\"a b\"", init(&s.tops[2]))
     );
     // Two down: generation 1.
     assert_eq!(
-        boot_with(&t, &s.img, &["down", "down", "ret"]),
+        t.boot_menu(&s.img, &["down", "down", "ret"]),
         format!("{} console=ttyS0 gen=1", init(&s.tops[0]))
     );
     // Generation 2's submenu (Tab), then its specialisation.
     assert_eq!(
-        boot_with(&t, &s.img, &["down", "tab", "down", "ret"]),
+        t.boot_menu(&s.img, &["down", "tab", "down", "ret"]),
         format!("{} console=ttyS0 spec=rescue", init(&s.spec_top))
     );
 }

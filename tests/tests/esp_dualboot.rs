@@ -3,8 +3,7 @@
 //! the ext4 driver bifrost installed and boots the Kinoite entry.
 
 use bifrost_e2e::fakenix::{bifrost, Boot, FakeNix};
-use bifrost_e2e::{image, initrd, qemu, BootTools};
-use std::time::Duration;
+use bifrost_e2e::{image, initrd, BootTools};
 
 const BLS: &str = "title Fedora Linux 40.20240601.0 (Kinoite) (ostree:0)
 version 1
@@ -91,17 +90,8 @@ fn refind_boots_kinoite_from_ext4() {
             },
         ],
     );
-    let mut vm = qemu::QemuBuilder::new(&t.qemu, 512)
-        .uefi(&t.ovmf_code, &t.ovmf_vars)
-        .disk(&disk)
-        .spawn();
-    vm.wait_for("Main Menu", Duration::from_secs(120));
-    vm.keys(&["down", "ret"]);
-    let log = vm.wait_exit(Duration::from_secs(120));
     assert_eq!(
-        qemu::printed_cmdline(&log).as_deref(),
-        Some("console=ttyS0 root=UUID=1234 rw ostree=/ostree/boot.1/fedora/abc/0 side=kinoite"),
-        "serial:\n{}",
-        qemu::tail(&log)
+        t.boot_menu(&disk, &["down", "ret"]),
+        "console=ttyS0 root=UUID=1234 rw ostree=/ostree/boot.1/fedora/abc/0 side=kinoite"
     );
 }

@@ -1,8 +1,7 @@
 //! The harness itself boots: rEFInd from a FAT ESP under OVMF picks the
 //! default entry and then, by key presses, the second one.
 
-use bifrost_e2e::{initrd, qemu, BootTools};
-use std::time::Duration;
+use bifrost_e2e::{initrd, BootTools};
 
 const CONF: &str = r#"timeout 20
 scanfor manual
@@ -28,17 +27,8 @@ fn refind_boots_an_entry_chosen_by_keys() {
     let dir = tempfile::tempdir().unwrap();
     let img = t.refind_test_esp(dir.path(), CONF, initrd::PRINT_CMDLINE_INIT);
 
-    let mut vm = qemu::QemuBuilder::new(&t.qemu, 512)
-        .uefi(&t.ovmf_code, &t.ovmf_vars)
-        .disk(&img)
-        .spawn();
-    vm.wait_for("Main Menu", Duration::from_secs(120));
-    vm.keys(&["down", "ret"]);
-    let log = vm.wait_exit(Duration::from_secs(120));
     assert_eq!(
-        qemu::printed_cmdline(&log).as_deref(),
-        Some("console=ttyS0 which=second"),
-        "serial:\n{}",
-        qemu::tail(&log)
+        t.boot_menu(&img, &["down", "ret"]),
+        "console=ttyS0 which=second"
     );
 }

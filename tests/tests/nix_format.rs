@@ -2,31 +2,12 @@
 //! alejandra itself (its library crate), so CI holds the line that
 //! `nix fmt` / the flake's `nix-format` check draw, without needing nixpkgs.
 
-use std::path::{Path, PathBuf};
-
-fn nix_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let p = entry.unwrap().path();
-        let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        if p.is_dir() {
-            if name != "target" && !name.starts_with('.') {
-                nix_files(&p, out);
-            }
-        } else if name.ends_with(".nix") {
-            out.push(p);
-        }
-    }
-}
-
 #[test]
 fn every_nix_file_is_alejandra_formatted() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let mut files = Vec::new();
-    nix_files(root, &mut files);
+    let files = bifrost_e2e::repo_nix_files();
     assert!(
         files.len() > 5,
-        "expected the repo's .nix files under {}",
-        root.display()
+        "expected the repo's .nix files, found {files:?}"
     );
     let mut bad = Vec::new();
     for f in &files {
