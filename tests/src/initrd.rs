@@ -4,11 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The `/init` most boot tests use: print the kernel command line on the
-/// serial console behind a marker, then power off.
+/// The `/init` most boot tests use: silence the kernel's console log, print
+/// the kernel command line on the serial console behind a marker, then power off.
 pub const PRINT_CMDLINE_INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox mkdir -p /proc
 /bin/busybox mount -t proc proc /proc
+# Kernel messages still due (such as the TSC calibration, seconds into boot)
+# would land in the middle of the marker line on the shared serial console.
+echo 1 > /proc/sys/kernel/printk
 echo "BIFROST-CMDLINE: $(/bin/busybox cat /proc/cmdline)"
 /bin/busybox poweroff -f
 "#;
