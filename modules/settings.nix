@@ -55,7 +55,7 @@
     options = {
       name = mkOption {
         type = types.str;
-        description = "Login name: lowercase letters, digits, `_` and `-`, starting with a letter or `_`, at most 32 characters.";
+        description = "Login name: lowercase letters, digits, `_` and `-`, starting with a letter or `_`, at most 31 characters.";
         example = "alice";
       };
       uid = opt types.ints.unsigned 1000 "User ID; 1000 is Kinoite's first user, so files on the shared subvolume belong to the same person on both systems." 1001;

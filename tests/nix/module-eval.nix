@@ -180,6 +180,11 @@ in {
     inherit (c.nix) buildMachines distributedBuilds;
     hostJson = c.environment.etc."bifrost/host.json".source;
     packages = map (p: p.name) c.environment.systemPackages;
+    users = {
+      inherit (c.users) users groups mutableUsers;
+      sudo = c.security.sudo.enable;
+      sshd = c.services.openssh.enable or false;
+    };
   };
   settingsShape =
     if generated == null

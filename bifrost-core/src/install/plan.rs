@@ -44,6 +44,8 @@ pub struct PlanRequest {
     pub refind_efi: Option<Utf8PathBuf>,
     /// Stop after the storage steps (no `nixos-install`, no ESP install).
     pub storage_only: bool,
+    /// Register rEFInd in the firmware's boot menu (NVRAM) and put it first.
+    pub nvram: bool,
 }
 
 /// The ordered steps of one install.
@@ -104,6 +106,9 @@ pub enum Action {
         paths: Vec<Utf8PathBuf>,
         timeout_secs: u32,
     },
+    /// Write the crypt(5) hash of `user`'s password, held in memory, to
+    /// `path` (root-only); no program runs, so nothing is on a command line.
+    WritePasswordHash { user: String, path: Utf8PathBuf },
 }
 
 /// What a program gets on standard input.
@@ -135,6 +140,8 @@ pub enum WriteKind {
     Directory,
     /// A whole system or boot files (nixos-install, esp install).
     Files,
+    /// A root-only file holding a password hash.
+    PasswordHash,
 }
 
 /// Whose data a write touches.
@@ -770,6 +777,20 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
 
     if !req.storage_only {
         let kinoite_boot = req.work_dir.join("kinoite-boot");
+        // Before nixos-install: its activation reads these files
+        // (`hashedPasswordFile`) when it creates the accounts.
+        for u in &settings.users {
+            let path = super::users::hash_path(target, &u.name);
+            b.push(
+                format!("password:{}", u.name),
+                format!("Store the hash of {}'s password on the new system", u.name),
+                Action::WritePasswordHash {
+                    user: u.name.clone(),
+                    path: path.clone(),
+                },
+            )
+            .writes(WriteKind::PasswordHash, path, DataOwner::Nixos);
+        }
         b.push(
             "nixos-install",
             format!(
@@ -844,6 +865,9 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
         ];
         if settings.boot.removable {
             esp.push("--removable".into());
+        }
+        if req.nvram {
+            esp.push("--nvram".into());
         }
         esp.extend([
             "--limit".into(),
@@ -936,6 +960,7 @@ fn kind_name(k: WriteKind) -> &'static str {
         WriteKind::Subvolume => "subvolume",
         WriteKind::Directory => "directory",
         WriteKind::Files => "files",
+        WriteKind::PasswordHash => "password hash (mode 0600)",
     }
 }
 
@@ -982,6 +1007,12 @@ pub fn render(plan: &Plan) -> String {
                     out,
                     "    wait up to {timeout_secs} s for {}",
                     list.join(", ")
+                );
+            }
+            Action::WritePasswordHash { user, path } => {
+                let _ = writeln!(
+                    out,
+                    "    write {path}: the SHA-512 crypt hash of {user}'s password, from memory (asked for before the first step)"
                 );
             }
         }

@@ -57,7 +57,7 @@ pub struct HostSettings {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct User {
     /// Login name: lowercase letters, digits, `_` and `-`, starting with a
-    /// letter or `_`, at most 32 characters.
+    /// letter or `_`, at most 31 characters (nixpkgs refuses longer).
     pub name: String,
     /// User ID. 1000 is the first user Kinoite creates: the same number on
     /// both systems makes files on the shared subvolume belong to the same person.

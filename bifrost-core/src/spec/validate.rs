@@ -748,7 +748,7 @@ impl Validator {
     /// form: `[a-z_][a-z0-9_-]*`, at most 32 characters).
     fn account_name(&mut self, path: &str, name: &str, example: &str) -> bool {
         let ok = !name.is_empty()
-            && name.len() <= 32
+            && name.len() <= 31
             && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
             && name
                 .chars()
@@ -757,7 +757,7 @@ impl Validator {
             self.push(
                 path,
                 format!(
-                    "is not a usable name, got {}; use up to 32 lowercase letters, digits, '_' and '-', starting with a letter, such as {example}",
+                    "is not a usable name, got {}; use up to 31 lowercase letters, digits, '_' and '-', starting with a letter, such as {example}",
                     show(name)
                 ),
             );
