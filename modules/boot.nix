@@ -50,26 +50,23 @@
       --kinoite-volume ${lib.escapeShellArg cfg.kinoite.volume}
   '';
 
-  # Register rEFInd in NVRAM once, by the partition that holds the ESP.
-  nvramScript = lib.optionalString (efi.canTouchEfiVariables && !cfg.efiInstallAsRemovable) ''
-    if ! efibootmgr | grep -qF ${lib.escapeShellArg cfg.nvramLabel}; then
-      dev=$(findmnt -no SOURCE --target ${lib.escapeShellArg espDir})
-      disk=$(lsblk -no PKNAME "$dev" | head -n1)
-      part=$(cat "/sys/class/block/$(basename "$(readlink -f "$dev")")/partition")
-      efibootmgr --quiet --create --disk "/dev/$disk" --part "$part" \
-        --loader '\EFI\refind\refind_x64.efi' --label ${lib.escapeShellArg cfg.nvramLabel}
-    fi
-  '';
+  # rEFInd first in the firmware's boot menu, reusing an entry for the same
+  # loader and partition (`bifrost esp install --nvram`). Image builds turn
+  # canTouchEfiVariables off: they have no NVRAM of the machine to write.
+  nvramArgs = lib.optionals (efi.canTouchEfiVariables && !cfg.efiInstallAsRemovable) [
+    "--nvram"
+    "--nvram-label"
+    cfg.nvramLabel
+  ];
 
   installHook = pkgs.writeShellScript "bifrost-install-bootloader" ''
     # Called by switch-to-configuration with the new system's toplevel as $1;
     # every generation in the system profile gets an entry, so $1 is not needed.
     set -euo pipefail
-    export PATH=${lib.makeBinPath [pkgs.coreutils pkgs.util-linux pkgs.efibootmgr pkgs.gnugrep]}:$PATH
+    export PATH=${lib.makeBinPath [pkgs.coreutils pkgs.util-linux pkgs.efibootmgr]}:$PATH
     set --
     ${kinoiteScript}
-    ${lib.getExe config.bifrost.package} esp install ${lib.escapeShellArgs installArgs} "$@"
-    ${nvramScript}
+    ${lib.getExe config.bifrost.package} esp install ${lib.escapeShellArgs (installArgs ++ nvramArgs)} "$@"
   '';
 in {
   options.bifrost.boot.refind = {
@@ -142,9 +139,11 @@ in {
       default = "bifrost rEFInd";
       example = "rEFInd";
       description = ''
-        Label of the NVRAM boot entry created with efibootmgr when
-        {option}`boot.loader.efi.canTouchEfiVariables` is set and rEFInd is not
-        installed as removable.
+        Description of the NVRAM boot entry `bifrost esp install --nvram`
+        creates when {option}`boot.loader.efi.canTouchEfiVariables` is set and
+        rEFInd is not installed as removable. An existing entry for rEFInd's
+        loader on the ESP's partition is reused (and put first) whatever its
+        label, so changing the label creates no second entry.
       '';
     };
 

@@ -243,7 +243,8 @@ impl System for Fake {
         Ok(())
     }
     fn write_password_hash(&mut self, path: &Utf8Path, hash: &Secret) -> Result<(), String> {
-        self.hashes.push((path.to_path_buf(), hash.expose().to_vec()));
+        self.hashes
+            .push((path.to_path_buf(), hash.expose().to_vec()));
         Ok(())
     }
 }
@@ -467,7 +468,10 @@ fn passwords_reach_only_their_hash_files() {
         ("plan", plan_text),
         ("state", state_text),
     ] {
-        assert!(!text.contains(PW), "the password leaked into {what}: {text}");
+        assert!(
+            !text.contains(PW),
+            "the password leaked into {what}: {text}"
+        );
         assert!(!text.contains(&hash), "the hash leaked into {what}: {text}");
     }
     // The passphrase went to cryptsetup only, never the password.

@@ -58,6 +58,24 @@
       })) [];
       zramSwap.enable = opt types.bool false;
       zramSwap.memoryMax = opt (types.nullOr types.int) null;
+      # nixos/modules/config/users-groups.nix (+ sshd.nix's openssh.authorizedKeys).
+      users.mutableUsers = opt types.bool true;
+      users.users = opt (types.attrsOf (types.submodule {
+        options.isNormalUser = opt types.bool false;
+        options.uid = opt (types.nullOr types.int) null;
+        options.group = opt types.str "";
+        options.extraGroups = opt (types.listOf types.str) [];
+        options.hashedPasswordFile = opt (types.nullOr types.str) null;
+        options.openssh.authorizedKeys.keys = opt (types.listOf types.str) [];
+      })) {};
+      users.groups = opt (types.attrsOf (types.submodule {
+        options.gid = opt (types.nullOr types.int) null;
+      })) {};
+      # nixos/modules/security/sudo.nix
+      security.sudo.enable = opt types.bool true;
+      security.sudo.wheelNeedsPassword = opt types.bool true;
+      # nixos/modules/services/networking/ssh/sshd.nix
+      services.openssh.enable = opt types.bool false;
       security.auditd.enable = opt types.bool false;
       security.audit.enable = opt (types.enum [false true "lock"]) false;
       services.desktopManager.plasma6.enable = opt types.bool false;
@@ -183,7 +201,7 @@ in {
     users = {
       inherit (c.users) users groups mutableUsers;
       sudo = c.security.sudo.enable;
-      sshd = c.services.openssh.enable or false;
+      sshd = c.services.openssh.enable;
     };
   };
   settingsShape =

@@ -66,7 +66,7 @@ fn hook_follows_host_settings_and_other_loaders_are_refused() {
         assert!(hook.contains(want), "hook lacks {want:?}:\n{hook}");
     }
     assert!(
-        !hook.contains("--removable") && !hook.contains("efibootmgr --quiet"),
+        !hook.contains("--removable") && !hook.contains("--nvram"),
         "{hook}"
     );
 
@@ -87,5 +87,5 @@ fn hook_follows_host_settings_and_other_loaders_are_refused() {
     assert!(v["hook"]
         .as_str()
         .unwrap()
-        .contains("efibootmgr --quiet --create"));
+        .contains("--nvram --nvram-label 'bifrost rEFInd'"));
 }

@@ -9,6 +9,7 @@
 //! record and the menu can never disagree, and `status` checks against it.
 
 pub mod generations;
+pub mod nvram;
 
 use crate::fsutil;
 use crate::refind::{self, bls, Config, MenuEntry, SubmenuEntry};

@@ -117,9 +117,7 @@ pub fn collect(
 
 /// The hash file of `user` on a system mounted at `target`.
 pub fn hash_path(target: &Utf8Path, user: &str) -> Utf8PathBuf {
-    target
-        .join(PASSWORD_DIR.trim_start_matches('/'))
-        .join(user)
+    target.join(PASSWORD_DIR.trim_start_matches('/')).join(user)
 }
 
 /// Write `hash` to `path` (mode 0600, its folder 0700, both root's),
@@ -133,7 +131,11 @@ pub fn write_hash(path: &Utf8Path, hash: &Secret) -> Result<(), UsersError> {
     })?;
     let io = |op: &'static str, p: &Utf8Path| {
         let p = p.to_string();
-        move |source| fsutil::FsError::Io { path: p, op, source }
+        move |source| fsutil::FsError::Io {
+            path: p,
+            op,
+            source,
+        }
     };
     if let Some(parent) = dir.parent() {
         std::fs::DirBuilder::new()
@@ -222,13 +224,13 @@ mod tests {
         );
         assert!(parse_file_arg("alice").is_err());
         assert!(parse_file_arg("=x").is_err());
-        let s: HostSettings = serde_json::from_str(include_str!(
-            "../../../tests/data/install-host.json"
-        ))
-        .unwrap();
-        let e = collect(&s, &[("carol".into(), "/x".into())], &mut |_| {
-            unreachable!()
-        })
+        let s: HostSettings =
+            serde_json::from_str(include_str!("../../../tests/data/install-host.json")).unwrap();
+        let e = collect(
+            &s,
+            &[("carol".into(), "/x".into())],
+            &mut |_| unreachable!(),
+        )
         .unwrap_err();
         assert!(e.to_string().contains("alice, bob"), "{e}");
         let dir = tempfile::tempdir().unwrap();
@@ -244,6 +246,8 @@ mod tests {
         let bob = std::str::from_utf8(hashes["bob"].expose()).unwrap();
         ShaCrypt::default().verify_password(b"s3cret", bob).unwrap();
         let alice = std::str::from_utf8(hashes["alice"].expose()).unwrap();
-        ShaCrypt::default().verify_password(b"typed", alice).unwrap();
+        ShaCrypt::default()
+            .verify_password(b"typed", alice)
+            .unwrap();
     }
 }
