@@ -41,6 +41,8 @@ in {
         pkgs.btrfs-progs
         pkgs.gptfdisk
         pkgs.dosfstools
+        # `bifrost install` registers rEFInd in NVRAM through it.
+        pkgs.efibootmgr
       ];
       # The install plan names the rEFInd binary explicitly; nixpkgs does not
       # link refind's share/ into the system profile.

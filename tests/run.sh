@@ -27,6 +27,8 @@ declare -A PKG=(
   [cryptsetup]=cryptsetup-bin
   [mkfs.btrfs]=btrfs-progs
   [modinfo]=kmod
+  [efibootmgr]=efibootmgr
+  [strip]=binutils
 )
 
 # Oldest Rust that builds the workspace (rust-version in Cargo.toml).

@@ -28,6 +28,8 @@ pub struct DiskDevices {
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
 pub enum PreflightError {
+    #[error("{dir} does not exist: the installer was not booted through UEFI, so rEFInd cannot be registered in the firmware's boot menu; boot it in UEFI mode, or pass --no-nvram (and set boot.removable so the firmware finds EFI/BOOT/BOOTX64.EFI)")]
+    NoEfivars { dir: String },
     #[error(
         "{disk}: no such block device; give the whole disk, such as /dev/nvme0n1 (see `lsblk`)"
     )]
@@ -297,6 +299,7 @@ fn package_of(program: &str) -> (&'static str, &'static str) {
             "(NixOS only: boot the bifrost installer)",
         ),
         "mount" | "umount" => ("util-linux", "mount"),
+        "efibootmgr" => ("efibootmgr", "efibootmgr"),
         _ => ("coreutils", "coreutils"),
     }
 }
@@ -325,6 +328,17 @@ pub fn check_programs(plan: &Plan) -> Result<(), PreflightError> {
             let p = argv[0].as_str();
             if p != "bifrost" && which(p).is_none() && !missing.iter().any(|m| m == p) {
                 missing.push(p.to_string());
+            }
+            // Registering comes last, after hours of nixos-install: what it
+            // needs is checked before the first step.
+            if p == "bifrost" && argv.iter().any(|a| a == "--nvram") {
+                let dir = crate::esp::nvram::EFIVARS;
+                if !Utf8Path::new(dir).is_dir() {
+                    return Err(PreflightError::NoEfivars { dir: dir.into() });
+                }
+                if which("efibootmgr").is_none() && !missing.iter().any(|m| m == "efibootmgr") {
+                    missing.push("efibootmgr".into());
+                }
             }
         }
     }
