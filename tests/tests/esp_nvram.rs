@@ -67,8 +67,6 @@ install() { bifrost esp install --esp /esp --profiles /nix/var/nix/profiles \
   --refind-efi /refind/refind_x64.efi --timeout 1 --text-only --nvram 2>&1; }
 install | sed 's/^/@@run1 /'
 echo "@@count1 $(count)"
-for f in /sys/firmware/efi/efivars/Boot0*; do echo "@@dump $f $(od -An -tx1 -v "$f" | tr -d '\n')"; done
-cat /sys/class/block/vda1/uevent /sys/class/block/vda1/start /sys/class/block/vda1/size | sed 's/^/@@sys /'
 install | sed 's/^/@@run2 /'
 echo "@@count2 $(count)"
 # Something else first, as a firmware update or another OS would leave it.

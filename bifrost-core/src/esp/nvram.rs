@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 /// Where Linux shows the UEFI variables.
 pub const EFIVARS: &str = "/sys/firmware/efi/efivars";
 /// Vendor GUID of the global variables (`BootOrder`, `Boot####`).
-pub const GLOBAL_GUID: &str = "8be4df61-93ca-11d0-aa8d-00e098032b8c";
+pub const GLOBAL_GUID: &str = "8be4df61-93ca-11d2-aa0d-00e098032b8c";
 /// Description of the entry bifrost creates (the module's `nvramLabel` default).
 pub const DEFAULT_LABEL: &str = "bifrost rEFInd";
 
@@ -366,11 +366,16 @@ pub fn partition_from_sys(dir: &Utf8Path) -> Result<(Utf8PathBuf, Partition), Nv
         .and_then(|s| s.trim().parse().ok())
         .filter(|&b: &u64| b >= 512)
         .unwrap_or(512);
-    let guid = read("uevent").ok().and_then(|u| {
-        u.lines()
-            .find_map(|l| l.strip_prefix("PARTUUID="))
-            .map(|g| g.to_ascii_lowercase())
-    });
+    // Newer kernels put PARTUUID in the uevent; udev links it by-partuuid.
+    let guid = read("uevent")
+        .ok()
+        .and_then(|u| {
+            u.lines()
+                .find_map(|l| l.strip_prefix("PARTUUID="))
+                .map(str::to_string)
+        })
+        .or_else(|| by_partuuid(dir.file_name()?))
+        .map(|g| g.to_ascii_lowercase());
     let disk = disk_dir.file_name().ok_or_else(|| NvramError::Partition {
         what: format!("{dir} has no disk"),
     })?;
@@ -383,6 +388,19 @@ pub fn partition_from_sys(dir: &Utf8Path) -> Result<(Utf8PathBuf, Partition), Nv
             guid,
         },
     ))
+}
+
+/// The partition GUID udev links to kernel device `name`, if any.
+fn by_partuuid(name: &str) -> Option<String> {
+    std::fs::read_dir("/dev/disk/by-partuuid")
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|e| {
+            std::fs::canonicalize(e.path())
+                .ok()
+                .is_some_and(|p| p.file_name().is_some_and(|n| n == name))
+        })
+        .and_then(|e| e.file_name().into_string().ok())
 }
 
 /// What [`register`] did.
