@@ -169,7 +169,9 @@ pub fn run(a: Args) -> ExitCode {
     } else {
         Vec::new()
     };
-    if let Err(e) = preflight::check_disk(&the_plan, &allowed) {
+    if let Err(e) =
+        preflight::check_disk(&the_plan, &allowed).and_then(|_| preflight::check_nvram(&the_plan))
+    {
         return err(&e);
     }
 

@@ -312,6 +312,30 @@ pub fn which(program: &str) -> Option<Utf8PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The NVRAM registration comes last, after the long nixos-install: a plan
+/// that registers needs a UEFI boot (efivarfs), checked before the first step.
+pub fn check_nvram(plan: &Plan) -> Result<(), PreflightError> {
+    let registers = plan.steps.iter().any(|s| {
+        matches!(&s.action, Action::Run { argv, .. } if argv[0] == "bifrost" && argv.iter().any(|a| a == "--nvram"))
+    });
+    let dir = crate::esp::nvram::EFIVARS;
+    if !registers {
+        return Ok(());
+    }
+    if !Utf8Path::new(dir).is_dir() {
+        return Err(PreflightError::NoEfivars { dir: dir.into() });
+    }
+    if which("efibootmgr").is_none() {
+        let (nix, debian) = package_of("efibootmgr");
+        return Err(PreflightError::Programs {
+            missing: vec!["efibootmgr".into()],
+            nix: vec![nix.into()],
+            debian: vec![debian.into()],
+        });
+    }
+    Ok(())
+}
+
 /// Every program the plan runs that is not on `PATH` (bifrost itself excepted).
 pub fn check_programs(plan: &Plan) -> Result<(), PreflightError> {
     let mut missing: Vec<String> = Vec::new();
@@ -328,17 +352,6 @@ pub fn check_programs(plan: &Plan) -> Result<(), PreflightError> {
             let p = argv[0].as_str();
             if p != "bifrost" && which(p).is_none() && !missing.iter().any(|m| m == p) {
                 missing.push(p.to_string());
-            }
-            // Registering comes last, after hours of nixos-install: what it
-            // needs is checked before the first step.
-            if p == "bifrost" && argv.iter().any(|a| a == "--nvram") {
-                let dir = crate::esp::nvram::EFIVARS;
-                if !Utf8Path::new(dir).is_dir() {
-                    return Err(PreflightError::NoEfivars { dir: dir.into() });
-                }
-                if which("efibootmgr").is_none() && !missing.iter().any(|m| m == "efibootmgr") {
-                    missing.push("efibootmgr".into());
-                }
             }
         }
     }
