@@ -8,6 +8,7 @@
 //! SHA-256: it is replaced in the same atomic rename as the menu, so the
 //! record and the menu can never disagree, and `status` checks against it.
 
+pub mod confine;
 pub mod generations;
 
 use crate::fsutil;
@@ -58,6 +59,8 @@ pub enum EspError {
     Render(#[source] refind::RefindError),
     #[error(transparent)]
     Fs(#[from] fsutil::FsError),
+    #[error(transparent)]
+    Confine(#[from] confine::ConfineError),
 }
 
 fn io<'a>(path: &'a Utf8Path, op: &'static str) -> impl FnOnce(std::io::Error) -> EspError + 'a {
