@@ -5,6 +5,7 @@
 //! one place per capability.
 
 pub mod build;
+pub mod confine;
 pub mod deploy;
 pub mod esp;
 pub mod fsutil;

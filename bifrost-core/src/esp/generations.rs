@@ -198,10 +198,10 @@ fn target(
     // names on the ESP) are the same with or without `root`.
     let store_path = |p: &std::path::Path, field: &str| -> Result<Utf8PathBuf, EspError> {
         let p = utf8(p, field)?;
-        super::confine::store_file(&p).map_err(|e| bad(format!("{field}: {e}")))?;
+        crate::confine::store_file(&p).map_err(|e| bad(format!("{field}: {e}")))?;
         let seen = under(root, &p);
         if let (Some(r), true) = (root, seen.exists()) {
-            super::confine::inside(r, &seen).map_err(|e| bad(format!("{field}: {e}")))?;
+            crate::confine::inside(r, &seen).map_err(|e| bad(format!("{field}: {e}")))?;
         }
         Ok(seen)
     };
