@@ -11,6 +11,7 @@ pub mod esp;
 pub mod fsutil;
 pub mod hardware;
 pub mod install;
+pub mod lock;
 pub mod nixexpr;
 pub mod refind;
 pub mod spec;

@@ -153,3 +153,106 @@ fn state_lines_naming_paths_outside_the_esp_are_refused() {
         assert!(out.contains("not a plain relative path"), "{path}: {out}");
     }
 }
+
+/// Hold the exclusive lock on `dir` the way another bifrost run would.
+fn hold_lock(dir: &Path) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(dir).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
+    f
+}
+
+/// Item 2: while another run holds the ESP, install waits (saying so) and
+/// writes nothing until the other run is done, or gives up clearly after
+/// --lock-wait. Before the fix install wrote at once beside the other run.
+#[test]
+fn a_second_install_waits_for_the_first() {
+    use std::io::BufRead;
+    let f = fx();
+    let esp = f.path("esp");
+    std::fs::create_dir_all(&esp).unwrap();
+    f.generation(1);
+    let held = hold_lock(&esp);
+
+    let (ok, out, err) = f.install(&esp, &["--lock-wait", "0"]);
+    assert!(!ok, "{out}{err}");
+    assert!(err.contains("another bifrost run"), "{err}");
+    assert_eq!(std::fs::read_dir(&esp).unwrap().count(), 0, "ESP written");
+
+    let mut child = std::process::Command::new(bifrost_e2e::bifrost_bin())
+        .args(f.install_args(&esp, &[]))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().expect("a line on stderr").unwrap();
+    assert!(first.contains("waiting up to"), "{first}");
+    // It waits: nothing is on the ESP while the lock is held.
+    assert_eq!(std::fs::read_dir(&esp).unwrap().count(), 0, "ESP written");
+    drop(held);
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "{}", rest.join("\n"));
+    assert!(esp.join("EFI/refind/refind.conf").is_file());
+    let (ok, out) = status(&esp);
+    assert!(ok, "{out}");
+}
+
+/// Item 2: two installs at once (a `--limit 1` one beside a full one), many
+/// rounds: both succeed and the menu always names files that exist. Before
+/// the fix some rounds left refind.conf naming kernels the other run had
+/// deleted, or failed on each other's temp files.
+#[test]
+fn concurrent_installs_leave_a_consistent_esp() {
+    let f = fx();
+    let esp = f.path("esp");
+    std::fs::create_dir_all(&esp).unwrap();
+    for n in 1..=4 {
+        f.generation(n);
+    }
+    for round in 0..25 {
+        let spawn = |extra: &[&str]| {
+            std::process::Command::new(bifrost_e2e::bifrost_bin())
+                .args(f.install_args(&esp, extra))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = if round % 2 == 0 {
+            (spawn(&["--limit", "1"]), spawn(&[]))
+        } else {
+            (spawn(&[]), spawn(&["--limit", "1"]))
+        };
+        for c in [a, b] {
+            let o = c.wait_with_output().unwrap();
+            assert!(
+                o.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        let (ok, out) = status(&esp);
+        assert!(ok, "round {round}: {out}");
+        let conf = std::fs::read_to_string(esp.join("EFI/refind/refind.conf")).unwrap();
+        for l in conf.lines() {
+            let l = l.trim();
+            if let Some(p) = l.strip_prefix("loader ").or(l.strip_prefix("initrd ")) {
+                let p = esp.join(p.trim_matches('"').trim_start_matches('/'));
+                assert!(
+                    p.is_file(),
+                    "round {round}: {} missing\n{conf}",
+                    p.display()
+                );
+            }
+        }
+        let tmp: Vec<_> = std::fs::read_dir(esp.join("EFI/nixos"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".bifrost-tmp-") || n == ".bifrost-pending")
+            .collect();
+        assert!(tmp.is_empty(), "round {round}: left behind {tmp:?}");
+    }
+}

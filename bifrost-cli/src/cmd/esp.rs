@@ -12,7 +12,8 @@ pub enum Command {
     /// generations share them; then refind.conf is replaced atomically; then
     /// files no entry needs are deleted. Free space is checked first; on any
     /// failure the previous menu stays bootable. A second run with nothing
-    /// changed writes nothing.
+    /// changed writes nothing. One run at a time per ESP: a second one waits
+    /// for the first (up to --lock-wait seconds), saying so.
     Install(InstallArgs),
     /// Show what is installed on the ESP and check every file the menu needs.
     ///
@@ -68,6 +69,9 @@ pub struct InstallArgs {
     /// Print the plan (files to copy and delete, refind.conf diff) and change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Seconds to wait for another bifrost run writing this ESP before giving up.
+    #[arg(long, value_name = "SECS", default_value_t = esp::lock::DEFAULT_WAIT.as_secs())]
+    lock_wait: u64,
 }
 
 #[derive(clap::Args)]
@@ -110,6 +114,12 @@ fn install(a: InstallArgs) -> ExitCode {
         text_only: a.text_only,
         extra_config,
         default_kinoite: a.default_entry == "kinoite",
+    };
+    // Held until this function returns: the plan and its apply see one ESP.
+    let wait = std::time::Duration::from_secs(a.lock_wait);
+    let _lock = match esp::lock::lock(&o.esp, wait, &mut |l| eprintln!("{l}")) {
+        Ok(l) => l,
+        Err(e) => return super::fail(&e),
     };
     let plan = match esp::plan(&o) {
         Ok(p) => p,

@@ -9,6 +9,7 @@
 //! record and the menu can never disagree, and `status` checks against it.
 
 pub mod generations;
+pub mod lock;
 
 use crate::confine;
 use crate::fsutil;
@@ -61,6 +62,8 @@ pub enum EspError {
     Fs(#[from] fsutil::FsError),
     #[error(transparent)]
     Confine(#[from] confine::ConfineError),
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
 }
 
 fn io<'a>(path: &'a Utf8Path, op: &'static str) -> impl FnOnce(std::io::Error) -> EspError + 'a {
@@ -688,11 +691,12 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
     Ok(report)
 }
 
-/// Plan and apply.
+/// Plan and apply, holding the ESP's lock (see [`lock`]) throughout.
 pub fn install(
     o: &InstallOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<(Plan, Report), EspError> {
+    let _lock = lock::lock(&o.esp, lock::DEFAULT_WAIT, progress)?;
     let p = plan(o)?;
     let r = apply(&p, progress)?;
     Ok((p, r))
