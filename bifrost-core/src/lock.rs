@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("{dir}: another bifrost run is still writing to this {what} after {secs}s of waiting; let it finish (or stop it) and run again, or wait longer with --lock-wait")]
+    #[error("{dir}: another bifrost run is still writing to this {what} after {secs}s of waiting; let it finish (or stop it), then run again")]
     Busy {
         dir: Utf8PathBuf,
         what: &'static str,
@@ -122,7 +122,7 @@ mod tests {
             heard.push(l.to_owned())
         });
         assert!(matches!(e, Err(LockError::Busy { .. })), "{e:?}");
-        assert!(e.unwrap_err().to_string().contains("--lock-wait"));
+        assert!(e.unwrap_err().to_string().contains("another bifrost run"));
         let (tx, rx) = std::sync::mpsc::channel();
         let dir2 = dir.to_owned();
         let t = std::thread::spawn(move || {
