@@ -126,7 +126,10 @@ fn chainload_entry_starts_fedoras_shim() {
     );
     let (ok, out, err) = bifrost(&["esp", "status", "--esp", esp.to_str().unwrap()]);
     assert!(ok, "status:\n{out}\n{err}");
-    assert!(out.contains("kinoite: chainload EFI/fedora/shimx64.efi"), "{out}");
+    assert!(
+        out.contains("kinoite: chainload EFI/fedora/shimx64.efi"),
+        "{out}"
+    );
 
     let disk = boot_disk(dir.path(), &esp, None);
     assert_eq!(
@@ -292,7 +295,8 @@ fn direct_entries_follow_an_ostree_update() {
     assert_eq!(stale.len(), 2, "{out}");
     assert!(
         stale[0].contains("41.2")
-            && stale[0].contains("ostree=/ostree/boot.0/fedora/bbb222/0 is not a current deployment"),
+            && stale[0]
+                .contains("ostree=/ostree/boot.0/fedora/bbb222/0 is not a current deployment"),
         "{out}"
     );
     assert!(

@@ -303,6 +303,20 @@ pub fn refresh(
     }
     let _lock = lock::lock(&o.esp, progress)?;
     let bls = bls::read_dir(&o.entries).map_err(EspError::Kinoite)?;
+    // Temp files of a run that was killed: under the lock no other run is
+    // writing, so every one of them is garbage.
+    for (dir, _) in REFIND_DIRS {
+        let d = o.esp.join(dir);
+        let Ok(list) = d.read_dir_utf8() else {
+            continue;
+        };
+        for ent in list.flatten() {
+            let is_file = ent.file_type().map(|t| t.is_file()).unwrap_or(false);
+            if is_file && ent.file_name().starts_with(".bifrost-tmp-") {
+                let _ = std::fs::remove_file(ent.path());
+            }
+        }
+    }
     let mut report = RefreshReport::default();
     let mut found = false;
     for (dir, _) in REFIND_DIRS {
@@ -406,7 +420,9 @@ pub fn problems(esp: &Utf8Path, k: &KinoiteState, kinoite_boot: Option<&Utf8Path
         .collect();
     for e in &k.entries {
         let mut gone = vec![];
-        for (what, p) in std::iter::once(("kernel", &e.linux)).chain(e.initrd.iter().map(|i| ("initrd", i))) {
+        for (what, p) in
+            std::iter::once(("kernel", &e.linux)).chain(e.initrd.iter().map(|i| ("initrd", i)))
+        {
             if !boot.join(p.trim_start_matches('/')).is_file() {
                 gone.push(format!("{what} {p} no longer exists"));
             }
@@ -495,7 +511,12 @@ mod tests {
         entries
             .iter()
             .map(|(n, c, v)| {
-                bls::parse("x.conf", &format!("ostree-{n}-fedora"), &bls_entry(*n, c, *v)).unwrap()
+                bls::parse(
+                    "x.conf",
+                    &format!("ostree-{n}-fedora"),
+                    &bls_entry(*n, c, *v),
+                )
+                .unwrap()
             })
             .collect()
     }
@@ -506,9 +527,16 @@ mod tests {
         let old = installed(&before, false);
         let after = parse(&[(2, "ccc", 1), (1, "aaa", 1)]);
         let (new, k) = refreshed_text("c", &old, &after, "KB").unwrap().unwrap();
-        assert_eq!(new, installed(&after, false), "same text as an install would write");
+        assert_eq!(
+            new,
+            installed(&after, false),
+            "same text as an install would write"
+        );
         assert!(new.contains(NIXOS));
-        assert_eq!(k.entries[0].ostree.as_deref(), Some("ostree=/ostree/boot.1/fedora/ccc/0"));
+        assert_eq!(
+            k.entries[0].ostree.as_deref(),
+            Some("ostree=/ostree/boot.1/fedora/ccc/0")
+        );
         // Nothing changed: the same text.
         let (again, _) = refreshed_text("c", &new, &after, "KB").unwrap().unwrap();
         assert_eq!(again, new);
@@ -560,10 +588,22 @@ mod tests {
         }
         let p = problems(boot, &k, Some(boot));
         assert_eq!(p.len(), 2, "{p:?}");
-        assert!(p[0].contains("ostree=/ostree/boot.0/fedora/bbb/0 is not a current deployment"), "{}", p[0]);
+        assert!(
+            p[0].contains("ostree=/ostree/boot.0/fedora/bbb/0 is not a current deployment"),
+            "{}",
+            p[0]
+        );
         assert!(!p[0].contains("kernel"), "{}", p[0]);
-        assert!(p[1].contains("kernel /ostree/fedora-aaa/vmlinuz no longer exists"), "{}", p[1]);
-        assert!(p[1].contains("initrd /ostree/fedora-aaa/initramfs.img"), "{}", p[1]);
+        assert!(
+            p[1].contains("kernel /ostree/fedora-aaa/vmlinuz no longer exists"),
+            "{}",
+            p[1]
+        );
+        assert!(
+            p[1].contains("initrd /ostree/fedora-aaa/initramfs.img"),
+            "{}",
+            p[1]
+        );
         // Without Kinoite's /boot nothing can be said.
         assert!(problems(boot, &k, None).is_empty());
     }
