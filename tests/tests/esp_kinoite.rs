@@ -339,3 +339,117 @@ fn direct_entries_follow_an_ostree_update() {
         "console=ttyS0 root=UUID=1234 rw ostree=/ostree/boot.1/fedora/ccc333/0 side=kinoite"
     );
 }
+
+/// `esp install` and `esp refresh-kinoite` take the ESP lock for their whole
+/// run: while another holder has it (this test, standing in for a run that
+/// is still writing), each says it waits and changes nothing; once it is
+/// released, each finishes.
+#[test]
+fn install_and_refresh_wait_for_the_esp_lock() {
+    use std::io::{BufRead, BufReader};
+    use std::os::fd::AsRawFd;
+    let dir = tempfile::tempdir().unwrap();
+    let nix = FakeNix::new(&dir.path().join("root"));
+    let refind_dir = dir.path().join("refind");
+    std::fs::create_dir_all(refind_dir.join("drivers_x64")).unwrap();
+    let refind = refind_dir.join("refind_x64.efi");
+    std::fs::write(&refind, b"MZ rEFInd").unwrap();
+    std::fs::write(refind_dir.join("drivers_x64/ext4_x64.efi"), b"MZ").unwrap();
+    let profiles = dir.path().join("profiles");
+    for n in 1..=2u64 {
+        let k = nix.store_file(&format!("linux-{n}"), "bzImage", &[n as u8; 64]);
+        let top = nix.toplevel(
+            &format!("system-{n}"),
+            &Boot {
+                label: format!("NixOS {n}"),
+                kernel: k.clone(),
+                initrd: k,
+                params: vec![],
+            },
+            &[],
+        );
+        nix.link(&profiles, n, &top);
+    }
+    let entries: Vec<PathBuf> = ["x", "y"]
+        .iter()
+        .map(|set| {
+            let e = dir.path().join(format!("entries-{set}"));
+            std::fs::create_dir_all(&e).unwrap();
+            std::fs::write(
+                e.join("ostree-1.conf"),
+                format!("title Fedora {set}\nlinux /ostree/{set}/vmlinuz\noptions ostree=/ostree/boot.0/fedora/{set}/0\n"),
+            )
+            .unwrap();
+            e
+        })
+        .collect();
+    let esp = dir.path().join("esp");
+    std::fs::create_dir_all(&esp).unwrap();
+    let install = || {
+        let mut c = std::process::Command::new(bifrost_e2e::bifrost_bin());
+        c.args(["esp", "install", "--esp"])
+            .arg(&esp)
+            .arg("--profiles")
+            .arg(&profiles)
+            .arg("--refind-efi")
+            .arg(&refind)
+            .args(["--kinoite-mode", "direct", "--kinoite-entries"])
+            .arg(&entries[0])
+            .args(["--kinoite-volume", "KB"]);
+        c
+    };
+    let out = install().output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conf = esp.join("EFI/refind/refind.conf");
+    let mut refresh = std::process::Command::new(bifrost_e2e::bifrost_bin());
+    refresh
+        .args(["esp", "refresh-kinoite", "--esp"])
+        .arg(&esp)
+        .arg("--kinoite-entries")
+        .arg(&entries[1])
+        .args(["--kinoite-volume", "KB"]);
+    // Generations changed too, so the install has something to write.
+    std::fs::remove_file(profiles.join("system-2-link")).unwrap();
+
+    for (name, mut cmd) in [("refresh-kinoite", refresh), ("install", install())] {
+        let before = std::fs::read_to_string(&conf).unwrap();
+        let held = std::fs::File::open(&esp).unwrap();
+        // SAFETY: a valid open fd; flock only changes its lock state.
+        assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        assert!(
+            line.contains("another bifrost run is writing"),
+            "{name}: {line}"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "{name} did not wait");
+        assert_eq!(
+            std::fs::read_to_string(&conf).unwrap(),
+            before,
+            "{name} wrote while locked out"
+        );
+        drop(held);
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+        assert!(child.wait().unwrap().success(), "{name}: {rest}");
+    }
+    let after = std::fs::read_to_string(&conf).unwrap();
+    assert!(
+        after.contains("Generation 1:") && !after.contains("Generation 2:"),
+        "{after}"
+    );
+    // The install read Kinoite's entries x again; the refresh before it had written y.
+    assert!(after.contains("Fedora x"), "{after}");
+    let (ok, out, err) = bifrost(&["esp", "status", "--esp", esp.to_str().unwrap()]);
+    assert!(ok, "{out}\n{err}");
+}
