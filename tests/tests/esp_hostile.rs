@@ -164,8 +164,8 @@ fn hold_lock(dir: &Path) -> std::fs::File {
 }
 
 /// Item 2: while another run holds the ESP, install waits (saying so) and
-/// writes nothing until the other run is done, or gives up clearly after
-/// --lock-wait. Before the fix install wrote at once beside the other run.
+/// writes nothing until the other run is done. Before the fix install wrote
+/// at once beside the other run.
 #[test]
 fn a_second_install_waits_for_the_first() {
     use std::io::BufRead;
@@ -174,11 +174,6 @@ fn a_second_install_waits_for_the_first() {
     std::fs::create_dir_all(&esp).unwrap();
     f.generation(1);
     let held = hold_lock(&esp);
-
-    let (ok, out, err) = f.install(&esp, &["--lock-wait", "0"]);
-    assert!(!ok, "{out}{err}");
-    assert!(err.contains("another bifrost run"), "{err}");
-    assert_eq!(std::fs::read_dir(&esp).unwrap().count(), 0, "ESP written");
 
     let mut child = std::process::Command::new(bifrost_e2e::bifrost_bin())
         .args(f.install_args(&esp, &[]))
