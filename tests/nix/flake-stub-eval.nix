@@ -15,7 +15,7 @@
     }
     // attrs;
   mkPkgs = system: let
-    names = ["cargo" "rustc" "clippy" "rustfmt" "rust-analyzer" "nix" "alejandra" "qemu" "mtools" "dosfstools" "gptfdisk" "e2fsprogs" "util-linux" "cpio" "bmaptool" "jq" "refind"];
+    names = ["cargo" "rustc" "clippy" "rustfmt" "rust-analyzer" "nix" "alejandra" "qemu" "mtools" "dosfstools" "gptfdisk" "e2fsprogs" "util-linux" "cpio" "bmaptool" "jq" "refind" "cryptsetup" "btrfs-progs" "kmod" "gcc"];
     pkgs =
       lib.genAttrs names (n: drv n {})
       // {
@@ -48,6 +48,7 @@
             }
             // args);
         mkShell = a: drv "shell" a;
+        writeShellApplication = a: drv a.name {inherit (a) text runtimeInputs;};
         runCommand = n: a: script: drv n {inherit script;};
       };
   in
@@ -70,4 +71,6 @@ in {
   testFlags = outputs.packages.x86_64-linux.bifrost.cargoTestFlags;
   postInstall = outputs.packages.x86_64-linux.bifrost.postInstall;
   apps = lib.mapAttrs (_: a: lib.mapAttrs (_: app: app.type) a) outputs.apps;
+  formatter = lib.mapAttrs (_: f: {inherit (f) text;} // {inputs = map (p: p.name) f.runtimeInputs;}) outputs.formatter;
+  shellPackages = lib.mapAttrs (_: s: map (p: p.name) s.default.packages) outputs.devShells;
 }

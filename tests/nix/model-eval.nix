@@ -9,9 +9,9 @@
   # imports bifrost (its `bifrost` input is then bifrost's folder).
   flakeDir,
   bifrostDir ? flakeDir,
-  # Extra modules added to every configuration (JSON text: a list of
-  # attribute sets), to try host-settings variations.
-  extraJson ? "[]",
+  # Extra modules added to every configuration, to try variations: a
+  # function from bifrost's flake (its outputs and inputs) to a list.
+  extra ? (_: []),
 }: let
   lib = import libPath;
   model = import ./nixpkgs-model.nix {inherit lib;};
@@ -30,8 +30,7 @@
   nixos-hardware =
     model.nixos-hardware
     // {outPath = "/nix/store/22222222222222222222222222222222-source";};
-  extra = map (m: {config = m;}) (builtins.fromJSON extraJson);
-  withExtra = f: args: f (args // {modules = args.modules ++ extra;});
+  withExtra = f: args: f (args // {modules = args.modules ++ extra bifrost;});
   nixpkgs' = nixpkgs // {lib = nixpkgs.lib // {nixosSystem = withExtra model.nixosSystem;};};
 
   callFlake = dir: inputs: let
@@ -91,7 +90,7 @@
         iso-installer =
           media images.iso-installer
           // {
-            inherit (images.iso-installer) networkmanager packages;
+            inherit (images.iso-installer) networkmanager packages env;
             inherit (images.iso-installer.passthru) filePath;
             storeContents = map (p: p.name or (toString p)) images.iso-installer.storeContents;
             etc = lib.mapAttrs (_: toString) images.iso-installer.etc;

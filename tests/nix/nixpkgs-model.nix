@@ -39,7 +39,7 @@
   };
 
   pkgs = let
-    names = ["refind" "coreutils" "util-linux" "efibootmgr" "gnugrep" "cryptsetup" "btrfs-progs" "gptfdisk" "dosfstools" "flatpak" "networkmanager" "surface-control" "nixVersions"];
+    names = ["refind" "coreutils" "util-linux" "efibootmgr" "gnugrep" "cryptsetup" "btrfs-progs" "gptfdisk" "dosfstools" "flatpak" "networkmanager" "surface-control" "xdg-desktop-portal-gtk"];
   in
     lib.genAttrs names (n: drv n {})
     // {
@@ -191,6 +191,8 @@
       services.flatpak.enable = enable;
       # nixos/modules/config/xdg/portal.nix
       xdg.portal.enable = enable;
+      xdg.portal.extraPortals = opt (types.listOf types.package) [];
+      xdg.portal.config = opt (types.attrsOf (types.attrsOf (types.either types.str (types.listOf types.str)))) {};
       # nixos/modules/services/hardware/iptsd.nix, hardware/tlp.nix
       services.iptsd.enable = enable;
       services.tlp.enable = enable;
@@ -219,6 +221,7 @@
         options.hashedPassword = opt (types.nullOr types.str) null;
         options.hashedPasswordFile = opt (types.nullOr types.str) null;
         options.initialPassword = opt (types.nullOr types.str) null;
+        options.initialHashedPassword = opt (types.nullOr types.str) null;
         options.openssh.authorizedKeys.keys = opt (types.listOf types.singleLineStr) [];
       }))) {};
       users.groups = opt (types.attrsOf (types.submodule ({name, ...}: {
@@ -234,6 +237,7 @@
         options.substituters = listOfStr;
         options.trusted-public-keys = listOfStr;
         options.experimental-features = listOfStr;
+        options.trusted-users = listOfStr;
       }) {};
       nix.buildMachines = opt (types.listOf (types.submodule {
         options.hostName = mkOption {type = types.str;};
@@ -297,10 +301,20 @@
         };
         users.groups.flatpak = {};
       })
+      # nixos/modules/config/xdg/portal.nix
+      (mkIf config.xdg.portal.enable {
+        assertions = [
+          {
+            assertion = config.xdg.portal.extraPortals != [];
+            message = "Setting xdg.portal.enable to true requires a portal implementation in xdg.portal.extraPortals such as xdg-desktop-portal-gtk or xdg-desktop-portal-kde.";
+          }
+        ];
+      })
       # nixos/modules/services/desktop-managers/plasma6.nix (what it sets
       # that we also set or read; plasma-nm only with NetworkManager)
       (mkIf config.services.desktopManager.plasma6.enable {
         xdg.portal.enable = true;
+        xdg.portal.extraPortals = [(drv "xdg-desktop-portal-kde" {}) pkgs.xdg-desktop-portal-gtk];
         security.polkit.enable = true;
         environment.systemPackages = lib.optional config.networking.networkmanager.enable (drv "plasma-nm" {});
       })
@@ -437,6 +451,7 @@
         etc = lib.mapAttrs (_: e: e.source) config.environment.etc;
         packages = map (p: p.name) config.environment.systemPackages;
         networkmanager = config.networking.networkmanager.enable;
+        env = config.environment.sessionVariables;
         toplevel = config.system.build.toplevel;
       };
     };
@@ -461,12 +476,16 @@
     users.users.nixos = {
       isNormalUser = true;
       extraGroups = ["wheel" "networkmanager" "video"];
-      initialPassword = "";
+      initialHashedPassword = "";
     };
+    users.users.root.initialHashedPassword = "";
+    security.polkit.enable = true;
+    security.sudo.enable = mkDefault true;
     security.sudo.wheelNeedsPassword = mkImageMediaOverride false;
-    # installation-device.nix turns on wpa_supplicant (networking.wireless)
-    # unless NetworkManager is on.
-    networking.wireless.enable = mkImageMediaOverride (!config.networking.networkmanager.enable);
+    # wpa_supplicant, not started; networkmanager.nix refuses both (the
+    # graphical installer sets it to mkImageMediaOverride false).
+    networking.wireless.enable = mkDefault true;
+    nix.settings.trusted-users = ["nixos"];
   };
 
   # nixos/modules/virtualisation/qemu-vm.nix (what build-vm.nix extends the

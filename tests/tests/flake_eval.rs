@@ -89,6 +89,31 @@ fn flake_outputs_evaluate() {
             .unwrap()
             .contains("x86_64-linux"));
     }
+    for system in ["aarch64-linux", "x86_64-linux"] {
+        // `nix fmt` with no arguments formats the flake instead of reading
+        // standard input (Nix >= 2.25 passes none).
+        let fmt = &v["formatter"][system];
+        assert!(
+            fmt["text"]
+                .as_str()
+                .unwrap()
+                .contains(r#"if [ "$#" -eq 0 ]; then set -- .; fi"#),
+            "{fmt}"
+        );
+        assert_eq!(fmt["inputs"], serde_json::json!(["alejandra"]));
+        // tests/run.sh passes inside `nix develop`: the install test's tools.
+        let packages = v["shellPackages"][system].as_array().unwrap();
+        for p in ["cryptsetup", "btrfs-progs", "kmod", "gcc", "qemu", "nix"] {
+            assert!(
+                packages.contains(&serde_json::json!(p)),
+                "{system}: dev shell lacks {p}"
+            );
+        }
+        assert!(v["shell"][system]["BIFROST_KERNEL_MODULES"]
+            .as_str()
+            .unwrap()
+            .ends_with("/lib/modules"));
+    }
     assert_eq!(v["testFlags"], serde_json::json!(["--workspace"]));
     assert!(v["clippyBuild"].as_str().unwrap().contains("-D warnings"));
 }
