@@ -845,9 +845,11 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
         if settings.boot.removable {
             esp.push("--removable".into());
         }
+        // 0 keeps every generation: no limit.
+        if settings.boot.max_generations > 0 {
+            esp.extend(["--limit".into(), settings.boot.max_generations.to_string()]);
+        }
         esp.extend([
-            "--limit".into(),
-            settings.boot.max_generations.to_string(),
             "--timeout".into(),
             settings.boot.timeout.to_string(),
         ]);
