@@ -118,6 +118,28 @@
         alejandra --check ${src}
         mkdir -p $out
       '';
+      # Every host file passes `bifrost check`.
+      hosts = pkgs.runCommand "bifrost-hosts-check" {nativeBuildInputs = [bifrost];} ''
+        for f in ${./hosts}/*/host.json; do
+          bifrost check "$f"
+        done
+        mkdir -p $out
+      '';
+    }
+    // lib.optionalAttrs (pkgs.stdenv.hostPlatform.system == "x86_64-linux") {
+      # Every NixOS configuration, its VM and every image variant `bifrost
+      # build` uses evaluate: their derivation paths are forced, nothing is
+      # built (the context is dropped, so the check does not depend on them).
+      nixos-eval = let
+        variants = ["raw-efi" "qemu-efi" "iso" "iso-installer"];
+        drvs = name: c: let
+          b = c.config.system.build;
+        in
+          ["${name} toplevel ${b.toplevel.drvPath}" "${name} vm ${b.vm.drvPath}"]
+          ++ map (v: "${name} ${v} ${b.images.${v}.drvPath}") variants;
+        listing = lib.concatStringsSep "\n" (lib.concatLists (lib.mapAttrsToList drvs self.nixosConfigurations));
+      in
+        pkgs.writeText "bifrost-nixos-eval" (builtins.unsafeDiscardStringContext listing);
     });
 
     # --- NixOS modules (hardware, storage, boot, security, desktop) and hosts ---

@@ -50,6 +50,7 @@
         mkShell = a: drv "shell" a;
         writeShellApplication = a: drv a.name {inherit (a) text runtimeInputs;};
         runCommand = n: a: script: drv n {inherit script;};
+        writeText = n: text: drv n {inherit text;};
       };
   in
     pkgs;
@@ -66,6 +67,7 @@ in {
   systems = builtins.attrNames outputs.packages;
   checks = lib.mapAttrs (_: c: lib.mapAttrs (_: d: d.name) c) outputs.checks;
   clippyBuild = outputs.checks.x86_64-linux.clippy.buildPhase;
+  hostsCheck = outputs.checks.x86_64-linux.hosts.script;
   shell = lib.mapAttrs (_: s: lib.filterAttrs (n: _: lib.hasPrefix "BIFROST_" n) s.default) outputs.devShells;
   pkgVersion = outputs.packages.x86_64-linux.bifrost.version;
   testFlags = outputs.packages.x86_64-linux.bifrost.cargoTestFlags;

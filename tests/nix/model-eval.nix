@@ -21,6 +21,7 @@
     // {
       alejandra = model.drv "alejandra" {meta.mainProgram = "alejandra";};
       writeShellApplication = a: model.drv a.name {inherit (a) text runtimeInputs;};
+      runCommand = n: _: script: model.drv n {inherit script;};
     };
   nixpkgs = {
     lib = lib // {nixosSystem = model.nixosSystem;};
@@ -100,5 +101,7 @@
     };
 in {
   configurations = lib.mapAttrs summary flake.nixosConfigurations;
+  # What the flake's `checks.x86_64-linux.nixos-eval` forces.
+  nixosEvalCheck = flake.checks.x86_64-linux.nixos-eval.text;
   names = builtins.attrNames flake.nixosConfigurations;
 }

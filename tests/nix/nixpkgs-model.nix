@@ -546,11 +546,18 @@
 
   # The toplevel: forces what a real system build forces (the boot loader
   # hook, kernel modules, /etc) so the model evaluates them.
-  toplevel = {config, ...}: {
-    system.build.toplevel = drv "nixos-system-${config.networking.hostName}" {
-      installBootLoader = config.system.build.installBootLoader or null;
-      kernelModules = config.boot.extraModulePackages;
-    };
+  # nixos/modules/system/activation/top-level.nix refuses failed assertions.
+  toplevel = {config, ...}: let
+    failed = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
+  in {
+    system.build.toplevel =
+      if failed != []
+      then throw "Failed assertions:\n- ${lib.concatStringsSep "\n- " failed}"
+      else
+        drv "nixos-system-${config.networking.hostName}" {
+          installBootLoader = config.system.build.installBootLoader;
+          kernelModules = config.boot.extraModulePackages;
+        };
   };
 
   # nixos-hardware microsoft/surface/common/default.nix (linux-surface

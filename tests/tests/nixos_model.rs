@@ -371,3 +371,40 @@ fn networkmanager_and_flakes() {
         assert!(features.contains(&json!("nix-command")), "{features:?}");
     }
 }
+
+/// The flake's `checks.x86_64-linux.nixos-eval` forces every configuration,
+/// its VM and every image variant, and fails when one does not evaluate.
+#[test]
+fn flake_check_forces_every_configuration_and_image() {
+    let Some(m) = model("flake_check_forces_every_configuration_and_image") else {
+        return;
+    };
+    let listing = m.eval(".", NONE, "nixosEvalCheck").unwrap();
+    let lines: Vec<&str> = listing.as_str().unwrap().lines().collect();
+    for host in HOSTS {
+        for what in [
+            "toplevel",
+            "vm",
+            "raw-efi",
+            "qemu-efi",
+            "iso",
+            "iso-installer",
+        ] {
+            let prefix = format!("{host} {what} /nix/store/");
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.starts_with(&prefix) && l.ends_with(".drv")),
+                "no {prefix}…drv in {lines:?}"
+            );
+        }
+    }
+    let err = m
+        .eval(
+            ".",
+            r#"_: [{ assertions = [{ assertion = false; message = "broken on purpose"; }]; }]"#,
+            "nixosEvalCheck",
+        )
+        .unwrap_err();
+    assert!(err.contains("broken on purpose"), "{err}");
+}

@@ -849,10 +849,7 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
         if settings.boot.max_generations > 0 {
             esp.extend(["--limit".into(), settings.boot.max_generations.to_string()]);
         }
-        esp.extend([
-            "--timeout".into(),
-            settings.boot.timeout.to_string(),
-        ]);
+        esp.extend(["--timeout".into(), settings.boot.timeout.to_string()]);
         if let Some(k) = kinoite {
             let rel = k.entries_dir.as_str().trim_start_matches('/');
             esp.extend([
