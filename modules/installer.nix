@@ -88,6 +88,9 @@ in {
           # What `bifrost install` installs by default, and says it installs.
           BIFROST_INSTALL_HOST = cfg.host;
           BIFROST_INSTALL_SYSTEM = "${hostSystem}";
+          # The ISO extends the host's configuration: its
+          # /etc/bifrost/host.json holds the host's effective settings.
+          BIFROST_INSTALL_SETTINGS = "/etc/bifrost/host.json";
         }
         // lib.optionalAttrs (cfg.flake != null) {
           BIFROST_INSTALL_FLAKE = "/etc/bifrost/flake";

@@ -238,6 +238,11 @@ fn installer_carries_the_host_system_and_flake_inputs() {
         assert_eq!(iso["etc"]["bifrost/flake"], json!(root));
         assert_eq!(iso["env"]["BIFROST_INSTALL_FLAKE"], "/etc/bifrost/flake");
         assert_eq!(iso["env"]["BIFROST_INSTALL_HOST"], json!(host));
+        assert_eq!(
+            iso["env"]["BIFROST_INSTALL_SETTINGS"],
+            "/etc/bifrost/host.json"
+        );
+        assert!(iso["etc"]["bifrost/host.json"].is_string());
         assert!(iso["env"]["BIFROST_INSTALL_SYSTEM"]
             .as_str()
             .unwrap()
