@@ -411,7 +411,8 @@
       makeUsbBootable = bool false;
       makeBiosBootable = bool true;
       appendToMenuLabel = opt types.str " Installer";
-      storeContents = opt (types.listOf types.raw) [];
+      # untyped upstream: definitions are concatenated
+      storeContents = opt types.unspecified [];
       contents = opt (types.listOf types.raw) [];
       includeSystemBuildDependencies = bool false;
     };
