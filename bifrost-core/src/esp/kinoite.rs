@@ -88,6 +88,19 @@ fn ostree_arg(options: &[String]) -> Option<String> {
         .map(String::from)
 }
 
+/// Kinoite's BLS entries in `dir`; none at all is an error (an empty menu part
+/// could neither boot Kinoite nor be found again by a refresh).
+fn read_entries(dir: &Utf8Path) -> Result<Vec<bls::BlsEntry>, EspError> {
+    let bls = bls::read_dir(dir).map_err(EspError::Kinoite)?;
+    if bls.is_empty() {
+        return Err(EspError::Kinoite(refind::RefindError::Bls {
+            path: dir.to_string(),
+            msg: "holds no usable entries; point --kinoite-entries at Kinoite's loader/entries folder".into(),
+        }));
+    }
+    Ok(bls)
+}
+
 /// Menu entries and their records for BLS entries booted from `volume`.
 fn direct_entries(
     bls: &[bls::BlsEntry],
@@ -133,7 +146,7 @@ pub(super) fn side(
     let Some((dir, volume)) = &o.kinoite else {
         return Ok(None);
     };
-    let bls = bls::read_dir(dir).map_err(EspError::Kinoite)?;
+    let bls = read_entries(dir)?;
     let from = o
         .refind_efi
         .parent()
@@ -302,7 +315,7 @@ pub fn refresh(
         return Err(EspError::BadVolume(o.volume.clone()));
     }
     let _lock = lock::lock(&o.esp, progress)?;
-    let bls = bls::read_dir(&o.entries).map_err(EspError::Kinoite)?;
+    let bls = read_entries(&o.entries)?;
     // Temp files of a run that was killed: under the lock no other run is
     // writing, so every one of them is garbage.
     for (dir, _) in REFIND_DIRS {
