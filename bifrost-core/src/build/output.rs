@@ -154,6 +154,68 @@ mod tests {
         assert_eq!(std::fs::read_dir(base.join("victim")).unwrap().count(), 0);
     }
 
+    /// Several placements into one OUT at once, each the way `build::run`
+    /// does it under the lock: SHA256SUMS and the manifest always describe
+    /// the files that are there.
+    #[test]
+    fn concurrent_placements_keep_checksums_right() {
+        use super::super::manifest::{self, Entry};
+        let (_d, base) = tmp();
+        let out = base.join("out");
+        let srcs: Vec<Utf8PathBuf> = (0..6u8)
+            .map(|i| {
+                let p = base.join(format!("src{i}"));
+                std::fs::write(&p, vec![i; 1000 + i as usize]).unwrap();
+                p
+            })
+            .collect();
+        for round in 0..3 {
+            std::thread::scope(|s| {
+                for src in &srcs {
+                    let out = out.clone();
+                    s.spawn(move || {
+                        let o = open(&out, Duration::from_secs(600), &mut |_| {}).unwrap();
+                        let placed = place::place_file(src, &o.dir, "nixos.raw", 2).unwrap();
+                        let sha256 = manifest::sha256_file(&placed.path).unwrap();
+                        let entry = Entry {
+                            host: "h".into(),
+                            format: "raw".into(),
+                            installable: "i".into(),
+                            store_path: src.to_string(),
+                            file_path: "f".into(),
+                            size: 0,
+                            sha256,
+                            flake: Default::default(),
+                            nixpkgs_revision: None,
+                            nixos_version: None,
+                            bifrost_version: "0".into(),
+                            built_at: "t".into(),
+                        };
+                        manifest::update(&o.dir, "nixos.raw", "nixos.raw", entry, &placed.shifts)
+                            .unwrap();
+                    });
+                }
+            });
+            let dir = out.join("2_raw");
+            let sums =
+                manifest::parse_sums(&std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap());
+            let mut names: Vec<String> = sums.keys().cloned().collect();
+            names.sort();
+            assert_eq!(
+                names,
+                ["nixos.raw", "nixos.raw.1", "nixos.raw.2"],
+                "round {round}"
+            );
+            for (name, h) in &sums {
+                assert_eq!(
+                    &manifest::sha256_file(&dir.join(name)).unwrap(),
+                    h,
+                    "round {round}: {name}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn one_build_places_at_a_time() {
         let (_d, base) = tmp();
