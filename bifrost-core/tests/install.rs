@@ -485,3 +485,14 @@ fn passwords_reach_only_their_hash_files() {
     let e = run::execute(&p, &mut Fake::default(), &passphrase, &opts, &mut |_| {}).unwrap_err();
     assert!(e.to_string().contains("--password-file user=FILE"), "{e}");
 }
+
+#[test]
+fn zero_generations_keeps_them_all() {
+    let mut s = settings();
+    assert!(argv_of(&make(Mode::Fresh), "esp-install").contains(&"--limit".to_string()));
+    s.boot.max_generations = 0;
+    assert!(spec::validate(&s).is_empty(), "0 (keep all) is valid");
+    let p = plan::plan(&s, &request(Mode::Fresh)).unwrap();
+    let argv = argv_of(&p, "esp-install");
+    assert!(!argv.contains(&"--limit".to_string()), "{argv:?}");
+}
