@@ -286,6 +286,27 @@
       (mkIf config.boot.loader.grub.enable {
         system.build.installBootLoader = "install-grub.sh";
       })
+      # nixos/modules/config/users-groups.nix: the lockout guard of immutable
+      # users, and normal users' uids (the assertions that meet ours).
+      {
+        assertions =
+          [
+            {
+              assertion =
+                !config.users.mutableUsers
+                -> lib.any (u:
+                  (u.name == "root" || u.group == "wheel" || lib.elem "wheel" u.extraGroups)
+                  && (u.hashedPassword != null || u.hashedPasswordFile != null || u.openssh.authorizedKeys.keys != []))
+                (lib.attrValues config.users.users);
+              message = "Neither the root account nor any wheel user has a password or SSH authorized key.";
+            }
+          ]
+          ++ lib.mapAttrsToList (_: u: {
+            assertion = u.isNormalUser && u.uid != null -> u.uid >= 1000;
+            message = "A user cannot have a users.users.${u.name}.uid set below 1000 and set users.users.${u.name}.isNormalUser.";
+          })
+          config.users.users;
+      }
       # nixos/modules/services/desktops/flatpak.nix
       (mkIf config.services.flatpak.enable {
         assertions = [

@@ -187,6 +187,18 @@ fn assertions_fire_on_contradictions() {
             "set security.secureBoot.keysPath",
         ),
         (
+            "no administrator (nixpkgs' lockout guard fires too)",
+            |v| v["users"][0]["admin"] = json!(false),
+            true,
+            "set `admin = true` on one user",
+        ),
+        (
+            "no administrator: nixpkgs' own message",
+            |v| v["users"][0]["admin"] = json!(false),
+            true,
+            "Neither the root account nor any wheel user",
+        ),
+        (
             "surface profile without nixos-hardware's module",
             |v| v["hardware"]["profile"] = json!("surface-pro-8"),
             false,
