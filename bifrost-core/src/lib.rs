@@ -13,3 +13,4 @@ pub mod install;
 pub mod nixexpr;
 pub mod refind;
 pub mod spec;
+pub mod tpm;
