@@ -13,9 +13,9 @@ pub enum Command {
     /// to the current values of the PCRs (7 is the Secure Boot state), so the
     /// TPM releases it only to a boot in that state. The passphrase (asked on
     /// the terminal without echo, or --key-file) unlocks the container; it
-    /// reaches systemd-cryptenroll through a pipe (`--unlock-key-file=/proc/self/fd/N`)
-    /// and cryptsetup on standard input, never a command line or the
-    /// environment. An earlier TPM2 slot is replaced (re-enrollment after a
+    /// reaches systemd-cryptenroll as an inherited in-memory file
+    /// (`--unlock-key-file=/proc/self/fd/N`, a memfd) and cryptsetup on
+    /// standard input, never a command line, the environment or a file system. An earlier TPM2 slot is replaced (re-enrollment after a
     /// firmware or key change). Refuses, changing nothing, when no TPM is
     /// present, when DEV is not LUKS2, when the passphrase is wrong, or when
     /// no passphrase or recovery-key slot would remain.

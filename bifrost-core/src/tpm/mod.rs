@@ -6,9 +6,10 @@
 //! - [`run`]: the one place that touches the machine ([`RealMachine`]).
 //!
 //! The passphrase that unlocks the container reaches systemd-cryptenroll
-//! through a pipe it reads as its `--unlock-key-file` (`/proc/self/fd/N`),
-//! and cryptsetup on standard input: never on a command line, in the
-//! environment, in a log or in the Nix store. Standard input stays the
+//! as its `--unlock-key-file` `/proc/self/fd/N`, an anonymous memory file
+//! (memfd, mode 0600) it inherits, and cryptsetup on standard input: never
+//! on a command line, in the environment, in a file system, in a log or in
+//! the Nix store. Standard input stays the
 //! terminal, where systemd-cryptenroll asks for a new PIN itself.
 
 pub mod header;
@@ -48,6 +49,8 @@ pub enum TpmError {
     WrongPassphrase { device: Utf8PathBuf },
     #[error("--pcrs {given:?}: {reason}; give PCR numbers 0 to {MAX_PCR} separated by ',' or '+', such as \"7\" (the Secure Boot state)")]
     BadPcrs { given: String, reason: String },
+    #[error("more than one TPM found ({found}): bifrost cannot tell which one the firmware measures the boot into; enroll with systemd-cryptenroll --tpm2-device=/dev/tpmrmN yourself; nothing was changed")]
+    ManyTpms { found: String },
     #[error("--pin needs a terminal: systemd-cryptenroll asks for the new PIN on it; run bifrost tpm enroll from a terminal (the passphrase can still come from --key-file)")]
     PinNeedsTerminal,
     #[error("{device}: {detail}")]
@@ -104,7 +107,12 @@ pub struct Status {
 
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "{}: LUKS2, {} key slot(s)", self.device, self.slots.len())?;
+        writeln!(
+            f,
+            "{}: LUKS2, {} key slot(s)",
+            self.device,
+            self.slots.len()
+        )?;
         for s in &self.slots {
             writeln!(f, "  {s}")?;
         }
@@ -141,10 +149,7 @@ pub fn parse_pcrs(given: &str) -> Result<Vec<u8>, TpmError> {
 }
 
 fn pcr_list(pcrs: &[u8]) -> String {
-    pcrs.iter()
-        .map(u8::to_string)
-        .collect::<Vec<_>>()
-        .join("+")
+    pcrs.iter().map(u8::to_string).collect::<Vec<_>>().join("+")
 }
 
 /// The LUKS2 check every command starts with.
@@ -193,7 +198,14 @@ pub fn status(m: &mut dyn Machine, device: &Utf8Path) -> Result<Status, TpmError
 /// An existing TPM2 slot is replaced (`--wipe-slot=tpm2`, which spares the
 /// slot just enrolled): re-enrolling after a firmware or key change must not
 /// pile up slots sealed to PCR values that will never come back.
-pub fn plan(opts: &EnrollOptions, current: &[Slot]) -> Result<Vec<Vec<String>>, TpmError> {
+///
+/// `tpm` is the resource manager to use (such as `tpmrm0`): named, not
+/// `auto`, so the slot goes to the device bifrost checked.
+pub fn plan(
+    opts: &EnrollOptions,
+    current: &[Slot],
+    tpm: &str,
+) -> Result<Vec<Vec<String>>, TpmError> {
     let wiped = |s: &Slot| matches!(s.kind, SlotKind::Tpm2 { .. });
     if !current.iter().any(|s| !wiped(s) && s.is_fallback()) && !opts.recovery_key {
         return Err(TpmError::NoFallback {
@@ -210,7 +222,7 @@ pub fn plan(opts: &EnrollOptions, current: &[Slot]) -> Result<Vec<Vec<String>>, 
         });
     }
     let mut tpm = vec![
-        "--tpm2-device=auto".to_string(),
+        format!("--tpm2-device=/dev/{tpm}"),
         format!("--tpm2-pcrs={}", pcr_list(&opts.pcrs)),
         format!("--tpm2-with-pin={}", if opts.pin { "yes" } else { "no" }),
     ];
@@ -244,14 +256,20 @@ pub fn enroll(
     }
     require_luks2(m, device)?;
     let tpm_devices = m.tpm_devices();
-    if tpm_devices.is_empty() {
-        return Err(TpmError::NoTpm);
+    match tpm_devices.len() {
+        0 => return Err(TpmError::NoTpm),
+        1 => {}
+        _ => {
+            return Err(TpmError::ManyTpms {
+                found: tpm_devices.join(", "),
+            })
+        }
     }
     if opts.pin && !m.stdin_is_terminal() {
         return Err(TpmError::PinNeedsTerminal);
     }
     let before = read_slots(m, device)?;
-    let runs = plan(opts, &before)?;
+    let runs = plan(opts, &before, &tpm_devices[0])?;
     progress(&format!("checking the passphrase of {device}"));
     match m.passphrase_opens(device, secret) {
         Ok(true) => {}

@@ -10,7 +10,7 @@ use std::os::fd::{AsRawFd, FromRawFd};
 /// systemd-cryptenroll.
 pub struct RealMachine;
 
-/// A pipe; both ends close on exec unless [`inherit`] says otherwise.
+/// A pipe whose ends are closed on exec (the read end is handed to the child).
 fn pipe() -> std::io::Result<(std::fs::File, std::fs::File)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: `fds` has room for the two descriptors pipe2 writes.
@@ -26,22 +26,30 @@ fn pipe() -> std::io::Result<(std::fs::File, std::fs::File)> {
     })
 }
 
-/// Let the next child process inherit `file` under its own number.
-fn inherit(file: &std::fs::File) -> std::io::Result<()> {
-    // SAFETY: F_SETFD on a descriptor this function borrows; no memory is touched.
-    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETFD, 0) } != 0 {
+/// An anonymous memory file (memfd, mode 0600, in no file system) holding
+/// `secret`, inherited by the next child process under its own number.
+///
+/// systemd-cryptenroll reads `--unlock-key-file` with a seek (a pipe fails
+/// with "Illegal seek"), and refuses nothing but warns about a readable
+/// mode; a memfd reopened through `/proc/self/fd/N` is neither.
+fn memfd_with(secret: &Secret) -> std::io::Result<std::fs::File> {
+    // SAFETY: the name is a NUL-terminated literal; the flags ask for nothing
+    // beyond an ordinary descriptor (inherited on exec on purpose).
+    let fd = unsafe { libc::memfd_create(c"bifrost-unlock-key".as_ptr(), 0) };
+    if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(())
+    // SAFETY: the descriptor was just created and is owned by nobody else.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(secret.expose())?;
+    Ok(file)
 }
 
 /// Run `child` with `secret` written into `feed` (the write end of the pipe
 /// it reads), from a thread so a secret larger than the pipe cannot block.
-fn with_secret<T>(
-    secret: &Secret,
-    feed: std::fs::File,
-    child: impl FnOnce() -> T,
-) -> T {
+fn with_secret<T>(secret: &Secret, feed: std::fs::File, child: impl FnOnce() -> T) -> T {
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut w = feed;
@@ -134,18 +142,17 @@ impl Machine for RealMachine {
     }
 
     fn cryptenroll(&mut self, args: &[String], secret: &Secret) -> Result<(), String> {
-        let (read_end, write_end) = pipe().map_err(|e| format!("could not make a pipe: {e}"))?;
-        inherit(&read_end).map_err(|e| format!("could not pass the key pipe: {e}"))?;
-        let fd = read_end.as_raw_fd();
-        let status = with_secret(secret, write_end, || {
-            let status = std::process::Command::new("systemd-cryptenroll")
-                .arg(format!("--unlock-key-file=/proc/self/fd/{fd}"))
-                .args(args)
-                .status();
-            drop(read_end);
-            status
-        })
-        .map_err(|e| format!("could not start systemd-cryptenroll: {e}"))?;
+        let key =
+            memfd_with(secret).map_err(|e| format!("could not hold the key in memory: {e}"))?;
+        let status = std::process::Command::new("systemd-cryptenroll")
+            .arg(format!(
+                "--unlock-key-file=/proc/self/fd/{}",
+                key.as_raw_fd()
+            ))
+            .args(args)
+            .status()
+            .map_err(|e| format!("could not start systemd-cryptenroll: {e}"))?;
+        drop(key);
         if status.success() {
             Ok(())
         } else {

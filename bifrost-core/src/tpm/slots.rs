@@ -61,11 +61,7 @@ impl std::fmt::Display for Slot {
                 pcr_bank,
                 pin,
             } => {
-                let list = pcrs
-                    .iter()
-                    .map(u8::to_string)
-                    .collect::<Vec<_>>()
-                    .join("+");
+                let list = pcrs.iter().map(u8::to_string).collect::<Vec<_>>().join("+");
                 write!(
                     f,
                     "TPM2, bound to PCR {}",

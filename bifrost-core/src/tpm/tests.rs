@@ -81,7 +81,9 @@ impl Machine for Fake {
             }
         }
         let tokens = meta["tokens"].as_object_mut().unwrap();
-        let id = (0..).find(|n| !tokens.contains_key(&n.to_string())).unwrap();
+        let id = (0..)
+            .find(|n| !tokens.contains_key(&n.to_string()))
+            .unwrap();
         tokens.insert(id.to_string(), token);
         self.json = meta.to_string();
         Ok(())
@@ -115,7 +117,7 @@ fn enroll_adds_a_tpm_slot_and_keeps_the_passphrase() {
     assert_eq!(
         m.enroll_runs,
         vec![vec![
-            "--tpm2-device=auto",
+            "--tpm2-device=/dev/tpmrm0",
             "--tpm2-pcrs=7",
             "--tpm2-with-pin=no",
             "/dev/vda2"
@@ -123,7 +125,9 @@ fn enroll_adds_a_tpm_slot_and_keeps_the_passphrase() {
     );
     assert_eq!(status.slots.len(), 2);
     assert_eq!(status.slots[0].kind, SlotKind::Passphrase);
-    assert!(matches!(&status.slots[1].kind, SlotKind::Tpm2 { pcrs, pin: false, .. } if *pcrs == [7]));
+    assert!(
+        matches!(&status.slots[1].kind, SlotKind::Tpm2 { pcrs, pin: false, .. } if *pcrs == [7])
+    );
     // The secret was only ever handed over as a secret, never in an argument.
     assert!(m.enroll_runs.iter().flatten().all(|a| !a.contains("right")));
 }
@@ -182,10 +186,16 @@ fn refusals_come_before_any_write() {
     let e = run(&mut m, &opts(), "right").unwrap_err();
     assert!(matches!(e, TpmError::NoFallback { .. }), "{e}");
     assert!(e.to_string().contains("luksAddKey"), "{e}");
-    assert!(m.secrets_seen.is_empty(), "refused before asking cryptsetup");
+    assert!(
+        m.secrets_seen.is_empty(),
+        "refused before asking cryptsetup"
+    );
 
     let mut m = Fake::new();
-    let o = EnrollOptions { pin: true, ..opts() };
+    let o = EnrollOptions {
+        pin: true,
+        ..opts()
+    };
     assert!(matches!(
         run(&mut m, &o, "right"),
         Err(TpmError::PinNeedsTerminal)
