@@ -25,8 +25,15 @@
     stdenv.hostPlatform.system = "x86_64-linux";
   };
   opt = type: default: mkOption {inherit type default;};
-  stubs = {
+  stubs = {config, ...}: {
     config._module.freeformType = types.lazyAttrsOf types.raw;
+    # luksroot.nix: "fallbackToPassword is implied by systemd stage 1."
+    config.assertions = [
+      {
+        assertion = config.boot.initrd.systemd.enable -> lib.all (d: !d.fallbackToPassword) (builtins.attrValues config.boot.initrd.luks.devices);
+        message = "boot.initrd.luks.devices.<name>.fallbackToPassword is implied by systemd stage 1.";
+      }
+    ];
     options = {
       assertions = opt (types.listOf (types.submodule {
         options.assertion = opt types.bool true;
@@ -41,9 +48,17 @@
       environment.etc = opt (types.attrsOf (types.submodule {options.source = opt types.path null;})) {};
       boot.initrd.availableKernelModules = opt (types.listOf types.str) [];
       boot.initrd.kernelModules = opt (types.listOf types.str) [];
+      warnings = opt (types.listOf types.str) [];
+      # nixos/modules/system/boot/systemd/initrd.nix and systemd/tpm2.nix (the
+      # tpm2 default: systemd built with tpm2-tss and the boot loader, as nixpkgs' is).
+      boot.initrd.systemd.enable = opt types.bool false;
+      boot.initrd.systemd.tpm2.enable = opt types.bool true;
+      # nixos/modules/system/boot/luksroot.nix.
       boot.initrd.luks.devices = opt (types.attrsOf (types.submodule {
         options.device = opt types.str null;
         options.allowDiscards = opt types.bool false;
+        options.fallbackToPassword = opt types.bool false;
+        options.crypttabExtraOpts = opt (types.listOf types.singleLineStr) [];
       })) {};
       boot.kernelParams = opt (types.listOf types.str) [];
       boot.kernelPackages = opt types.raw "pkgs.linuxPackages";
@@ -157,6 +172,11 @@
     else throw "module-eval.nix: no shape for option type ${t.name}";
 in {
   failedAssertions = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
+  inherit (c) warnings;
+  initrdSystemd = {
+    inherit (c.boot.initrd.systemd) enable;
+    tpm2 = c.boot.initrd.systemd.tpm2.enable;
+  };
   settings =
     if generated == null
     then c.bifrost.effectiveSettings

@@ -79,3 +79,55 @@ fn method_name(m: UnlockMethod) -> &'static str {
         UnlockMethod::Tpm2Pin => "\"tpm2-pin\"",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::spec::{from_slice, warnings};
+
+    fn doc(unlock: &str, secure_boot: bool) -> Vec<u8> {
+        format!(
+            r#"{{"hostName": "h", "hardware": {{"profile": "generic-x86_64-uefi"}},
+                "storage": {{"luks": {{"device": "/dev/vda2", "unlock": {unlock}}},
+                             "subvolumes": [{{"name": "@", "mountPoint": "/"}}]}},
+                "security": {{"secureBoot": {{"enable": {secure_boot}, "keysPath": "/etc/secureboot"}}}}}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn pcr_7_without_secure_boot_is_a_warning_naming_the_field() {
+        let s = from_slice(&doc(r#"{"method": "tpm2"}"#, false)).unwrap();
+        let w = warnings(&s);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].path, "security.secureBoot.enable");
+        assert!(w[0].message.contains("PCR 7"), "{}", w[0].message);
+        let s = from_slice(&doc(r#"{"method": "tpm2-pin", "tpm2Pcrs": [7]}"#, true)).unwrap();
+        assert!(warnings(&s).is_empty());
+        // Passphrase only: nothing to warn about, whatever the PCRs say.
+        let s = from_slice(&doc(r#"{"tpm2Pcrs": [0]}"#, false)).unwrap();
+        assert!(warnings(&s).is_empty());
+        // A TPM key bound to no Secure Boot state at all.
+        let s = from_slice(&doc(r#"{"method": "tpm2", "tpm2Pcrs": [0, 2]}"#, true)).unwrap();
+        let w = warnings(&s);
+        assert_eq!(w[0].path, "storage.luks.unlock.tpm2Pcrs");
+    }
+
+    #[test]
+    fn impossible_pcr_lists_are_errors() {
+        let e =
+            from_slice(&doc(r#"{"method": "tpm2", "tpm2Pcrs": [7, 24, 7]}"#, true)).unwrap_err();
+        let paths: Vec<&str> = e.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "storage.luks.unlock.tpm2Pcrs[1]",
+                "storage.luks.unlock.tpm2Pcrs[2]"
+            ]
+        );
+        let e = from_slice(&doc(r#"{"method": "tpm2", "tpm2Pcrs": []}"#, true)).unwrap_err();
+        assert_eq!(e[0].path, "storage.luks.unlock.tpm2Pcrs");
+        assert!(e[0].message.contains("[7]"));
+        let e = from_slice(&doc(r#"{"method": "tpm3"}"#, true)).unwrap_err();
+        assert_eq!(e[0].path, "storage.luks.unlock.method", "{e:?}");
+    }
+}
