@@ -13,7 +13,7 @@ use bifrost_e2e::guest::{all, insmod_lines, kernel_version, lines_by_key, one, r
 use bifrost_e2e::{
     bifrost_bin, guest::Swtpm, initrd::Initrd, program, qemu, skip, tool_path, Tools,
 };
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 const TEST: &str = "tpm_enroll_unlock_and_refuse_in_qemu";
@@ -138,7 +138,9 @@ fn tpm_enroll_unlock_and_refuse_in_qemu() {
         "BIFROST_CRYPTSETUP_TPM2_TOKEN",
         "/usr/lib/x86_64-linux-gnu/cryptsetup/libcryptsetup-token-systemd-tpm2.so",
     );
-    let lib_dir = Path::new("/usr/lib/x86_64-linux-gnu");
+    let lib_dir = std::env::var_os("BIFROST_TSS2_LIB_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/lib/x86_64-linux-gnu"));
     let tss2: Option<Vec<PathBuf>> = DLOPENED
         .iter()
         .map(|l| Some(lib_dir.join(l)).filter(|p| p.exists()))
