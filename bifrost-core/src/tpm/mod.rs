@@ -321,7 +321,8 @@ pub fn enroll(
     })
 }
 
-/// The PCR 7 reminder `bifrost tpm enroll` prints when PCR 7 is not bound.
+/// Whether `pcrs` bind the key to the Secure Boot state (PCR 7); `bifrost tpm
+/// enroll` prints a note when they do not.
 pub fn binds_secure_boot(pcrs: &[u8]) -> bool {
     pcrs.contains(&SECURE_BOOT_PCR)
 }
