@@ -27,6 +27,9 @@
     packages = forAllSystems (pkgs: rec {
       bifrost = pkgs.callPackage ./package.nix {};
       default = bifrost;
+      # One static (musl) binary that runs on Fedora Kinoite as it is, where
+      # Nix cannot be installed: `bifrost esp refresh-kinoite` (docs/kinoite.md).
+      bifrost-static = pkgs.pkgsStatic.callPackage ./package.nix {};
     });
 
     # --- formatter ---

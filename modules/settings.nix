@@ -48,6 +48,7 @@
       entriesDir = opt types.str "/loader/entries" "Folder of Boot Loader Specification entries on that volume, as ostree writes them." "/loader/entries";
       bootFsType = opt types.str "ext4" "File system of Kinoite's `/boot` (rEFInd loads the matching driver)." "ext4";
       title = opt types.str "Fedora Kinoite" "Menu title of the Kinoite entry." "Kinoite";
+      mode = opt (types.enum ["chainload" "direct"]) "chainload" "How rEFInd boots Kinoite: `chainload` starts Fedora's own boot loader (`EFI/fedora/shimx64.efi`, else `grubx64.efi`), always current; `direct` copies its BLS entries into the menu (keep them current with `bifrost esp refresh-kinoite` on Kinoite)." "direct";
     };
   };
 

@@ -28,7 +28,24 @@
         stdenv.buildPlatform.canExecute = _: true;
         installShellFiles = drv "installShellFiles" {};
         pkgsCross.gnu64 = mkPkgs "x86_64-linux";
-        pkgsStatic.busybox = drv "busybox-static-${system}" {};
+        # nixpkgs' pkgsStatic: the same package set for a static musl host
+        # (pkgs/top-level/stage.nix); its rustPlatform builds musl binaries.
+        pkgsStatic = let
+          static = mkPkgs system;
+          stdenv = static.stdenv // {hostPlatform = static.stdenv.hostPlatform // {isStatic = true;};};
+          rustPlatform = static.rustPlatform // {buildRustPackage = a: drv "${a.pname}-musl-static" a;};
+        in
+          static
+          // {
+            busybox = drv "busybox-static-${system}" {};
+            inherit stdenv rustPlatform;
+            callPackage = f: args:
+              import f ({
+                  inherit lib stdenv rustPlatform;
+                  inherit (static) installShellFiles;
+                }
+                // args);
+          };
         OVMF = drv "OVMF" {
           firmware = "/nix/store/x-OVMF-fd-${system}/FV/OVMF_CODE.fd";
           variables = "/nix/store/x-OVMF-fd/FV/OVMF_VARS.fd";
@@ -67,6 +84,7 @@ in {
   clippyBuild = outputs.checks.x86_64-linux.clippy.buildPhase;
   shell = lib.mapAttrs (_: s: lib.filterAttrs (n: _: lib.hasPrefix "BIFROST_" n) s.default) outputs.devShells;
   pkgVersion = outputs.packages.x86_64-linux.bifrost.version;
+  staticPackages = lib.mapAttrs (_: p: p.bifrost-static.name) outputs.packages;
   testFlags = outputs.packages.x86_64-linux.bifrost.cargoTestFlags;
   postInstall = outputs.packages.x86_64-linux.bifrost.postInstall;
   apps = lib.mapAttrs (_: a: lib.mapAttrs (_: app: app.type) a) outputs.apps;

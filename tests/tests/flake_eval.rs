@@ -89,6 +89,13 @@ fn flake_outputs_evaluate() {
             .unwrap()
             .contains("x86_64-linux"));
     }
+    // The static binary for Kinoite comes from pkgsStatic's musl toolchain.
+    for system in ["aarch64-linux", "x86_64-linux"] {
+        assert_eq!(
+            v["staticPackages"][system], "bifrost-musl-static",
+            "{system}"
+        );
+    }
     assert_eq!(v["testFlags"], serde_json::json!(["--workspace"]));
     assert!(v["clippyBuild"].as_str().unwrap().contains("-D warnings"));
 }

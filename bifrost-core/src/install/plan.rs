@@ -853,6 +853,15 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
         ]);
         if let Some(k) = kinoite {
             let rel = k.entries_dir.as_str().trim_start_matches('/');
+            // The host's mode from the first menu on, as later rebuilds write it.
+            if k.mode == crate::spec::KinoiteMode::Chainload {
+                esp.extend([
+                    "--kinoite-mode".into(),
+                    "chainload".into(),
+                    "--kinoite-title".into(),
+                    k.title.clone(),
+                ]);
+            }
             esp.extend([
                 "--kinoite-entries".into(),
                 kinoite_boot.join(rel).to_string(),

@@ -389,6 +389,24 @@ pub struct Kinoite {
     /// Menu title of the Kinoite entry.
     #[serde(default = "defaults::kinoite_title")]
     pub title: String,
+    /// How rEFInd boots Kinoite: `chainload` starts Fedora's own boot loader
+    /// (`EFI/fedora/shimx64.efi`), always current and Secure Boot ready;
+    /// `direct` copies its BLS entries into rEFInd's menu (kept current by
+    /// `bifrost esp refresh-kinoite` run from Kinoite).
+    #[serde(default)]
+    pub mode: KinoiteMode,
+}
+
+/// How rEFInd boots the Kinoite side.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum KinoiteMode {
+    /// Start Fedora's boot loader (shim, else grub) from the ESP; it reads
+    /// the current BLS entries itself.
+    #[default]
+    Chainload,
+    /// One rEFInd entry per BLS entry, booting Kinoite's kernel directly.
+    Direct,
 }
 
 /// Desktop.
