@@ -102,8 +102,12 @@ in {
 
     maxGenerations = lib.mkOption {
       type = lib.types.nullOr lib.types.ints.positive;
-      default = settings.boot.maxGenerations;
-      defaultText = lib.literalExpression "config.bifrost.settings.boot.maxGenerations";
+      # In the settings 0 means "keep all" (JSON has no null there).
+      default =
+        if settings.boot.maxGenerations == 0
+        then null
+        else settings.boot.maxGenerations;
+      defaultText = lib.literalExpression "config.bifrost.settings.boot.maxGenerations (null when it is 0)";
       example = 20;
       description = ''
         How many of the newest NixOS generations get a menu entry; `null` keeps all.
@@ -263,6 +267,13 @@ in {
     ];
 
     boot.loader.efi.efiSysMountPoint = lib.mkDefault (toString settings.boot.esp.mountPoint);
+
+    # external.nix turns both off with mkDefault, and the disk-image variants
+    # turn systemd-boot on with mkDefault: equal priorities conflict. A
+    # priority just above mkDefault wins over both and still yields to a
+    # user's explicit setting, which the assertions above then explain.
+    boot.loader.systemd-boot.enable = lib.mkOverride 900 false;
+    boot.loader.grub.enable = lib.mkOverride 900 false;
 
     boot.loader.external = {
       enable = true;

@@ -36,6 +36,7 @@ in {
     ./desktop.nix
     ./packages.nix
     ./nix.nix
+    ./images.nix
     (import ./installer.nix {inherit flakeSource;})
   ];
 

@@ -15,7 +15,7 @@
     }
     // attrs;
   mkPkgs = system: let
-    names = ["cargo" "rustc" "clippy" "rustfmt" "rust-analyzer" "nix" "alejandra" "qemu" "mtools" "dosfstools" "gptfdisk" "e2fsprogs" "util-linux" "cpio" "bmaptool" "jq" "refind"];
+    names = ["cargo" "rustc" "clippy" "rustfmt" "rust-analyzer" "nix" "alejandra" "qemu" "mtools" "dosfstools" "gptfdisk" "e2fsprogs" "util-linux" "cpio" "bmaptool" "jq" "refind" "cryptsetup" "btrfs-progs" "kmod" "gcc"];
     pkgs =
       lib.genAttrs names (n: drv n {})
       // {
@@ -65,7 +65,9 @@
             }
             // args);
         mkShell = a: drv "shell" a;
+        writeShellApplication = a: drv a.name {inherit (a) text runtimeInputs;};
         runCommand = n: a: script: drv n {inherit script;};
+        writeText = n: text: drv n {inherit text;};
       };
   in
     pkgs;
@@ -82,10 +84,13 @@ in {
   systems = builtins.attrNames outputs.packages;
   checks = lib.mapAttrs (_: c: lib.mapAttrs (_: d: d.name) c) outputs.checks;
   clippyBuild = outputs.checks.x86_64-linux.clippy.buildPhase;
+  hostsCheck = outputs.checks.x86_64-linux.hosts.script;
   shell = lib.mapAttrs (_: s: lib.filterAttrs (n: _: lib.hasPrefix "BIFROST_" n) s.default) outputs.devShells;
   pkgVersion = outputs.packages.x86_64-linux.bifrost.version;
   staticPackages = lib.mapAttrs (_: p: p.bifrost-static.name) outputs.packages;
   testFlags = outputs.packages.x86_64-linux.bifrost.cargoTestFlags;
   postInstall = outputs.packages.x86_64-linux.bifrost.postInstall;
   apps = lib.mapAttrs (_: a: lib.mapAttrs (_: app: app.type) a) outputs.apps;
+  formatter = lib.mapAttrs (_: f: {inherit (f) text;} // {inputs = map (p: p.name) f.runtimeInputs;}) outputs.formatter;
+  shellPackages = lib.mapAttrs (_: s: map (p: p.name) s.default.packages) outputs.devShells;
 }

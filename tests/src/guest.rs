@@ -6,8 +6,25 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The folder holding `<kernel version>/` with the kernel's modules:
+/// `BIFROST_KERNEL_MODULES` (the Nix dev shell sets `<kernel>/lib/modules`),
+/// else Debian's /lib/modules.
+pub fn modules_root() -> PathBuf {
+    std::env::var_os("BIFROST_KERNEL_MODULES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/lib/modules"))
+}
+
 fn modinfo(kver: &str, field: &str, module: &str) -> String {
-    let out = Command::new("modinfo")
+    let mut cmd = Command::new("modinfo");
+    let root = modules_root();
+    if root != Path::new("/lib/modules") {
+        // modinfo -b BASE reads BASE/lib/modules/<version>.
+        if let Some(base) = root.parent().and_then(Path::parent) {
+            cmd.arg("-b").arg(base);
+        }
+    }
+    let out = cmd
         .args(["-k", kver, "-F", field, module])
         .output()
         .expect("run modinfo (Debian package kmod)");
@@ -44,15 +61,29 @@ pub fn insmod_lines(files: &[PathBuf]) -> String {
         .collect()
 }
 
-/// The kernel version of a Debian `vmlinuz-<version>` whose modules are
-/// installed in `/lib/modules/<version>`.
+/// The version folder of `kernel` under [`modules_root`]: from Debian's
+/// `vmlinuz-<version>` name, or the only folder there (a Nix kernel is
+/// named `bzImage`).
 pub fn kernel_version(kernel: &Path) -> Option<String> {
-    kernel
+    let root = modules_root();
+    let named = kernel
         .file_name()
         .and_then(|n| n.to_str())
         .and_then(|n| n.strip_prefix("vmlinuz-"))
-        .map(str::to_string)
-        .filter(|v| Path::new("/lib/modules").join(v).is_dir())
+        .map(str::to_string);
+    if let Some(v) = named.filter(|v| root.join(v).is_dir()) {
+        return Some(v);
+    }
+    let dirs: Vec<String> = std::fs::read_dir(&root)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    match dirs.as_slice() {
+        [only] => Some(only.clone()),
+        _ => None,
+    }
 }
 
 /// The `@@key value` lines of the guest, grouped by key.

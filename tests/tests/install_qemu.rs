@@ -184,7 +184,10 @@ fn install_fresh_and_beside_kinoite_in_qemu() {
         );
     };
     let Some(kver) = kernel_version(&kernel) else {
-        return skip(TEST, "the kernel's modules in /lib/modules/<version>");
+        return skip(
+            TEST,
+            "the kernel's modules in /lib/modules/<version> (or BIFROST_KERNEL_MODULES)",
+        );
     };
 
     let mut early = Vec::new();

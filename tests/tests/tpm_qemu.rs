@@ -177,7 +177,10 @@ fn tpm_enroll_unlock_and_refuse_in_qemu() {
         );
     };
     let Some(kver) = kernel_version(&kernel) else {
-        return skip(TEST, "the kernel's modules in /lib/modules/<version>");
+        return skip(
+            TEST,
+            "the kernel's modules in /lib/modules/<version> (or BIFROST_KERNEL_MODULES)",
+        );
     };
     let mut modules = Vec::new();
     resolve_modules(&kver, MODULES, &mut modules);

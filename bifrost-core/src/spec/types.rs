@@ -124,7 +124,8 @@ pub struct Boot {
     /// Which entry boots by default.
     #[serde(default)]
     pub default_entry: DefaultEntry,
-    /// How many NixOS generations get a menu entry (newest first).
+    /// How many NixOS generations get a menu entry (newest first); 0 keeps
+    /// them all.
     #[serde(default = "defaults::max_generations")]
     pub max_generations: u32,
     /// Install rEFInd at the firmware fallback path `EFI/BOOT/BOOTX64.EFI`
