@@ -15,3 +15,4 @@ pub mod lock;
 pub mod nixexpr;
 pub mod refind;
 pub mod spec;
+pub mod tpm;

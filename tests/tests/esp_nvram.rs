@@ -7,9 +7,8 @@
 //! ESP has no EFI/BOOT/BOOTX64.EFI fallback) and rEFInd boots its default
 //! entry, whose initrd prints its kernel command line.
 
+use bifrost_e2e::guest::{all, insmod_lines, kernel_version, lines_by_key, one, resolve_modules};
 use bifrost_e2e::{bifrost_bin, image, initrd, program, qemu, skip, BootTools};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -24,32 +23,6 @@ const MODULES: &[&str] = &[
 ];
 /// A Nix store hash (32 characters of Nix's base-32 alphabet).
 const HASH: &str = "0123456789abcdfghijklmnpqrsvwxyz";
-
-fn modinfo(kver: &str, field: &str, module: &str) -> String {
-    let out = Command::new("modinfo")
-        .args(["-k", kver, "-F", field, module])
-        .output()
-        .expect("run modinfo (Debian package kmod)");
-    assert!(out.status.success(), "modinfo {module}");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// `.ko` files of `modules` and their dependencies, in load order; a module
-/// built into the kernel has no file and is left out.
-fn resolve(kver: &str, modules: &[&str], out: &mut Vec<PathBuf>) {
-    for m in modules {
-        let deps = modinfo(kver, "depends", m);
-        let deps: Vec<&str> = deps.split(',').filter(|d| !d.is_empty()).collect();
-        resolve(kver, &deps, out);
-        let file = modinfo(kver, "filename", m);
-        if file.starts_with('/') {
-            let file = PathBuf::from(file);
-            if !out.contains(&file) {
-                out.push(file);
-            }
-        }
-    }
-}
 
 const INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox mkdir -p /usr/bin /usr/sbin /sbin /proc /sys /dev /esp /tmp
@@ -84,18 +57,6 @@ echo "@@end"
 poweroff -f
 "#;
 
-fn by_key(log: &str) -> BTreeMap<String, Vec<String>> {
-    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for line in log.lines() {
-        let Some(rest) = line.trim_end_matches('\r').split_once("@@").map(|(_, r)| r) else {
-            continue;
-        };
-        let (k, v) = rest.split_once(' ').unwrap_or((rest, ""));
-        map.entry(k.to_string()).or_default().push(v.to_string());
-    }
-    map
-}
-
 #[test]
 fn firmware_boots_refind_from_the_nvram_entry_bifrost_registered() {
     let Some(t) = BootTools::find(TEST) else {
@@ -113,24 +74,14 @@ fn firmware_boots_refind_from_the_nvram_entry_bifrost_registered() {
             "efibootmgr, strip (binutils), modinfo (kmod), sgdisk (gdisk) and mkfs.vfat (dosfstools)",
         );
     };
-    let kver = t
-        .kernel
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.strip_prefix("vmlinuz-"))
-        .map(str::to_string);
-    let Some(kver) = kver.filter(|v| Path::new("/lib/modules").join(v).is_dir()) else {
+    let Some(kver) = kernel_version(&t.kernel) else {
         return skip(TEST, "the kernel's modules in /lib/modules/<version>");
     };
     let mut mods = Vec::new();
-    resolve(&kver, MODULES, &mut mods);
-    let insmod: String = mods
-        .iter()
-        .map(|f| {
-            let name = f.file_name().unwrap().to_string_lossy();
-            format!("insmod /modules/{name} || echo \"@@insmod-failed {name}\"\n")
-        })
-        .collect();
+    resolve_modules(&kver, MODULES, &mut mods);
+    // A module built into the kernel has no file to load.
+    mods.retain(|f| f.is_absolute());
+    let insmod = insmod_lines(&mods);
 
     let dir = tempfile::tempdir().unwrap();
     // The generation rEFInd boots on the second start: kernel + an initrd
@@ -226,7 +177,7 @@ fn firmware_boots_refind_from_the_nvram_entry_bifrost_registered() {
     if let Some(keep) = std::env::var_os("BIFROST_KEEP_SERIAL") {
         std::fs::write(keep, &log).unwrap();
     }
-    let m = by_key(&log);
+    let m = lines_by_key(&log);
     let ctx = || qemu::tail(&log);
     assert!(
         log.contains("@@end"),
@@ -236,13 +187,8 @@ fn firmware_boots_refind_from_the_nvram_entry_bifrost_registered() {
     for k in ["insmod-failed", "no-efivarfs", "no-esp"] {
         assert!(!m.contains_key(k), "{k}: {:?}\n{}", m.get(k), ctx());
     }
-    let runs = |k: &str| m.get(k).cloned().unwrap_or_default().join("\n");
-    let one = |k: &str| {
-        m.get(k)
-            .and_then(|v| v.first())
-            .cloned()
-            .unwrap_or_default()
-    };
+    let runs = |k: &str| all(&m, k);
+    let one = |k: &str| one(&m, k).to_string();
     assert!(
         runs("run1").contains("created and put first"),
         "{}",

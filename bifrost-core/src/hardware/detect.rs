@@ -354,6 +354,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
                 device: outer.stable_path().into(),
                 allow_discards: true,
                 argon2id: Default::default(),
+                unlock: Default::default(),
             },
             Some(inner),
         ),
@@ -368,6 +369,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
                     device: outer.stable_path().into(),
                     allow_discards: true,
                     argon2id: Default::default(),
+                    unlock: Default::default(),
                 },
                 None,
             )
@@ -382,6 +384,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
                     device: "/dev/disk/by-partlabel/pool".into(),
                     allow_discards: true,
                     argon2id: Default::default(),
+                    unlock: Default::default(),
                 },
                 None,
             )

@@ -62,7 +62,9 @@ pub fn validate(settings: &HostSettings) -> Vec<Problem> {
     v.nix(settings);
     v.output(settings);
     v.users(settings);
-    v.problems
+    let mut problems = v.problems;
+    problems.extend(super::unlock::problems(settings));
+    problems
 }
 
 #[derive(Default)]
