@@ -14,6 +14,7 @@
 pub mod cancel;
 pub mod command;
 pub mod manifest;
+pub mod outdir;
 pub mod place;
 pub mod progress;
 
@@ -64,6 +65,8 @@ pub enum BuildError {
     MissingArtifact { path: String, what: String },
     #[error(transparent)]
     Place(#[from] place::PlaceError),
+    #[error(transparent)]
+    OutDir(#[from] outdir::OutDirError),
     #[error(transparent)]
     Manifest(#[from] manifest::ManifestError),
     #[error("interrupted: nix was stopped; nothing in {0} was changed")]
