@@ -37,8 +37,14 @@ pub struct InstallArgs {
     #[arg(long, value_name = "FILE")]
     refind_efi: Utf8PathBuf,
     /// Install at the firmware fallback path EFI/BOOT/BOOTX64.EFI instead of EFI/refind/.
+    ///
+    /// Refused when another system's loader is there (on a dual-boot ESP,
+    /// Fedora's shim, which Fedora's bootupd owns), unless --force-removable.
     #[arg(long)]
     removable: bool,
+    /// With --removable: replace another system's loader at EFI/BOOT/BOOTX64.EFI.
+    #[arg(long, requires = "removable")]
+    force_removable: bool,
     /// Keep menu entries for only the newest N generations.
     #[arg(long, value_name = "N")]
     limit: Option<u32>,
@@ -104,6 +110,7 @@ fn install(a: InstallArgs) -> ExitCode {
         root: a.root,
         refind_efi: a.refind_efi,
         removable: a.removable,
+        force_removable: a.force_removable,
         limit: a.limit,
         kinoite: a.kinoite_entries.zip(a.kinoite_volume),
         timeout: a.timeout,

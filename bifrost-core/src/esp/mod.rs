@@ -8,6 +8,7 @@
 //! SHA-256: it is replaced in the same atomic rename as the menu, so the
 //! record and the menu can never disagree, and `status` checks against it.
 
+pub mod fallback;
 pub mod generations;
 
 use crate::fsutil;
@@ -58,6 +59,8 @@ pub enum EspError {
     Render(#[source] refind::RefindError),
     #[error(transparent)]
     Fs(#[from] fsutil::FsError),
+    #[error(transparent)]
+    Fallback(#[from] fallback::FallbackError),
 }
 
 fn io<'a>(path: &'a Utf8Path, op: &'static str) -> impl FnOnce(std::io::Error) -> EspError + 'a {
@@ -90,6 +93,8 @@ pub struct InstallOptions {
     pub root: Option<Utf8PathBuf>,
     pub refind_efi: Utf8PathBuf,
     pub removable: bool,
+    /// Install at the fallback path even over another system's loader.
+    pub force_removable: bool,
     pub limit: Option<u32>,
     /// BLS entries folder and rEFInd volume of Kinoite's `/boot`.
     pub kinoite: Option<(Utf8PathBuf, String)>,
@@ -255,6 +260,9 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
     }
     if !o.refind_efi.is_file() {
         return Err(EspError::MissingRefind(o.refind_efi.to_string()));
+    }
+    if o.removable {
+        fallback::check(&o.esp, &o.refind_efi, o.force_removable)?;
     }
     let gens = generations::read(&o.profiles, o.limit, o.root.as_deref())?;
     let (refind_dir, refind_bin) = REFIND_DIRS[o.removable as usize];
@@ -904,6 +912,7 @@ mod tests {
             root: None,
             refind_efi: refind,
             removable: false,
+            force_removable: false,
             limit: Some(2),
             kinoite: Some((bls, "KINOITE".into())),
             timeout: 5,
