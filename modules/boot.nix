@@ -30,7 +30,7 @@
     ++ lib.optionals (cfg.maxGenerations != null) ["--limit" (toString cfg.maxGenerations)]
     ++ lib.optional cfg.efiInstallAsRemovable "--removable"
     ++ lib.optional cfg.textOnly "--text-only"
-    ++ lib.optionals cfg.kinoite.enable ["--default-entry" cfg.defaultEntry]
+    ++ ["--default-entry" cfg.defaultEntry]
     ++ lib.optionals (cfg.extraConfig != "") ["--extra-config" "${extraConfigFile}"];
 
   # Kinoite's /boot is read where it is mounted, or mounted read-only by
@@ -117,11 +117,16 @@ in {
     };
 
     defaultEntry = lib.mkOption {
-      type = lib.types.enum ["nixos" "kinoite"];
+      type = lib.types.enum ["nixos" "kinoite" "last-booted"];
       default = settings.boot.defaultEntry or "nixos";
       defaultText = lib.literalExpression "config.bifrost.settings.boot.defaultEntry";
-      example = "kinoite";
-      description = "Which entry rEFInd boots by default: the newest NixOS generation, or Kinoite's newest entry.";
+      example = "last-booted";
+      description = ''
+        Which entry rEFInd boots by default: `nixos` (the newest NixOS generation),
+        `kinoite` (Kinoite's newest entry) or `last-booted` (the entry booted last,
+        rEFInd's `+`, else the newest NixOS generation, whose entry is then titled
+        "NixOS (newest generation)" so that a rebuild keeps it the one booted last).
+      '';
     };
 
     extraConfig = lib.mkOption {

@@ -95,7 +95,7 @@ in {
         };
         boot = section "Boot loader (rEFInd) and EFI system partition." {
           timeout = opt types.int 5 "Seconds rEFInd waits before booting the default entry (0 boots at once; -1 boots at once unless a key is held)." 3;
-          defaultEntry = opt (types.enum ["nixos" "kinoite"]) "nixos" "Which entry boots by default (`kinoite` needs `dualBoot.kinoite`)." "kinoite";
+          defaultEntry = opt (types.enum ["nixos" "kinoite" "last-booted"]) "nixos" "Which entry boots by default: `nixos` (the newest generation), `kinoite` (needs `dualBoot.kinoite`) or `last-booted` (the system booted last, else the newest generation)." "last-booted";
           maxGenerations = opt types.ints.unsigned 10 "How many NixOS generations get a menu entry (newest first)." 5;
           removable = opt types.bool false "Install rEFInd at the firmware fallback path `EFI/BOOT/BOOTX64.EFI`." true;
           textOnly = opt types.bool false "Text-only menu (no graphics, no icons)." true;

@@ -68,8 +68,12 @@ pub struct InstallArgs {
     /// File whose lines are added to refind.conf's global section.
     #[arg(long, value_name = "FILE")]
     extra_config: Option<Utf8PathBuf>,
-    /// Which entry boots by default: the newest NixOS generation, or Kinoite's newest entry.
-    #[arg(long, value_name = "WHICH", default_value = "nixos", value_parser = ["nixos", "kinoite"])]
+    /// Which entry boots by default: the newest NixOS generation, Kinoite's
+    /// newest entry, or the entry booted last (`last-booted`: rEFInd's `+`,
+    /// falling back to the newest NixOS generation; the newest generation's
+    /// entry is then titled `NixOS (newest generation)` so a rebuild does not
+    /// turn the last-booted entry into an old one).
+    #[arg(long, value_name = "WHICH", default_value = "nixos", value_parser = ["nixos", "kinoite", "last-booted"])]
     default_entry: String,
     /// Print the plan (files to copy and delete, refind.conf diff) and change nothing.
     #[arg(long)]
@@ -117,6 +121,7 @@ fn install(a: InstallArgs) -> ExitCode {
         text_only: a.text_only,
         extra_config,
         default_kinoite: a.default_entry == "kinoite",
+        last_booted: a.default_entry == "last-booted",
     };
     let plan = match esp::plan(&o) {
         Ok(p) => p,

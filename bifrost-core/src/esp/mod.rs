@@ -10,6 +10,7 @@
 
 pub mod fallback;
 pub mod generations;
+pub mod last_booted;
 
 use crate::fsutil;
 use crate::refind::{self, bls, Config, MenuEntry, SubmenuEntry};
@@ -104,6 +105,9 @@ pub struct InstallOptions {
     pub extra_config: String,
     /// Boot Kinoite's newest entry by default instead of the newest generation.
     pub default_kinoite: bool,
+    /// Boot the entry booted last (rEFInd's `+`); the choice above is the
+    /// fallback when nothing was booted yet or that entry is gone.
+    pub last_booted: bool,
 }
 
 /// One file bifrost keeps on the ESP.
@@ -349,6 +353,9 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
             entries.push(bls::menu_entry(e, volume, icon("os_fedora.png")));
         }
     }
+    if o.last_booted {
+        last_booted::stable_newest_title(&mut entries);
+    }
     let default = match (o.default_kinoite, o.kinoite.is_some()) {
         (true, false) => return Err(EspError::DefaultWithoutKinoite),
         (true, true) => entries[gens.len()].title.clone(),
@@ -398,7 +405,11 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
 
     let mut config = Config {
         timeout: o.timeout,
-        default_selection: Some(default.clone()),
+        default_selection: Some(if o.last_booted {
+            last_booted::selection(&default)
+        } else {
+            default.clone()
+        }),
         text_only: o.text_only,
         also_scan_dirs: vec![],
         extra: o.extra_config.clone(),
@@ -824,11 +835,15 @@ pub fn status(esp: &Utf8Path) -> Result<Status, EspError> {
                 }
             }
         }
-        let default_generation = state
-            .default
-            .strip_prefix("Generation ")
-            .and_then(|r| r.split(':').next())
-            .and_then(|n| n.parse().ok());
+        let default_generation = if state.default == last_booted::NEWEST_TITLE {
+            state.generations.first().copied()
+        } else {
+            state
+                .default
+                .strip_prefix("Generation ")
+                .and_then(|r| r.split(':').next())
+                .and_then(|n| n.parse().ok())
+        };
         st.installs.push(ConfigStatus {
             config: rel,
             entries,
@@ -919,6 +934,7 @@ mod tests {
             text_only: true,
             extra_config: String::new(),
             default_kinoite: false,
+            last_booted: false,
         };
         let p = plan(&o).unwrap();
         assert_eq!(p.generations, vec![3, 2]);
@@ -936,6 +952,26 @@ mod tests {
         assert_eq!(plan(&k).unwrap().default, "Fedora Linux 40 (Kinoite)");
         k.kinoite = None;
         assert!(matches!(plan(&k), Err(EspError::DefaultWithoutKinoite)));
+        // The entry booted last: rEFInd's `+`, the newest generation under a
+        // title that a rebuild does not change, as the fallback.
+        let mut l = o.clone();
+        l.last_booted = true;
+        let lp = plan(&l).unwrap();
+        assert!(
+            lp.new_config
+                .contains("\ndefault_selection \"+,NixOS (newest generation)\"\n"),
+            "{}",
+            lp.new_config
+        );
+        assert!(lp
+            .new_config
+            .contains("menuentry \"NixOS (newest generation)\" {"));
+        assert!(lp
+            .new_config
+            .contains("menuentry \"Generation 2: NixOS 26.05.2 (Linux 6.6)\" {"));
+        apply(&lp, &mut |_| {}).unwrap();
+        let st = status(&root.join("esp")).unwrap();
+        assert_eq!(st.installs[0].default_generation, Some(3));
     }
 
     #[test]

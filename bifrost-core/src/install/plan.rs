@@ -4,7 +4,7 @@
 //! data that is), whether it reads Kinoite's side, and how a re-run can tell
 //! it is already done. `--plan` prints this; the runner executes exactly it.
 
-use crate::spec::{HostSettings, Subvolume, SubvolumeOwner};
+use crate::spec::{DefaultEntry, HostSettings, Subvolume, SubvolumeOwner};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -850,6 +850,13 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
             settings.boot.max_generations.to_string(),
             "--timeout".into(),
             settings.boot.timeout.to_string(),
+            "--default-entry".into(),
+            match settings.boot.default_entry {
+                DefaultEntry::Nixos => "nixos",
+                DefaultEntry::Kinoite => "kinoite",
+                DefaultEntry::LastBooted => "last-booted",
+            }
+            .into(),
         ]);
         if let Some(k) = kinoite {
             let rel = k.entries_dir.as_str().trim_start_matches('/');

@@ -161,6 +161,9 @@ pub enum DefaultEntry {
     Nixos,
     /// The Kinoite side (needs `dualBoot.kinoite`).
     Kinoite,
+    /// The system booted last (rEFInd's `+`), else the newest NixOS
+    /// generation: a Kinoite update that reboots to apply comes back to Kinoite.
+    LastBooted,
 }
 
 /// EFI system partition.

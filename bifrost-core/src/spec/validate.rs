@@ -286,7 +286,10 @@ impl Validator {
         if b.default_entry == DefaultEntry::Kinoite && s.dual_boot.kinoite.is_none() {
             self.push(
                 "boot.defaultEntry",
-                "is \"kinoite\" but dualBoot.kinoite is not set; describe the Kinoite side under dualBoot.kinoite, or use \"nixos\"",
+                super::hints::explained(
+                    "boot.defaultEntry",
+                    "is \"kinoite\" but dualBoot.kinoite is not set; describe the Kinoite side under dualBoot.kinoite, or use \"nixos\" or \"last-booted\"".into(),
+                ),
             );
         }
         let esp = &b.esp;
