@@ -42,8 +42,8 @@
     options = {
       bootVolume = mkOption {
         type = types.str;
-        description = "rEFInd `volume` of Kinoite's `/boot`: a file-system label, partition label or partition GUID.";
-        example = "kinoite-boot";
+        description = "Kinoite's `/boot`: `UUID=<file-system UUID>` (as in Fedora's `/etc/fstab`; Fedora gives `/boot` no label), `PARTUUID=<GPT partition GUID>`, `LABEL=<label>` or a bare label.";
+        example = "UUID=3f2a5c1e-8d4b-4e6f-9a7c-0b1d2e3f4a5b";
       };
       entriesDir = opt types.str "/loader/entries" "Folder of Boot Loader Specification entries on that volume, as ostree writes them." "/loader/entries";
       bootFsType = opt types.str "ext4" "File system of Kinoite's `/boot` (rEFInd loads the matching driver)." "ext4";

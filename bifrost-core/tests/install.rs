@@ -151,12 +151,42 @@ fn dual_boot_plan_never_writes_kinoite_or_shared_data() {
     };
     assert!(argv
         .windows(2)
-        .any(|w| w == ["--kinoite-volume", "kinoite-boot"]));
+        .any(|w| w == ["--kinoite-volume", "LABEL=kinoite-boot"]));
     assert!(argv.windows(2).any(|w| w
         == [
             "--kinoite-entries",
             "/run/bifrost/kinoite-boot/loader/entries"
         ]));
+}
+
+/// Fedora leaves Kinoite's /boot unlabelled and names it by file-system UUID:
+/// the install mounts that very device and hands the same volume to the ESP
+/// step (which looks up its partition GUID for rEFInd).
+#[test]
+fn dual_boot_plan_uses_a_uuid_named_kinoite_boot() {
+    let mut s = settings();
+    let uuid = "3f2a5c1e-8d4b-4e6f-9a7c-0b1d2e3f4a5b";
+    s.dual_boot.kinoite.as_mut().unwrap().boot_volume =
+        bifrost_core::spec::BootVolume::parse(&format!("UUID={uuid}")).unwrap();
+    let p = plan::plan(&s, &request(Mode::DualBoot)).expect("plan");
+    let argv_of = |id: &str| {
+        let step = p.steps.iter().find(|s| s.id == id).unwrap();
+        let Action::Run { argv, .. } = &step.action else {
+            panic!()
+        };
+        argv.clone()
+    };
+    let mount = argv_of("mount-kinoite-boot");
+    assert!(
+        mount.contains(&format!("/dev/disk/by-uuid/{uuid}")),
+        "{mount:?}"
+    );
+    let esp = argv_of("esp-install");
+    assert!(
+        esp.windows(2)
+            .any(|w| w == ["--kinoite-volume", &format!("UUID={uuid}")]),
+        "{esp:?}"
+    );
 }
 
 #[test]

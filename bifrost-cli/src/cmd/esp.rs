@@ -51,7 +51,9 @@ pub struct InstallArgs {
     /// Folder of Kinoite's Boot Loader Specification entries (loader/entries).
     #[arg(long, value_name = "DIR", requires = "kinoite_volume")]
     kinoite_entries: Option<Utf8PathBuf>,
-    /// rEFInd volume of Kinoite's /boot: file-system label, partition label or GUID.
+    /// Kinoite's /boot: UUID=<file-system UUID>, PARTUUID=<partition GUID>,
+    /// LABEL=<label> or a bare label. rEFInd cannot find a file-system UUID, so
+    /// UUID= is looked up as its partition's GUID in /dev/disk/by-partuuid.
     #[arg(long, value_name = "VOLUME", requires = "kinoite_entries")]
     kinoite_volume: Option<String>,
     /// Seconds before the default entry boots.

@@ -68,7 +68,7 @@ pub struct More {
     /// LUKS2 partition beside Kinoite (default: the settings' storage.luks.device).
     #[arg(long, value_name = "DEVICE")]
     luks_device: Option<Utf8PathBuf>,
-    /// Kinoite's /boot partition (default: /dev/disk/by-label/<dualBoot.kinoite.bootVolume>).
+    /// Kinoite's /boot partition (default: the udev link of dualBoot.kinoite.bootVolume: /dev/disk/by-uuid/…, by-partuuid/… or by-label/…).
     #[arg(long, value_name = "DEVICE")]
     kinoite_boot_device: Option<Utf8PathBuf>,
     /// rEFInd binary (refind_x64.efi) for `bifrost esp install`; the bifrost

@@ -11,6 +11,7 @@
 pub mod fallback;
 pub mod generations;
 pub mod last_booted;
+pub mod volume;
 
 use crate::fsutil;
 use crate::refind::{self, bls, Config, MenuEntry, SubmenuEntry};
@@ -62,6 +63,8 @@ pub enum EspError {
     Fs(#[from] fsutil::FsError),
     #[error(transparent)]
     Fallback(#[from] fallback::FallbackError),
+    #[error(transparent)]
+    Volume(#[from] volume::VolumeError),
 }
 
 fn io<'a>(path: &'a Utf8Path, op: &'static str) -> impl FnOnce(std::io::Error) -> EspError + 'a {
@@ -349,8 +352,10 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
                 return Err(EspError::MissingDriver(src.to_string()));
             }
         }
+        // rEFInd cannot find a file-system UUID: its partition GUID stands in.
+        let volume = volume::refind_volume(volume, Utf8Path::new("/dev/disk"))?;
         for e in &bls {
-            entries.push(bls::menu_entry(e, volume, icon("os_fedora.png")));
+            entries.push(bls::menu_entry(e, &volume, icon("os_fedora.png")));
         }
     }
     if o.last_booted {

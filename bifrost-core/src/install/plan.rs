@@ -37,7 +37,8 @@ pub struct PlanRequest {
     pub esp_device: Option<Utf8PathBuf>,
     /// LUKS2 partition (dual boot; default: the settings' `storage.luks.device`).
     pub luks_device: Option<Utf8PathBuf>,
-    /// Kinoite's `/boot` (dual boot; default `/dev/disk/by-label/<bootVolume>`).
+    /// Kinoite's `/boot` (dual boot; default: the udev link of
+    /// `dualBoot.kinoite.bootVolume`, `/dev/disk/by-uuid/…`, `by-partuuid/…` or `by-label/…`).
     pub kinoite_boot_device: Option<Utf8PathBuf>,
     /// rEFInd binary for `bifrost esp install --refind-efi`; required
     /// unless `storage_only`.
@@ -790,7 +791,7 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
             let dev = req
                 .kinoite_boot_device
                 .clone()
-                .unwrap_or_else(|| format!("/dev/disk/by-label/{}", k.boot_volume).into());
+                .unwrap_or_else(|| k.boot_volume.device().into());
             kinoite_boot_device = Some(dev.clone());
             b.push(
                 "mkdir-kinoite-boot",
@@ -864,7 +865,7 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
                 "--kinoite-entries".into(),
                 kinoite_boot.join(rel).to_string(),
                 "--kinoite-volume".into(),
-                k.boot_volume.clone(),
+                k.boot_volume.to_string(),
             ]);
         }
         let title = if kinoite.is_some() {

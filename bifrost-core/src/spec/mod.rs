@@ -8,12 +8,14 @@ mod hints;
 mod structure;
 mod types;
 mod validate;
+mod volume;
 
 pub use types::*;
 pub use validate::{
     validate, ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM, ARGON2_MIN_ITERATIONS,
     ARGON2_MIN_MEMORY_KIB, ARGON2_MIN_PARALLELISM, ESP_MIN_SIZE_MIB, KINOITE_BOOT_FS_TYPES,
 };
+pub use volume::BootVolume;
 
 use camino::Utf8Path;
 use serde::Serialize;

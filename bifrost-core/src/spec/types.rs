@@ -327,9 +327,9 @@ pub struct DualBoot {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Kinoite {
-    /// rEFInd `volume` of Kinoite's `/boot`: a file-system label, partition
-    /// label or partition GUID.
-    pub boot_volume: String,
+    /// Kinoite's `/boot`: `UUID=<file-system UUID>` (as in Fedora's
+    /// `/etc/fstab`), `PARTUUID=<GPT partition GUID>`, `LABEL=<label>` or a bare label.
+    pub boot_volume: crate::spec::BootVolume,
     /// Folder of Boot Loader Specification entries on that volume, as ostree writes them.
     #[serde(default = "defaults::bls_entries")]
     #[schemars(with = "String")]

@@ -575,12 +575,6 @@ impl Validator {
         let Some(k) = &s.dual_boot.kinoite else {
             return;
         };
-        self.non_empty_text(
-            "dualBoot.kinoite.bootVolume",
-            &k.boot_volume,
-            Text::Quoted,
-            "the file-system label \"kinoite-boot\"",
-        );
         self.abs_path("dualBoot.kinoite.entriesDir", &k.entries_dir);
         if !KINOITE_BOOT_FS_TYPES.contains(&k.boot_fs_type.as_str()) {
             self.push(
