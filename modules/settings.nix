@@ -141,6 +141,10 @@ in {
                 kind = opt (types.enum ["none" "file" "zram"]) "none" "Kind of swap: none, a swap file in its own `@swap` subvolume, or compressed RAM (`zramSwap`)." "file";
                 sizeMib = opt types.ints.unsigned 0 "Size in MiB (for `file` and `zram`)." 8192;
               };
+              sharedGroup = section "The group owning the shared subvolume on both systems (on Kinoite: `groupadd -g <gid> <name>`)." {
+                name = opt types.str "shared" "Group name (`users.groups.<name>`)." "family";
+                gid = opt types.ints.unsigned 2000 "Group id, the same on NixOS and on Kinoite." 2001;
+              };
             };
           };
         };

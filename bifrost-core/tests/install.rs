@@ -64,6 +64,21 @@ fn kinoite_violations(p: &Plan, s: &HostSettings) -> Vec<String> {
     let kinoite = names(SubvolumeOwner::Kinoite);
     let shared = names(SubvolumeOwner::Shared);
     for step in &p.steps {
+        // Creating a missing shared subvolume is allowed: the step is skipped
+        // when the subvolume exists (its probe) and no undo ever deletes it.
+        let creates_missing_shared = step.undo.is_none()
+            && step.writes.iter().all(|w| {
+                w.data == DataOwner::Shared
+                    && w.kind == WriteKind::Subvolume
+                    && step.probe
+                        == Some(Probe::Subvolume {
+                            path: w.path.clone(),
+                        })
+            })
+            && !step.writes.is_empty();
+        if creates_missing_shared {
+            continue;
+        }
         for w in &step.writes {
             if matches!(
                 w.data,
@@ -141,7 +156,9 @@ fn dual_boot_plan_never_writes_kinoite_or_shared_data() {
     let fresh = kinoite_violations(&make(Mode::Fresh), &s);
     assert!(fresh.iter().any(|v| v.contains("luks-format")), "{fresh:?}");
     assert!(
-        fresh.iter().any(|v| v.contains("subvolume:@shared")),
+        fresh
+            .iter()
+            .any(|v| v.contains("mount:/shared: may write shared")),
         "{fresh:?}"
     );
     // And it reaches the ESP only through esp install, keeping Kinoite's entries.
@@ -187,6 +204,39 @@ fn dual_boot_plan_uses_a_uuid_named_kinoite_boot() {
             .any(|w| w == ["--kinoite-volume", &format!("UUID={uuid}")]),
         "{esp:?}"
     );
+}
+
+/// A stock Kinoite has no @shared: both layouts create it when missing (never
+/// when present: the step's probe), with the shared group and mode 2775, and
+/// no undo deletes it.
+#[test]
+fn shared_subvolume_is_created_only_when_missing_with_group_and_setgid() {
+    for mode in [Mode::Fresh, Mode::DualBoot] {
+        let p = make(mode);
+        let step = p
+            .steps
+            .iter()
+            .find(|s| s.id == "subvolume:@shared")
+            .unwrap();
+        assert_eq!(
+            step.probe,
+            Some(Probe::Subvolume {
+                path: "/run/bifrost/pool-cryptroot/@shared".into()
+            })
+        );
+        assert!(!step.conflict_if_present);
+        assert!(step.undo.is_none());
+        let Action::Run { argv, .. } = &step.action else {
+            panic!()
+        };
+        assert_eq!(&argv[..2], ["sh", "-c"]);
+        assert_eq!(
+            &argv[4..],
+            ["/run/bifrost/pool-cryptroot", "@shared", "2000"]
+        );
+        assert!(argv[2].contains("chmod 2775"), "{}", argv[2]);
+        assert!(!argv[2].contains("mkfs"), "{}", argv[2]);
+    }
 }
 
 #[test]
@@ -310,7 +360,12 @@ fn a_run_interrupted_after_the_subvolumes_resumes_there() {
         "{msg}"
     );
     assert!(
-        msg.contains("btrfs subvolume delete /run/bifrost/pool-cryptroot/@shared"),
+        msg.contains("btrfs subvolume delete /run/bifrost/pool-cryptroot/@snapshots"),
+        "{msg}"
+    );
+    // Shared data is never deleted by an undo, even when this run created it.
+    assert!(
+        !msg.contains("btrfs subvolume delete /run/bifrost/pool-cryptroot/@shared"),
         "{msg}"
     );
     assert!(msg.contains("cryptsetup close cryptroot"), "{msg}");

@@ -604,6 +604,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
             btrfs_label,
             subvolumes,
             swap,
+            shared_group: Default::default(),
         },
         dual_boot,
         desktop: Default::default(),

@@ -624,13 +624,13 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
     .kinoite(pool_access)
     .undo(argv(&["umount", top.as_str()]));
 
-    // On a fresh disk NixOS creates its own and the shared subvolumes; beside
-    // Kinoite only its own: `@shared` and Kinoite's are never created there.
-    let creates = |s: &&Subvolume| match req.mode {
-        Mode::Fresh => s.owner != SubvolumeOwner::Kinoite,
-        Mode::DualBoot => s.owner == SubvolumeOwner::Nixos,
-    };
-    for s in storage.subvolumes.iter().filter(creates) {
+    // On a fresh disk NixOS creates its own subvolumes; beside Kinoite only
+    // its own: Kinoite's are never created or touched.
+    for s in storage
+        .subvolumes
+        .iter()
+        .filter(|s| s.owner == SubvolumeOwner::Nixos)
+    {
         let path = top.join(&s.name);
         let step = b
             .push(
@@ -644,28 +644,33 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
             .undo(argv(&["btrfs", "subvolume", "delete", path.as_str()]));
         step.conflict_if_present = true;
     }
-    // Beside Kinoite, prove the shared subvolumes are there before relying on them.
-    if req.mode == Mode::DualBoot {
-        for s in storage
-            .subvolumes
-            .iter()
-            .filter(|s| s.owner == SubvolumeOwner::Shared)
-        {
-            b.push(
-                format!("check-shared:{}", s.name),
-                format!(
-                    "Check that Kinoite's pool has the shared subvolume {}",
-                    s.name
-                ),
-                run(argv(&[
-                    "btrfs",
-                    "subvolume",
-                    "show",
-                    top.join(&s.name).as_str(),
-                ])),
-            )
-            .kinoite(KinoiteAccess::ReadOnly);
-        }
+    // The shared subvolumes, on both layouts: created when missing (a stock
+    // Kinoite has no @shared), never formatted or overwritten — the probe
+    // skips one that exists — and never deleted by an undo.
+    for s in storage
+        .subvolumes
+        .iter()
+        .filter(|s| s.owner == SubvolumeOwner::Shared)
+    {
+        let path = top.join(&s.name);
+        b.push(
+            format!("subvolume:{}", s.name),
+            format!(
+                "Create the shared subvolume {} if it is missing (group {} gid {}, mode {})",
+                s.name,
+                storage.shared_group.name,
+                storage.shared_group.gid,
+                super::shared::MODE
+            ),
+            run(super::shared::create_argv(
+                &top,
+                &s.name,
+                &storage.shared_group,
+            )),
+        )
+        .writes(WriteKind::Subvolume, path.clone(), DataOwner::Shared)
+        .probe(Probe::Subvolume { path })
+        .kinoite(pool_access);
     }
     b.push(
         "umount-pool-top",
@@ -956,7 +961,7 @@ pub fn render(plan: &Plan) -> String {
             plan.host, plan.disk, plan.disk
         ),
         Mode::DualBoot => format!(
-            "install of {} beside Kinoite on {} (Kinoite's data and @shared are left as they are)",
+            "install of {} beside Kinoite on {} (Kinoite's data is left as it is; @shared is created only if missing)",
             plan.host, plan.disk
         ),
     };

@@ -211,6 +211,32 @@ pub struct Storage {
     /// Swap, if any.
     #[serde(default)]
     pub swap: Swap,
+    /// The group owning the shared subvolume on both systems (create it with
+    /// the same gid on Kinoite: `groupadd -g <gid> <name>`).
+    #[serde(default)]
+    pub shared_group: SharedGroup,
+}
+
+/// A group with the same gid on NixOS and on Kinoite.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SharedGroup {
+    /// Group name (`users.groups.<name>` on NixOS).
+    #[serde(default = "defaults::shared_group_name")]
+    pub name: String,
+    /// Group id, the same on both systems; outside the ranges both give
+    /// users' own groups by default.
+    #[serde(default = "defaults::shared_group_gid")]
+    pub gid: u32,
+}
+
+impl Default for SharedGroup {
+    fn default() -> Self {
+        SharedGroup {
+            name: defaults::shared_group_name(),
+            gid: defaults::shared_group_gid(),
+        }
+    }
 }
 
 /// LUKS2 container.
@@ -497,6 +523,12 @@ pub mod defaults {
     }
     pub fn esp_size_mib() -> u32 {
         1024
+    }
+    pub fn shared_group_name() -> String {
+        "shared".into()
+    }
+    pub fn shared_group_gid() -> u32 {
+        2000
     }
     pub fn btrfs_label() -> String {
         "pool".into()

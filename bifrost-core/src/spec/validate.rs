@@ -40,6 +40,7 @@ pub fn validate(settings: &HostSettings) -> Vec<Problem> {
     v.boot(settings);
     v.storage(settings);
     v.dual_boot(settings);
+    v.shared_group(settings);
     v.security(settings);
     v.nix(settings);
     v.output(settings);
@@ -566,6 +567,36 @@ impl Validator {
                 format!(
                     "must not set {}: bifrost adds subvol= from the subvolume's name; remove it",
                     show(opt)
+                ),
+            );
+        }
+    }
+
+    /// A group name both shadow-utils (Kinoite's `groupadd`) and NixOS accept,
+    /// and a gid that is neither root's nor `nogroup`'s.
+    fn shared_group(&mut self, s: &HostSettings) {
+        let g = &s.storage.shared_group;
+        let ok_name = g.name.len() <= 32
+            && g.name
+                .starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && g.name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !ok_name {
+            self.push(
+                "storage.sharedGroup.name",
+                format!(
+                    "must be a group name (lower-case letters, digits, `_`, `-`, starting with a letter or `_`, at most 32), got {}",
+                    show(&g.name)
+                ),
+            );
+        }
+        if g.gid == 0 || g.gid >= 65534 {
+            self.push(
+                "storage.sharedGroup.gid",
+                format!(
+                    "must be between 1 and 65533 (0 is root's group, 65534 and up are reserved), got {}; the default 2000 is free on stock NixOS and Fedora",
+                    g.gid
                 ),
             );
         }
