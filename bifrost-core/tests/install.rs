@@ -239,6 +239,28 @@ fn shared_subvolume_is_created_only_when_missing_with_group_and_setgid() {
     }
 }
 
+/// The flake installed from is copied to /etc/nixos on the target, after
+/// nixos-install; a flake that is not a local folder has nothing to copy.
+#[test]
+fn the_local_flake_is_copied_onto_the_target() {
+    for mode in [Mode::Fresh, Mode::DualBoot] {
+        let p = make(mode);
+        assert_eq!(p.flake_copy.as_deref(), Some(Utf8Path::new("/etc/nixos")));
+        let ids: Vec<&str> = p.steps.iter().map(|s| s.id.as_str()).collect();
+        let at = |id: &str| ids.iter().position(|i| *i == id).unwrap();
+        assert!(at("nixos-install") < at("copy-flake"), "{ids:?}");
+        let Action::Run { argv, .. } = &p.steps[at("copy-flake")].action else {
+            panic!()
+        };
+        assert_eq!(&argv[4..], [".", "/mnt/etc/nixos", "1000:100"]);
+    }
+    let mut r = request(Mode::Fresh);
+    r.flake = "github:bifrost-nix/bifrost".into();
+    let p = plan::plan(&settings(), &r).unwrap();
+    assert!(p.flake_copy.is_none());
+    assert!(!p.steps.iter().any(|s| s.id == "copy-flake"));
+}
+
 #[test]
 fn fresh_plan_creates_nixos_and_shared_subvolumes_but_not_kinoites() {
     let p = make(Mode::Fresh);

@@ -238,6 +238,14 @@ pub fn run(a: Args) -> ExitCode {
                 );
             } else {
                 let target = &a.more.target;
+                if let Some(f) = &the_plan.flake_copy {
+                    println!(
+                        "your flake is in {f} on the installed system (owned by uid 1000): \
+                         update and rebuild there with `nix flake update` and \
+                         `sudo nixos-rebuild switch --flake {f}#{}`",
+                        a.host
+                    );
+                }
                 println!(
                     "installed {} on {} (progress: {state_path})\n\
                      next: unless the flake sets a password, set one: nixos-enter --root {target} -c 'passwd <user>'\n\

@@ -8,6 +8,7 @@
 //! - [`run`]: executes the steps, recording progress for resume.
 //! - [`secret`]: the passphrase, kept off every command line and log.
 
+pub mod flake_copy;
 pub mod plan;
 pub mod preflight;
 pub mod run;

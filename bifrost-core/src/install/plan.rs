@@ -63,6 +63,10 @@ pub struct Plan {
     /// Kinoite's `/boot`, read for its boot entries (dual boot with the ESP step).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kinoite_boot_device: Option<Utf8PathBuf>,
+    /// Where the flake is copied on the installed system (`/etc/nixos`);
+    /// `None` for a flake that is not a local folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flake_copy: Option<Utf8PathBuf>,
     pub storage_only: bool,
     pub steps: Vec<Step>,
 }
@@ -462,6 +466,7 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
     let top = req.work_dir.join(format!("pool-{luks_name}"));
     let mut b = Builder { steps: Vec::new() };
     let mut kinoite_boot_device = None;
+    let mut flake_copy = None;
 
     if req.mode == Mode::Fresh {
         b.push(
@@ -792,6 +797,22 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
             ]),
         )
         .writes(WriteKind::Files, target, DataOwner::Nixos);
+        // The flake installed from, kept on the installed system: the
+        // installer's copy is gone after the reboot.
+        if let Some(src) = super::local_flake_dir(&req.flake) {
+            let dest = super::flake_copy::dest_under(target);
+            b.push(
+                "copy-flake",
+                format!(
+                    "Copy the flake {src} to {} on the installed system (owner {}), unless one is there",
+                    super::flake_copy::DEST,
+                    super::flake_copy::OWNER
+                ),
+                run(super::flake_copy::argv(&src, target)),
+            )
+            .writes(WriteKind::Files, dest, DataOwner::Nixos);
+            flake_copy = Some(Utf8PathBuf::from(super::flake_copy::DEST));
+        }
         if let Some(k) = kinoite {
             let dev = req
                 .kinoite_boot_device
@@ -905,6 +926,7 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
         luks_device,
         mapper,
         kinoite_boot_device,
+        flake_copy,
         storage_only: req.storage_only,
         steps: b.steps,
     })
