@@ -10,11 +10,13 @@
 
 pub mod fallback;
 pub mod generations;
+pub mod kinoite;
 pub mod last_booted;
+pub mod lock;
 pub mod volume;
 
 use crate::fsutil;
-use crate::refind::{self, bls, Config, MenuEntry, SubmenuEntry};
+use crate::refind::{self, Config, MenuEntry, SubmenuEntry};
 use camino::{Utf8Path, Utf8PathBuf};
 use generations::{BootTarget, Generation};
 use serde::{Deserialize, Serialize};
@@ -43,7 +45,7 @@ pub enum EspError {
     MissingDriver(String),
     #[error("{0} changed while it was being copied; run the install again")]
     Changed(String),
-    #[error("--default-entry kinoite needs --kinoite-entries and --kinoite-volume")]
+    #[error("--default-entry kinoite needs the Kinoite side: --kinoite-mode chainload, or --kinoite-entries and --kinoite-volume")]
     DefaultWithoutKinoite,
     #[error("--limit must be at least 1")]
     ZeroLimit,
@@ -59,6 +61,16 @@ pub enum EspError {
     Kinoite(#[source] refind::RefindError),
     #[error("refind.conf: {0}")]
     Render(#[source] refind::RefindError),
+    #[error("{0}: {nofix}", nofix = kinoite::NO_LOADER_FIX)]
+    NoFedoraLoader(String),
+    #[error("{0} is locked by another bifrost run that has not finished within {secs} s; wait for it, or check that no `bifrost esp` process is stuck", secs = lock::WAIT.as_secs())]
+    Locked(String),
+    #[error("{config} does not match its state line ({why}); it was changed by hand or by another tool. Run `bifrost esp install` from NixOS to rewrite it; nothing was changed")]
+    KinoiteMismatch { config: String, why: String },
+    #[error("{0}: no Kinoite side installed by bifrost; run `bifrost esp install` from NixOS with the Kinoite side first")]
+    NoKinoiteSide(String),
+    #[error("--kinoite-volume {0:?}: must be a non-empty file-system label, partition label or GUID without quotes or newlines")]
+    BadVolume(String),
     #[error(transparent)]
     Fs(#[from] fsutil::FsError),
     #[error(transparent)]
@@ -100,8 +112,11 @@ pub struct InstallOptions {
     /// Install at the fallback path even over another system's loader.
     pub force_removable: bool,
     pub limit: Option<u32>,
-    /// BLS entries folder and rEFInd volume of Kinoite's `/boot`.
+    /// BLS entries folder and rEFInd volume of Kinoite's `/boot` (direct entries).
     pub kinoite: Option<(Utf8PathBuf, String)>,
+    /// Chainload Fedora's boot loader with an entry of this title instead
+    /// of direct entries (see [`kinoite`]).
+    pub kinoite_chainload: Option<String>,
     pub timeout: i32,
     pub text_only: bool,
     /// Trusted lines for refind.conf's global section.
@@ -134,6 +149,9 @@ pub struct State {
     /// Generation numbers with an entry, newest first.
     pub generations: Vec<u64>,
     pub files: Vec<FileRecord>,
+    /// The Kinoite side, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kinoite: Option<kinoite::KinoiteState>,
 }
 
 /// Where a planned file's bytes come from.
@@ -160,6 +178,7 @@ pub struct Plan {
     pub bytes_available: u64,
     pub generations: Vec<u64>,
     pub default: String,
+    pub kinoite: Option<kinoite::KinoiteState>,
     /// Hashes known before copying (files kept as they are).
     #[serde(skip)]
     records: BTreeMap<String, FileRecord>,
@@ -337,31 +356,15 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
             submenus,
         });
     }
-    if let Some((dir, volume)) = &o.kinoite {
-        let bls = bls::read_dir(dir).map_err(EspError::Kinoite)?;
-        let drivers = o
-            .refind_efi
-            .parent()
-            .unwrap_or(Utf8Path::new("."))
-            .join("drivers_x64");
-        for d in KINOITE_DRIVERS {
-            let src = drivers.join(d);
-            if src.is_file() {
-                wanted.insert(format!("{refind_dir}/drivers_x64/{d}"), src);
-            } else if d == KINOITE_DRIVERS[0] {
-                return Err(EspError::MissingDriver(src.to_string()));
-            }
-        }
-        // rEFInd cannot find a file-system UUID: its partition GUID stands in.
-        let volume = volume::refind_volume(volume, Utf8Path::new("/dev/disk"))?;
-        for e in &bls {
-            entries.push(bls::menu_entry(e, &volume, icon("os_fedora.png")));
-        }
+    let side = kinoite::side(o, refind_dir, icon("os_fedora.png"))?;
+    if let Some(k) = &side {
+        wanted.extend(k.drivers.iter().cloned());
+        entries.extend(k.entries.iter().cloned());
     }
     if o.last_booted {
         last_booted::stable_newest_title(&mut entries);
     }
-    let default = match (o.default_kinoite, o.kinoite.is_some()) {
+    let default = match (o.default_kinoite, side.is_some()) {
         (true, false) => return Err(EspError::DefaultWithoutKinoite),
         (true, true) => entries[gens.len()].title.clone(),
         _ => entries[0].title.clone(),
@@ -434,7 +437,15 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
             (c.dest.clone(), r)
         })
         .collect();
-    let provisional = state_line(&config, &gens, &wanted, &records, Some(&planned));
+    let kinoite = side.map(|k| k.state);
+    let provisional = state_line(
+        &config,
+        &gens,
+        &wanted,
+        &records,
+        Some(&planned),
+        kinoite.as_ref(),
+    );
     config.state_comment = Some(provisional);
     let new_config = refind::render(&config).map_err(EspError::Render)?;
 
@@ -513,6 +524,7 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
         bytes_available: available,
         generations: gens.iter().map(|g| g.number).collect(),
         default,
+        kinoite,
         records,
         config,
     })
@@ -528,6 +540,7 @@ fn state_line(
     wanted: &BTreeMap<String, Utf8PathBuf>,
     records: &BTreeMap<String, FileRecord>,
     extra: Option<&BTreeMap<String, FileRecord>>,
+    kinoite: Option<&kinoite::KinoiteState>,
 ) -> String {
     let files = wanted
         .keys()
@@ -548,6 +561,7 @@ fn state_line(
         default: config.default_selection.clone().unwrap_or_default(),
         generations: gens.iter().map(|g| g.number).collect(),
         files,
+        kinoite: kinoite.cloned(),
     };
     format!(
         "{STATE_MARKER}{}",
@@ -666,6 +680,7 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
             .into_iter()
             .map(|f| records.get(&f.path).cloned().unwrap_or(f))
             .collect(),
+        kinoite: p.kinoite.clone(),
     };
     config.state_comment = Some(format!(
         "{STATE_MARKER}{}",
@@ -730,6 +745,8 @@ pub struct ConfigStatus {
     pub default_generation: Option<u64>,
     pub generations: Vec<u64>,
     pub files: Vec<FileStatus>,
+    /// The Kinoite side this menu boots.
+    pub kinoite: Option<kinoite::KinoiteState>,
 }
 
 /// What `bifrost esp status` reports.
@@ -817,8 +834,10 @@ pub fn status(esp: &Utf8Path) -> Result<Status, EspError> {
                 ok,
             });
         }
-        // Every ESP path the menu loads must be one bifrost recorded.
-        let recorded: BTreeSet<&str> = state.files.iter().map(|f| f.path.as_str()).collect();
+        // Every ESP path the menu loads must be one bifrost recorded, or
+        // Fedora's loader that the chainload entry starts (checked in `kinoite`).
+        let mut recorded: BTreeSet<&str> = state.files.iter().map(|f| f.path.as_str()).collect();
+        recorded.extend(state.kinoite.as_ref().and_then(|k| k.loader.as_deref()));
         let mut entries = vec![];
         let mut on_volume = false;
         for line in text.lines() {
@@ -856,6 +875,7 @@ pub fn status(esp: &Utf8Path) -> Result<Status, EspError> {
             default_generation,
             generations: state.generations.clone(),
             files,
+            kinoite: state.kinoite.clone(),
         });
     }
     Ok(st)
@@ -935,6 +955,7 @@ mod tests {
             force_removable: false,
             limit: Some(2),
             kinoite: Some((bls, "KINOITE".into())),
+            kinoite_chainload: None,
             timeout: 5,
             text_only: true,
             extra_config: String::new(),
@@ -990,6 +1011,7 @@ mod tests {
                 size: 4,
                 sha256: Some("ab".into()),
             }],
+            kinoite: None,
         };
         let conf = format!(
             "x\n# {STATE_MARKER}{}\n",

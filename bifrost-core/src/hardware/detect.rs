@@ -559,6 +559,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
                 entries_dir: spec::defaults::bls_entries(),
                 boot_fs_type: b.fstype().to_owned(),
                 title: spec::defaults::kinoite_title(),
+                mode: Default::default(),
             });
         }
     }

@@ -7,6 +7,7 @@
 //! `options` are doubled, which is how rEFInd reads a literal quote.
 
 pub mod bls;
+pub mod chainload;
 
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
