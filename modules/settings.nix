@@ -129,6 +129,10 @@ in {
                       iterations = opt types.ints.unsigned 4 "Time cost in iterations (`--pbkdf-force-iterations`): 4 or more." 6;
                       parallelism = opt types.ints.unsigned 4 "Parallel threads (`--pbkdf-parallel`): 1 to 4." 2;
                     };
+                    unlock = section "How the container unlocks at boot: the passphrase, or the TPM (enroll it with `bifrost tpm enroll`); the passphrase always stays as the fallback." {
+                      method = opt (types.enum ["passphrase" "tpm2" "tpm2-pin"]) "passphrase" "`passphrase` (typed at boot), `tpm2` (the TPM releases the key when the PCRs match; systemd initrd), or `tpm2-pin` (the same, and the TPM also asks for a PIN)." "tpm2";
+                      tpm2Pcrs = opt (types.listOf (types.ints.between 0 23)) [7] "PCRs the TPM2 key is sealed to (0 to 23); 7 is the Secure Boot state. Pass the same list to `bifrost tpm enroll --pcrs`." [7];
+                    };
                   };
                 };
               };

@@ -2,7 +2,6 @@
 //! that then cannot create `OUT/2_raw` (a normal user and the seed's default
 //! `/mnt/kinoite/@images/...`) wastes the hour.
 
-use super::place;
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// Errors of the output-root check.
@@ -24,6 +23,8 @@ pub enum OutDirError {
         #[source]
         source: std::io::Error,
     },
+    #[error("output folder: {0}")]
+    Confine(#[from] crate::confine::ConfineError),
 }
 
 /// A folder the caller can surely write: `$HOME/bifrost-images`, else
@@ -35,9 +36,11 @@ pub fn suggested_out(home: Option<&str>) -> String {
     }
 }
 
-/// Create the output layout (`OUT/{0_podman,1_oci,2_raw,3_deploy}`) and
-/// prove `OUT/2_raw` takes a file, before any build starts. Returns `OUT/2_raw`.
-pub fn prepare(out: &Utf8Path) -> Result<Utf8PathBuf, OutDirError> {
+/// Prove, before any build, that `OUT/2_raw` can be created and written,
+/// leaving nothing behind: the nearest existing folder on the way to it must
+/// be a folder that takes a file (a temp file, removed at once). The layout
+/// itself is made when the artifact is placed (`output::open`).
+pub fn prepare(out: &Utf8Path) -> Result<(), OutDirError> {
     let fail = |op: &'static str, path: Utf8PathBuf, source: std::io::Error| {
         let home = std::env::var("HOME").ok();
         OutDirError::NotWritable {
@@ -49,18 +52,40 @@ pub fn prepare(out: &Utf8Path) -> Result<Utf8PathBuf, OutDirError> {
             source,
         }
     };
-    for d in place::LAYOUT {
-        let p = out.join(d);
-        std::fs::create_dir_all(&p).map_err(|e| fail("create", p.clone(), e))?;
+    // Never follow a link out of OUT (as placing does, see `output`).
+    let raw = crate::confine::checked(out, "2_raw")?;
+    let mut existing = raw.as_path();
+    while !existing.exists() {
+        match existing.parent() {
+            Some(p) if !p.as_str().is_empty() => existing = p,
+            _ => {
+                existing = Utf8Path::new(".");
+                break;
+            }
+        }
     }
-    let raw = out.join("2_raw");
+    if !existing.is_dir() {
+        return Err(fail(
+            "create",
+            raw.clone(),
+            std::io::Error::new(
+                std::io::ErrorKind::NotADirectory,
+                format!("{existing} is not a folder"),
+            ),
+        ));
+    }
     // Root ignores permission bits, so asking access(2) would lie; a real
     // file proves it (removed again at once).
+    let op = if existing == raw {
+        "write a file in"
+    } else {
+        "create"
+    };
     tempfile::Builder::new()
         .prefix(".bifrost-write-test-")
-        .tempfile_in(&raw)
-        .map_err(|e| fail("write a file in", raw.clone(), e))?;
-    Ok(raw)
+        .tempfile_in(existing)
+        .map_err(|e| fail(op, raw.clone(), e))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -80,14 +105,18 @@ mod tests {
     }
 
     #[test]
-    fn a_writable_out_gets_the_layout_and_no_leftover() {
+    fn a_writable_out_is_accepted_and_left_as_it_was() {
         let tmp = tempfile::tempdir().unwrap();
-        let out = Utf8Path::from_path(tmp.path()).unwrap().join("out");
-        assert_eq!(prepare(&out).unwrap(), out.join("2_raw"));
-        for d in place::LAYOUT {
-            assert!(out.join(d).is_dir());
-        }
-        assert_eq!(std::fs::read_dir(out.join("2_raw")).unwrap().count(), 0);
+        let root = Utf8Path::from_path(tmp.path()).unwrap();
+        prepare(&root.join("out/deeper")).unwrap();
+        assert!(!root.join("out").exists());
+        std::fs::create_dir_all(root.join("have/2_raw")).unwrap();
+        prepare(&root.join("have")).unwrap();
+        assert_eq!(
+            std::fs::read_dir(root.join("have/2_raw")).unwrap().count(),
+            0
+        );
+        assert_eq!(std::fs::read_dir(root).unwrap().count(), 1);
     }
 
     #[test]

@@ -373,6 +373,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
                 device: outer.stable_path().into(),
                 allow_discards: true,
                 argon2id: Default::default(),
+                unlock: Default::default(),
             },
             Some(inner),
         ),
@@ -387,6 +388,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
                     device: outer.stable_path().into(),
                     allow_discards: true,
                     argon2id: Default::default(),
+                    unlock: Default::default(),
                 },
                 None,
             )
@@ -401,6 +403,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
                     device: "/dev/disk/by-partlabel/pool".into(),
                     allow_discards: true,
                     argon2id: Default::default(),
+                    unlock: Default::default(),
                 },
                 None,
             )
