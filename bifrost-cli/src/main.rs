@@ -57,6 +57,9 @@ enum Command {
     Doctor(cmd::doctor::Args),
     /// Install NixOS to a disk: fresh, or beside Kinoite.
     Install(cmd::install::Args),
+    /// Secure Boot: make keys, verify signatures on the ESP, enroll keys.
+    #[command(subcommand)]
+    Sb(cmd::sb::Command),
     /// Print shell completions or the man page.
     #[command(subcommand)]
     Completions(cmd::completions::Command),
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Vm(a) => cmd::vm::run(a),
         Command::Doctor(a) => cmd::doctor::run(a),
         Command::Install(a) => cmd::install::run(a),
+        Command::Sb(c) => cmd::sb::run(c),
         Command::Completions(c) => cmd::completions::run(c),
     }
 }

@@ -12,4 +12,5 @@ pub mod hardware;
 pub mod install;
 pub mod nixexpr;
 pub mod refind;
+pub mod sb;
 pub mod spec;

@@ -65,6 +65,24 @@ pub struct InstallArgs {
     /// Which entry boots by default: the newest NixOS generation, or Kinoite's newest entry.
     #[arg(long, value_name = "WHICH", default_value = "nixos", value_parser = ["nixos", "kinoite"])]
     default_entry: String,
+    /// Sign rEFInd, its drivers and every kernel with this PEM private key (Secure Boot).
+    ///
+    /// Signing happens on the copies made for the ESP, never in the Nix store; a rEFInd
+    /// without a .sbat section gets one first (shim requires it). Signed kernels are named
+    /// by store path and certificate, so a new key or kernel gives a new file.
+    #[arg(long, value_name = "FILE", requires = "sign_cert")]
+    sign_key: Option<Utf8PathBuf>,
+    /// PEM certificate of --sign-key.
+    #[arg(long, value_name = "FILE", requires = "sign_key")]
+    sign_cert: Option<Utf8PathBuf>,
+    /// Put a Microsoft-signed shim in front of the signed rEFInd (needs --sign-key).
+    ///
+    /// shim goes into rEFInd's folder (EFI/refind/shimx64.efi, or EFI/BOOT/BOOTX64.EFI with
+    /// --removable) with MokManager (mmx64.efi) when it sits beside FILE; rEFInd becomes
+    /// grubx64.efi, the second stage shim starts. Without FILE: Fedora's EFI/fedora/shimx64.efi
+    /// on this ESP (copied, never changed).
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
+    shim: Option<Utf8PathBuf>,
     /// Print the plan (files to copy and delete, refind.conf diff) and change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -110,6 +128,17 @@ fn install(a: InstallArgs) -> ExitCode {
         text_only: a.text_only,
         extra_config,
         default_kinoite: a.default_entry == "kinoite",
+        sign: a
+            .sign_key
+            .zip(a.sign_cert)
+            .map(|(key, cert)| esp::sign::SignOptions { key, cert }),
+        shim: a.shim.map(|f| {
+            if f.as_str().is_empty() {
+                esp::sign::ShimSource::Fedora
+            } else {
+                esp::sign::ShimSource::File(f)
+            }
+        }),
     };
     let plan = match esp::plan(&o) {
         Ok(p) => p,

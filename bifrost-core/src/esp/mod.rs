@@ -9,6 +9,7 @@
 //! record and the menu can never disagree, and `status` checks against it.
 
 pub mod generations;
+pub mod sign;
 
 use crate::fsutil;
 use crate::refind::{self, bls, Config, MenuEntry, SubmenuEntry};
@@ -58,6 +59,8 @@ pub enum EspError {
     Render(#[source] refind::RefindError),
     #[error(transparent)]
     Fs(#[from] fsutil::FsError),
+    #[error(transparent)]
+    Sign(#[from] sign::SignError),
 }
 
 fn io<'a>(path: &'a Utf8Path, op: &'static str) -> impl FnOnce(std::io::Error) -> EspError + 'a {
@@ -99,6 +102,10 @@ pub struct InstallOptions {
     pub extra_config: String,
     /// Boot Kinoite's newest entry by default instead of the newest generation.
     pub default_kinoite: bool,
+    /// Sign rEFInd, its drivers and the kernels with this key (esp/sign.rs).
+    pub sign: Option<sign::SignOptions>,
+    /// Put a Microsoft-signed shim in front of the signed rEFInd.
+    pub shim: Option<sign::ShimSource>,
 }
 
 /// One file bifrost keeps on the ESP.
@@ -153,6 +160,9 @@ pub struct Plan {
     records: BTreeMap<String, FileRecord>,
     #[serde(skip)]
     config: Config,
+    /// Signed copies waiting to be copied (removed with the plan).
+    #[serde(skip)]
+    _staging: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 impl Plan {
@@ -256,8 +266,10 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
     if !o.refind_efi.is_file() {
         return Err(EspError::MissingRefind(o.refind_efi.to_string()));
     }
+    let signer = o.sign.as_ref().map(sign::Signer::new).transpose()?;
     let gens = generations::read(&o.profiles, o.limit, o.root.as_deref())?;
     let (refind_dir, refind_bin) = REFIND_DIRS[o.removable as usize];
+    let (refind_bin, shim_files) = sign::loader_files(o, refind_dir, refind_bin)?;
     let config_path = format!("{refind_dir}/refind.conf");
     let old_config = match std::fs::read(o.esp.join(&config_path)) {
         Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
@@ -272,7 +284,7 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
 
     // Every file the new configuration needs: ESP path -> source.
     let mut wanted: BTreeMap<String, Utf8PathBuf> = BTreeMap::new();
-    wanted.insert(refind_bin.into(), o.refind_efi.clone());
+    wanted.insert(refind_bin.clone(), o.refind_efi.clone());
     // Generations share files: name each source once (a file outside a
     // store is named by hashing its content).
     let mut names: BTreeMap<Utf8PathBuf, String> = BTreeMap::new();
@@ -280,7 +292,7 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
         let dest = match names.get(src) {
             Some(d) => d.clone(),
             None => {
-                let d = format!("{NIXOS_DIR}/{}", esp_name(src)?);
+                let d = format!("{NIXOS_DIR}/{}", sign::esp_name(src, signer.as_ref())?);
                 names.insert(src.to_owned(), d.clone());
                 d
             }
@@ -346,6 +358,12 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
         (true, true) => entries[gens.len()].title.clone(),
         _ => entries[0].title.clone(),
     };
+
+    if let Some(s) = &signer {
+        let sizes = old_records.iter().map(|(k, r)| (k.clone(), r.size));
+        s.stage(&o.esp, &refind_bin, &mut wanted, &sizes.collect())?;
+    }
+    wanted.extend(shim_files);
 
     // Decide what to copy: store-named files whose recorded size matches what
     // is on the ESP are kept; small rEFInd files are compared byte for byte.
@@ -491,6 +509,7 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
         default,
         records,
         config,
+        _staging: signer.map(|s| s.staging()),
     })
 }
 
@@ -910,6 +929,8 @@ mod tests {
             text_only: true,
             extra_config: String::new(),
             default_kinoite: false,
+            sign: None,
+            shim: None,
         };
         let p = plan(&o).unwrap();
         assert_eq!(p.generations, vec![3, 2]);
