@@ -28,28 +28,44 @@ impl SbTools {
         let boot = BootTools::find(test)?;
         let ovmf = |f: &str| tool_path("BIFROST_OVMF_DIR_UNUSED", &format!("/usr/share/OVMF/{f}"));
         let found = (
-            tool_path("BIFROST_OVMF_SECBOOT_CODE", "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"),
+            tool_path(
+                "BIFROST_OVMF_SECBOOT_CODE",
+                "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd",
+            ),
             ovmf("OVMF_VARS_4M.ms.fd"),
             ovmf("OVMF_VARS_4M.snakeoil.fd"),
-            tool_path("BIFROST_SNAKEOIL_KEY", "/usr/share/ovmf/PkKek-1-snakeoil.key"),
-            tool_path("BIFROST_SNAKEOIL_CERT", "/usr/share/ovmf/PkKek-1-snakeoil.pem"),
+            tool_path(
+                "BIFROST_SNAKEOIL_KEY",
+                "/usr/share/ovmf/PkKek-1-snakeoil.key",
+            ),
+            tool_path(
+                "BIFROST_SNAKEOIL_CERT",
+                "/usr/share/ovmf/PkKek-1-snakeoil.pem",
+            ),
             tool_path("BIFROST_SHIM", "/usr/lib/shim/shimx64.efi.signed"),
             bifrost_e2e::program("virt-fw-vars"),
             bifrost_e2e::program("sbsign").and(bifrost_e2e::program("sbattach")),
         );
         match found {
-            (Some(code), Some(ms_vars), Some(snakeoil_vars), Some(sk), Some(sc), Some(shim), Some(v), Some(_)) => {
-                Some(SbTools {
-                    boot,
-                    code,
-                    ms_vars,
-                    snakeoil_vars,
-                    snakeoil_key: sk,
-                    snakeoil_cert: sc,
-                    shim,
-                    virt_fw_vars: v,
-                })
-            }
+            (
+                Some(code),
+                Some(ms_vars),
+                Some(snakeoil_vars),
+                Some(sk),
+                Some(sc),
+                Some(shim),
+                Some(v),
+                Some(_),
+            ) => Some(SbTools {
+                boot,
+                code,
+                ms_vars,
+                snakeoil_vars,
+                snakeoil_key: sk,
+                snakeoil_cert: sc,
+                shim,
+                virt_fw_vars: v,
+            }),
             _ => {
                 skip(
                     test,
@@ -241,7 +257,10 @@ fn shim_and_mok_boot_signed_kernel_and_refuse_unsigned() {
         "shim is the firmware's fallback loader"
     );
     assert!(esp.join("EFI/BOOT/grubx64.efi").is_file());
-    assert!(esp.join("EFI/BOOT/mmx64.efi").is_file(), "MokManager beside shim");
+    assert!(
+        esp.join("EFI/BOOT/mmx64.efi").is_file(),
+        "MokManager beside shim"
+    );
     let (ok, out) = verify(&esp, &cert);
     assert!(ok, "{out}");
 
@@ -256,7 +275,8 @@ fn shim_and_mok_boot_signed_kernel_and_refuse_unsigned() {
     assert!(!ok, "{out}");
     let name = on_esp.file_name().unwrap().to_str().unwrap();
     assert!(
-        out.lines().any(|l| l.contains(name) && l.contains("not signed")),
+        out.lines()
+            .any(|l| l.contains(name) && l.contains("not signed")),
         "{out}"
     );
     let (printed, log) = boot_secure(&t, &vars, &fat(d, &esp, "bad.img"));
@@ -314,7 +334,11 @@ fn own_keys_in_db_boot_signed_kernel_and_refuse_unsigned() {
     let (ok, out) = verify(&esp, cert);
     assert!(!ok, "{out}");
     let name = on_esp.file_name().unwrap().to_str().unwrap();
-    assert!(out.lines().any(|l| l.contains(name) && l.contains("not signed")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains(name) && l.contains("not signed")),
+        "{out}"
+    );
     let (printed, log) = boot_secure(&t, &t.snakeoil_vars, &fat(d, &esp, "bad.img"));
     assert_eq!(printed, None, "{}", qemu::tail(&log));
 }

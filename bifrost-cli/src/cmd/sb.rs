@@ -30,7 +30,11 @@ pub struct KeysArgs {
     #[arg(long, value_name = "NAME", default_value = "mok")]
     name: String,
     /// Common name written into the certificates.
-    #[arg(long, value_name = "CN", default_value = "bifrost Secure Boot signing key")]
+    #[arg(
+        long,
+        value_name = "CN",
+        default_value = "bifrost Secure Boot signing key"
+    )]
     common_name: String,
     /// Also create PK, KEK and db for `bifrost sb enroll` (firmware in setup mode).
     #[arg(long)]
@@ -73,7 +77,10 @@ fn keys(a: KeysArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(r) => {
-            println!("key:         {} (private: keep it secret, off the ESP)", r.key);
+            println!(
+                "key:         {} (private: keep it secret, off the ESP)",
+                r.key
+            );
             println!("certificate: {} (PEM), {} (DER)", r.cert, r.cert_der);
             println!("SHA-256:     {}", r.fingerprint);
             for f in &r.firmware {
@@ -107,7 +114,11 @@ fn verify(a: VerifyArgs) -> ExitCode {
                 Some(true) => ", has .sbat",
                 _ => "",
             };
-            println!("{:<11} {}: {state}{sbat}", format!("{:?}", f.role).to_lowercase(), f.path);
+            println!(
+                "{:<11} {}: {state}{sbat}",
+                format!("{:?}", f.role).to_lowercase(),
+                f.path
+            );
         }
         if v.files.is_empty() {
             println!("no rEFInd install found on {}", v.esp);

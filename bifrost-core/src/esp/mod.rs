@@ -383,15 +383,22 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
             }
         } else {
             let new = std::fs::read(src).map_err(io(src, "read"))?;
-            let same =
-                on_disk == Some(size) && std::fs::read(&target).map(|b| b == new).unwrap_or(false);
-            if same {
+            let old = std::fs::read(&target)
+                .ok()
+                .filter(|_| on_disk == Some(size));
+            let same = old.as_ref().is_some_and(|b| {
+                *b == new
+                    || signer
+                        .as_ref()
+                        .is_some_and(|s| s.same_signed(b, &new, &target))
+            });
+            if let Some(old) = old.filter(|_| same) {
                 records.insert(
                     dest.clone(),
                     FileRecord {
                         path: dest.clone(),
                         size,
-                        sha256: Some(hex::encode(Sha256::digest(&new))),
+                        sha256: Some(hex::encode(Sha256::digest(&old))),
                     },
                 );
             }

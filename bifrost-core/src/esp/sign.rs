@@ -125,6 +125,19 @@ impl Signer {
         Ok(())
     }
 
+    /// Is `on_esp` (the bytes at `path`) the same image as the freshly
+    /// signed `staged`, validly signed by this key? sbsign puts the signing
+    /// time into each signature, so two signings of one image never agree
+    /// byte for byte; what they sign does.
+    pub fn same_signed(&self, on_esp: &[u8], staged: &[u8], path: &Utf8Path) -> bool {
+        match (pe::unsigned_view(on_esp), pe::unsigned_view(staged)) {
+            (Some(a), Some(b)) if a == b => {
+                crate::sb::verify::signed_by(path, &self.keys.cert).unwrap_or(false)
+            }
+            _ => false,
+        }
+    }
+
     /// The ESP name of a store file signed with this key: the store name
     /// plus the certificate's fingerprint, so another key or another kernel
     /// gives another file.

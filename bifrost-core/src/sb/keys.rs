@@ -85,8 +85,7 @@ pub fn create(o: &KeysOptions) -> Result<KeysReport, SbError> {
         .tempdir_in(&o.dir)
         .map_err(io(&o.dir, "create temp folder"))?;
     let w = Utf8Path::from_path(work.path()).expect("temp path under a UTF-8 dir");
-    std::fs::set_permissions(w, std::fs::Permissions::from_mode(0o700))
-        .map_err(io(w, "chmod"))?;
+    std::fs::set_permissions(w, std::fs::Permissions::from_mode(0o700)).map_err(io(w, "chmod"))?;
     make_pair(w, &o.name, &o.common_name)?;
     if o.firmware {
         for n in ["PK", "KEK", "db"] {
@@ -98,7 +97,12 @@ pub fn create(o: &KeysOptions) -> Result<KeysReport, SbError> {
             let esl = w.join(format!("{n}.esl"));
             run(
                 "cert-to-efi-sig-list",
-                &["-g", &owner, w.join(format!("{n}.crt")).as_str(), esl.as_str()],
+                &[
+                    "-g",
+                    &owner,
+                    w.join(format!("{n}.crt")).as_str(),
+                    esl.as_str(),
+                ],
             )?;
             run(
                 "sign-efi-sig-list",

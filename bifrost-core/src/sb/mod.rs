@@ -5,7 +5,6 @@
 //! efitools, mokutil) through [`crate::build::command::run_captured`], the
 //! process seam; this module decides what to run and checks the results.
 
-
 pub mod keys;
 pub mod pe;
 pub mod verify;
@@ -119,7 +118,16 @@ impl KeyPair {
         }
         let key_pub = run(
             "openssl",
-            &["pkey", "-in", key.as_str(), "-passin", "pass:", "-pubout"],
+            &[
+                "pkey",
+                "-inform",
+                "PEM",
+                "-in",
+                key.as_str(),
+                "-passin",
+                "pass:",
+                "-pubout",
+            ],
         )
         .map_err(|e| SbError::BadFormat {
             what: "signing key",
@@ -129,7 +137,15 @@ impl KeyPair {
         })?;
         let cert_pub = run(
             "openssl",
-            &["x509", "-in", cert.as_str(), "-noout", "-pubkey"],
+            &[
+                "x509",
+                "-inform",
+                "PEM",
+                "-in",
+                cert.as_str(),
+                "-noout",
+                "-pubkey",
+            ],
         )
         .map_err(|e| SbError::BadFormat {
             what: "certificate",
@@ -172,7 +188,14 @@ impl KeyPair {
 pub fn fingerprint(cert: &Utf8Path) -> Result<String, SbError> {
     let out = run(
         "openssl",
-        &["x509", "-in", cert.as_str(), "-noout", "-fingerprint", "-sha256"],
+        &[
+            "x509",
+            "-in",
+            cert.as_str(),
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+        ],
     )?;
     let hexs: String = out
         .split_once('=')

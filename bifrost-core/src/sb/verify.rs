@@ -68,7 +68,12 @@ fn loaders(conf: &str) -> Vec<String> {
             on_volume = true;
         } else if let Some(p) = l.strip_prefix("loader ") {
             if !on_volume {
-                out.push(p.trim().trim_matches('"').trim_start_matches('/').to_string());
+                out.push(
+                    p.trim()
+                        .trim_matches('"')
+                        .trim_start_matches('/')
+                        .to_string(),
+                );
             }
         }
     }
