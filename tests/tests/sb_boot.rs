@@ -26,14 +26,16 @@ struct SbTools {
 impl SbTools {
     fn find(test: &str) -> Option<SbTools> {
         let boot = BootTools::find(test)?;
-        let ovmf = |f: &str| tool_path("BIFROST_OVMF_DIR_UNUSED", &format!("/usr/share/OVMF/{f}"));
         let found = (
             tool_path(
                 "BIFROST_OVMF_SECBOOT_CODE",
                 "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd",
             ),
-            ovmf("OVMF_VARS_4M.ms.fd"),
-            ovmf("OVMF_VARS_4M.snakeoil.fd"),
+            tool_path("BIFROST_OVMF_MS_VARS", "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"),
+            tool_path(
+                "BIFROST_OVMF_SNAKEOIL_VARS",
+                "/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd",
+            ),
             tool_path(
                 "BIFROST_SNAKEOIL_KEY",
                 "/usr/share/ovmf/PkKek-1-snakeoil.key",
@@ -180,9 +182,14 @@ fn boot_secure(t: &SbTools, vars: &Path, img: &Path) -> (Option<String>, String)
         if let Some(c) = qemu::printed_cmdline(&log) {
             return (Some(c), log);
         }
-        let refused = ["Access Denied", "Security Violation", "Verification failed"]
-            .iter()
-            .any(|m| log.contains(m));
+        let refused = [
+            "Access Denied",
+            "Security Violation",
+            "Verification failed",
+            "Secure Boot validation failure",
+        ]
+        .iter()
+        .any(|m| log.contains(m));
         if refused {
             // Give a wrongly accepted kernel time to print anyway.
             std::thread::sleep(Duration::from_secs(5));
