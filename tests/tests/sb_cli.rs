@@ -376,3 +376,182 @@ fn shim_from_fedoras_folder_on_a_dual_boot_esp() {
     let (ok, out) = install(&t, &strs(&a));
     assert!(!ok && out.contains("--shim FILE"), "{out}");
 }
+
+const GLOBAL: &str = "8be4df61-93ca-11d2-aa0d-00e098032b8c";
+const DB: &str = "d719b2cb-3d3a-4596-a3bc-dad00e67656f";
+
+/// A folder standing in for efivarfs: `Name-GUID` files of 4 attribute
+/// bytes and the data, as the kernel presents them.
+fn efivar(dir: &Path, name: &str, guid: &str, data: &[u8]) {
+    let mut b = 6u32.to_le_bytes().to_vec();
+    b.extend_from_slice(data);
+    std::fs::write(dir.join(format!("{name}-{guid}")), b).unwrap();
+}
+
+#[test]
+fn enroll_writes_signed_db_kek_pk_only_in_setup_mode() {
+    let test = "enroll_writes_signed_db_kek_pk_only_in_setup_mode";
+    let Some(t) = setup(test) else {
+        return;
+    };
+    if program("sign-efi-sig-list").is_none() {
+        skip(test, "efitools");
+        return;
+    }
+    let fw = t.d().join("fw");
+    let (ok, o, e) = bifrost(&["sb", "keys", "--dir", fw.to_str().unwrap(), "--firmware"]);
+    assert!(ok, "{o}{e}");
+    let vars = t.d().join("efivars");
+    std::fs::create_dir_all(&vars).unwrap();
+    let enroll = |extra: &[&str]| {
+        let mut a = vec![
+            "sb",
+            "enroll",
+            "--keys",
+            fw.to_str().unwrap(),
+            "--efivars",
+            vars.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        bifrost(&a)
+    };
+    // No SetupMode variable: not UEFI.
+    let (ok, _, err) = enroll(&[]);
+    assert!(!ok && err.contains("no SetupMode variable"), "{err}");
+    // User mode: refused, nothing written.
+    efivar(&vars, "SetupMode", GLOBAL, &[0]);
+    let before = tree_hash(&vars);
+    let (ok, _, err) = enroll(&[]);
+    assert!(
+        !ok && err.contains("not in setup mode") && err.contains("enroll-mok"),
+        "{err}"
+    );
+    assert_eq!(tree_hash(&vars), before);
+    // Setup mode with a db holding a Microsoft certificate.
+    efivar(&vars, "SetupMode", GLOBAL, &[1]);
+    let ms = t.d().join("ms");
+    std::fs::create_dir_all(&ms).unwrap();
+    let mk = |args: &[&str]| {
+        assert!(
+            Command::new(args[0])
+                .args(&args[1..])
+                .output()
+                .unwrap()
+                .status
+                .success(),
+            "{args:?}"
+        )
+    };
+    let (mkey, mcrt, mesl) = (ms.join("k"), ms.join("c.crt"), ms.join("c.esl"));
+    mk(&[
+        "openssl",
+        "req",
+        "-new",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=Microsoft Corporation UEFI CA test/",
+        "-keyout",
+        mkey.to_str().unwrap(),
+        "-out",
+        mcrt.to_str().unwrap(),
+    ]);
+    mk(&[
+        "cert-to-efi-sig-list",
+        mcrt.to_str().unwrap(),
+        mesl.to_str().unwrap(),
+    ]);
+    let ms_esl = std::fs::read(&mesl).unwrap();
+    efivar(&vars, "db", DB, &ms_esl);
+    // --microsoft needs Microsoft's certificates in KEK too: none there.
+    let before = tree_hash(&vars);
+    let (ok, _, err) = enroll(&["--microsoft"]);
+    assert!(
+        !ok && err.contains("KEK holds no Microsoft certificate"),
+        "{err}"
+    );
+    assert_eq!(tree_hash(&vars), before);
+    efivar(&vars, "KEK", GLOBAL, &ms_esl);
+    let (ok, out, err) = enroll(&["--microsoft"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("wrote db, KEK, PK"), "{out}");
+    for (name, guid) in [("db", DB), ("KEK", GLOBAL), ("PK", GLOBAL)] {
+        let b = std::fs::read(vars.join(format!("{name}-{guid}"))).unwrap();
+        assert_eq!(
+            b[..4],
+            0x27u32.to_le_bytes(),
+            "{name}: time-based authenticated write"
+        );
+        let contains = |needle: &[u8]| b.windows(needle.len()).any(|w| w == needle);
+        let own = std::fs::read(fw.join(format!("{name}.esl"))).unwrap();
+        assert!(contains(&own), "{name} holds the new key's list");
+        assert_eq!(
+            contains(&ms_esl),
+            name != "PK",
+            "{name}: Microsoft's list kept in db and KEK only"
+        );
+        // A signed update: the signer's certificate is in it.
+        let signer = if name == "db" { "KEK" } else { "PK" };
+        let der = std::fs::read(fw.join(format!("{signer}.cer"))).unwrap();
+        assert!(contains(&der), "{name} is signed by {signer}");
+    }
+}
+
+#[test]
+fn enroll_mok_queues_the_der_certificate_through_mokutil() {
+    let Some(t) = setup("enroll_mok_queues_the_der_certificate_through_mokutil") else {
+        return;
+    };
+    // A stand-in mokutil that keeps what `--import` was given, as the real
+    // one copies it into the MokNew request.
+    let bin = t.d().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let got = t.d().join("imported.cer");
+    std::fs::write(
+        bin.join("mokutil"),
+        format!(
+            "#!/bin/sh\n[ \"$1\" = --import ] || exit 2\ncp \"$2\" {}\n",
+            got.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("mokutil"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let k = t.d().join("keys");
+    for cert in ["mok.crt", "mok.cer"] {
+        let out = Command::new(bifrost_e2e::bifrost_bin())
+            .args(["sb", "enroll-mok", "--cert", k.join(cert).to_str().unwrap()])
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("MokManager") && text.contains("Enroll MOK"),
+            "{text}"
+        );
+        assert_eq!(
+            std::fs::read(&got).unwrap(),
+            std::fs::read(k.join("mok.cer")).unwrap(),
+            "{cert}: DER handed over"
+        );
+    }
+    let out = Command::new(bifrost_e2e::bifrost_bin())
+        .args([
+            "sb",
+            "enroll-mok",
+            "--cert",
+            k.join("mok.key").to_str().unwrap(),
+        ])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an X.509 certificate"));
+}

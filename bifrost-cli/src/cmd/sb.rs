@@ -19,6 +19,37 @@ pub enum Command {
     /// loads from the ESP, with whether each carries a valid signature by CERT and, for
     /// rEFInd, a .sbat section (shim refuses one without). Exits with status 1 when one fails.
     Verify(VerifyArgs),
+    /// Queue a certificate for shim's MOK list (as `mokutil --import` does).
+    ///
+    /// mokutil asks for a one-time password; at the next boot shim's MokManager asks to
+    /// confirm the enrollment with it. Needs root and a system booted through shim.
+    EnrollMok(EnrollMokArgs),
+    /// Enroll your own db, KEK and PK into firmware in setup mode.
+    ///
+    /// Writes signed updates of db, then KEK, then PK (which ends setup mode) through
+    /// efivarfs. Refuses, writing nothing, when the firmware is not in setup mode.
+    Enroll(EnrollArgs),
+}
+
+#[derive(clap::Args)]
+pub struct EnrollMokArgs {
+    /// Certificate to enroll (PEM or DER), such as `bifrost sb keys`' mok.cer.
+    #[arg(long, value_name = "FILE")]
+    cert: Utf8PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct EnrollArgs {
+    /// Folder made by `bifrost sb keys --firmware` (PK, KEK and db keys and lists).
+    #[arg(long, value_name = "DIR")]
+    keys: Utf8PathBuf,
+    /// Keep the Microsoft certificates the firmware's db and KEK hold, so other systems'
+    /// shims (Fedora's) and option ROMs still start.
+    #[arg(long)]
+    microsoft: bool,
+    /// efivarfs mount point.
+    #[arg(long, value_name = "DIR", default_value = "/sys/firmware/efi/efivars")]
+    efivars: Utf8PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -61,6 +92,33 @@ pub fn run(c: Command) -> ExitCode {
     match c {
         Command::Keys(a) => keys(a),
         Command::Verify(a) => verify(a),
+        Command::EnrollMok(a) => match sb::enroll::enroll_mok(&a.cert) {
+            Ok(()) => {
+                println!("{} is queued for enrollment.", a.cert);
+                println!("{}", sb::enroll::MOK_NEXT_BOOT);
+                ExitCode::SUCCESS
+            }
+            Err(e) => super::fail(&e),
+        },
+        Command::Enroll(a) => {
+            let o = sb::enroll::EnrollOptions {
+                keys: a.keys,
+                microsoft: a.microsoft,
+                efivars: a.efivars,
+            };
+            match sb::enroll::enroll(&o) {
+                Ok(r) => {
+                    println!(
+                        "wrote {} (kept {} certificates of the firmware's own)",
+                        r.written.join(", "),
+                        r.kept
+                    );
+                    println!("the firmware has left setup mode; turn Secure Boot on in its setup");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => super::fail(&e),
+            }
+        }
     }
 }
 

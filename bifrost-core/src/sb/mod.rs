@@ -5,6 +5,8 @@
 //! efitools, mokutil) through [`crate::build::command::run_captured`], the
 //! process seam; this module decides what to run and checks the results.
 
+pub mod efivars;
+pub mod enroll;
 pub mod keys;
 pub mod pe;
 pub mod verify;
