@@ -15,6 +15,24 @@
   espDir = efi.efiSysMountPoint;
   refindEfi = "${cfg.package}/share/refind/refind_x64.efi";
   extraConfigFile = pkgs.writeText "bifrost-refind-extra.conf" cfg.extraConfig;
+  # Secure Boot: keys are named by path (strings, read by the hook at install
+  # time), so they never enter the Nix store.
+  sb = settings.security.secureBoot;
+  sbOn = sb.enable && sb.keysPath != null;
+  sbShim = sbOn && sb.route == "shim";
+  sbKey = "${toString sb.keysPath}/${
+    if sb.route == "shim"
+    then "mok"
+    else "db"
+  }";
+  signArgs =
+    lib.optionals sbOn ["--sign-key" "${sbKey}.key" "--sign-cert" "${sbKey}.crt"]
+    ++ lib.optionals sbShim (["--shim"] ++ lib.optional (sb.shim != null) sb.shim);
+  # The firmware's entry starts shim on the shim route (rEFInd is shim's grubx64.efi).
+  nvramLoader =
+    if sbShim
+    then ''\EFI\refind\shimx64.efi''
+    else ''\EFI\refind\refind_x64.efi'';
 
   installArgs =
     [
@@ -31,7 +49,8 @@
     ++ lib.optional cfg.efiInstallAsRemovable "--removable"
     ++ lib.optional cfg.textOnly "--text-only"
     ++ lib.optionals cfg.kinoite.enable ["--default-entry" cfg.defaultEntry]
-    ++ lib.optionals (cfg.extraConfig != "") ["--extra-config" "${extraConfigFile}"];
+    ++ lib.optionals (cfg.extraConfig != "") ["--extra-config" "${extraConfigFile}"]
+    ++ signArgs;
 
   # Kinoite's /boot is read where it is mounted, or mounted read-only by
   # file-system label for the length of the install.
@@ -52,12 +71,12 @@
 
   # Register rEFInd in NVRAM once, by the partition that holds the ESP.
   nvramScript = lib.optionalString (efi.canTouchEfiVariables && !cfg.efiInstallAsRemovable) ''
-    if ! efibootmgr | grep -qF ${lib.escapeShellArg cfg.nvramLabel}; then
+    if ! efibootmgr -v | grep -F ${lib.escapeShellArg cfg.nvramLabel} | grep -qiF ${lib.escapeShellArg nvramLoader}; then
       dev=$(findmnt -no SOURCE --target ${lib.escapeShellArg espDir})
       disk=$(lsblk -no PKNAME "$dev" | head -n1)
       part=$(cat "/sys/class/block/$(basename "$(readlink -f "$dev")")/partition")
       efibootmgr --quiet --create --disk "/dev/$disk" --part "$part" \
-        --loader '\EFI\refind\refind_x64.efi' --label ${lib.escapeShellArg cfg.nvramLabel}
+        --loader ${lib.escapeShellArg nvramLoader} --label ${lib.escapeShellArg cfg.nvramLabel}
     fi
   '';
 
