@@ -17,17 +17,19 @@
   extraConfigFile = pkgs.writeText "bifrost-refind-extra.conf" cfg.extraConfig;
   # Secure Boot: keys are named by path (strings, read by the hook at install
   # time), so they never enter the Nix store.
-  sb = settings.security.secureBoot;
-  sbOn = sb.enable && sb.keysPath != null;
-  sbShim = sbOn && sb.route == "shim";
+  sb = settings.security.secureBoot or {};
+  sbRoute = sb.route or "shim";
+  sbShimFile = sb.shim or null;
+  sbOn = (sb.enable or false) && (sb.keysPath or null) != null;
+  sbShim = sbOn && sbRoute == "shim";
   sbKey = "${toString sb.keysPath}/${
-    if sb.route == "shim"
+    if sbRoute == "shim"
     then "mok"
     else "db"
   }";
   signArgs =
     lib.optionals sbOn ["--sign-key" "${sbKey}.key" "--sign-cert" "${sbKey}.crt"]
-    ++ lib.optionals sbShim (["--shim"] ++ lib.optional (sb.shim != null) sb.shim);
+    ++ lib.optionals sbShim (["--shim"] ++ lib.optional (sbShimFile != null) sbShimFile);
   # The firmware's entry starts shim on the shim route (rEFInd is shim's grubx64.efi).
   nvramLoader =
     if sbShim
