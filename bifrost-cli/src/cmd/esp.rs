@@ -13,7 +13,7 @@ pub enum Command {
     /// files no entry needs are deleted. Free space is checked first; on any
     /// failure the previous menu stays bootable. A second run with nothing
     /// changed writes nothing.
-    Install(InstallArgs),
+    Install(Box<InstallArgs>),
     /// Show what is installed on the ESP and check every file the menu needs.
     ///
     /// Exits with status 1 when a file is missing, truncated or changed.
@@ -100,7 +100,7 @@ pub struct StatusArgs {
 
 pub fn run(c: Command) -> ExitCode {
     match c {
-        Command::Install(a) => install(a),
+        Command::Install(a) => install(*a),
         Command::Status(a) => status(a),
     }
 }
