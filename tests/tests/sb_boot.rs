@@ -160,18 +160,31 @@ fn esp_kernel(esp: &Path) -> PathBuf {
     ks.pop().unwrap()
 }
 
-/// Boot `img` under OVMF with Secure Boot enforced and `vars`, choose the
-/// default entry, and return the command line the kernel printed, or None
-/// when the firmware, shim or rEFInd refused what it was to start.
-fn boot_secure(t: &SbTools, vars: &Path, img: &Path) -> (Option<String>, String) {
-    let mut vm = qemu::QemuBuilder::new(&t.boot.qemu, 512)
-        .uefi(&t.code, vars)
+/// A VM with OVMF's Secure Boot firmware and `vars` itself (not a copy:
+/// what the guest enrolls stays for the next boot).
+fn secure_vm(t: &SbTools, vars: &Path, memory_mib: u32) -> qemu::QemuBuilder {
+    qemu::QemuBuilder::new(&t.boot.qemu, memory_mib)
         .arg("-machine")
         .arg("q35,smm=on")
         .arg("-global")
         .arg("driver=cfi.pflash01,property=secure,value=on")
-        .disk(img)
-        .spawn();
+        .arg("-drive")
+        .arg(format!(
+            "if=pflash,format=raw,readonly=on,file={}",
+            t.code.display()
+        ))
+        .arg("-drive")
+        .arg(format!("if=pflash,format=raw,file={}", vars.display()))
+}
+
+/// Boot `img` under OVMF with Secure Boot enforced and `vars`, choose the
+/// default entry, and return the command line the kernel printed, or None
+/// when the firmware, shim or rEFInd refused what it was to start.
+fn boot_secure(t: &SbTools, vars: &Path, img: &Path) -> (Option<String>, String) {
+    // A copy: the firmware writes its variables, and each boot starts alike.
+    let copy = tempfile::NamedTempFile::new().unwrap();
+    std::fs::copy(vars, copy.path()).unwrap();
+    let mut vm = secure_vm(t, copy.path(), 512).disk(img).spawn();
     vm.wait_for("Main Menu", Duration::from_secs(240));
     vm.keys(&["ret"]);
     // A refused kernel leaves rEFInd waiting on its error screen: wait for
@@ -347,5 +360,120 @@ fn own_keys_in_db_boot_signed_kernel_and_refuse_unsigned() {
         "{out}"
     );
     let (printed, log) = boot_secure(&t, &t.snakeoil_vars, &fat(d, &esp, "bad.img"));
+    assert_eq!(printed, None, "{}", qemu::tail(&log));
+}
+
+/// What the guest runs: load efivarfs, enroll the keys with bifrost, print
+/// the result and the firmware's state, power off.
+const ENROLL_INIT: &str = r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/usr/bin:/bin
+mkdir -p /proc /sys /tmp /dev
+mount -t devtmpfs dev /dev
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+echo 1 > /proc/sys/kernel/printk
+insmod /efivarfs.ko
+mount -t efivarfs efivarfs /sys/firmware/efi/efivars
+@BIFROST@ sb enroll --keys /keys 2>&1
+echo "@@rc=$?"
+poweroff -f
+"#;
+
+#[test]
+fn own_keys_enrolled_by_bifrost_in_setup_mode_then_enforced() {
+    let test = "own_keys_enrolled_by_bifrost_in_setup_mode_then_enforced";
+    let Some(t) = SbTools::find(test) else {
+        return;
+    };
+    let kver = t
+        .boot
+        .kernel
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("vmlinuz-"))
+        .map(str::to_string)
+        .unwrap_or_default();
+    let efivarfs = Path::new("/lib/modules")
+        .join(&kver)
+        .join("kernel/fs/efivarfs/efivarfs.ko");
+    let (Some(sign_list), true) = (
+        bifrost_e2e::program("sign-efi-sig-list"),
+        efivarfs.is_file(),
+    ) else {
+        return skip(
+            test,
+            "efitools and the kernel's efivarfs module in /lib/modules/<version>",
+        );
+    };
+    let setup_vars = tool_path("BIFROST_OVMF_SETUP_VARS", "/usr/share/OVMF/OVMF_VARS_4M.fd")
+        .expect("OVMF_VARS_4M.fd (ovmf)");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fw = d.join("fw");
+    let (ok, out, err) = bifrost(&["sb", "keys", "--dir", fw.to_str().unwrap(), "--firmware"]);
+    assert!(ok, "{out}{err}");
+
+    // Boot 1: the firmware in setup mode (no PK); bifrost enrolls from inside.
+    let vars = d.join("vars.fd");
+    std::fs::copy(&setup_vars, &vars).unwrap();
+    // bifrost without its debug information (a tenth of the size) at a
+    // path of its own, with the libraries it loads.
+    let small = d.join("bifrost");
+    run(Command::new("objcopy")
+        .arg("--strip-debug")
+        .arg(bifrost_e2e::bifrost_bin())
+        .arg(&small));
+    let init = ENROLL_INIT.replace("@BIFROST@", small.to_str().unwrap());
+    let rd = initrd::Initrd::new(&t.boot.busybox, &init);
+    rd.file("efivarfs.ko", &std::fs::read(&efivarfs).unwrap(), 0o644);
+    for f in ["PK", "KEK", "db"] {
+        for e in ["key", "crt", "esl"] {
+            let name = format!("{f}.{e}");
+            rd.file(
+                &format!("keys/{name}"),
+                &std::fs::read(fw.join(&name)).unwrap(),
+                0o600,
+            );
+        }
+    }
+    rd.program(&sign_list);
+    rd.program(&small);
+    let rd_path = d.join("enroll-initrd");
+    rd.write(&rd_path);
+    let log = secure_vm(&t, &vars, 1024)
+        .kernel(
+            &t.boot.kernel,
+            &rd_path,
+            "console=ttyS0 panic=-1 loglevel=3",
+        )
+        .spawn()
+        .wait_exit(Duration::from_secs(600));
+    assert!(
+        log.contains("wrote db, KEK, PK") && log.contains("@@rc=0"),
+        "enroll in the guest failed:\n{}",
+        qemu::tail(&log)
+    );
+
+    // Boot 2 and 3: Secure Boot now enforced with the enrolled keys; an ESP
+    // signed with db.key boots, an unsigned kernel is refused.
+    let kernel = unsigned_kernel(&t.boot, d);
+    let (key, cert) = (fw.join("db.key"), fw.join("db.crt"));
+    let (esp, _) = install(
+        &t.boot,
+        d,
+        &kernel,
+        &[
+            "--sign-key",
+            key.to_str().unwrap(),
+            "--sign-cert",
+            cert.to_str().unwrap(),
+        ],
+    );
+    let (printed, log) = boot_secure(&t, &vars, &fat(d, &esp, "good.img"));
+    let printed = printed.unwrap_or_else(|| panic!("refused; serial:\n{}", qemu::tail(&log)));
+    assert!(printed.ends_with("console=ttyS0 sb=1"), "{printed}");
+    std::fs::copy(&kernel, esp_kernel(&esp)).unwrap();
+    let (printed, log) = boot_secure(&t, &vars, &fat(d, &esp, "bad.img"));
     assert_eq!(printed, None, "{}", qemu::tail(&log));
 }
