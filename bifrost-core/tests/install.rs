@@ -402,3 +402,14 @@ fn probes_skip_work_already_done_by_hand() {
     assert!(!sys.ran.contains(&argv_of(&p, "mount:/")));
     assert!(sys.stdin.is_empty());
 }
+
+#[test]
+fn zero_generations_keeps_them_all() {
+    let mut s = settings();
+    assert!(argv_of(&make(Mode::Fresh), "esp-install").contains(&"--limit".to_string()));
+    s.boot.max_generations = 0;
+    assert!(spec::validate(&s).is_empty(), "0 (keep all) is valid");
+    let p = plan::plan(&s, &request(Mode::Fresh)).unwrap();
+    let argv = argv_of(&p, "esp-install");
+    assert!(!argv.contains(&"--limit".to_string()), "{argv:?}");
+}

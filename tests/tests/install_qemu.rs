@@ -32,8 +32,49 @@ const MODULES: &[&str] = &[
 /// ESP mount: a real interruption after the subvolume step.
 const LATE_MODULES: &[&str] = &["vfat", "nls_cp437", "nls_ascii"];
 
+/// The folder holding `<kernel version>/` with the kernel's modules:
+/// `BIFROST_KERNEL_MODULES` (the Nix dev shell sets `<kernel>/lib/modules`),
+/// else Debian's /lib/modules.
+fn modules_root() -> PathBuf {
+    std::env::var_os("BIFROST_KERNEL_MODULES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/lib/modules"))
+}
+
+/// The version folder of `kernel` under `root`: from Debian's
+/// `vmlinuz-<version>` name, or the only folder there (a Nix kernel is
+/// named `bzImage`).
+fn kernel_version(kernel: &Path, root: &Path) -> Option<String> {
+    let named = kernel
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("vmlinuz-"))
+        .map(str::to_string);
+    if let Some(v) = named.filter(|v| root.join(v).is_dir()) {
+        return Some(v);
+    }
+    let dirs: Vec<String> = std::fs::read_dir(root)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    match dirs.as_slice() {
+        [only] => Some(only.clone()),
+        _ => None,
+    }
+}
+
 fn modinfo(kver: &str, field: &str, module: &str) -> String {
-    let out = Command::new("modinfo")
+    let mut cmd = Command::new("modinfo");
+    let root = modules_root();
+    if root != Path::new("/lib/modules") {
+        // modinfo -b BASE reads BASE/lib/modules/<version>.
+        if let Some(base) = root.parent().and_then(Path::parent) {
+            cmd.arg("-b").arg(base);
+        }
+    }
+    let out = cmd
         .args(["-k", kver, "-F", field, module])
         .output()
         .expect("run modinfo (Debian package kmod)");
@@ -244,13 +285,11 @@ fn install_fresh_and_beside_kinoite_in_qemu() {
             "qemu-system-x86_64, a kernel, busybox, cryptsetup (cryptsetup-bin), btrfs-progs, sgdisk (gdisk), mkfs.fat (dosfstools) and modinfo (kmod)",
         );
     };
-    let kver = kernel
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.strip_prefix("vmlinuz-"))
-        .map(str::to_string);
-    let Some(kver) = kver.filter(|v| Path::new("/lib/modules").join(v).is_dir()) else {
-        return skip(TEST, "the kernel's modules in /lib/modules/<version>");
+    let Some(kver) = kernel_version(&kernel, &modules_root()) else {
+        return skip(
+            TEST,
+            "the kernel's modules in /lib/modules/<version> (or BIFROST_KERNEL_MODULES)",
+        );
     };
 
     let mut early = Vec::new();

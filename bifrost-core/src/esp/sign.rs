@@ -28,6 +28,8 @@ pub enum SignError {
     ShimNotPe(String),
     #[error("staging folder: {0}")]
     Staging(#[source] std::io::Error),
+    #[error(transparent)]
+    Confine(#[from] crate::confine::ConfineError),
 }
 
 /// Keys to sign with, as given on the command line.
@@ -100,8 +102,12 @@ impl Signer {
             if !pe::is_pe(src) {
                 continue;
             }
-            let on_esp = esp.join(dest.as_str());
-            if dest.starts_with(NIXOS_DIR) {
+            // Never through a link out of the ESP: such a path is refused
+            // when the plan reads it, and not kept here.
+            if let (true, Ok(on_esp)) = (
+                dest.starts_with(NIXOS_DIR),
+                crate::confine::checked(esp, dest),
+            ) {
                 let size = std::fs::metadata(&on_esp).ok().map(|m| m.len());
                 if size.is_some() && old_sizes.get(dest.as_str()).copied() == size {
                     *src = on_esp;
@@ -173,7 +179,7 @@ pub fn loader_files(
     }
     let src = match shim {
         ShimSource::File(f) => f.clone(),
-        ShimSource::Fedora => o.esp.join(FEDORA_SHIM),
+        ShimSource::Fedora => crate::confine::checked(&o.esp, FEDORA_SHIM)?,
     };
     if !src.is_file() {
         let hint = match shim {

@@ -126,7 +126,16 @@ pub fn verify(esp: &Utf8Path, cert: &Utf8Path) -> Result<Verification, SbError> 
                     .map(|n| (format!("{dir}/drivers_x64/{n}"), Role::Driver)),
             );
         }
-        files.extend(loaders(&conf).into_iter().map(|l| (l, Role::Kernel)));
+        // Fedora's shim (Kinoite's chainload entry) is Microsoft's and
+        // Fedora's to sign, never the user's.
+        files.extend(loaders(&conf).into_iter().map(|l| {
+            let role = if l.to_ascii_lowercase().starts_with("efi/fedora/") {
+                Role::Shim
+            } else {
+                Role::Kernel
+            };
+            (l, role)
+        }));
     }
     let mut seen = std::collections::BTreeSet::new();
     files.retain(|(p, _)| seen.insert(p.clone()));
