@@ -60,6 +60,9 @@ enum Command {
     /// Secure Boot: make keys, verify signatures on the ESP, enroll keys.
     #[command(subcommand)]
     Sb(cmd::sb::Command),
+    /// Unlock the LUKS2 pool with the TPM (and a PIN), keeping the passphrase.
+    #[command(subcommand)]
+    Tpm(cmd::tpm::Command),
     /// Print shell completions or the man page.
     #[command(subcommand)]
     Completions(cmd::completions::Command),
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Command::Doctor(a) => cmd::doctor::run(a),
         Command::Install(a) => cmd::install::run(a),
         Command::Sb(c) => cmd::sb::run(c),
+        Command::Tpm(c) => cmd::tpm::run(c),
         Command::Completions(c) => cmd::completions::run(c),
     }
 }

@@ -16,3 +16,4 @@ pub mod nixexpr;
 pub mod refind;
 pub mod sb;
 pub mod spec;
+pub mod tpm;

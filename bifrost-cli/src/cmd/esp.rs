@@ -50,8 +50,14 @@ pub struct InstallArgs {
     #[arg(long, value_name = "FILE")]
     refind_efi: Utf8PathBuf,
     /// Install at the firmware fallback path EFI/BOOT/BOOTX64.EFI instead of EFI/refind/.
+    ///
+    /// Refused when another system's loader is there (on a dual-boot ESP,
+    /// Fedora's shim, which Fedora's bootupd owns), unless --force-removable.
     #[arg(long)]
     removable: bool,
+    /// With --removable: replace another system's loader at EFI/BOOT/BOOTX64.EFI.
+    #[arg(long, requires = "removable")]
+    force_removable: bool,
     /// Keep menu entries for only the newest N generations.
     #[arg(long, value_name = "N")]
     limit: Option<u32>,
@@ -73,7 +79,9 @@ pub struct InstallArgs {
         required_if_eq("kinoite_mode", "direct")
     )]
     kinoite_entries: Option<Utf8PathBuf>,
-    /// rEFInd volume of Kinoite's /boot: file-system label, partition label or GUID.
+    /// Kinoite's /boot: UUID=<file-system UUID>, PARTUUID=<partition GUID>,
+    /// LABEL=<label> or a bare label. rEFInd cannot find a file-system UUID, so
+    /// UUID= is looked up as its partition's GUID in /dev/disk/by-partuuid.
     #[arg(long, value_name = "VOLUME", requires = "kinoite_entries")]
     kinoite_volume: Option<String>,
     /// Seconds before the default entry boots.
@@ -90,8 +98,12 @@ pub struct InstallArgs {
     /// File whose lines are added to refind.conf's global section.
     #[arg(long, value_name = "FILE")]
     extra_config: Option<Utf8PathBuf>,
-    /// Which entry boots by default: the newest NixOS generation, or Kinoite's newest entry.
-    #[arg(long, value_name = "WHICH", default_value = "nixos", value_parser = ["nixos", "kinoite"])]
+    /// Which entry boots by default: the newest NixOS generation, Kinoite's
+    /// newest entry, or the entry booted last (`last-booted`: rEFInd's `+`,
+    /// falling back to the newest NixOS generation; the newest generation's
+    /// entry is then titled `NixOS (newest generation)` so a rebuild does not
+    /// turn the last-booted entry into an old one).
+    #[arg(long, value_name = "WHICH", default_value = "nixos", value_parser = ["nixos", "kinoite", "last-booted"])]
     default_entry: String,
     /// Sign rEFInd, its drivers and every kernel with this PEM private key (Secure Boot).
     ///
@@ -171,6 +183,7 @@ fn install(a: InstallArgs) -> ExitCode {
         root: a.root,
         refind_efi: a.refind_efi,
         removable: a.removable,
+        force_removable: a.force_removable,
         limit: a.limit,
         kinoite: a
             .kinoite_entries
@@ -182,6 +195,7 @@ fn install(a: InstallArgs) -> ExitCode {
         text_only: a.text_only,
         extra_config,
         default_kinoite: a.default_entry == "kinoite",
+        last_booted: a.default_entry == "last-booted",
         sign: a
             .sign_key
             .zip(a.sign_cert)

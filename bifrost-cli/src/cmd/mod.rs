@@ -11,6 +11,7 @@ pub mod gen;
 pub mod install;
 pub mod sb;
 pub mod schema;
+pub mod tpm;
 pub mod vm;
 
 use std::process::ExitCode;
