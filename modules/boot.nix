@@ -15,6 +15,26 @@
   espDir = efi.efiSysMountPoint;
   refindEfi = "${cfg.package}/share/refind/refind_x64.efi";
   extraConfigFile = pkgs.writeText "bifrost-refind-extra.conf" cfg.extraConfig;
+  # Secure Boot: keys are named by path (strings, read by the hook at install
+  # time), so they never enter the Nix store.
+  sb = settings.security.secureBoot or {};
+  sbRoute = sb.route or "shim";
+  sbShimFile = sb.shim or null;
+  sbOn = (sb.enable or false) && (sb.keysPath or null) != null;
+  sbShim = sbOn && sbRoute == "shim";
+  sbKey = "${toString sb.keysPath}/${
+    if sbRoute == "shim"
+    then "mok"
+    else "db"
+  }";
+  signArgs =
+    lib.optionals sbOn ["--sign-key" "${sbKey}.key" "--sign-cert" "${sbKey}.crt"]
+    ++ lib.optionals sbShim (["--shim"] ++ lib.optional (sbShimFile != null) sbShimFile);
+  # The firmware's entry starts shim on the shim route (rEFInd is shim's grubx64.efi).
+  nvramLoader =
+    if sbShim
+    then ''\EFI\refind\shimx64.efi''
+    else ''\EFI\refind\refind_x64.efi'';
 
   installArgs =
     [
@@ -31,7 +51,8 @@
     ++ lib.optional cfg.efiInstallAsRemovable "--removable"
     ++ lib.optional cfg.textOnly "--text-only"
     ++ ["--default-entry" cfg.defaultEntry]
-    ++ lib.optionals (cfg.extraConfig != "") ["--extra-config" "${extraConfigFile}"];
+    ++ lib.optionals (cfg.extraConfig != "") ["--extra-config" "${extraConfigFile}"]
+    ++ signArgs;
 
   # Kinoite's /boot, named as the settings name it (UUID=, PARTUUID=, LABEL=
   # or a bare label): the udev link of that device, the same one
@@ -74,12 +95,12 @@
 
   # Register rEFInd in NVRAM once, by the partition that holds the ESP.
   nvramScript = lib.optionalString (efi.canTouchEfiVariables && !cfg.efiInstallAsRemovable) ''
-    if ! efibootmgr | grep -qF ${lib.escapeShellArg cfg.nvramLabel}; then
+    if ! efibootmgr -v | grep -F ${lib.escapeShellArg cfg.nvramLabel} | grep -qiF ${lib.escapeShellArg nvramLoader}; then
       dev=$(findmnt -no SOURCE --target ${lib.escapeShellArg espDir})
       disk=$(lsblk -no PKNAME "$dev" | head -n1)
       part=$(cat "/sys/class/block/$(basename "$(readlink -f "$dev")")/partition")
       efibootmgr --quiet --create --disk "/dev/$disk" --part "$part" \
-        --loader '\EFI\refind\refind_x64.efi' --label ${lib.escapeShellArg cfg.nvramLabel}
+        --loader ${lib.escapeShellArg nvramLoader} --label ${lib.escapeShellArg cfg.nvramLabel}
     fi
   '';
 

@@ -168,7 +168,9 @@ in {
           audit = opt types.bool false "Linux audit logging (auditd)." true;
           secureBoot = section "Secure Boot." {
             enable = opt types.bool false "Sign rEFInd and the kernels with the keys below." true;
-            keysPath = opt (types.nullOr types.str) null "Folder with the signing keys (`db.key`, `db.crt`); required when enabled." "/etc/secureboot";
+            keysPath = opt (types.nullOr types.str) null "Folder with the signing keys, read at install time (never copied into the Nix store): `mok.key`/`mok.crt` for the shim route, `db.key`/`db.crt` for own keys (`bifrost sb keys`); required when enabled." "/etc/secureboot";
+            route = opt (types.enum ["shim" "own-keys"]) "shim" "How the firmware comes to trust the signed rEFInd: `shim` (a Microsoft-signed shim starts it; the key is in shim's MOK list) or `own-keys` (the key is in the firmware's db)." "own-keys";
+            shim = opt (types.nullOr types.str) null "Microsoft-signed shim for the shim route; null: Fedora's `EFI/fedora/shimx64.efi` on the ESP." "/run/shim/shimx64.efi";
           };
         };
         packages = section "Package sources beyond nixpkgs." {

@@ -158,3 +158,48 @@ fn hook_mounts_kinoite_boot_by_uuid_or_partuuid() {
         assert!(!hook.contains("by-label/UUID"), "{hook}");
     }
 }
+
+#[test]
+fn hook_signs_with_keys_read_at_install_time() {
+    let with_sb = |sb: &str| {
+        let mut s: serde_json::Value = serde_json::from_str(SETTINGS).unwrap();
+        s["security"] = serde_json::json!({ "secureBoot": serde_json::from_str::<serde_json::Value>(sb).unwrap() });
+        eval(
+            &s.to_string(),
+            r#"{"bifrost":{"boot":{"refind":{"enable":true}}},"boot":{"loader":{"efi":{"canTouchEfiVariables":true}}}}"#,
+        )
+    };
+    let Some(v) = with_sb(r#"{"enable":true,"keysPath":"/etc/secureboot"}"#) else {
+        return skip_optional(
+            "hook_signs_with_keys_read_at_install_time",
+            "BIFROST_NIXPKGS_LIB (a nixpkgs lib checkout) and nix-instantiate",
+        );
+    };
+    let hook = v["hook"].as_str().unwrap();
+    // The shim route: the MOK key by its path (never a store path), Fedora's
+    // shim (no path after --shim), and the firmware's entry starts shim.
+    assert!(
+        hook.contains(
+            "--sign-key /etc/secureboot/mok.key --sign-cert /etc/secureboot/mok.crt --shim"
+        ),
+        "{hook}"
+    );
+    assert!(
+        hook.contains(r"--loader '\EFI\refind\shimx64.efi'"),
+        "{hook}"
+    );
+    assert!(!hook.contains("/nix/store/etc"), "{hook}");
+    let v = with_sb(r#"{"enable":true,"keysPath":"/etc/secureboot","route":"own-keys"}"#).unwrap();
+    let hook = v["hook"].as_str().unwrap();
+    assert!(
+        hook.contains("--sign-key /etc/secureboot/db.key --sign-cert /etc/secureboot/db.crt"),
+        "{hook}"
+    );
+    assert!(
+        !hook.contains("--shim") && hook.contains(r"--loader '\EFI\refind\refind_x64.efi'"),
+        "{hook}"
+    );
+    // Off: no signing flags.
+    let v = with_sb(r#"{"enable":false}"#).unwrap();
+    assert!(!v["hook"].as_str().unwrap().contains("--sign-key"));
+}

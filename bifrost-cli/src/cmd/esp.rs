@@ -15,7 +15,7 @@ pub enum Command {
     /// failure the previous menu stays bootable. A second run with nothing
     /// changed writes nothing. One run at a time per ESP: a second one waits
     /// for the first (up to 120 seconds), saying so.
-    Install(InstallArgs),
+    Install(Box<InstallArgs>),
     /// Show what is installed on the ESP and check every file the menu needs.
     ///
     /// Exits with status 1 when a file is missing, truncated or changed, when
@@ -105,6 +105,24 @@ pub struct InstallArgs {
     /// turn the last-booted entry into an old one).
     #[arg(long, value_name = "WHICH", default_value = "nixos", value_parser = ["nixos", "kinoite", "last-booted"])]
     default_entry: String,
+    /// Sign rEFInd, its drivers and every kernel with this PEM private key (Secure Boot).
+    ///
+    /// Signing happens on the copies made for the ESP, never in the Nix store; a rEFInd
+    /// without a .sbat section gets one first (shim requires it). Signed kernels are named
+    /// by store path and certificate, so a new key or kernel gives a new file.
+    #[arg(long, value_name = "FILE", requires = "sign_cert")]
+    sign_key: Option<Utf8PathBuf>,
+    /// PEM certificate of --sign-key.
+    #[arg(long, value_name = "FILE", requires = "sign_key")]
+    sign_cert: Option<Utf8PathBuf>,
+    /// Put a Microsoft-signed shim in front of the signed rEFInd (needs --sign-key).
+    ///
+    /// shim goes into rEFInd's folder (EFI/refind/shimx64.efi, or EFI/BOOT/BOOTX64.EFI with
+    /// --removable) with MokManager (mmx64.efi) when it sits beside FILE; rEFInd becomes
+    /// grubx64.efi, the second stage shim starts. Without FILE: Fedora's EFI/fedora/shimx64.efi
+    /// on this ESP (copied, never changed).
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
+    shim: Option<Utf8PathBuf>,
     /// Print the plan (files to copy and delete, refind.conf diff) and change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -142,7 +160,7 @@ pub struct RefreshArgs {
 
 pub fn run(c: Command) -> ExitCode {
     match c {
-        Command::Install(a) => install(a),
+        Command::Install(a) => install(*a),
         Command::Status(a) => status(a),
         Command::RefreshKinoite(a) => refresh_kinoite(a),
     }
@@ -178,6 +196,17 @@ fn install(a: InstallArgs) -> ExitCode {
         extra_config,
         default_kinoite: a.default_entry == "kinoite",
         last_booted: a.default_entry == "last-booted",
+        sign: a
+            .sign_key
+            .zip(a.sign_cert)
+            .map(|(key, cert)| esp::sign::SignOptions { key, cert }),
+        shim: a.shim.map(|f| {
+            if f.as_str().is_empty() {
+                esp::sign::ShimSource::Fedora
+            } else {
+                esp::sign::ShimSource::File(f)
+            }
+        }),
     };
     // Held until the install is done, so no other run plans against an ESP this one changes.
     let _lock = if a.dry_run {

@@ -13,6 +13,7 @@ pub mod generations;
 pub mod kinoite;
 pub mod last_booted;
 pub mod lock;
+pub mod sign;
 pub mod volume;
 
 use crate::confine;
@@ -80,6 +81,8 @@ pub enum EspError {
     Volume(#[from] volume::VolumeError),
     #[error(transparent)]
     Confine(#[from] confine::ConfineError),
+    #[error(transparent)]
+    Sign(#[from] sign::SignError),
 }
 
 fn io<'a>(path: &'a Utf8Path, op: &'static str) -> impl FnOnce(std::io::Error) -> EspError + 'a {
@@ -129,6 +132,10 @@ pub struct InstallOptions {
     /// Boot the entry booted last (rEFInd's `+`); the choice above is the
     /// fallback when nothing was booted yet or that entry is gone.
     pub last_booted: bool,
+    /// Sign rEFInd, its drivers and the kernels with this key (esp/sign.rs).
+    pub sign: Option<sign::SignOptions>,
+    /// Put a Microsoft-signed shim in front of the signed rEFInd.
+    pub shim: Option<sign::ShimSource>,
 }
 
 /// One file bifrost keeps on the ESP.
@@ -187,6 +194,9 @@ pub struct Plan {
     records: BTreeMap<String, FileRecord>,
     #[serde(skip)]
     config: Config,
+    /// Signed copies waiting to be copied (removed with the plan).
+    #[serde(skip)]
+    _staging: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 impl Plan {
@@ -293,8 +303,10 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
     if o.removable {
         fallback::check(&o.esp, &o.refind_efi, o.force_removable)?;
     }
+    let signer = o.sign.as_ref().map(sign::Signer::new).transpose()?;
     let gens = generations::read(&o.profiles, o.limit, o.root.as_deref())?;
     let (refind_dir, refind_bin) = REFIND_DIRS[o.removable as usize];
+    let (refind_bin, shim_files) = sign::loader_files(o, refind_dir, refind_bin)?;
     let config_path = format!("{refind_dir}/refind.conf");
     // Every path under the ESP goes through confine::checked: a link
     // there (a folder ESP or a bind mount can hold one) is never followed.
@@ -313,7 +325,7 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
 
     // Every file the new configuration needs: ESP path -> source.
     let mut wanted: BTreeMap<String, Utf8PathBuf> = BTreeMap::new();
-    wanted.insert(refind_bin.into(), o.refind_efi.clone());
+    wanted.insert(refind_bin.clone(), o.refind_efi.clone());
     // Generations share files: name each source once (a file outside a
     // store is named by hashing its content).
     let mut names: BTreeMap<Utf8PathBuf, String> = BTreeMap::new();
@@ -321,7 +333,7 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
         let dest = match names.get(src) {
             Some(d) => d.clone(),
             None => {
-                let d = format!("{NIXOS_DIR}/{}", esp_name(src)?);
+                let d = format!("{NIXOS_DIR}/{}", sign::esp_name(src, signer.as_ref())?);
                 names.insert(src.to_owned(), d.clone());
                 d
             }
@@ -378,6 +390,12 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
         _ => entries[0].title.clone(),
     };
 
+    if let Some(s) = &signer {
+        let sizes = old_records.iter().map(|(k, r)| (k.clone(), r.size));
+        s.stage(&o.esp, &refind_bin, &mut wanted, &sizes.collect())?;
+    }
+    wanted.extend(shim_files);
+
     // Decide what to copy: store-named files whose recorded size matches what
     // is on the ESP are kept; small rEFInd files are compared byte for byte.
     let mut copies = vec![];
@@ -396,15 +414,22 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
             }
         } else {
             let new = std::fs::read(src).map_err(io(src, "read"))?;
-            let same =
-                on_disk == Some(size) && std::fs::read(&target).map(|b| b == new).unwrap_or(false);
-            if same {
+            let old = std::fs::read(&target)
+                .ok()
+                .filter(|_| on_disk == Some(size));
+            let same = old.as_ref().is_some_and(|b| {
+                *b == new
+                    || signer
+                        .as_ref()
+                        .is_some_and(|s| s.same_signed(b, &new, &target))
+            });
+            if let Some(old) = old.filter(|_| same) {
                 records.insert(
                     dest.clone(),
                     FileRecord {
                         path: dest.clone(),
                         size,
-                        sha256: Some(hex::encode(Sha256::digest(&new))),
+                        sha256: Some(hex::encode(Sha256::digest(&old))),
                     },
                 );
             }
@@ -535,6 +560,7 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
         kinoite,
         records,
         config,
+        _staging: signer.map(|s| s.staging()),
     })
 }
 
@@ -990,6 +1016,8 @@ mod tests {
             extra_config: String::new(),
             default_kinoite: false,
             last_booted: false,
+            sign: None,
+            shim: None,
         };
         let p = plan(&o).unwrap();
         assert_eq!(p.generations, vec![3, 2]);

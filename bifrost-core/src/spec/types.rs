@@ -495,10 +495,32 @@ pub struct SecureBoot {
     /// Sign rEFInd and the kernels with the keys below.
     #[serde(default)]
     pub enable: bool,
-    /// Folder with the signing keys (`db.key`, `db.crt`); required when enabled.
+    /// Folder with the signing keys, read at install time (never copied into
+    /// the Nix store): `mok.key`/`mok.crt` for the shim route, `db.key`/`db.crt`
+    /// for own keys (`bifrost sb keys`); required when enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub keys_path: Option<Utf8PathBuf>,
+    /// How the firmware comes to trust the signed rEFInd.
+    #[serde(default)]
+    pub route: SecureBootRoute,
+    /// Microsoft-signed shim for the shim route; null: Fedora's
+    /// `EFI/fedora/shimx64.efi` on the ESP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub shim: Option<Utf8PathBuf>,
+}
+
+/// How the firmware comes to trust the signed rEFInd.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecureBootRoute {
+    /// A Microsoft-signed shim starts rEFInd; the key is in shim's MOK list
+    /// (firmware that takes no keys of its own, such as the Surface's).
+    #[default]
+    Shim,
+    /// The key is in the firmware's own db (`bifrost sb enroll`).
+    OwnKeys,
 }
 
 /// Package sources beyond nixpkgs.

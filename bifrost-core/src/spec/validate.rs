@@ -7,8 +7,8 @@
 //! value bifrost refuses here can never be half-escaped later.
 
 use super::{
-    Argon2id, DefaultEntry, HardwareProfile, HostSettings, KernelSource, Problem, SubvolumeOwner,
-    SwapKind,
+    Argon2id, DefaultEntry, HardwareProfile, HostSettings, KernelSource, Problem, SecureBootRoute,
+    SubvolumeOwner, SwapKind,
 };
 use camino::{Utf8Component, Utf8Path};
 use std::collections::HashMap;
@@ -644,10 +644,25 @@ impl Validator {
         match &sb.keys_path {
             None if sb.enable => self.push(
                 "security.secureBoot.keysPath",
-                "must be set when security.secureBoot.enable is true; give the folder holding db.key and db.crt",
+                "must be set when security.secureBoot.enable is true; give the folder holding mok.key and mok.crt (shim route) or db.key and db.crt (own keys), as `bifrost sb keys` makes them",
             ),
             Some(p) => {
                 self.abs_path("security.secureBoot.keysPath", p);
+            }
+            None => {}
+        }
+        match &sb.shim {
+            Some(p) => {
+                self.abs_path("security.secureBoot.shim", p);
+            }
+            None if sb.enable
+                && sb.route == SecureBootRoute::Shim
+                && s.dual_boot.kinoite.is_none() =>
+            {
+                self.push(
+                    "security.secureBoot.shim",
+                    "must be set for the shim route when there is no Kinoite side whose shim (EFI/fedora/shimx64.efi) could be used; give a Microsoft-signed shimx64.efi, or set route to \"own-keys\"",
+                )
             }
             None => {}
         }
@@ -925,7 +940,8 @@ mod tests {
                 "kernel.source",
                 "boot.defaultEntry",
                 "storage.subvolumes[5].mountPoint",
-                "security.secureBoot.keysPath"
+                "security.secureBoot.keysPath",
+                "security.secureBoot.shim"
             ]
         );
     }
