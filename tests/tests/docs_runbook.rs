@@ -64,7 +64,10 @@ fn recovery_commands_hold_on_both_layouts() {
     // A fresh install (no --dual-boot) erases the disk: recovery never suggests one.
     for c in commands(recover) {
         if c.contains("bifrost install") {
-            assert!(c.contains("--dual-boot"), "recovery runs a fresh install: {c}");
+            assert!(
+                c.contains("--dual-boot"),
+                "recovery runs a fresh install: {c}"
+            );
         }
     }
     let cmds = commands(recover);
