@@ -182,6 +182,7 @@ fn image_install_hook_is_safe_inside_the_image_build() {
             "kinoite",
             "mount ",
             "efibootmgr --",
+            "--nvram",
             "--default-entry kinoite",
         ] {
             assert!(!hook.contains(bad), "{image} hook has {bad:?}: {hook}");

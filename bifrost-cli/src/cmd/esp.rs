@@ -50,8 +50,14 @@ pub struct InstallArgs {
     #[arg(long, value_name = "FILE")]
     refind_efi: Utf8PathBuf,
     /// Install at the firmware fallback path EFI/BOOT/BOOTX64.EFI instead of EFI/refind/.
+    ///
+    /// Refused when another system's loader is there (on a dual-boot ESP,
+    /// Fedora's shim, which Fedora's bootupd owns), unless --force-removable.
     #[arg(long)]
     removable: bool,
+    /// With --removable: replace another system's loader at EFI/BOOT/BOOTX64.EFI.
+    #[arg(long, requires = "removable")]
+    force_removable: bool,
     /// Keep menu entries for only the newest N generations.
     #[arg(long, value_name = "N")]
     limit: Option<u32>,
@@ -73,7 +79,9 @@ pub struct InstallArgs {
         required_if_eq("kinoite_mode", "direct")
     )]
     kinoite_entries: Option<Utf8PathBuf>,
-    /// rEFInd volume of Kinoite's /boot: file-system label, partition label or GUID.
+    /// Kinoite's /boot: UUID=<file-system UUID>, PARTUUID=<partition GUID>,
+    /// LABEL=<label> or a bare label. rEFInd cannot find a file-system UUID, so
+    /// UUID= is looked up as its partition's GUID in /dev/disk/by-partuuid.
     #[arg(long, value_name = "VOLUME", requires = "kinoite_entries")]
     kinoite_volume: Option<String>,
     /// Seconds before the default entry boots.
@@ -90,9 +98,31 @@ pub struct InstallArgs {
     /// File whose lines are added to refind.conf's global section.
     #[arg(long, value_name = "FILE")]
     extra_config: Option<Utf8PathBuf>,
-    /// Which entry boots by default: the newest NixOS generation, or Kinoite's newest entry.
-    #[arg(long, value_name = "WHICH", default_value = "nixos", value_parser = ["nixos", "kinoite"])]
+    /// Which entry boots by default: the newest NixOS generation, Kinoite's
+    /// newest entry, or the entry booted last (`last-booted`: rEFInd's `+`,
+    /// falling back to the newest NixOS generation; the newest generation's
+    /// entry is then titled `NixOS (newest generation)` so a rebuild does not
+    /// turn the last-booted entry into an old one).
+    #[arg(long, value_name = "WHICH", default_value = "nixos", value_parser = ["nixos", "kinoite", "last-booted"])]
     default_entry: String,
+    /// Sign rEFInd, its drivers and every kernel with this PEM private key (Secure Boot).
+    ///
+    /// Signing happens on the copies made for the ESP, never in the Nix store; a rEFInd
+    /// without a .sbat section gets one first (shim requires it). Signed kernels are named
+    /// by store path and certificate, so a new key or kernel gives a new file.
+    #[arg(long, value_name = "FILE", requires = "sign_cert")]
+    sign_key: Option<Utf8PathBuf>,
+    /// PEM certificate of --sign-key.
+    #[arg(long, value_name = "FILE", requires = "sign_key")]
+    sign_cert: Option<Utf8PathBuf>,
+    /// Put a Microsoft-signed shim in front of the signed rEFInd (needs --sign-key).
+    ///
+    /// shim goes into rEFInd's folder (EFI/refind/shimx64.efi, or EFI/BOOT/BOOTX64.EFI with
+    /// --removable) with MokManager (mmx64.efi) when it sits beside FILE; rEFInd becomes
+    /// grubx64.efi, the second stage shim starts. Without FILE: Fedora's EFI/fedora/shimx64.efi
+    /// on this ESP (copied, never changed).
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
+    shim: Option<Utf8PathBuf>,
     /// Print the plan (files to copy and delete, refind.conf diff) and change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -164,6 +194,7 @@ fn install(a: InstallArgs) -> ExitCode {
         root: a.root,
         refind_efi: a.refind_efi,
         removable: a.removable,
+        force_removable: a.force_removable,
         limit: a.limit,
         kinoite: a
             .kinoite_entries
@@ -175,6 +206,18 @@ fn install(a: InstallArgs) -> ExitCode {
         text_only: a.text_only,
         extra_config,
         default_kinoite: a.default_entry == "kinoite",
+        last_booted: a.default_entry == "last-booted",
+        sign: a
+            .sign_key
+            .zip(a.sign_cert)
+            .map(|(key, cert)| esp::sign::SignOptions { key, cert }),
+        shim: a.shim.map(|f| {
+            if f.as_str().is_empty() {
+                esp::sign::ShimSource::Fedora
+            } else {
+                esp::sign::ShimSource::File(f)
+            }
+        }),
     };
     // Held until the install is done, so no other run plans against an ESP this one changes.
     let _lock = if a.dry_run {
@@ -211,7 +254,12 @@ fn install(a: InstallArgs) -> ExitCode {
             println!("{}: unchanged", plan.config_path);
         }
         if a.nvram {
-            match esp::nvram::plan_for_esp(&a.efivars, &plan.esp, a.removable, &a.nvram_label) {
+            match esp::nvram::plan_for_esp(
+                &a.efivars,
+                &plan.esp,
+                &esp::sign::boot_loader(&o),
+                &a.nvram_label,
+            ) {
                 Ok((want, d)) => println!(
                     "nvram: {} on {} partition {}: {}",
                     want.loader,
@@ -243,7 +291,12 @@ fn install(a: InstallArgs) -> ExitCode {
         Err(e) => return super::fail(&e),
     }
     if a.nvram {
-        match esp::nvram::register_esp(&a.efivars, &plan.esp, a.removable, &a.nvram_label) {
+        match esp::nvram::register_esp(
+            &a.efivars,
+            &plan.esp,
+            &esp::sign::boot_loader(&o),
+            &a.nvram_label,
+        ) {
             Ok((want, r)) => println!(
                 "nvram: Boot{:04X} ({} on {} partition {}) {}; BootOrder {}",
                 r.entry,

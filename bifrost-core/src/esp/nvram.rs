@@ -478,14 +478,15 @@ pub fn register(efivars: &Utf8Path, want: &Want) -> Result<Registered, NvramErro
     })
 }
 
-/// The entry rEFInd on the ESP mounted at `esp` needs (at the fallback
-/// path with `removable`).
-pub fn want_for_esp(esp: &Utf8Path, removable: bool, label: &str) -> Result<Want, NvramError> {
+/// The entry for `loader` (ESP-relative: rEFInd, or shim in front of it on
+/// the Secure Boot shim route, as [`super::sign::boot_loader`] says) on the
+/// ESP mounted at `esp`.
+pub fn want_for_esp(esp: &Utf8Path, loader: &str, label: &str) -> Result<Want, NvramError> {
     let (disk, partition) = esp_partition(esp, Utf8Path::new("/sys/class/block"))?;
     Ok(Want {
         disk,
         partition,
-        loader: firmware_path(super::REFIND_DIRS[usize::from(removable)].1),
+        loader: firmware_path(loader),
         label: label.to_string(),
     })
 }
@@ -494,25 +495,25 @@ pub fn want_for_esp(esp: &Utf8Path, removable: bool, label: &str) -> Result<Want
 pub fn plan_for_esp(
     efivars: &Utf8Path,
     esp: &Utf8Path,
-    removable: bool,
+    loader: &str,
     label: &str,
 ) -> Result<(Want, Decision), NvramError> {
     let snap = read_efivars(efivars)?;
-    let want = want_for_esp(esp, removable, label)?;
+    let want = want_for_esp(esp, loader, label)?;
     let d = decide(&snap, &want);
     Ok((want, d))
 }
 
-/// Register rEFInd on the ESP mounted at `esp` as the first boot entry.
+/// Make `loader` on the ESP mounted at `esp` the first boot entry.
 pub fn register_esp(
     efivars: &Utf8Path,
     esp: &Utf8Path,
-    removable: bool,
+    loader: &str,
     label: &str,
 ) -> Result<(Want, Registered), NvramError> {
     // Before anything is read: a BIOS boot has no efivarfs.
     read_efivars(efivars)?;
-    let want = want_for_esp(esp, removable, label)?;
+    let want = want_for_esp(esp, loader, label)?;
     let r = register(efivars, &want)?;
     Ok((want, r))
 }

@@ -300,6 +300,8 @@ fn package_of(program: &str) -> (&'static str, &'static str) {
         ),
         "mount" | "umount" => ("util-linux", "mount"),
         "efibootmgr" => ("efibootmgr", "efibootmgr"),
+        // The shared-subvolume and flake-copy steps are small POSIX scripts.
+        "sh" => ("bash", "dash"),
         _ => ("coreutils", "coreutils"),
     }
 }

@@ -90,7 +90,7 @@ mod tests {
                 "storage": {{"luks": {{"device": "/dev/vda2", "unlock": {unlock}}},
                              "subvolumes": [{{"name": "@", "mountPoint": "/"}}]}},
                 "users": [{{"name": "alice", "admin": true}}],
-                "security": {{"secureBoot": {{"enable": {secure_boot}, "keysPath": "/etc/secureboot"}}}}}}"#
+                "security": {{"secureBoot": {{"enable": {secure_boot}, "keysPath": "/etc/secureboot", "route": "own-keys"}}}}}}"#
         )
         .into_bytes()
     }
