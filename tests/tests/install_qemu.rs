@@ -32,30 +32,88 @@ const MODULES: &[&str] = &[
 /// ESP mount: a real interruption after the subvolume step.
 const LATE_MODULES: &[&str] = &["vfat", "nls_cp437", "nls_ascii"];
 
-fn modinfo(kver: &str, field: &str, module: &str) -> String {
-    let out = Command::new("modinfo")
-        .args(["-k", kver, "-F", field, module])
-        .output()
-        .expect("run modinfo (Debian package kmod)");
-    assert!(
-        out.status.success(),
-        "modinfo {module}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+/// The kernel's module folder as `modinfo -b` wants it: `<base>/lib/modules/<version>`.
+struct Modules {
+    base: PathBuf,
+    kver: String,
+    /// Holds the link farm when the folder is not laid out that way.
+    _tmp: Option<tempfile::TempDir>,
 }
 
-/// `.ko` files of `modules` and their dependencies, in load order.
-fn resolve(kver: &str, modules: &[&str], out: &mut Vec<PathBuf>) {
-    for m in modules {
-        let deps = modinfo(kver, "depends", m);
-        let deps: Vec<&str> = deps.split(',').filter(|d| !d.is_empty()).collect();
-        resolve(kver, &deps, out);
-        let file = PathBuf::from(modinfo(kver, "filename", m));
-        if !out.contains(&file) {
-            out.push(file);
+impl Modules {
+    /// `BIFROST_KERNEL_MODULES` (a folder named for the kernel version, as
+    /// nixpkgs' `lib/modules/<version>`), else `/lib/modules/<version>` of
+    /// the kernel's file name `vmlinuz-<version>`.
+    fn find(kernel: &Path) -> Option<Modules> {
+        let dir = match std::env::var_os("BIFROST_KERNEL_MODULES") {
+            Some(d) => PathBuf::from(d),
+            None => {
+                let kver = kernel.file_name()?.to_str()?.strip_prefix("vmlinuz-")?;
+                Path::new("/lib/modules").join(kver)
+            }
+        };
+        if !dir.is_dir() {
+            return None;
+        }
+        let kver = dir.file_name()?.to_str()?.to_string();
+        if let Some(base) = dir
+            .parent()
+            .filter(|p| p.ends_with("lib/modules"))
+            .and_then(|p| p.parent()?.parent())
+        {
+            return Some(Modules {
+                base: base.to_path_buf(),
+                kver,
+                _tmp: None,
+            });
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("lib/modules")).unwrap();
+        std::os::unix::fs::symlink(&dir, tmp.path().join("lib/modules").join(&kver)).unwrap();
+        Some(Modules {
+            base: tmp.path().to_path_buf(),
+            kver,
+            _tmp: Some(tmp),
+        })
+    }
+
+    fn modinfo(&self, field: &str, module: &str) -> String {
+        let out = Command::new("modinfo")
+            .arg("-b")
+            .arg(&self.base)
+            .args(["-k", &self.kver, "-F", field, module])
+            .output()
+            .expect("run modinfo (Debian package kmod)");
+        assert!(
+            out.status.success(),
+            "modinfo {module}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// `.ko` files of `modules` and their dependencies, in load order. A
+    /// module built into the kernel (`modinfo` names its file `(builtin)`,
+    /// as Debian's cloud kernel does for crc32c_generic) needs no loading.
+    fn resolve(&self, modules: &[&str], out: &mut Vec<PathBuf>) {
+        for m in modules {
+            let file = self.modinfo("filename", m);
+            if is_builtin(&file) {
+                continue;
+            }
+            let deps = self.modinfo("depends", m);
+            let deps: Vec<&str> = deps.split(',').filter(|d| !d.is_empty()).collect();
+            self.resolve(&deps, out);
+            let file = PathBuf::from(file);
+            if !out.contains(&file) {
+                out.push(file);
+            }
         }
     }
+}
+
+fn is_builtin(modinfo_filename: &str) -> bool {
+    modinfo_filename == "(builtin)"
 }
 
 fn insmod_lines(files: &[PathBuf]) -> String {
@@ -244,19 +302,17 @@ fn install_fresh_and_beside_kinoite_in_qemu() {
             "qemu-system-x86_64, a kernel, busybox, cryptsetup (cryptsetup-bin), btrfs-progs, sgdisk (gdisk), mkfs.fat (dosfstools) and modinfo (kmod)",
         );
     };
-    let kver = kernel
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.strip_prefix("vmlinuz-"))
-        .map(str::to_string);
-    let Some(kver) = kver.filter(|v| Path::new("/lib/modules").join(v).is_dir()) else {
-        return skip(TEST, "the kernel's modules in /lib/modules/<version>");
+    let Some(modules) = Modules::find(&kernel) else {
+        return skip(
+            TEST,
+            "the kernel's modules: BIFROST_KERNEL_MODULES or /lib/modules/<version>",
+        );
     };
 
     let mut early = Vec::new();
-    resolve(&kver, MODULES, &mut early);
+    modules.resolve(MODULES, &mut early);
     let mut late = early.clone();
-    resolve(&kver, LATE_MODULES, &mut late);
+    modules.resolve(LATE_MODULES, &mut late);
     let late: Vec<PathBuf> = late[early.len()..].to_vec();
 
     let init = INIT.replace("@EARLY@", &insmod_lines(&early));
