@@ -16,7 +16,9 @@ pub enum Command {
     Install(InstallArgs),
     /// Show what is installed on the ESP and check every file the menu needs.
     ///
-    /// Exits with status 1 when a file is missing, truncated or changed.
+    /// Exits with status 1 when a file is missing, truncated or changed, when
+    /// the menu lacks an entry the state line records (a cut-off refind.conf),
+    /// or when there is no refind.conf at all.
     Status(StatusArgs),
 }
 
@@ -115,6 +117,9 @@ fn install(a: InstallArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return super::fail(&e),
     };
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
     if a.dry_run {
         println!("plan for {} (dry run: nothing is changed)", plan.esp);
         println!(
@@ -174,9 +179,6 @@ fn status(a: StatusArgs) -> ExitCode {
             "ESP {}: {} bytes used, {} free of {}",
             st.esp, st.bytes_used, st.bytes_free, st.bytes_total
         );
-        if st.installs.is_empty() {
-            println!("no refind.conf found (EFI/refind/ or EFI/BOOT/)");
-        }
         for i in &st.installs {
             println!("{}:", i.config);
             println!("  default: {}", i.default.as_deref().unwrap_or("-"));
