@@ -250,4 +250,5 @@ fn newest_boot_kernel() -> Option<PathBuf> {
 pub mod fakenix;
 pub mod image;
 pub mod initrd;
+pub mod nixrun;
 pub mod qemu;
