@@ -12,6 +12,7 @@ pub mod plan;
 pub mod preflight;
 pub mod run;
 pub mod secret;
+pub mod undo;
 
 use camino::{Utf8Path, Utf8PathBuf};
 
