@@ -10,6 +10,7 @@
 
 pub mod plan;
 pub mod preflight;
+pub mod refind_bin;
 pub mod run;
 pub mod secret;
 pub mod undo;
