@@ -50,12 +50,14 @@ pub struct InstallArgs {
     /// rEFInd volume of Kinoite's /boot: file-system label, partition label or GUID.
     #[arg(long, value_name = "VOLUME", requires = "kinoite_entries")]
     kinoite_volume: Option<String>,
-    /// Seconds before the default entry boots.
+    /// Seconds before the default entry boots: 0 waits for a key, -1 boots
+    /// it at once unless a key is held (rEFInd's meanings); nothing below -1.
     #[arg(
         long,
         value_name = "SECS",
         default_value_t = 5,
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        value_parser = clap::value_parser!(i32).range(-1..)
     )]
     timeout: i32,
     /// Text-only menu (no graphics, no icons).
