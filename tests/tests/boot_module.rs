@@ -11,7 +11,7 @@ fn eval(settings: &str, extra: &str) -> Option<serde_json::Value> {
     let nix = bifrost_e2e::program("nix-instantiate")?;
     let expr = Path::new(env!("CARGO_MANIFEST_DIR")).join("nix/boot-module-eval.nix");
     let out = bifrost_e2e::nixrun::output(
-        &mut std::process::Command::new(nix)
+        std::process::Command::new(nix)
             .args(["--eval", "--strict", "--json"])
             .arg(&expr)
             .arg("--arg")

@@ -193,7 +193,7 @@ fn every_format_is_placed_checksummed_recorded_and_sparse() {
     assert_eq!(std::fs::read_link(&link).unwrap(), Path::new(store));
     assert_eq!(report["filePath"], "bin/run-testhost-vm");
     let roots =
-        bifrost_e2e::nixrun::output(&mut Command::new("nix-store").args(["--gc", "--print-roots"]));
+        bifrost_e2e::nixrun::output(Command::new("nix-store").args(["--gc", "--print-roots"]));
     let roots = String::from_utf8_lossy(&roots.stdout);
     assert!(
         roots.contains(&format!("{} -> {store}", link.display())),
@@ -210,7 +210,7 @@ fn every_format_is_placed_checksummed_recorded_and_sparse() {
     assert_eq!(std::fs::read_link(&kept).unwrap(), Path::new(store));
     assert_ne!(second_vm["storePath"], report["storePath"]);
     let roots =
-        bifrost_e2e::nixrun::output(&mut Command::new("nix-store").args(["--gc", "--print-roots"]));
+        bifrost_e2e::nixrun::output(Command::new("nix-store").args(["--gc", "--print-roots"]));
     let roots = String::from_utf8_lossy(&roots.stdout);
     assert!(
         roots.contains(&format!("{} -> {store}", kept.display())),

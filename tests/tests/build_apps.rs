@@ -69,7 +69,7 @@ fn apps_run_bifrost_build_with_the_flake_and_pass_arguments() {
     ] {
         let script = tmp.path().join(app);
         std::fs::write(&script, &apps[app]).unwrap();
-        let o = bifrost_e2e::nixrun::output(&mut Command::new("sh").arg(&script).args([
+        let o = bifrost_e2e::nixrun::output(Command::new("sh").arg(&script).args([
             "--out",
             "/images with space",
             "--",

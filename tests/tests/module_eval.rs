@@ -66,7 +66,7 @@ impl Env {
             nix_str(&harness)
         );
         let out = bifrost_e2e::nixrun::output(
-            &mut Command::new(&self.nix).args(["--eval", "--strict", "--json", "-E", &expr]),
+            Command::new(&self.nix).args(["--eval", "--strict", "--json", "-E", &expr]),
         );
         if !out.status.success() {
             return Err(String::from_utf8_lossy(&out.stderr).into_owned());
