@@ -195,14 +195,18 @@ fn read_limited(path: &Utf8Path) -> Result<Vec<u8>, SpecError> {
             }],
         });
     }
-    // A FIFO or a device would block the read or never end.
-    if !meta.is_file() {
+    // Opening a FIFO blocks until a writer comes (a device is read up to
+    // the cap below).
+    let ft = meta.file_type();
+    if std::os::unix::fs::FileTypeExt::is_fifo(&ft)
+        || std::os::unix::fs::FileTypeExt::is_socket(&ft)
+    {
         return Err(SpecError::Invalid {
             path: path.to_string(),
             problems: vec![Problem {
                 path: String::new(),
                 message: format!(
-                    "is {}, not a regular file; give the path of a host settings JSON file, or `-` to read standard input",
+                    "is {}, not a file; give the path of a host settings JSON file, or `-` to read standard input",
                     crate::esp::bootjson::kind(&meta)
                 ),
             }],
