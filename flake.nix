@@ -27,10 +27,24 @@
     packages = forAllSystems (pkgs: rec {
       bifrost = pkgs.callPackage ./package.nix {};
       default = bifrost;
+      # One static (musl) binary that runs on Fedora Kinoite as it is, where
+      # Nix cannot be installed: `bifrost esp refresh-kinoite` (docs/kinoite.md).
+      bifrost-static = pkgs.pkgsStatic.callPackage ./package.nix {};
     });
 
     # --- formatter ---
-    formatter = forAllSystems (pkgs: pkgs.alejandra);
+    # Nix >= 2.25 runs the formatter with no arguments, and plain alejandra
+    # then formats standard input (it waits on a terminal): no arguments
+    # means the whole flake, `.`.
+    formatter = forAllSystems (pkgs:
+      pkgs.writeShellApplication {
+        name = "bifrost-fmt";
+        runtimeInputs = [pkgs.alejandra];
+        text = ''
+          if [ "$#" -eq 0 ]; then set -- .; fi
+          exec alejandra "$@"
+        '';
+      });
 
     # --- devShells / checks (foundation) ---
     devShells = forAllSystems (pkgs: let
@@ -58,6 +72,11 @@
           cpio
           bmaptool
           jq
+          # what tests/run.sh installs on Debian for the install test
+          cryptsetup
+          btrfs-progs
+          kmod
+          gcc
         ];
         # The real tools the end-to-end tests use (tests/src/lib.rs reads
         # these; tests/run.sh sets Debian's paths when they are unset).
@@ -66,6 +85,8 @@
         BIFROST_REFIND_DIR = "${guest.refind}/share/refind";
         BIFROST_KERNEL = "${guest.linuxPackages.kernel}/${guest.stdenv.hostPlatform.linux-kernel.target}";
         BIFROST_BUSYBOX = "${busybox}/bin/busybox";
+        # The install test loads dm-crypt and btrfs from this kernel's modules.
+        BIFROST_KERNEL_MODULES = "${guest.linuxPackages.kernel}/lib/modules";
         RUST_SRC_PATH = "${pkgs.rustPlatform.rustLibSrc}";
         shellHook = ''
           echo "bifrost dev shell: run tests/run.sh for the whole test suite" >&2
@@ -100,20 +121,49 @@
         alejandra --check ${src}
         mkdir -p $out
       '';
+      # Every host file passes `bifrost check`.
+      hosts = pkgs.runCommand "bifrost-hosts-check" {nativeBuildInputs = [bifrost];} ''
+        for f in ${./hosts}/*/host.json; do
+          bifrost check "$f"
+        done
+        mkdir -p $out
+      '';
+      # Every NixOS configuration, its VM and every image variant `bifrost
+      # build` uses evaluate: their derivation paths are forced, nothing is
+      # built (the context is dropped, so the check does not depend on them,
+      # and any system can run it).
+      nixos-eval = let
+        variants = ["raw-efi" "qemu-efi" "iso" "iso-installer"];
+        drvs = name: c: let
+          b = c.config.system.build;
+        in
+          ["${name} toplevel ${b.toplevel.drvPath}" "${name} vm ${b.vm.drvPath}"]
+          ++ map (v: "${name} ${v} ${b.images.${v}.drvPath}") variants;
+        listing = lib.concatStringsSep "\n" (lib.concatLists (lib.mapAttrsToList drvs self.nixosConfigurations));
+      in
+        pkgs.writeText "bifrost-nixos-eval" (builtins.unsafeDiscardStringContext listing);
     });
 
     # --- NixOS modules (hardware, storage, boot, security, desktop) and hosts ---
     # nixos-hardware's Surface module sets the kernel unconditionally and
     # imports cannot depend on bifrost.settings, so the Surface gets its own
     # module (default + nixos-hardware's microsoft-surface-pro-intel).
+    #
+    # Each module has a `key`, so the module system imports it once however
+    # often it is reached (default and surface-pro-8 together, say).
     nixosModules = rec {
-      bifrost = import ./modules {
-        inherit nixos-hardware;
-        inherit (self) packages;
-        flakeSource = self.outPath;
+      bifrost = {
+        key = "bifrost#nixosModules.bifrost";
+        imports = [
+          (import ./modules {
+            inherit nixos-hardware;
+            inherit (self) packages;
+          })
+        ];
       };
       default = bifrost;
       surface-pro-8 = {
+        key = "bifrost#nixosModules.surface-pro-8";
         imports = [
           bifrost
           (import ./modules/surface-pro-8.nix {inherit nixos-hardware;})
@@ -121,13 +171,16 @@
       };
     };
 
-    nixosConfigurations = {
-      surface-pro-8 = lib.nixosSystem {
-        modules = [self.nixosModules.surface-pro-8 ./hosts/surface-pro-8];
-      };
-      example-vm = lib.nixosSystem {
-        modules = [self.nixosModules.default ./hosts/example-vm];
-      };
+    # The installer of each host carries this flake (`self`, with its
+    # inputs); a flake that imports bifrost sets its own `self` there.
+    nixosConfigurations = let
+      host = module: dir:
+        lib.nixosSystem {
+          modules = [module dir {bifrost.installer.flake = self;}];
+        };
+    in {
+      surface-pro-8 = host self.nixosModules.surface-pro-8 ./hosts/surface-pro-8;
+      example-vm = host self.nixosModules.default ./hosts/example-vm;
     };
 
     # --- apps (build driver) ---

@@ -33,9 +33,14 @@
     ++ lib.optionals cfg.kinoite.enable ["--default-entry" cfg.defaultEntry]
     ++ lib.optionals (cfg.extraConfig != "") ["--extra-config" "${extraConfigFile}"];
 
-  # Kinoite's /boot is read where it is mounted, or mounted read-only by
-  # file-system label for the length of the install.
-  kinoiteScript = lib.optionalString cfg.kinoite.enable ''
+  # Chainload mode needs nothing from Kinoite's /boot: rEFInd starts
+  # Fedora's own boot loader from the ESP, which reads the current entries.
+  # Direct mode reads Kinoite's /boot where it is mounted, or mounts it
+  # read-only by file-system label for the length of the install.
+  chainloadScript = ''
+    set -- "$@" --kinoite-mode chainload --kinoite-title ${lib.escapeShellArg cfg.kinoite.title}
+  '';
+  directScript = ''
     kinoite_boot=${lib.escapeShellArg (toString cfg.kinoite.bootMountPoint)}
     if [ -z "$kinoite_boot" ]; then
       kinoite_boot=$(mktemp -d)
@@ -46,9 +51,15 @@
       fi
       trap 'umount "$kinoite_boot"; rmdir "$kinoite_boot"' EXIT
     fi
-    set -- "$@" --kinoite-entries "$kinoite_boot"${lib.escapeShellArg cfg.kinoite.entriesDir} \
+    set -- "$@" --kinoite-mode direct \
+      --kinoite-entries "$kinoite_boot"${lib.escapeShellArg cfg.kinoite.entriesDir} \
       --kinoite-volume ${lib.escapeShellArg cfg.kinoite.volume}
   '';
+  kinoiteScript = lib.optionalString cfg.kinoite.enable (
+    if cfg.kinoite.mode == "chainload"
+    then chainloadScript
+    else directScript
+  );
 
   # Register rEFInd in NVRAM once, by the partition that holds the ESP.
   nvramScript = lib.optionalString (efi.canTouchEfiVariables && !cfg.efiInstallAsRemovable) ''
@@ -91,8 +102,12 @@ in {
 
     maxGenerations = lib.mkOption {
       type = lib.types.nullOr lib.types.ints.positive;
-      default = settings.boot.maxGenerations;
-      defaultText = lib.literalExpression "config.bifrost.settings.boot.maxGenerations";
+      # In the settings 0 means "keep all" (JSON has no null there).
+      default =
+        if settings.boot.maxGenerations == 0
+        then null
+        else settings.boot.maxGenerations;
+      defaultText = lib.literalExpression "config.bifrost.settings.boot.maxGenerations (null when it is 0)";
       example = 20;
       description = ''
         How many of the newest NixOS generations get a menu entry; `null` keeps all.
@@ -157,6 +172,35 @@ in {
         description = "Add Fedora Kinoite's boot entries (its BLS entries) to the rEFInd menu.";
       };
 
+      mode = lib.mkOption {
+        type = lib.types.enum ["chainload" "direct"];
+        default =
+          if kinoite != null
+          then kinoite.mode or "chainload"
+          else "chainload";
+        defaultText = lib.literalExpression "config.bifrost.settings.dualBoot.kinoite.mode";
+        example = "direct";
+        description = ''
+          How rEFInd boots Kinoite. `chainload` starts Fedora's own boot loader
+          ({file}`EFI/fedora/shimx64.efi`, else {file}`grubx64.efi`) from the ESP; it
+          reads Kinoite's current entries itself, so Kinoite's updates never leave
+          the menu stale, and it works under Secure Boot. `direct` copies Kinoite's
+          BLS entries into rEFInd's menu; Kinoite then runs
+          `bifrost esp refresh-kinoite` after each update (docs/kinoite.md).
+        '';
+      };
+
+      title = lib.mkOption {
+        type = lib.types.str;
+        default =
+          if kinoite != null
+          then kinoite.title or "Fedora Kinoite"
+          else "Fedora Kinoite";
+        defaultText = lib.literalExpression "config.bifrost.settings.dualBoot.kinoite.title";
+        example = "Kinoite";
+        description = "Menu title of the chainload entry.";
+      };
+
       volume = lib.mkOption {
         type = lib.types.str;
         default =
@@ -217,12 +261,19 @@ in {
         message = "bifrost.boot.refind.defaultEntry = \"kinoite\" needs the Kinoite side: set bifrost.settings.dualBoot.kinoite or bifrost.boot.refind.kinoite.enable.";
       }
       {
-        assertion = cfg.kinoite.enable -> cfg.kinoite.volume != "";
+        assertion = cfg.kinoite.enable && cfg.kinoite.mode == "direct" -> cfg.kinoite.volume != "";
         message = "bifrost.boot.refind.kinoite.enable needs bifrost.boot.refind.kinoite.volume (or bifrost.settings.dualBoot.kinoite.bootVolume).";
       }
     ];
 
     boot.loader.efi.efiSysMountPoint = lib.mkDefault (toString settings.boot.esp.mountPoint);
+
+    # external.nix turns both off with mkDefault, and the disk-image variants
+    # turn systemd-boot on with mkDefault: equal priorities conflict. A
+    # priority just above mkDefault wins over both and still yields to a
+    # user's explicit setting, which the assertions above then explain.
+    boot.loader.systemd-boot.enable = lib.mkOverride 900 false;
+    boot.loader.grub.enable = lib.mkOverride 900 false;
 
     boot.loader.external = {
       enable = true;

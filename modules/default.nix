@@ -35,6 +35,7 @@ in {
     ./desktop.nix
     ./packages.nix
     ./nix.nix
+    ./images.nix
     (import ./installer.nix {inherit flakeSource;})
   ];
 

@@ -68,7 +68,9 @@ in {
 
     boot.initrd.availableKernelModules = lib.unique (profile.available ++ s.hardware.extraInitrdModules);
     boot.initrd.kernelModules = profile.forced;
-    boot.kernelParams = s.kernel.params;
+    # A definition of normal priority, even an empty list, would replace
+    # nixos-hardware's `mkDefault` parameters (surface-pro-8.nix keeps them).
+    boot.kernelParams = lib.mkIf (s.kernel.params != []) s.kernel.params;
     boot.kernelPackages = lib.mkMerge [
       (lib.mkIf (s.kernel.source == "nixos-latest") (kernel "linuxPackages_latest"))
       (lib.mkIf (s.kernel.source == "nixos-default" && surface) (kernel "linuxPackages"))

@@ -17,6 +17,9 @@
     // lib.optionalAttrs (m.sshKey != null) {inherit (m) sshKey;};
 in {
   config = lib.mkIf cfg.enable {
+    # The installed system is managed from its flake (`nix flake update`,
+    # `nixos-rebuild --flake`).
+    nix.settings.experimental-features = ["nix-command" "flakes"];
     nix.settings.substituters = n.substituters;
     nix.settings.trusted-public-keys = n.trustedPublicKeys;
     nix.buildMachines = map machine n.buildMachines;

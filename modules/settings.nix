@@ -48,6 +48,7 @@
       entriesDir = opt types.str "/loader/entries" "Folder of Boot Loader Specification entries on that volume, as ostree writes them." "/loader/entries";
       bootFsType = opt types.str "ext4" "File system of Kinoite's `/boot` (rEFInd loads the matching driver)." "ext4";
       title = opt types.str "Fedora Kinoite" "Menu title of the Kinoite entry." "Kinoite";
+      mode = opt (types.enum ["chainload" "direct"]) "chainload" "How rEFInd boots Kinoite: `chainload` starts Fedora's own boot loader (`EFI/fedora/shimx64.efi`, else `grubx64.efi`), always current; `direct` copies its BLS entries into the menu (keep them current with `bifrost esp refresh-kinoite` on Kinoite)." "direct";
     };
   };
 
@@ -96,7 +97,7 @@ in {
         boot = section "Boot loader (rEFInd) and EFI system partition." {
           timeout = opt types.int 5 "Seconds rEFInd waits before booting the default entry (0 boots at once; -1 boots at once unless a key is held)." 3;
           defaultEntry = opt (types.enum ["nixos" "kinoite"]) "nixos" "Which entry boots by default (`kinoite` needs `dualBoot.kinoite`)." "kinoite";
-          maxGenerations = opt types.ints.unsigned 10 "How many NixOS generations get a menu entry (newest first)." 5;
+          maxGenerations = opt types.ints.unsigned 10 "How many NixOS generations get a menu entry (newest first); 0 keeps them all." 5;
           removable = opt types.bool false "Install rEFInd at the firmware fallback path `EFI/BOOT/BOOTX64.EFI`." true;
           textOnly = opt types.bool false "Text-only menu (no graphics, no icons)." true;
           esp = section "The EFI system partition." {

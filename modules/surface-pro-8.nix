@@ -11,5 +11,9 @@
 
   config = lib.mkIf config.bifrost.enable {
     hardware.microsoft-surface.kernelVersion = config.bifrost.settings.kernel.surfaceVersion;
+    # nixos-hardware's microsoft/surface/common sets this with mkDefault, so
+    # any other kernelParams definition (the host's, an image's) drops it;
+    # S0ix suspend needs it.
+    boot.kernelParams = ["mem_sleep_default=deep"];
   };
 }

@@ -476,3 +476,14 @@ fn undo_steps_run_in_the_printed_order() {
     assert!(deleted > 0, "{msg}");
     assert!(mounted.is_empty(), "left mounted: {mounted:?}\n{msg}");
 }
+
+#[test]
+fn zero_generations_keeps_them_all() {
+    let mut s = settings();
+    assert!(argv_of(&make(Mode::Fresh), "esp-install").contains(&"--limit".to_string()));
+    s.boot.max_generations = 0;
+    assert!(spec::validate(&s).is_empty(), "0 (keep all) is valid");
+    let p = plan::plan(&s, &request(Mode::Fresh)).unwrap();
+    let argv = argv_of(&p, "esp-install");
+    assert!(!argv.contains(&"--limit".to_string()), "{argv:?}");
+}

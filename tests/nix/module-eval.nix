@@ -1,7 +1,7 @@
 # Evaluates bifrost's NixOS module with nixpkgs' `lib.evalModules`, without
-# nixpkgs itself: the nixpkgs options the module sets are declared here as
-# stubs (with the types nixpkgs gives them), and a root freeform type
-# accepts whatever else other bifrost modules (boot.nix) set.
+# nixpkgs itself: nixpkgs-model.nix declares the nixpkgs options bifrost sets
+# or reads (strictly: an undeclared one is an error) and makes the
+# definitions nixpkgs' own modules make on them.
 # Used by tests/tests/module_eval.rs; `lib` is a local nixpkgs lib.
 {
   lib,
@@ -12,90 +12,18 @@
   # Evaluate this module instead of bifrost's (a generated hardware module).
   generated ? null,
 }: let
-  inherit (lib) mkOption types;
-  fakeDrv = name: {
-    type = "derivation";
-    inherit name;
-    outPath = "/nix/store/00000000000000000000000000000000-${name}";
-  };
-  pkgs = {
-    linuxPackages = "pkgs.linuxPackages";
-    linuxPackages_latest = "pkgs.linuxPackages_latest";
-    writeText = name: text: builtins.toFile name text;
-    stdenv.hostPlatform.system = "x86_64-linux";
-  };
-  opt = type: default: mkOption {inherit type default;};
-  stubs = {
-    config._module.freeformType = types.lazyAttrsOf types.raw;
-    options = {
-      assertions = opt (types.listOf (types.submodule {
-        options.assertion = opt types.bool true;
-        options.message = opt types.str "";
-      })) [];
-      networking.hostName = opt types.str "nixos";
-      networking.firewall.enable = opt types.bool true;
-      networking.firewall.allowedTCPPorts = opt (types.listOf types.port) [];
-      networking.firewall.allowedUDPPorts = opt (types.listOf types.port) [];
-      networking.nftables.enable = opt types.bool false;
-      environment.systemPackages = opt (types.listOf types.package) [];
-      environment.etc = opt (types.attrsOf (types.submodule {options.source = opt types.path null;})) {};
-      boot.initrd.availableKernelModules = opt (types.listOf types.str) [];
-      boot.initrd.kernelModules = opt (types.listOf types.str) [];
-      boot.initrd.luks.devices = opt (types.attrsOf (types.submodule {
-        options.device = opt types.str null;
-        options.allowDiscards = opt types.bool false;
-      })) {};
-      boot.kernelParams = opt (types.listOf types.str) [];
-      boot.kernelPackages = opt types.raw "pkgs.linuxPackages";
-      fileSystems = opt (types.attrsOf (types.submodule {
-        options.device = opt (types.nullOr types.str) null;
-        options.fsType = opt types.str "auto";
-        options.options = opt (types.nonEmptyListOf types.str) ["defaults"];
-      })) {};
-      swapDevices = opt (types.listOf (types.submodule {
-        options.device = opt types.str null;
-        options.size = opt (types.nullOr types.ints.unsigned) null;
-      })) [];
-      zramSwap.enable = opt types.bool false;
-      zramSwap.memoryMax = opt (types.nullOr types.int) null;
-      security.auditd.enable = opt types.bool false;
-      security.audit.enable = opt (types.enum [false true "lock"]) false;
-      services.desktopManager.plasma6.enable = opt types.bool false;
-      services.displayManager.sddm.enable = opt types.bool false;
-      services.flatpak.enable = opt types.bool false;
-      virtualisation.podman.enable = opt types.bool false;
-      programs.direnv.enable = opt types.bool false;
-      programs.direnv.nix-direnv.enable = opt types.bool true;
-      nix.settings = opt (types.submodule {
-        freeformType = types.attrsOf types.raw;
-        options.substituters = opt (types.listOf types.str) [];
-        options.trusted-public-keys = opt (types.listOf types.str) [];
-      }) {};
-      nix.buildMachines = opt (types.listOf (types.submodule {
-        options.hostName = opt types.str null;
-        options.systems = opt (types.listOf types.str) [];
-        options.sshUser = opt (types.nullOr types.str) null;
-        options.sshKey = opt (types.nullOr types.str) null;
-        options.maxJobs = opt types.int 1;
-        options.protocol = opt (types.enum [null "ssh" "ssh-ng"]) "ssh";
-      })) [];
-      nix.distributedBuilds = opt types.bool false;
-    };
-  };
-  # nixos-hardware's microsoft/surface/common declares this one option.
-  surfaceStub = {
-    options.hardware.microsoft-surface.kernelVersion = opt (types.enum ["longterm" "stable"]) "longterm";
-  };
-  nixos-hardware.nixosModules.microsoft-surface-pro-intel = surfaceStub;
+  model = import ./nixpkgs-model.nix {inherit lib;};
+  inherit (model) pkgs nixos-hardware;
+  surfaceModule = nixos-hardware.nixosModules.microsoft-surface-pro-intel;
   bifrost = import ../../modules {
     inherit nixos-hardware;
-    packages.x86_64-linux.bifrost = fakeDrv "bifrost";
+    packages.x86_64-linux.bifrost = model.drv "bifrost" {meta.mainProgram = "bifrost";};
   };
   modules =
-    [stubs {_module.args.pkgs = pkgs;}]
+    model.baseModules
     ++ (
       if generated != null
-      then [generated] ++ lib.optional surface surfaceStub
+      then [generated] ++ lib.optional surface surfaceModule
       else
         [
           bifrost
@@ -112,7 +40,8 @@
   hardware = {
     inherit (c.boot.initrd) availableKernelModules kernelModules;
     luks = c.boot.initrd.luks.devices;
-    inherit (c.boot) kernelParams kernelPackages;
+    inherit (c.boot) kernelParams;
+    kernelPackages = c.boot.kernelPackages.kernel.name;
     inherit (c) fileSystems swapDevices;
     zram = {inherit (c.zramSwap) enable memoryMax;};
     surfaceKernel =

@@ -34,7 +34,32 @@ fn eval(settings: &str, extra: &str) -> Option<serde_json::Value> {
     Some(serde_json::from_slice(&out.stdout).unwrap())
 }
 
-const SETTINGS: &str = r#"{"boot":{"timeout":3,"maxGenerations":7,"removable":false,"textOnly":true,"esp":{"mountPoint":"/boot/efi"}},"dualBoot":{"kinoite":{"bootVolume":"kinoite-boot","entriesDir":"/loader/entries"}}}"#;
+const SETTINGS: &str = r#"{"boot":{"timeout":3,"maxGenerations":7,"removable":false,"textOnly":true,"esp":{"mountPoint":"/boot/efi"}},"dualBoot":{"kinoite":{"bootVolume":"kinoite-boot","entriesDir":"/loader/entries","mode":"direct"}}}"#;
+
+#[test]
+fn kinoite_is_chainloaded_by_default() {
+    let settings = SETTINGS.replace(r#","mode":"direct""#, "");
+    let Some(v) = eval(
+        &settings,
+        r#"{"bifrost":{"boot":{"refind":{"enable":true}}}}"#,
+    ) else {
+        return skip_optional(
+            "kinoite_is_chainloaded_by_default",
+            "BIFROST_NIXPKGS_LIB (a nixpkgs lib checkout) and nix-instantiate",
+        );
+    };
+    assert_eq!(v["failed"], serde_json::json!([]));
+    let hook = v["hook"].as_str().unwrap();
+    assert!(
+        hook.contains("--kinoite-mode chainload --kinoite-title 'Fedora Kinoite'"),
+        "{hook}"
+    );
+    // Nothing of Kinoite's /boot is mounted or read in chainload mode.
+    assert!(
+        !hook.contains("--kinoite-entries") && !hook.contains("/dev/disk/by-label"),
+        "{hook}"
+    );
+}
 
 #[test]
 fn hook_follows_host_settings_and_other_loaders_are_refused() {
@@ -59,6 +84,7 @@ fn hook_follows_host_settings_and_other_loaders_are_refused() {
         "--timeout 3",
         "--limit 7",
         "--text-only",
+        "--kinoite-mode direct",
         "--kinoite-volume kinoite-boot",
         "--default-entry nixos",
         "/dev/disk/by-label/kinoite-boot",

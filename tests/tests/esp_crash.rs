@@ -4,7 +4,8 @@
 //! and the menu must be one of the two sets, never a mix.
 //!
 //! 50 runs by default (CI); `BIFROST_CRASH_RUNS=200` for the long mode,
-//! `BIFROST_CRASH_SEED` to replay a sequence.
+//! `BIFROST_CRASH_SEED` to replay a sequence. The same for `bifrost esp
+//! refresh-kinoite`, switching the Kinoite entries between two sets.
 
 use bifrost_e2e::fakenix::{bifrost, Boot, FakeNix};
 use std::os::unix::process::ExitStatusExt;
@@ -163,4 +164,195 @@ fn sigkill_at_random_moments_leaves_a_consistent_esp() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(left.len(), 8, "seed {seed}: EFI/nixos holds {left:?}");
+}
+
+/// `bifrost esp refresh-kinoite` killed at random moments while switching the
+/// Kinoite entries between two sets of BLS entries: after every kill the ESP
+/// is consistent, the Kinoite entries are one set or the other, never a mix,
+/// and the NixOS part of refind.conf is exactly what `esp install` wrote.
+#[test]
+fn refresh_kinoite_killed_at_random_moments_leaves_a_consistent_esp() {
+    let runs: usize = std::env::var("BIFROST_CRASH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let seed: u64 = std::env::var("BIFROST_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("refresh crash test: {runs} runs, BIFROST_CRASH_SEED={seed}");
+    let mut rng = Rng(seed);
+
+    let dir = tempfile::tempdir().unwrap();
+    let nix = FakeNix::new(&dir.path().join("root"));
+    let refind_dir = dir.path().join("refind");
+    std::fs::create_dir_all(refind_dir.join("drivers_x64")).unwrap();
+    let refind = refind_dir.join("refind_x64.efi");
+    std::fs::write(&refind, vec![0x4du8; 300 << 10]).unwrap();
+    std::fs::write(refind_dir.join("drivers_x64/ext4_x64.efi"), b"MZ driver").unwrap();
+    let profiles = dir.path().join("profiles");
+    for n in 1..=3u64 {
+        let k = nix.store_file(&format!("linux-{n}"), "bzImage", &vec![n as u8; 1 << 20]);
+        let i = nix.store_file(&format!("initrd-{n}"), "initrd", &vec![7u8; 1 << 19]);
+        let top = nix.toplevel(
+            &format!("system-{n}"),
+            &Boot {
+                label: format!("NixOS {n}"),
+                kernel: k,
+                initrd: i,
+                params: vec![format!("gen={n}")],
+            },
+            &[],
+        );
+        nix.link(&profiles, n, &top);
+    }
+    // Two sets of Kinoite entries, as two ostree updates leave them.
+    let mut sets = vec![];
+    for (set, bootversion) in [("x", 0), ("y", 1)] {
+        let entries = dir.path().join(format!("entries-{set}"));
+        std::fs::create_dir_all(&entries).unwrap();
+        let mut titles = vec![];
+        for n in (1..=20u32).rev() {
+            let title = format!("Fedora Linux {set}.{n} (Kinoite)");
+            std::fs::write(
+                entries.join(format!("ostree-{n}-fedora.conf")),
+                format!("title {title}\nversion {n}\noptions rw ostree=/ostree/boot.{bootversion}/fedora/{set}{n}/0\nlinux /ostree/fedora-{set}{n}/vmlinuz\ninitrd /ostree/fedora-{set}{n}/initramfs.img\n"),
+            )
+            .unwrap();
+            titles.push(title);
+        }
+        sets.push((entries, serde_json::json!(titles)));
+    }
+    let esp = dir.path().join("esp");
+    std::fs::create_dir_all(&esp).unwrap();
+    let (ok, out, err) = bifrost(&[
+        "esp",
+        "install",
+        "--esp",
+        esp.to_str().unwrap(),
+        "--profiles",
+        profiles.to_str().unwrap(),
+        "--refind-efi",
+        refind.to_str().unwrap(),
+        "--kinoite-mode",
+        "direct",
+        "--kinoite-entries",
+        sets[0].0.to_str().unwrap(),
+        "--kinoite-volume",
+        "KB",
+    ]);
+    assert!(ok, "{out}{err}");
+    let conf_path = esp.join("EFI/refind/refind.conf");
+    let nixos_part = |conf: &str| -> String {
+        let end = conf.find("\nmenuentry \"Fedora").expect("Kinoite entries");
+        conf[..end]
+            .lines()
+            .filter(|l| !l.starts_with("# bifrost-state "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let nixos = nixos_part(&std::fs::read_to_string(&conf_path).unwrap());
+    let files_before = bifrost_e2e::fakenix::tree_hash(&esp.join("EFI/nixos"));
+    let args = |entries: &std::path::Path| {
+        vec![
+            "esp".to_string(),
+            "refresh-kinoite".into(),
+            "--esp".into(),
+            esp.display().to_string(),
+            "--kinoite-entries".into(),
+            entries.display().to_string(),
+            "--kinoite-volume".into(),
+            "KB".into(),
+        ]
+    };
+    let check = |run: usize| {
+        let (ok, out, err) = bifrost(&["esp", "status", "--esp", esp.to_str().unwrap(), "--json"]);
+        assert!(
+            ok,
+            "run {run} (seed {seed}): status found problems:\n{out}\n{err}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let titles: Vec<serde_json::Value> = v["installs"][0]["kinoite"]["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["title"].clone())
+            .collect();
+        let titles = serde_json::json!(titles);
+        assert!(
+            titles == sets[0].1 || titles == sets[1].1,
+            "run {run} (seed {seed}): Kinoite entries are neither set: {titles}"
+        );
+        let conf = std::fs::read_to_string(&conf_path).unwrap();
+        let menu: Vec<&str> = conf
+            .lines()
+            .filter_map(|l| l.strip_prefix("menuentry \"Fedora"))
+            .collect();
+        assert_eq!(menu.len(), 20, "run {run} (seed {seed}): {conf}");
+        assert_eq!(
+            nixos_part(&conf),
+            nixos,
+            "run {run} (seed {seed}): NixOS part changed"
+        );
+    };
+
+    let t0 = Instant::now();
+    let out = std::process::Command::new(bifrost_e2e::bifrost_bin())
+        .args(args(&sets[1].0))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let full = t0.elapsed().max(Duration::from_millis(5));
+    check(0);
+
+    let mut killed = 0;
+    for run in 0..runs {
+        let (entries, _) = &sets[run % 2];
+        let delay = Duration::from_micros(rng.next() % (full.as_micros() as u64 * 12 / 10 + 1));
+        let mut child = std::process::Command::new(bifrost_e2e::bifrost_bin())
+            .args(args(entries))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        if child.wait().unwrap().signal() == Some(libc::SIGKILL) {
+            killed += 1;
+        }
+        check(run + 1);
+    }
+    eprintln!("refresh crash test: {killed} of {runs} runs killed mid-refresh");
+    assert!(
+        killed * 4 >= runs,
+        "too few kills landed mid-refresh ({killed}/{runs})"
+    );
+    // The NixOS files were never touched, and no temp file is left behind.
+    assert_eq!(
+        bifrost_e2e::fakenix::tree_hash(&esp.join("EFI/nixos")),
+        files_before
+    );
+    let (ok, out, err) = bifrost(
+        &args(&sets[1].0)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(ok, "{out}{err}");
+    let leftovers: Vec<_> = std::fs::read_dir(esp.join("EFI/refind"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".bifrost-tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

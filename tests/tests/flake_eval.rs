@@ -59,7 +59,14 @@ fn flake_outputs_evaluate() {
     );
     for system in ["aarch64-linux", "x86_64-linux"] {
         let checks = v["checks"][system].as_object().unwrap();
-        for check in ["bifrost", "clippy", "rustfmt", "nix-format"] {
+        for check in [
+            "bifrost",
+            "clippy",
+            "rustfmt",
+            "nix-format",
+            "hosts",
+            "nixos-eval",
+        ] {
             assert!(checks.contains_key(check), "{system}: no check {check}");
         }
         let shell = &v["shell"][system];
@@ -83,6 +90,39 @@ fn flake_outputs_evaluate() {
             .as_str()
             .unwrap()
             .contains("x86_64-linux"));
+    }
+    for system in ["aarch64-linux", "x86_64-linux"] {
+        // `nix fmt` with no arguments formats the flake instead of reading
+        // standard input (Nix >= 2.25 passes none).
+        let fmt = &v["formatter"][system];
+        assert!(
+            fmt["text"]
+                .as_str()
+                .unwrap()
+                .contains(r#"if [ "$#" -eq 0 ]; then set -- .; fi"#),
+            "{fmt}"
+        );
+        assert_eq!(fmt["inputs"], serde_json::json!(["alejandra"]));
+        // tests/run.sh passes inside `nix develop`: the install test's tools.
+        let packages = v["shellPackages"][system].as_array().unwrap();
+        for p in ["cryptsetup", "btrfs-progs", "kmod", "gcc", "qemu", "nix"] {
+            assert!(
+                packages.contains(&serde_json::json!(p)),
+                "{system}: dev shell lacks {p}"
+            );
+        }
+        assert!(v["shell"][system]["BIFROST_KERNEL_MODULES"]
+            .as_str()
+            .unwrap()
+            .ends_with("/lib/modules"));
+    }
+    assert!(v["hostsCheck"].as_str().unwrap().contains("bifrost check"));
+    // The static binary for Kinoite comes from pkgsStatic's musl toolchain.
+    for system in ["aarch64-linux", "x86_64-linux"] {
+        assert_eq!(
+            v["staticPackages"][system], "bifrost-musl-static",
+            "{system}"
+        );
     }
     assert_eq!(v["testFlags"], serde_json::json!(["--workspace"]));
     assert!(v["clippyBuild"].as_str().unwrap().contains("-D warnings"));

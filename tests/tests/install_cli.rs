@@ -280,3 +280,51 @@ fn plan_without_a_refind_binary_names_the_one_it_would_use() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("refind_x64.efi"), "{stdout}");
 }
+
+/// On bifrost's installer ISO (`BIFROST_INSTALL_*`), `bifrost install`
+/// installs the carried host from the carried flake by default and says so;
+/// another host is announced as not carried.
+#[test]
+fn installs_the_installers_own_host_by_default_and_says_so() {
+    let empty = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(bifrost_bin())
+            .arg("install")
+            .args(args)
+            .args(["--disk", "/dev/sdz", "--plan"])
+            .args(["--refind-efi", "/x/refind_x64.efi"])
+            .env("PATH", empty.path())
+            .env("BIFROST_INSTALL_HOST", "install-test")
+            .env("BIFROST_INSTALL_FLAKE", "/etc/bifrost/flake")
+            .env(
+                "BIFROST_INSTALL_SYSTEM",
+                "/nix/store/00000000000000000000000000000000-nixos-system-install-test",
+            )
+            .env("BIFROST_INSTALL_SETTINGS", HOST)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(&format!(
+            "Installing host install-test from flake /etc/bifrost/flake (settings {HOST})\n  this installer carries its system, /nix/store/00000000000000000000000000000000-nixos-system-install-test"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("nixos-install"), "{text}");
+    assert!(text.contains("/etc/bifrost/flake#install-test"), "{text}");
+
+    let out = run(&["--host", "other", "--settings", HOST]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("Installing host other from flake . "),
+        "{text}"
+    );
+    assert!(
+        text.contains("not the system this installer carries"),
+        "{text}"
+    );
+}

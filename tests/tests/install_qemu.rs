@@ -32,88 +32,80 @@ const MODULES: &[&str] = &[
 /// ESP mount: a real interruption after the subvolume step.
 const LATE_MODULES: &[&str] = &["vfat", "nls_cp437", "nls_ascii"];
 
-/// The kernel's module folder as `modinfo -b` wants it: `<base>/lib/modules/<version>`.
-struct Modules {
-    base: PathBuf,
-    kver: String,
-    /// Holds the link farm when the folder is not laid out that way.
-    _tmp: Option<tempfile::TempDir>,
-}
-
-impl Modules {
-    /// `BIFROST_KERNEL_MODULES` (a folder named for the kernel version, as
-    /// nixpkgs' `lib/modules/<version>`), else `/lib/modules/<version>` of
-    /// the kernel's file name `vmlinuz-<version>`.
-    fn find(kernel: &Path) -> Option<Modules> {
-        let dir = match std::env::var_os("BIFROST_KERNEL_MODULES") {
-            Some(d) => PathBuf::from(d),
-            None => {
-                let kver = kernel.file_name()?.to_str()?.strip_prefix("vmlinuz-")?;
-                Path::new("/lib/modules").join(kver)
-            }
-        };
-        if !dir.is_dir() {
-            return None;
+/// The folder holding `<kernel version>/` with the kernel's modules:
+/// `BIFROST_KERNEL_MODULES` (the Nix dev shell sets `<kernel>/lib/modules`;
+/// the version folder itself is taken too), else Debian's /lib/modules.
+fn modules_root() -> PathBuf {
+    match std::env::var_os("BIFROST_KERNEL_MODULES").map(PathBuf::from) {
+        Some(d) if d.join("modules.order").is_file() || d.join("modules.dep").is_file() => {
+            d.parent().map(Path::to_path_buf).unwrap_or(d)
         }
-        let kver = dir.file_name()?.to_str()?.to_string();
-        if let Some(base) = dir
-            .parent()
-            .filter(|p| p.ends_with("lib/modules"))
-            .and_then(|p| p.parent()?.parent())
-        {
-            return Some(Modules {
-                base: base.to_path_buf(),
-                kver,
-                _tmp: None,
-            });
-        }
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(tmp.path().join("lib/modules")).unwrap();
-        std::os::unix::fs::symlink(&dir, tmp.path().join("lib/modules").join(&kver)).unwrap();
-        Some(Modules {
-            base: tmp.path().to_path_buf(),
-            kver,
-            _tmp: Some(tmp),
-        })
-    }
-
-    fn modinfo(&self, field: &str, module: &str) -> String {
-        let out = Command::new("modinfo")
-            .arg("-b")
-            .arg(&self.base)
-            .args(["-k", &self.kver, "-F", field, module])
-            .output()
-            .expect("run modinfo (Debian package kmod)");
-        assert!(
-            out.status.success(),
-            "modinfo {module}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// `.ko` files of `modules` and their dependencies, in load order. A
-    /// module built into the kernel (`modinfo` names its file `(builtin)`,
-    /// as Debian's cloud kernel does for crc32c_generic) needs no loading.
-    fn resolve(&self, modules: &[&str], out: &mut Vec<PathBuf>) {
-        for m in modules {
-            let file = self.modinfo("filename", m);
-            if is_builtin(&file) {
-                continue;
-            }
-            let deps = self.modinfo("depends", m);
-            let deps: Vec<&str> = deps.split(',').filter(|d| !d.is_empty()).collect();
-            self.resolve(&deps, out);
-            let file = PathBuf::from(file);
-            if !out.contains(&file) {
-                out.push(file);
-            }
-        }
+        Some(d) => d,
+        None => PathBuf::from("/lib/modules"),
     }
 }
 
-fn is_builtin(modinfo_filename: &str) -> bool {
-    modinfo_filename == "(builtin)"
+/// The version folder of `kernel` under `root`: from Debian's
+/// `vmlinuz-<version>` name, or the only folder there (a Nix kernel is
+/// named `bzImage`).
+fn kernel_version(kernel: &Path, root: &Path) -> Option<String> {
+    let named = kernel
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("vmlinuz-"))
+        .map(str::to_string);
+    if let Some(v) = named.filter(|v| root.join(v).is_dir()) {
+        return Some(v);
+    }
+    let dirs: Vec<String> = std::fs::read_dir(root)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    match dirs.as_slice() {
+        [only] => Some(only.clone()),
+        _ => None,
+    }
+}
+
+fn modinfo(kver: &str, field: &str, module: &str) -> String {
+    let mut cmd = Command::new("modinfo");
+    let root = modules_root();
+    if root != Path::new("/lib/modules") {
+        // modinfo -b BASE reads BASE/lib/modules/<version>.
+        if let Some(base) = root.parent().and_then(Path::parent) {
+            cmd.arg("-b").arg(base);
+        }
+    }
+    let out = cmd
+        .args(["-k", kver, "-F", field, module])
+        .output()
+        .expect("run modinfo (Debian package kmod)");
+    assert!(
+        out.status.success(),
+        "modinfo {module}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `.ko` files of `modules` and their dependencies, in load order. A module
+/// built into the kernel (`modinfo` names its file `(builtin)`, as Debian's
+/// cloud kernel does for crc32c_generic) needs no loading.
+fn resolve(kver: &str, modules: &[&str], out: &mut Vec<PathBuf>) {
+    for m in modules {
+        if modinfo(kver, "filename", m) == "(builtin)" {
+            continue;
+        }
+        let deps = modinfo(kver, "depends", m);
+        let deps: Vec<&str> = deps.split(',').filter(|d| !d.is_empty()).collect();
+        resolve(kver, &deps, out);
+        let file = PathBuf::from(modinfo(kver, "filename", m));
+        if !out.contains(&file) {
+            out.push(file);
+        }
+    }
 }
 
 fn insmod_lines(files: &[PathBuf]) -> String {
@@ -302,17 +294,17 @@ fn install_fresh_and_beside_kinoite_in_qemu() {
             "qemu-system-x86_64, a kernel, busybox, cryptsetup (cryptsetup-bin), btrfs-progs, sgdisk (gdisk), mkfs.fat (dosfstools) and modinfo (kmod)",
         );
     };
-    let Some(modules) = Modules::find(&kernel) else {
+    let Some(kver) = kernel_version(&kernel, &modules_root()) else {
         return skip(
             TEST,
-            "the kernel's modules: BIFROST_KERNEL_MODULES or /lib/modules/<version>",
+            "the kernel's modules in /lib/modules/<version> (or BIFROST_KERNEL_MODULES)",
         );
     };
 
     let mut early = Vec::new();
-    modules.resolve(MODULES, &mut early);
+    resolve(&kver, MODULES, &mut early);
     let mut late = early.clone();
-    modules.resolve(LATE_MODULES, &mut late);
+    resolve(&kver, LATE_MODULES, &mut late);
     let late: Vec<PathBuf> = late[early.len()..].to_vec();
 
     let init = INIT.replace("@EARLY@", &insmod_lines(&early));

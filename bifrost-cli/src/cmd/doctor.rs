@@ -6,8 +6,10 @@ use std::process::ExitCode;
 /// Shown by `--help` after the options (the one-line summary lives in main.rs).
 const LONG_HELP: &str = r#"Check that this machine has what bifrost's jobs need: Nix 2.4+ with
 flakes, free space in the output root, KVM, QEMU and OVMF for `bifrost vm`,
-the EFI system partition mounted with room to spare, and rEFInd
-registered (and first) in the firmware's boot entries.
+the EFI system partition mounted with room to spare, rEFInd
+registered (and first) in the firmware's boot entries, and, when rEFInd's
+menu chainloads Kinoite, Fedora's boot loader (EFI/fedora/shimx64.efi) on
+the ESP.
 
 Every problem comes with how to fix it. Exits 1 when a required check
 (Nix, flakes, output space) fails; the others only warn."#;

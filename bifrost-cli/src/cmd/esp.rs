@@ -1,6 +1,7 @@
 //! `bifrost esp`: install generations onto the ESP, and inspect it.
 
 use bifrost_core::esp;
+use bifrost_core::spec::KinoiteMode;
 use camino::Utf8PathBuf;
 use std::process::ExitCode;
 
@@ -12,14 +13,26 @@ pub enum Command {
     /// generations share them; then refind.conf is replaced atomically; then
     /// files no entry needs are deleted. Free space is checked first; on any
     /// failure the previous menu stays bootable. A second run with nothing
-    /// changed writes nothing.
+    /// changed writes nothing. One run at a time per ESP: a second one waits
+    /// for the first (up to 120 seconds), saying so.
     Install(InstallArgs),
     /// Show what is installed on the ESP and check every file the menu needs.
     ///
     /// Exits with status 1 when a file is missing, truncated or changed, when
+    /// Fedora's boot loader that the Kinoite chainload entry starts is
+    /// missing, or (given --kinoite-boot) when a direct Kinoite entry names a
+    /// kernel, initrd or `ostree=` deployment that no longer exists; also when
     /// the menu lacks an entry the state line records (a cut-off refind.conf),
     /// or when there is no refind.conf at all.
     Status(StatusArgs),
+    /// Re-render only the Kinoite entries of rEFInd's menu from Kinoite's current BLS entries.
+    ///
+    /// For direct mode, run on Kinoite after each update (docs/kinoite.md has
+    /// a systemd path unit for it). refind.conf is replaced atomically under
+    /// the same lock as `esp install`; the NixOS entries and every file on the
+    /// ESP stay as they are; nothing is written when nothing changed. In
+    /// chainload mode there is nothing to refresh and it exits 0.
+    RefreshKinoite(RefreshArgs),
 }
 
 #[derive(clap::Args)]
@@ -44,8 +57,23 @@ pub struct InstallArgs {
     /// Keep menu entries for only the newest N generations.
     #[arg(long, value_name = "N")]
     limit: Option<u32>,
+    /// How the menu boots Kinoite: `chainload` starts Fedora's own boot loader
+    /// from this ESP (EFI/fedora/shimx64.efi, else grubx64.efi), which always
+    /// boots Kinoite's current deployments; `direct` copies its BLS entries
+    /// (needs --kinoite-entries and --kinoite-volume). Without this flag,
+    /// --kinoite-entries/--kinoite-volume mean `direct`.
+    #[arg(long, value_name = "MODE", value_parser = ["chainload", "direct"])]
+    kinoite_mode: Option<String>,
+    /// Menu title of the chainload entry.
+    #[arg(long, value_name = "TITLE", default_value = "Fedora Kinoite")]
+    kinoite_title: String,
     /// Folder of Kinoite's Boot Loader Specification entries (loader/entries).
-    #[arg(long, value_name = "DIR", requires = "kinoite_volume")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "kinoite_volume",
+        required_if_eq("kinoite_mode", "direct")
+    )]
     kinoite_entries: Option<Utf8PathBuf>,
     /// rEFInd volume of Kinoite's /boot: file-system label, partition label or GUID.
     #[arg(long, value_name = "VOLUME", requires = "kinoite_entries")]
@@ -79,6 +107,26 @@ pub struct StatusArgs {
     /// Mount point of the EFI system partition.
     #[arg(long, value_name = "DIR")]
     esp: Utf8PathBuf,
+    /// Kinoite's /boot (mounted): direct Kinoite entries whose kernel, initrd
+    /// or `ostree=` deployment no longer exists there are reported as stale.
+    #[arg(long, value_name = "DIR")]
+    kinoite_boot: Option<Utf8PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct RefreshArgs {
+    /// Mount point of the EFI system partition.
+    #[arg(long, value_name = "DIR")]
+    esp: Utf8PathBuf,
+    /// Folder of Kinoite's current Boot Loader Specification entries (/boot/loader/entries).
+    #[arg(long, value_name = "DIR")]
+    kinoite_entries: Utf8PathBuf,
+    /// rEFInd volume of Kinoite's /boot: file-system label, partition label or GUID.
+    #[arg(long, value_name = "VOLUME")]
+    kinoite_volume: String,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -88,6 +136,7 @@ pub fn run(c: Command) -> ExitCode {
     match c {
         Command::Install(a) => install(a),
         Command::Status(a) => status(a),
+        Command::RefreshKinoite(a) => refresh_kinoite(a),
     }
 }
 
@@ -109,11 +158,25 @@ fn install(a: InstallArgs) -> ExitCode {
         refind_efi: a.refind_efi,
         removable: a.removable,
         limit: a.limit,
-        kinoite: a.kinoite_entries.zip(a.kinoite_volume),
+        kinoite: a
+            .kinoite_entries
+            .zip(a.kinoite_volume)
+            .filter(|_| a.kinoite_mode.as_deref() != Some("chainload")),
+        kinoite_chainload: (a.kinoite_mode.as_deref() == Some("chainload"))
+            .then_some(a.kinoite_title),
         timeout: a.timeout,
         text_only: a.text_only,
         extra_config,
         default_kinoite: a.default_entry == "kinoite",
+    };
+    // Held until the install is done, so no other run plans against an ESP this one changes.
+    let _lock = if a.dry_run {
+        None
+    } else {
+        match esp::lock::lock(&o.esp, &mut |m| eprintln!("{m}")) {
+            Ok(l) => Some(l),
+            Err(e) => return super::fail(&e),
+        }
     };
     let plan = match esp::plan(&o) {
         Ok(p) => p,
@@ -167,7 +230,7 @@ fn install(a: InstallArgs) -> ExitCode {
 }
 
 fn status(a: StatusArgs) -> ExitCode {
-    let st = match esp::status(&a.esp) {
+    let st = match esp::kinoite::status(&a.esp, a.kinoite_boot.as_deref()) {
         Ok(s) => s,
         Err(e) => return super::fail(&e),
     };
@@ -187,6 +250,18 @@ fn status(a: StatusArgs) -> ExitCode {
             for e in &i.entries {
                 println!("  entry: {e}");
             }
+            match &i.kinoite {
+                Some(k) if k.mode == KinoiteMode::Chainload => println!(
+                    "  kinoite: chainload {}",
+                    k.loader.as_deref().unwrap_or("-")
+                ),
+                Some(k) => println!(
+                    "  kinoite: direct, {} entries on volume {}",
+                    k.entries.len(),
+                    k.volume.as_deref().unwrap_or("-")
+                ),
+                None => {}
+            }
             let bad = i.files.iter().filter(|f| !f.ok).count();
             println!("  files: {} recorded, {} bad", i.files.len(), bad);
         }
@@ -203,4 +278,40 @@ fn status(a: StatusArgs) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+fn refresh_kinoite(a: RefreshArgs) -> ExitCode {
+    let o = esp::kinoite::RefreshOptions {
+        esp: a.esp,
+        entries: a.kinoite_entries,
+        volume: a.kinoite_volume,
+    };
+    let r = match esp::kinoite::refresh(&o, &mut |line| eprintln!("  {line}")) {
+        Ok(r) => r,
+        Err(e) => return super::fail(&e),
+    };
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r).expect("report serialises")
+        );
+        return ExitCode::SUCCESS;
+    }
+    for c in &r.configs {
+        match c.mode {
+            KinoiteMode::Chainload => println!(
+                "{}: Kinoite is chainloaded (Fedora's boot loader reads its entries): nothing to refresh",
+                c.config
+            ),
+            KinoiteMode::Direct => println!(
+                "{}: {} ({} Kinoite entries: {})",
+                c.config,
+                if c.written { "updated" } else { "unchanged" },
+                c.entries.len(),
+                c.entries.join(", ")
+            ),
+        }
+    }
+    println!("{} bytes written", r.bytes_written);
+    ExitCode::SUCCESS
 }

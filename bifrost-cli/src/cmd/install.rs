@@ -20,16 +20,19 @@ use std::process::ExitCode;
 /// stops the install; running the same command again resumes it.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Host to install (the flake's `nixosConfigurations.<host>`).
+    /// Host to install (the flake's `nixosConfigurations.<host>`); on
+    /// bifrost's installer, the host it was built for.
     #[arg(long, value_name = "NAME")]
-    host: String,
+    host: Option<String>,
     /// Whole disk to install to, such as /dev/nvme0n1.
     #[arg(long, value_name = "DEVICE")]
     disk: Utf8PathBuf,
     /// Flake holding the host; a local folder also provides hosts/<host>/host.json.
-    #[arg(long, value_name = "REF", default_value = ".")]
-    flake: String,
-    /// Host settings file, instead of <flake>/hosts/<host>/host.json.
+    /// Default: on bifrost's installer the flake it carries, else `.`.
+    #[arg(long, value_name = "REF")]
+    flake: Option<String>,
+    /// Host settings file, instead of <flake>/hosts/<host>/host.json (on
+    /// bifrost's installer, the carried host's own).
     #[arg(long, value_name = "FILE")]
     settings: Option<Utf8PathBuf>,
     /// Print every step with its exact command and change nothing.
@@ -93,13 +96,19 @@ fn err(e: &dyn std::error::Error) -> ExitCode {
 }
 
 pub fn run(a: Args) -> ExitCode {
-    let settings_path = match a.settings.clone() {
-        Some(p) => p,
-        None => match install::host_file(&a.flake, &a.host) {
-            Ok(p) => p,
-            Err(e) => return err(&e),
-        },
+    let source = match install::source::resolve(
+        a.host.as_deref(),
+        a.flake.as_deref(),
+        a.settings.as_ref(),
+        &install::source::Carried::from_env(),
+    ) {
+        Ok(s) => s,
+        Err(e) => return err(&e),
     };
+    if !(a.plan && a.json) {
+        print!("{}", install::source::announce(&source));
+    }
+    let settings_path = source.settings.clone();
     let settings = match spec::load_file(&settings_path) {
         Ok(s) => s,
         Err(e) => return err(&e),
@@ -111,8 +120,8 @@ pub fn run(a: Args) -> ExitCode {
     };
     let refind = install::refind_bin::find(a.more.refind_efi.as_deref());
     let req = plan::PlanRequest {
-        host: a.host.clone(),
-        flake: a.flake.clone(),
+        host: source.host.clone(),
+        flake: source.flake.clone(),
         disk: a.disk.clone(),
         mode,
         target: a.more.target.clone(),
@@ -254,7 +263,7 @@ pub fn run(a: Args) -> ExitCode {
                     "installed {} on {} (progress: {state_path})\n\
                      next: unless the flake sets a password, set one: nixos-enter --root {target} -c 'passwd <user>'\n\
                      then: umount -R {target} && cryptsetup close {} && reboot, and pick NixOS in rEFInd",
-                    a.host,
+                    source.host,
                     a.disk,
                     the_plan.mapper.file_name().unwrap_or("cryptroot")
                 );

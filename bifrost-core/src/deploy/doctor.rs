@@ -32,7 +32,8 @@ pub enum Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
     /// Stable identifier for scripts: `nix`, `flakes`, `output-space`, `kvm`,
-    /// `qemu`, `ovmf`, `esp`, `refind-nvram`.
+    /// `qemu`, `ovmf`, `esp`, `refind-nvram`, `kinoite-loader` (only when
+    /// the menu on the ESP chainloads Kinoite).
     pub id: &'static str,
     pub status: Status,
     /// Whether a failure makes `bifrost doctor` exit non-zero.
@@ -127,6 +128,7 @@ pub fn run(inputs: &Inputs, probe: &dyn Probe) -> Report {
     checks.push(check_ovmf(inputs, probe, qemu.as_deref()));
     checks.push(check_esp(inputs, probe));
     checks.push(check_refind_nvram(&inputs.root));
+    checks.extend(check_kinoite_loader(inputs));
     let ok = !checks
         .iter()
         .any(|c| c.required && c.status == Status::Fail);
@@ -425,6 +427,38 @@ fn check_esp(inputs: &Inputs, probe: &dyn Probe) -> Check {
         ),
         _ => ok("esp", false, detail),
     }
+}
+
+/// When bifrost's menu on the ESP chainloads Kinoite: is Fedora's boot loader there?
+fn check_kinoite_loader(inputs: &Inputs) -> Option<Check> {
+    use crate::esp::{self, kinoite};
+    let esp_dir = inputs
+        .root
+        .join(inputs.esp_mount_point.as_str().trim_start_matches('/'));
+    let state = esp::REFIND_DIRS.iter().find_map(|(dir, _)| {
+        let text = std::fs::read_to_string(esp_dir.join(dir).join("refind.conf")).ok()?;
+        esp::parse_state(&text)?
+            .kinoite
+            .filter(|k| k.mode == crate::spec::KinoiteMode::Chainload)
+    })?;
+    let loader = state
+        .loader
+        .unwrap_or_else(|| kinoite::FEDORA_LOADERS[0].to_string());
+    Some(if esp_dir.join(&loader).is_file() {
+        ok(
+            "kinoite-loader",
+            false,
+            format!("rEFInd's Kinoite entry starts {loader}, which is on the ESP"),
+        )
+    } else {
+        bad(
+            "kinoite-loader",
+            Status::Warn,
+            false,
+            format!("rEFInd's Kinoite entry starts {loader}, which is missing: Kinoite cannot boot from the menu"),
+            kinoite::NO_LOADER_FIX,
+        )
+    })
 }
 
 /// The EFI global variable GUID that Boot#### and BootOrder live under.
@@ -747,6 +781,28 @@ mod tests {
         // No /dev/kvm in the fake root, no QEMU on the fake PATH: warnings only.
         assert_eq!(by_id("kvm").status, Status::Warn);
         assert_eq!(by_id("qemu").status, Status::Warn);
+    }
+
+    #[test]
+    fn kinoite_chainload_loader_is_checked() {
+        let (_d, inputs) = machine(true);
+        let by_id = |r: &Report| r.checks.iter().find(|c| c.id == "kinoite-loader").cloned();
+        let probe = fake("2.8.0", "nix-command flakes", 100 * GIB);
+        // No bifrost menu chainloading Kinoite: no such check.
+        assert_eq!(by_id(&run(&inputs, &probe)), None);
+        let esp = inputs.root.join("boot/efi");
+        std::fs::create_dir_all(esp.join("EFI/refind")).unwrap();
+        std::fs::write(
+            esp.join("EFI/refind/refind.conf"),
+            "# bifrost-state {\"version\":1,\"default\":\"x\",\"generations\":[1],\"files\":[],\"kinoite\":{\"mode\":\"chainload\",\"loader\":\"EFI/fedora/shimx64.efi\"}}\n",
+        )
+        .unwrap();
+        let c = by_id(&run(&inputs, &probe)).unwrap();
+        assert_eq!(c.status, Status::Warn);
+        assert!(c.fix.unwrap().contains("bootupctl update"));
+        std::fs::create_dir_all(esp.join("EFI/fedora")).unwrap();
+        std::fs::write(esp.join("EFI/fedora/shimx64.efi"), b"MZ").unwrap();
+        assert_eq!(by_id(&run(&inputs, &probe)).unwrap().status, Status::Ok);
     }
 
     #[test]

@@ -90,6 +90,7 @@ mod tests {
                 sha256: None,
             })
             .collect(),
+            kinoite: None,
         }
     }
 

@@ -10,10 +10,13 @@
 
 pub mod bootjson;
 pub mod generations;
+pub mod kinoite;
+pub mod lock;
 pub mod menu_check;
 
+use crate::confine;
 use crate::fsutil;
-use crate::refind::{self, bls, Config, MenuEntry, SubmenuEntry};
+use crate::refind::{self, Config, MenuEntry, SubmenuEntry};
 use camino::{Utf8Path, Utf8PathBuf};
 use generations::{BootTarget, Generation};
 use serde::{Deserialize, Serialize};
@@ -42,7 +45,7 @@ pub enum EspError {
     MissingDriver(String),
     #[error("{0} changed while it was being copied; run the install again")]
     Changed(String),
-    #[error("--default-entry kinoite needs --kinoite-entries and --kinoite-volume")]
+    #[error("--default-entry kinoite needs the Kinoite side: --kinoite-mode chainload, or --kinoite-entries and --kinoite-volume")]
     DefaultWithoutKinoite,
     #[error("--limit must be at least 1")]
     ZeroLimit,
@@ -59,8 +62,20 @@ pub enum EspError {
     Kinoite(#[source] refind::RefindError),
     #[error("refind.conf: {0}")]
     Render(#[source] refind::RefindError),
+    #[error("{0}: {nofix}", nofix = kinoite::NO_LOADER_FIX)]
+    NoFedoraLoader(String),
+    #[error("{0} is locked by another bifrost run that has not finished within {secs} s; wait for it, or check that no `bifrost esp` process is stuck", secs = lock::WAIT.as_secs())]
+    Locked(String),
+    #[error("{config} does not match its state line ({why}); it was changed by hand or by another tool. Run `bifrost esp install` from NixOS to rewrite it; nothing was changed")]
+    KinoiteMismatch { config: String, why: String },
+    #[error("{0}: no Kinoite side installed by bifrost; run `bifrost esp install` from NixOS with the Kinoite side first")]
+    NoKinoiteSide(String),
+    #[error("--kinoite-volume {0:?}: must be a non-empty file-system label, partition label or GUID without quotes or newlines")]
+    BadVolume(String),
     #[error(transparent)]
     Fs(#[from] fsutil::FsError),
+    #[error(transparent)]
+    Confine(#[from] confine::ConfineError),
 }
 
 fn io<'a>(path: &'a Utf8Path, op: &'static str) -> impl FnOnce(std::io::Error) -> EspError + 'a {
@@ -94,8 +109,11 @@ pub struct InstallOptions {
     pub refind_efi: Utf8PathBuf,
     pub removable: bool,
     pub limit: Option<u32>,
-    /// BLS entries folder and rEFInd volume of Kinoite's `/boot`.
+    /// BLS entries folder and rEFInd volume of Kinoite's `/boot` (direct entries).
     pub kinoite: Option<(Utf8PathBuf, String)>,
+    /// Chainload Fedora's boot loader with an entry of this title instead
+    /// of direct entries (see [`kinoite`]).
+    pub kinoite_chainload: Option<String>,
     pub timeout: i32,
     pub text_only: bool,
     /// Trusted lines for refind.conf's global section.
@@ -125,6 +143,9 @@ pub struct State {
     /// Generation numbers with an entry, newest first.
     pub generations: Vec<u64>,
     pub files: Vec<FileRecord>,
+    /// The Kinoite side, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kinoite: Option<kinoite::KinoiteState>,
 }
 
 /// Where a planned file's bytes come from.
@@ -151,6 +172,7 @@ pub struct Plan {
     pub bytes_available: u64,
     pub generations: Vec<u64>,
     pub default: String,
+    pub kinoite: Option<kinoite::KinoiteState>,
     /// Old generations left out of the menu because they are broken.
     pub warnings: Vec<String>,
     /// Hashes known before copying (files kept as they are).
@@ -267,10 +289,14 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
     } = generations::read(&o.profiles, o.limit, o.root.as_deref())?;
     let (refind_dir, refind_bin) = REFIND_DIRS[o.removable as usize];
     let config_path = format!("{refind_dir}/refind.conf");
-    let old_config = match std::fs::read(o.esp.join(&config_path)) {
+    // Every path under the ESP goes through confine::checked: a link
+    // there (a folder ESP or a bind mount can hold one) is never followed.
+    let esp_path = |rel: &str| confine::checked(&o.esp, rel);
+    let config_abs = esp_path(&config_path)?;
+    let old_config = match std::fs::read(&config_abs) {
         Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io(&o.esp.join(&config_path), "read")(e)),
+        Err(e) => return Err(io(&config_abs, "read")(e)),
     };
     let old_records: BTreeMap<String, FileRecord> = old_config
         .as_deref()
@@ -298,7 +324,8 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
     };
     let icon = |name: &str| {
         let rel = format!("{refind_dir}/icons/{name}");
-        (!o.text_only && o.esp.join(&rel).is_file()).then(|| format!("/{rel}"))
+        let here = esp_path(&rel).is_ok_and(|p| p.is_file());
+        (!o.text_only && here).then(|| format!("/{rel}"))
     };
     let mut entries = vec![];
     for g in &gens {
@@ -330,26 +357,12 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
             submenus,
         });
     }
-    if let Some((dir, volume)) = &o.kinoite {
-        let bls = bls::read_dir(dir).map_err(EspError::Kinoite)?;
-        let drivers = o
-            .refind_efi
-            .parent()
-            .unwrap_or(Utf8Path::new("."))
-            .join("drivers_x64");
-        for d in KINOITE_DRIVERS {
-            let src = drivers.join(d);
-            if src.is_file() {
-                wanted.insert(format!("{refind_dir}/drivers_x64/{d}"), src);
-            } else if d == KINOITE_DRIVERS[0] {
-                return Err(EspError::MissingDriver(src.to_string()));
-            }
-        }
-        for e in &bls {
-            entries.push(bls::menu_entry(e, volume, icon("os_fedora.png")));
-        }
+    let side = kinoite::side(o, refind_dir, icon("os_fedora.png"))?;
+    if let Some(k) = &side {
+        wanted.extend(k.drivers.iter().cloned());
+        entries.extend(k.entries.iter().cloned());
     }
-    let default = match (o.default_kinoite, o.kinoite.is_some()) {
+    let default = match (o.default_kinoite, side.is_some()) {
         (true, false) => return Err(EspError::DefaultWithoutKinoite),
         (true, true) => entries[gens.len()].title.clone(),
         _ => entries[0].title.clone(),
@@ -361,7 +374,7 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
     let mut records = BTreeMap::new();
     for (dest, src) in &wanted {
         let size = file_size(src)?;
-        let target = o.esp.join(dest);
+        let target = esp_path(dest)?;
         let on_disk = std::fs::metadata(&target).ok().map(|m| m.len());
         let keep = if dest.starts_with(NIXOS_DIR) {
             match old_records.get(dest) {
@@ -418,7 +431,15 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
             (c.dest.clone(), r)
         })
         .collect();
-    let provisional = state_line(&config, &gens, &wanted, &records, Some(&planned));
+    let kinoite = side.map(|k| k.state);
+    let provisional = state_line(
+        &config,
+        &gens,
+        &wanted,
+        &records,
+        Some(&planned),
+        kinoite.as_ref(),
+    );
     config.state_comment = Some(provisional);
     let new_config = refind::render(&config).map_err(EspError::Render)?;
 
@@ -429,21 +450,21 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
     // other rEFInd folder's bifrost menu still loads are kept: the firmware
     // may boot that one after a switch of --removable.
     let other_dir = REFIND_DIRS[!o.removable as usize].0;
-    let protected: BTreeSet<String> =
-        std::fs::read_to_string(o.esp.join(other_dir).join("refind.conf"))
-            .ok()
-            .as_deref()
-            .and_then(parse_state)
-            .map(|s| s.files.into_iter().map(|f| f.path).collect())
-            .unwrap_or_default();
-    let journal = read_journal(&o.esp);
+    let protected: BTreeSet<String> = esp_path(&format!("{other_dir}/refind.conf"))
+        .ok()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .as_deref()
+        .and_then(parse_state)
+        .map(|s| s.files.into_iter().map(|f| f.path).collect())
+        .unwrap_or_default();
+    let journal = read_journal(&o.esp)?;
     let ours: BTreeSet<&str> = old_records
         .keys()
         .map(String::as_str)
         .chain(journal.iter().map(String::as_str))
         .collect();
     let mut deletes = vec![];
-    let nixos = o.esp.join(NIXOS_DIR);
+    let nixos = esp_path(NIXOS_DIR)?;
     if nixos.is_dir() {
         for ent in nixos.read_dir_utf8().map_err(io(&nixos, "read folder"))? {
             let ent = ent.map_err(io(&nixos, "read folder"))?;
@@ -456,7 +477,7 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
             }
         }
     }
-    let refind_abs = o.esp.join(refind_dir);
+    let refind_abs = esp_path(refind_dir)?;
     if refind_abs.is_dir() {
         for ent in refind_abs
             .read_dir_utf8()
@@ -497,6 +518,7 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
         bytes_available: available,
         generations: gens.iter().map(|g| g.number).collect(),
         default,
+        kinoite,
         warnings: skipped,
         records,
         config,
@@ -513,6 +535,7 @@ fn state_line(
     wanted: &BTreeMap<String, Utf8PathBuf>,
     records: &BTreeMap<String, FileRecord>,
     extra: Option<&BTreeMap<String, FileRecord>>,
+    kinoite: Option<&kinoite::KinoiteState>,
 ) -> String {
     let files = wanted
         .keys()
@@ -533,6 +556,7 @@ fn state_line(
         default: config.default_selection.clone().unwrap_or_default(),
         generations: gens.iter().map(|g| g.number).collect(),
         files,
+        kinoite: kinoite.cloned(),
     };
     format!(
         "{STATE_MARKER}{}",
@@ -544,10 +568,10 @@ fn state_line(
 /// so a run interrupted before refind.conf names them can collect them.
 pub const JOURNAL: &str = "EFI/nixos/.bifrost-pending";
 
-fn read_journal(esp: &Utf8Path) -> Vec<String> {
-    std::fs::read_to_string(esp.join(JOURNAL))
+fn read_journal(esp: &Utf8Path) -> Result<Vec<String>, EspError> {
+    Ok(std::fs::read_to_string(confine::checked(esp, JOURNAL)?)
         .map(|s| s.lines().map(String::from).collect())
-        .unwrap_or_default()
+        .unwrap_or_default())
 }
 
 /// Size and SHA-256 of a file, read in chunks.
@@ -599,7 +623,8 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
     let mut report = Report::default();
     let mut records = p.records.clone();
     let mut batch = fsutil::AtomicBatch::new();
-    let old_journal = read_journal(&p.esp);
+    let old_journal = read_journal(&p.esp)?;
+    let esp_path = |rel: &str| confine::checked(&p.esp, rel);
     let new_files: Vec<&Copy> = p
         .copies
         .iter()
@@ -614,18 +639,18 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
         .filter(|d| d.starts_with(NIXOS_DIR))
         .collect();
     if !new_files.is_empty() || !gc_files.is_empty() {
-        let nixos = p.esp.join(NIXOS_DIR);
+        let nixos = esp_path(NIXOS_DIR)?;
         std::fs::create_dir_all(&nixos).map_err(io(&nixos, "create folder"))?;
         let mut lines: BTreeSet<String> = old_journal.iter().cloned().collect();
         lines.extend(new_files.iter().map(|c| c.dest.clone()));
         lines.extend(gc_files.iter().map(|d| d.to_string()));
         let text: String = lines.into_iter().map(|l| l + "\n").collect();
-        fsutil::write_atomic(&p.esp.join(JOURNAL), text.as_bytes())?;
+        fsutil::write_atomic(&esp_path(JOURNAL)?, text.as_bytes())?;
         report.bytes_written += text.len() as u64;
     }
     for c in &p.copies {
         progress(&format!("copy {} -> {}", c.source, c.dest));
-        let dest = p.esp.join(&c.dest);
+        let dest = esp_path(&c.dest)?;
         let dir = dest.parent().expect("dest has a folder").to_owned();
         if !dir.is_dir() {
             std::fs::create_dir_all(&dir).map_err(io(&dir, "create folder"))?;
@@ -667,6 +692,7 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
             .into_iter()
             .map(|f| records.get(&f.path).cloned().unwrap_or(f))
             .collect(),
+        kinoite: p.kinoite.clone(),
     };
     config.state_comment = Some(format!(
         "{STATE_MARKER}{}",
@@ -675,14 +701,14 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
     let text = refind::render(&config).map_err(EspError::Render)?;
     if p.old_config.as_deref() != Some(text.as_str()) {
         progress(&format!("write {}", p.config_path));
-        fsutil::write_atomic(&p.esp.join(&p.config_path), text.as_bytes())?;
+        fsutil::write_atomic(&esp_path(&p.config_path)?, text.as_bytes())?;
         report.config_written = true;
         report.bytes_written += text.len() as u64;
     }
     let mut gc_dirs = BTreeSet::new();
     for d in &p.deletes {
         progress(&format!("delete {d}"));
-        let path = p.esp.join(d);
+        let path = esp_path(d)?;
         match std::fs::remove_file(&path) {
             Ok(()) => report.deleted += 1,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -693,7 +719,7 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
         }
     }
     // Everything the journal listed is now named by refind.conf or deleted.
-    let journal = p.esp.join(JOURNAL);
+    let journal = esp_path(JOURNAL)?;
     if journal.exists() {
         std::fs::remove_file(&journal).map_err(io(&journal, "delete"))?;
         gc_dirs.insert(p.esp.join(NIXOS_DIR));
@@ -704,11 +730,12 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
     Ok(report)
 }
 
-/// Plan and apply.
+/// Plan and apply, holding the ESP's lock (see [`lock`]) throughout.
 pub fn install(
     o: &InstallOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<(Plan, Report), EspError> {
+    let _lock = lock::lock(&o.esp, progress)?;
     let p = plan(o)?;
     let r = apply(&p, progress)?;
     Ok((p, r))
@@ -731,6 +758,8 @@ pub struct ConfigStatus {
     pub default_generation: Option<u64>,
     pub generations: Vec<u64>,
     pub files: Vec<FileStatus>,
+    /// The Kinoite side this menu boots.
+    pub kinoite: Option<kinoite::KinoiteState>,
 }
 
 /// What `bifrost esp status` reports.
@@ -770,7 +799,13 @@ pub fn status(esp: &Utf8Path) -> Result<Status, EspError> {
     let mut found = false;
     for (dir, _) in REFIND_DIRS {
         let rel = format!("{dir}/refind.conf");
-        let path = esp.join(&rel);
+        let path = match confine::checked(esp, &rel) {
+            Ok(p) => p,
+            Err(e) => {
+                st.problems.push(e.to_string());
+                continue;
+            }
+        };
         let Ok(bytes) = std::fs::read(&path) else {
             continue;
         };
@@ -784,7 +819,20 @@ pub fn status(esp: &Utf8Path) -> Result<Status, EspError> {
         };
         let mut files = vec![];
         for f in &state.files {
-            let p = esp.join(&f.path);
+            // A state line naming a path outside the ESP (absolute, `..`)
+            // or through a link is refused, never read.
+            let p = match confine::checked(esp, &f.path) {
+                Ok(p) => p,
+                Err(e) => {
+                    st.problems.push(format!("{rel}: state line: {e}"));
+                    files.push(FileStatus {
+                        path: f.path.clone(),
+                        size: f.size,
+                        ok: false,
+                    });
+                    continue;
+                }
+            };
             let size = std::fs::metadata(&p)
                 .ok()
                 .filter(|m| m.is_file())
@@ -822,8 +870,10 @@ pub fn status(esp: &Utf8Path) -> Result<Status, EspError> {
         }
         st.problems
             .extend(menu_check::problems(&rel, &text, &state));
-        // Every ESP path the menu loads must be one bifrost recorded.
-        let recorded: BTreeSet<&str> = state.files.iter().map(|f| f.path.as_str()).collect();
+        // Every ESP path the menu loads must be one bifrost recorded, or
+        // Fedora's loader that the chainload entry starts (checked in `kinoite`).
+        let mut recorded: BTreeSet<&str> = state.files.iter().map(|f| f.path.as_str()).collect();
+        recorded.extend(state.kinoite.as_ref().and_then(|k| k.loader.as_deref()));
         let mut entries = vec![];
         let mut on_volume = false;
         for line in text.lines() {
@@ -857,6 +907,7 @@ pub fn status(esp: &Utf8Path) -> Result<Status, EspError> {
             default_generation,
             generations: state.generations.clone(),
             files,
+            kinoite: state.kinoite.clone(),
         });
     }
     if !found {
@@ -941,6 +992,7 @@ mod tests {
             removable: false,
             limit: Some(2),
             kinoite: Some((bls, "KINOITE".into())),
+            kinoite_chainload: None,
             timeout: 5,
             text_only: true,
             extra_config: String::new(),
@@ -975,6 +1027,7 @@ mod tests {
                 size: 4,
                 sha256: Some("ab".into()),
             }],
+            kinoite: None,
         };
         let conf = format!(
             "x\n# {STATE_MARKER}{}\n",

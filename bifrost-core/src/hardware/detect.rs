@@ -618,6 +618,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
                 entries_dir: spec::defaults::bls_entries(),
                 boot_fs_type: "ext4".into(),
                 title: spec::defaults::kinoite_title(),
+                mode: Default::default(),
             });
         }
     }

@@ -7,12 +7,15 @@
 //!   running system; finds missing tools.
 //! - [`run`]: executes the steps, recording progress for resume.
 //! - [`secret`]: the passphrase, kept off every command line and log.
+//! - [`source`]: which host and flake to install (the installer's own by
+//!   default) and whether the installer carries that system.
 
 pub mod plan;
 pub mod preflight;
 pub mod refind_bin;
 pub mod run;
 pub mod secret;
+pub mod source;
 pub mod undo;
 
 use camino::{Utf8Path, Utf8PathBuf};

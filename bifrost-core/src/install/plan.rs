@@ -845,14 +845,22 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
         if settings.boot.removable {
             esp.push("--removable".into());
         }
-        esp.extend([
-            "--limit".into(),
-            settings.boot.max_generations.to_string(),
-            "--timeout".into(),
-            settings.boot.timeout.to_string(),
-        ]);
+        // 0 keeps every generation: no limit.
+        if settings.boot.max_generations > 0 {
+            esp.extend(["--limit".into(), settings.boot.max_generations.to_string()]);
+        }
+        esp.extend(["--timeout".into(), settings.boot.timeout.to_string()]);
         if let Some(k) = kinoite {
             let rel = k.entries_dir.as_str().trim_start_matches('/');
+            // The host's mode from the first menu on, as later rebuilds write it.
+            if k.mode == crate::spec::KinoiteMode::Chainload {
+                esp.extend([
+                    "--kinoite-mode".into(),
+                    "chainload".into(),
+                    "--kinoite-title".into(),
+                    k.title.clone(),
+                ]);
+            }
             esp.extend([
                 "--kinoite-entries".into(),
                 kinoite_boot.join(rel).to_string(),

@@ -124,7 +124,8 @@ pub struct Boot {
     /// Which entry boots by default.
     #[serde(default)]
     pub default_entry: DefaultEntry,
-    /// How many NixOS generations get a menu entry (newest first).
+    /// How many NixOS generations get a menu entry (newest first); 0 keeps
+    /// them all.
     #[serde(default = "defaults::max_generations")]
     pub max_generations: u32,
     /// Install rEFInd at the firmware fallback path `EFI/BOOT/BOOTX64.EFI`
@@ -337,6 +338,24 @@ pub struct Kinoite {
     /// Menu title of the Kinoite entry.
     #[serde(default = "defaults::kinoite_title")]
     pub title: String,
+    /// How rEFInd boots Kinoite: `chainload` starts Fedora's own boot loader
+    /// (`EFI/fedora/shimx64.efi`), always current and Secure Boot ready;
+    /// `direct` copies its BLS entries into rEFInd's menu (kept current by
+    /// `bifrost esp refresh-kinoite` run from Kinoite).
+    #[serde(default)]
+    pub mode: KinoiteMode,
+}
+
+/// How rEFInd boots the Kinoite side.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum KinoiteMode {
+    /// Start Fedora's boot loader (shim, else grub) from the ESP; it reads
+    /// the current BLS entries itself.
+    #[default]
+    Chainload,
+    /// One rEFInd entry per BLS entry, booting Kinoite's kernel directly.
+    Direct,
 }
 
 /// Desktop.

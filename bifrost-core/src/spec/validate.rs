@@ -277,12 +277,6 @@ impl Validator {
                 ),
             );
         }
-        if b.max_generations == 0 {
-            self.push(
-                "boot.maxGenerations",
-                "must be at least 1, or the menu has no NixOS entry to boot",
-            );
-        }
         if b.default_entry == DefaultEntry::Kinoite && s.dual_boot.kinoite.is_none() {
             self.push(
                 "boot.defaultEntry",
