@@ -366,11 +366,7 @@ fn generated_hardware_modules_parse() {
             .status()
             .unwrap();
         assert!(st.success(), "{}", input.display());
-        let parsed = Command::new(&nix)
-            .arg("--parse")
-            .arg(&out)
-            .output()
-            .unwrap();
+        let parsed = bifrost_e2e::nixrun::output(Command::new(&nix).arg("--parse").arg(&out));
         assert!(
             parsed.status.success(),
             "{}: {}",
