@@ -15,6 +15,26 @@
   espDir = efi.efiSysMountPoint;
   refindEfi = "${cfg.package}/share/refind/refind_x64.efi";
   extraConfigFile = pkgs.writeText "bifrost-refind-extra.conf" cfg.extraConfig;
+  # Secure Boot: keys are named by path (strings, read by the hook at install
+  # time), so they never enter the Nix store.
+  sb = settings.security.secureBoot or {};
+  sbRoute = sb.route or "shim";
+  sbShimFile = sb.shim or null;
+  sbOn = (sb.enable or false) && (sb.keysPath or null) != null;
+  sbShim = sbOn && sbRoute == "shim";
+  sbKey = "${toString sb.keysPath}/${
+    if sbRoute == "shim"
+    then "mok"
+    else "db"
+  }";
+  signArgs =
+    lib.optionals sbOn ["--sign-key" "${sbKey}.key" "--sign-cert" "${sbKey}.crt"]
+    ++ lib.optionals sbShim (["--shim"] ++ lib.optional (sbShimFile != null) sbShimFile);
+  # The firmware's entry starts shim on the shim route (rEFInd is shim's grubx64.efi).
+  nvramLoader =
+    if sbShim
+    then ''\EFI\refind\shimx64.efi''
+    else ''\EFI\refind\refind_x64.efi'';
 
   installArgs =
     [
@@ -30,13 +50,25 @@
     ++ lib.optionals (cfg.maxGenerations != null) ["--limit" (toString cfg.maxGenerations)]
     ++ lib.optional cfg.efiInstallAsRemovable "--removable"
     ++ lib.optional cfg.textOnly "--text-only"
-    ++ lib.optionals cfg.kinoite.enable ["--default-entry" cfg.defaultEntry]
-    ++ lib.optionals (cfg.extraConfig != "") ["--extra-config" "${extraConfigFile}"];
+    ++ ["--default-entry" cfg.defaultEntry]
+    ++ lib.optionals (cfg.extraConfig != "") ["--extra-config" "${extraConfigFile}"]
+    ++ signArgs;
+
+  # Kinoite's /boot, named as the settings name it (UUID=, PARTUUID=, LABEL=
+  # or a bare label): the udev link of that device, the same one
+  # `bifrost install` mounts (spec/volume.rs).
+  kinoiteVolume = cfg.kinoite.volume;
+  kinoiteDevice =
+    if lib.hasPrefix "UUID=" kinoiteVolume
+    then "/dev/disk/by-uuid/${lib.toLower (lib.removePrefix "UUID=" kinoiteVolume)}"
+    else if lib.hasPrefix "PARTUUID=" kinoiteVolume
+    then "/dev/disk/by-partuuid/${lib.toLower (lib.removePrefix "PARTUUID=" kinoiteVolume)}"
+    else "/dev/disk/by-label/${lib.removePrefix "LABEL=" kinoiteVolume}";
 
   # Chainload mode needs nothing from Kinoite's /boot: rEFInd starts
   # Fedora's own boot loader from the ESP, which reads the current entries.
-  # Direct mode reads Kinoite's /boot where it is mounted, or mounts it
-  # read-only by file-system label for the length of the install.
+  # Direct mode reads Kinoite's /boot where it is mounted, or mounts that
+  # device read-only for the length of the install.
   chainloadScript = ''
     set -- "$@" --kinoite-mode chainload --kinoite-title ${lib.escapeShellArg cfg.kinoite.title}
   '';
@@ -44,8 +76,8 @@
     kinoite_boot=${lib.escapeShellArg (toString cfg.kinoite.bootMountPoint)}
     if [ -z "$kinoite_boot" ]; then
       kinoite_boot=$(mktemp -d)
-      if ! mount -o ro ${lib.escapeShellArg "/dev/disk/by-label/${cfg.kinoite.volume}"} "$kinoite_boot"; then
-        echo "bifrost: cannot mount Kinoite's /boot (label ${cfg.kinoite.volume}); set bifrost.boot.refind.kinoite.bootMountPoint or fix the label. The ESP was not changed." >&2
+      if ! mount -o ro ${lib.escapeShellArg kinoiteDevice} "$kinoite_boot"; then
+        echo "bifrost: cannot mount Kinoite's /boot (${kinoiteDevice}); set bifrost.boot.refind.kinoite.bootMountPoint or bifrost.settings.dualBoot.kinoite.bootVolume (UUID= as in Kinoite's /etc/fstab). The ESP was not changed." >&2
         rmdir "$kinoite_boot"
         exit 1
       fi
@@ -63,12 +95,12 @@
 
   # Register rEFInd in NVRAM once, by the partition that holds the ESP.
   nvramScript = lib.optionalString (efi.canTouchEfiVariables && !cfg.efiInstallAsRemovable) ''
-    if ! efibootmgr | grep -qF ${lib.escapeShellArg cfg.nvramLabel}; then
+    if ! efibootmgr -v | grep -F ${lib.escapeShellArg cfg.nvramLabel} | grep -qiF ${lib.escapeShellArg nvramLoader}; then
       dev=$(findmnt -no SOURCE --target ${lib.escapeShellArg espDir})
       disk=$(lsblk -no PKNAME "$dev" | head -n1)
       part=$(cat "/sys/class/block/$(basename "$(readlink -f "$dev")")/partition")
       efibootmgr --quiet --create --disk "/dev/$disk" --part "$part" \
-        --loader '\EFI\refind\refind_x64.efi' --label ${lib.escapeShellArg cfg.nvramLabel}
+        --loader ${lib.escapeShellArg nvramLoader} --label ${lib.escapeShellArg cfg.nvramLabel}
     fi
   '';
 
@@ -132,11 +164,16 @@ in {
     };
 
     defaultEntry = lib.mkOption {
-      type = lib.types.enum ["nixos" "kinoite"];
+      type = lib.types.enum ["nixos" "kinoite" "last-booted"];
       default = settings.boot.defaultEntry or "nixos";
       defaultText = lib.literalExpression "config.bifrost.settings.boot.defaultEntry";
-      example = "kinoite";
-      description = "Which entry rEFInd boots by default: the newest NixOS generation, or Kinoite's newest entry.";
+      example = "last-booted";
+      description = ''
+        Which entry rEFInd boots by default: `nixos` (the newest NixOS generation),
+        `kinoite` (Kinoite's newest entry) or `last-booted` (the entry booted last,
+        rEFInd's `+`, else the newest NixOS generation, whose entry is then titled
+        "NixOS (newest generation)" so that a rebuild keeps it the one booted last).
+      '';
     };
 
     extraConfig = lib.mkOption {
@@ -208,10 +245,15 @@ in {
           then kinoite.bootVolume
           else "";
         defaultText = lib.literalExpression "config.bifrost.settings.dualBoot.kinoite.bootVolume";
-        example = "kinoite-boot";
+        example = "UUID=3f2a5c1e-8d4b-4e6f-9a7c-0b1d2e3f4a5b";
         description = ''
-          rEFInd `volume` of Kinoite's {file}`/boot`: its file-system label (also used
-          to mount it read-only during the install), partition label or GUID.
+          Kinoite's {file}`/boot`: `UUID=<file-system UUID>` (as in Fedora's
+          {file}`/etc/fstab`), `PARTUUID=<partition GUID>`, `LABEL=<label>` or a bare
+          label. The install mounts it read-only by the matching
+          {file}`/dev/disk/by-uuid`, {file}`by-partuuid` or {file}`by-label` link;
+          rEFInd's `volume` gets the label or partition GUID (for a `UUID=`,
+          `bifrost esp install` looks up its partition GUID, since rEFInd cannot
+          find a file-system UUID).
         '';
       };
 
@@ -231,8 +273,8 @@ in {
         default = null;
         example = "/mnt/kinoite-boot";
         description = ''
-          Where NixOS mounts Kinoite's {file}`/boot`; `null` mounts
-          {file}`/dev/disk/by-label/<volume>` read-only for the length of each install.
+          Where NixOS mounts Kinoite's {file}`/boot`; `null` mounts the device
+          {option}`volume` names read-only for the length of each install.
         '';
       };
     };

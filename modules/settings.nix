@@ -42,8 +42,8 @@
     options = {
       bootVolume = mkOption {
         type = types.str;
-        description = "rEFInd `volume` of Kinoite's `/boot`: a file-system label, partition label or partition GUID.";
-        example = "kinoite-boot";
+        description = "Kinoite's `/boot`: `UUID=<file-system UUID>` (as in Fedora's `/etc/fstab`; Fedora gives `/boot` no label), `PARTUUID=<GPT partition GUID>`, `LABEL=<label>` or a bare label.";
+        example = "UUID=3f2a5c1e-8d4b-4e6f-9a7c-0b1d2e3f4a5b";
       };
       entriesDir = opt types.str "/loader/entries" "Folder of Boot Loader Specification entries on that volume, as ostree writes them." "/loader/entries";
       bootFsType = opt types.str "ext4" "File system of Kinoite's `/boot` (rEFInd loads the matching driver)." "ext4";
@@ -96,7 +96,7 @@ in {
         };
         boot = section "Boot loader (rEFInd) and EFI system partition." {
           timeout = opt types.int 5 "Seconds rEFInd waits before booting the default entry (0 boots at once; -1 boots at once unless a key is held)." 3;
-          defaultEntry = opt (types.enum ["nixos" "kinoite"]) "nixos" "Which entry boots by default (`kinoite` needs `dualBoot.kinoite`)." "kinoite";
+          defaultEntry = opt (types.enum ["nixos" "kinoite" "last-booted"]) "nixos" "Which entry boots by default: `nixos` (the newest generation), `kinoite` (needs `dualBoot.kinoite`) or `last-booted` (the system booted last, else the newest generation)." "last-booted";
           maxGenerations = opt types.ints.unsigned 10 "How many NixOS generations get a menu entry (newest first); 0 keeps them all." 5;
           removable = opt types.bool false "Install rEFInd at the firmware fallback path `EFI/BOOT/BOOTX64.EFI`." true;
           textOnly = opt types.bool false "Text-only menu (no graphics, no icons)." true;
@@ -129,6 +129,10 @@ in {
                       iterations = opt types.ints.unsigned 4 "Time cost in iterations (`--pbkdf-force-iterations`): 4 or more." 6;
                       parallelism = opt types.ints.unsigned 4 "Parallel threads (`--pbkdf-parallel`): 1 to 4." 2;
                     };
+                    unlock = section "How the container unlocks at boot: the passphrase, or the TPM (enroll it with `bifrost tpm enroll`); the passphrase always stays as the fallback." {
+                      method = opt (types.enum ["passphrase" "tpm2" "tpm2-pin"]) "passphrase" "`passphrase` (typed at boot), `tpm2` (the TPM releases the key when the PCRs match; systemd initrd), or `tpm2-pin` (the same, and the TPM also asks for a PIN)." "tpm2";
+                      tpm2Pcrs = opt (types.listOf (types.ints.between 0 23)) [7] "PCRs the TPM2 key is sealed to (0 to 23); 7 is the Secure Boot state. Pass the same list to `bifrost tpm enroll --pcrs`." [7];
+                    };
                   };
                 };
               };
@@ -141,6 +145,10 @@ in {
               swap = section "Swap." {
                 kind = opt (types.enum ["none" "file" "zram"]) "none" "Kind of swap: none, a swap file in its own `@swap` subvolume, or compressed RAM (`zramSwap`)." "file";
                 sizeMib = opt types.ints.unsigned 0 "Size in MiB (for `file` and `zram`)." 8192;
+              };
+              sharedGroup = section "The group owning the shared subvolume on both systems (on Kinoite: `groupadd -g <gid> <name>`)." {
+                name = opt types.str "shared" "Group name (`users.groups.<name>`)." "family";
+                gid = opt types.ints.unsigned 2000 "Group id, the same on NixOS and on Kinoite." 2001;
               };
             };
           };
@@ -160,7 +168,9 @@ in {
           audit = opt types.bool false "Linux audit logging (auditd)." true;
           secureBoot = section "Secure Boot." {
             enable = opt types.bool false "Sign rEFInd and the kernels with the keys below." true;
-            keysPath = opt (types.nullOr types.str) null "Folder with the signing keys (`db.key`, `db.crt`); required when enabled." "/etc/secureboot";
+            keysPath = opt (types.nullOr types.str) null "Folder with the signing keys, read at install time (never copied into the Nix store): `mok.key`/`mok.crt` for the shim route, `db.key`/`db.crt` for own keys (`bifrost sb keys`); required when enabled." "/etc/secureboot";
+            route = opt (types.enum ["shim" "own-keys"]) "shim" "How the firmware comes to trust the signed rEFInd: `shim` (a Microsoft-signed shim starts it; the key is in shim's MOK list) or `own-keys` (the key is in the firmware's db)." "own-keys";
+            shim = opt (types.nullOr types.str) null "Microsoft-signed shim for the shim route; null: Fedora's `EFI/fedora/shimx64.efi` on the ESP." "/run/shim/shimx64.efi";
           };
         };
         packages = section "Package sources beyond nixpkgs." {

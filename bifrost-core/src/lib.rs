@@ -14,4 +14,6 @@ pub mod install;
 pub mod lock;
 pub mod nixexpr;
 pub mod refind;
+pub mod sb;
 pub mod spec;
+pub mod tpm;

@@ -66,6 +66,7 @@ fn detect_json_is_accepted_by_check() {
         "surface-pro-8",
         "generic-desktop",
         "qemu-vm",
+        "kinoite",
         "fedora-btrfs",
     ] {
         let root = repo().join("tests/fixtures/detect").join(m).join("root");

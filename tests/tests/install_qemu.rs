@@ -5,10 +5,9 @@
 //! change, then exercises the refusals. The guest prints `@@` lines that this
 //! side asserts on.
 
+use bifrost_e2e::guest::{all, insmod_lines, kernel_version, lines_by_key, one, resolve_modules};
 use bifrost_e2e::{bifrost_bin, initrd::Initrd, program, qemu, skip, Tools};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 const TEST: &str = "install_fresh_and_beside_kinoite_in_qemu";
@@ -31,92 +30,6 @@ const MODULES: &[&str] = &[
 /// Loaded only after the first install attempt, which therefore fails at the
 /// ESP mount: a real interruption after the subvolume step.
 const LATE_MODULES: &[&str] = &["vfat", "nls_cp437", "nls_ascii"];
-
-/// The folder holding `<kernel version>/` with the kernel's modules:
-/// `BIFROST_KERNEL_MODULES` (the Nix dev shell sets `<kernel>/lib/modules`;
-/// the version folder itself is taken too), else Debian's /lib/modules.
-fn modules_root() -> PathBuf {
-    match std::env::var_os("BIFROST_KERNEL_MODULES").map(PathBuf::from) {
-        Some(d) if d.join("modules.order").is_file() || d.join("modules.dep").is_file() => {
-            d.parent().map(Path::to_path_buf).unwrap_or(d)
-        }
-        Some(d) => d,
-        None => PathBuf::from("/lib/modules"),
-    }
-}
-
-/// The version folder of `kernel` under `root`: from Debian's
-/// `vmlinuz-<version>` name, or the only folder there (a Nix kernel is
-/// named `bzImage`).
-fn kernel_version(kernel: &Path, root: &Path) -> Option<String> {
-    let named = kernel
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.strip_prefix("vmlinuz-"))
-        .map(str::to_string);
-    if let Some(v) = named.filter(|v| root.join(v).is_dir()) {
-        return Some(v);
-    }
-    let dirs: Vec<String> = std::fs::read_dir(root)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
-    match dirs.as_slice() {
-        [only] => Some(only.clone()),
-        _ => None,
-    }
-}
-
-fn modinfo(kver: &str, field: &str, module: &str) -> String {
-    let mut cmd = Command::new("modinfo");
-    let root = modules_root();
-    if root != Path::new("/lib/modules") {
-        // modinfo -b BASE reads BASE/lib/modules/<version>.
-        if let Some(base) = root.parent().and_then(Path::parent) {
-            cmd.arg("-b").arg(base);
-        }
-    }
-    let out = cmd
-        .args(["-k", kver, "-F", field, module])
-        .output()
-        .expect("run modinfo (Debian package kmod)");
-    assert!(
-        out.status.success(),
-        "modinfo {module}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// `.ko` files of `modules` and their dependencies, in load order. A module
-/// built into the kernel (`modinfo` names its file `(builtin)`, as Debian's
-/// cloud kernel does for crc32c_generic) needs no loading.
-fn resolve(kver: &str, modules: &[&str], out: &mut Vec<PathBuf>) {
-    for m in modules {
-        if modinfo(kver, "filename", m) == "(builtin)" {
-            continue;
-        }
-        let deps = modinfo(kver, "depends", m);
-        let deps: Vec<&str> = deps.split(',').filter(|d| !d.is_empty()).collect();
-        resolve(kver, &deps, out);
-        let file = PathBuf::from(modinfo(kver, "filename", m));
-        if !out.contains(&file) {
-            out.push(file);
-        }
-    }
-}
-
-fn insmod_lines(files: &[PathBuf]) -> String {
-    files
-        .iter()
-        .map(|f| {
-            let name = f.file_name().unwrap().to_string_lossy();
-            format!("insmod /modules/{name} || echo \"@@insmod-failed {name}\"\n")
-        })
-        .collect()
-}
 
 const INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox mkdir -p /usr/bin /usr/sbin /sbin /proc /sys /dev /run /tmp /mnt
@@ -141,11 +54,12 @@ set -o pipefail
 say() { sed "s/^/@@$1 /"; }
 install() { bifrost install --host install-test --settings /host.json --storage-only --yes --key-file /key "$@" 2>&1; }
 umount_under() { grep " $1" /proc/mounts | cut -d' ' -f2 | sort -r | while read m; do umount "$m"; done; }
-digest() { # contents and listing of Kinoite's and the shared subvolume, read-only
+digest() { # contents, owners, modes and generation of subvolume $3 of pool $1, read-only
   mkdir -p /tmp/ro; mount -t btrfs -o ro,subvolid=5 "$1" /tmp/ro
-  (cd /tmp/ro && find @root @shared | sort | while read f; do
-     if [ -f "$f" ]; then echo "$f $(sha256sum < "$f")"; else echo "$f dir"; fi; done) | sha256sum | cut -d' ' -f1
-  btrfs subvolume list /tmp/ro | grep -E ' path @(root|shared)$' | say "$2-gen" >&2
+  (cd /tmp/ro && find "$3" | sort | while read f; do
+     if [ -f "$f" ]; then echo "$f $(sha256sum < "$f")"; else echo "$f dir"; fi
+     stat -c '%u %g %a' "$f"; done) | sha256sum | cut -d' ' -f1
+  btrfs subvolume list /tmp/ro | grep -E " path $3\$" | say "$2-gen" >&2
   umount /tmp/ro
 }
 
@@ -164,13 +78,14 @@ install --disk /dev/vda --target /mnt/fresh | say fresh2
 echo "@@fresh2-exit $?"
 cryptsetup luksDump /dev/vda2 | say dump
 btrfs subvolume list /mnt/fresh | say fresh-subvol
+stat -c '%g %a' /mnt/fresh/shared | say fresh-shared-stat
 grep ' /mnt/fresh' /proc/mounts | say fresh-mount
 sgdisk -p /dev/vda | say gpt
 cat /run/bifrost/install-vda.json | say state
 umount_under /mnt/fresh
 cryptsetup close cryptroot
 
-# 2. A "Kinoite" disk: ESP, LUKS2 pool with @root and @shared holding data.
+# 2. A stock "Kinoite" disk: ESP, LUKS2 pool with @root holding data and no @shared.
 sgdisk --new=1:0:+64M --typecode=1:ef00 --change-name=1:ESP --new=2:0:0 --typecode=2:8309 --change-name=2:pool /dev/vdb > /dev/null
 mkfs.vfat -F 32 -n ESP /dev/vdb1 > /dev/null
 mkdir -p /tmp/esp && mount -t vfat /dev/vdb1 /tmp/esp && mkdir -p /tmp/esp/EFI/fedora && echo kinoite-shim > /tmp/esp/EFI/fedora/marker && umount /tmp/esp
@@ -179,13 +94,11 @@ cryptsetup open --key-file /key /dev/vdb2 kinoite
 mkfs.btrfs --label pool /dev/mapper/kinoite > /dev/null
 mkdir -p /tmp/k && mount -t btrfs /dev/mapper/kinoite /tmp/k
 btrfs subvolume create /tmp/k/@root > /dev/null
-btrfs subvolume create /tmp/k/@shared > /dev/null
-mkdir -p /tmp/k/@root/etc /tmp/k/@shared/docs
+mkdir -p /tmp/k/@root/etc
 echo "Fedora Kinoite marker" > /tmp/k/@root/etc/kinoite-marker
 dd if=/dev/urandom of=/tmp/k/@root/blob bs=64k count=4 2> /dev/null
-echo "shared notes" > /tmp/k/@shared/docs/notes.txt
 umount /tmp/k
-echo "@@kinoite-before $(digest /dev/mapper/kinoite before)"
+echo "@@kinoite-before $(digest /dev/mapper/kinoite before @root)"
 cryptsetup close kinoite
 
 # 3. NixOS beside Kinoite.
@@ -194,6 +107,7 @@ echo "@@dual-exit $?"
 btrfs subvolume list /mnt/dual | say dual-subvol
 grep ' /mnt/dual' /proc/mounts | say dual-mount
 if touch /mnt/dual/shared/probe 2> /dev/null; then echo "@@shared-writable"; else echo "@@shared-read-only"; fi
+stat -c '%g %a' /mnt/dual/shared | say dual-shared-stat
 cat /mnt/dual/boot/efi/EFI/fedora/marker | say esp-marker
 
 # 4. Refusals: the disk is mounted (a run that is not a resume; btrfs mounts only) ...
@@ -201,6 +115,11 @@ umount /mnt/dual/boot/efi
 install --disk /dev/vdb --dual-boot --esp-device /dev/vdb1 --luks-device /dev/vdb2 --target /mnt/dual --state /tmp/other.json | say refuse-mounted
 echo "@@refuse-mounted-exit $?"
 umount_under /mnt/dual
+# The shared data a user then writes (as Kinoite's user would) ...
+mkdir -p /tmp/sh && mount -t btrfs -o subvol=@shared /dev/mapper/cryptroot /tmp/sh
+mkdir /tmp/sh/docs && echo "shared notes" > /tmp/sh/docs/notes.txt && chown -R 1000:2000 /tmp/sh/docs
+umount /tmp/sh
+echo "@@shared-before $(digest /dev/mapper/cryptroot shared-before @shared)"
 cryptsetup close cryptroot
 # ... NixOS's subvolumes exist already (a second install) ...
 install --disk /dev/vdb --dual-boot --esp-device /dev/vdb1 --luks-device /dev/vdb2 --target /mnt/again --state /tmp/again.json | say refuse-exists
@@ -210,7 +129,8 @@ install --disk /dev/vdb --dual-boot --esp-device /dev/vdb1 --luks-device /dev/vd
 echo "@@forced-exit $?"
 umount_under /mnt/again
 umount /run/bifrost/pool-cryptroot 2> /dev/null
-echo "@@kinoite-after $(digest /dev/mapper/cryptroot after)"
+echo "@@kinoite-after $(digest /dev/mapper/cryptroot after @root)"
+echo "@@shared-after $(digest /dev/mapper/cryptroot shared-after @shared)"
 cryptsetup close cryptroot
 
 # ... a partition instead of the disk, a dual-boot partition of another disk, swap.
@@ -229,30 +149,6 @@ echo "@@watched-bifrost $(grep -c 'bifrost install' /tmp/procs)"
 echo "@@watched-cryptsetup $(grep -c 'cryptsetup' /tmp/procs)"
 echo "@@watched-secret $(grep -c -F -f /key /tmp/procs)"
 "#;
-
-/// The `@@key value` lines of the guest, grouped by key.
-fn lines_by_key(log: &str) -> BTreeMap<String, Vec<String>> {
-    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for line in log.lines() {
-        let Some(rest) = line.trim_end_matches('\r').split_once("@@").map(|(_, r)| r) else {
-            continue;
-        };
-        let (k, v) = rest.split_once(' ').unwrap_or((rest, ""));
-        map.entry(k.to_string()).or_default().push(v.to_string());
-    }
-    map
-}
-
-fn one<'a>(m: &'a BTreeMap<String, Vec<String>>, key: &str) -> &'a str {
-    m.get(key)
-        .and_then(|v| v.first())
-        .map(String::as_str)
-        .unwrap_or_else(|| panic!("guest printed no @@{key}"))
-}
-
-fn all(m: &BTreeMap<String, Vec<String>>, key: &str) -> String {
-    m.get(key).map(|v| v.join("\n")).unwrap_or_default()
-}
 
 fn subvolume_paths(list: &str) -> Vec<String> {
     let mut v: Vec<String> = list
@@ -294,7 +190,7 @@ fn install_fresh_and_beside_kinoite_in_qemu() {
             "qemu-system-x86_64, a kernel, busybox, cryptsetup (cryptsetup-bin), btrfs-progs, sgdisk (gdisk), mkfs.fat (dosfstools) and modinfo (kmod)",
         );
     };
-    let Some(kver) = kernel_version(&kernel, &modules_root()) else {
+    let Some(kver) = kernel_version(&kernel) else {
         return skip(
             TEST,
             "the kernel's modules in /lib/modules/<version> (or BIFROST_KERNEL_MODULES)",
@@ -302,9 +198,9 @@ fn install_fresh_and_beside_kinoite_in_qemu() {
     };
 
     let mut early = Vec::new();
-    resolve(&kver, MODULES, &mut early);
+    resolve_modules(&kver, MODULES, &mut early);
     let mut late = early.clone();
-    resolve(&kver, LATE_MODULES, &mut late);
+    resolve_modules(&kver, LATE_MODULES, &mut late);
     let late: Vec<PathBuf> = late[early.len()..].to_vec();
 
     let init = INIT.replace("@EARLY@", &insmod_lines(&early));
@@ -438,6 +334,7 @@ fn install_fresh_and_beside_kinoite_in_qemu() {
             .map(str::trim);
         assert_eq!(got, Some(want), "{field} in luksDump:\n{dump}");
     }
+    assert_eq!(one(&m, "fresh-shared-stat"), "2000 2775");
     // The host's NixOS and shared subvolumes, mounted with their options.
     assert_eq!(
         subvolume_paths(&all(&m, "fresh-subvol")),
@@ -497,6 +394,9 @@ fn install_fresh_and_beside_kinoite_in_qemu() {
         m.contains_key("shared-read-only"),
         "the shared subvolume was writable during the install"
     );
+    // A stock Kinoite has no @shared: the install made it, owned by the
+    // shared group (same gid on both systems), group-writable and setgid.
+    assert_eq!(one(&m, "dual-shared-stat"), "2000 2775");
     assert_eq!(
         one(&m, "esp-marker"),
         "kinoite-shim",
@@ -505,13 +405,21 @@ fn install_fresh_and_beside_kinoite_in_qemu() {
     assert_eq!(
         one(&m, "kinoite-before"),
         one(&m, "kinoite-after"),
-        "Kinoite's or the shared data changed"
+        "Kinoite's data changed"
     );
     assert_eq!(
         m["before-gen"], m["after-gen"],
-        "a Kinoite or shared subvolume got a new generation"
+        "a Kinoite subvolume got a new generation"
     );
-    assert_eq!(m["before-gen"].len(), 2);
+    assert_eq!(m["before-gen"].len(), 1);
+    // An existing @shared, with data in it, is left exactly as it is.
+    assert_eq!(
+        one(&m, "shared-before"),
+        one(&m, "shared-after"),
+        "the shared data changed"
+    );
+    assert_eq!(m["shared-before-gen"], m["shared-after-gen"]);
+    assert_eq!(m["shared-before-gen"].len(), 1);
 
     // Refusals, each with its message.
     let r = all(&m, "refuse-mounted");

@@ -15,7 +15,7 @@ pub enum Command {
     /// failure the previous menu stays bootable. A second run with nothing
     /// changed writes nothing. One run at a time per ESP: a second one waits
     /// for the first (up to 120 seconds), saying so.
-    Install(InstallArgs),
+    Install(Box<InstallArgs>),
     /// Show what is installed on the ESP and check every file the menu needs.
     ///
     /// Exits with status 1 when a file is missing, truncated or changed, when
@@ -52,8 +52,14 @@ pub struct InstallArgs {
     #[arg(long, value_name = "FILE")]
     refind_efi: Utf8PathBuf,
     /// Install at the firmware fallback path EFI/BOOT/BOOTX64.EFI instead of EFI/refind/.
+    ///
+    /// Refused when another system's loader is there (on a dual-boot ESP,
+    /// Fedora's shim, which Fedora's bootupd owns), unless --force-removable.
     #[arg(long)]
     removable: bool,
+    /// With --removable: replace another system's loader at EFI/BOOT/BOOTX64.EFI.
+    #[arg(long, requires = "removable")]
+    force_removable: bool,
     /// Keep menu entries for only the newest N generations.
     #[arg(long, value_name = "N")]
     limit: Option<u32>,
@@ -75,7 +81,9 @@ pub struct InstallArgs {
         required_if_eq("kinoite_mode", "direct")
     )]
     kinoite_entries: Option<Utf8PathBuf>,
-    /// rEFInd volume of Kinoite's /boot: file-system label, partition label or GUID.
+    /// Kinoite's /boot: UUID=<file-system UUID>, PARTUUID=<partition GUID>,
+    /// LABEL=<label> or a bare label. rEFInd cannot find a file-system UUID, so
+    /// UUID= is looked up as its partition's GUID in /dev/disk/by-partuuid.
     #[arg(long, value_name = "VOLUME", requires = "kinoite_entries")]
     kinoite_volume: Option<String>,
     /// Seconds before the default entry boots: 0 waits for a key, -1 boots
@@ -94,9 +102,31 @@ pub struct InstallArgs {
     /// File whose lines are added to refind.conf's global section.
     #[arg(long, value_name = "FILE")]
     extra_config: Option<Utf8PathBuf>,
-    /// Which entry boots by default: the newest NixOS generation, or Kinoite's newest entry.
-    #[arg(long, value_name = "WHICH", default_value = "nixos", value_parser = ["nixos", "kinoite"])]
+    /// Which entry boots by default: the newest NixOS generation, Kinoite's
+    /// newest entry, or the entry booted last (`last-booted`: rEFInd's `+`,
+    /// falling back to the newest NixOS generation; the newest generation's
+    /// entry is then titled `NixOS (newest generation)` so a rebuild does not
+    /// turn the last-booted entry into an old one).
+    #[arg(long, value_name = "WHICH", default_value = "nixos", value_parser = ["nixos", "kinoite", "last-booted"])]
     default_entry: String,
+    /// Sign rEFInd, its drivers and every kernel with this PEM private key (Secure Boot).
+    ///
+    /// Signing happens on the copies made for the ESP, never in the Nix store; a rEFInd
+    /// without a .sbat section gets one first (shim requires it). Signed kernels are named
+    /// by store path and certificate, so a new key or kernel gives a new file.
+    #[arg(long, value_name = "FILE", requires = "sign_cert")]
+    sign_key: Option<Utf8PathBuf>,
+    /// PEM certificate of --sign-key.
+    #[arg(long, value_name = "FILE", requires = "sign_key")]
+    sign_cert: Option<Utf8PathBuf>,
+    /// Put a Microsoft-signed shim in front of the signed rEFInd (needs --sign-key).
+    ///
+    /// shim goes into rEFInd's folder (EFI/refind/shimx64.efi, or EFI/BOOT/BOOTX64.EFI with
+    /// --removable) with MokManager (mmx64.efi) when it sits beside FILE; rEFInd becomes
+    /// grubx64.efi, the second stage shim starts. Without FILE: Fedora's EFI/fedora/shimx64.efi
+    /// on this ESP (copied, never changed).
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
+    shim: Option<Utf8PathBuf>,
     /// Print the plan (files to copy and delete, refind.conf diff) and change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -134,7 +164,7 @@ pub struct RefreshArgs {
 
 pub fn run(c: Command) -> ExitCode {
     match c {
-        Command::Install(a) => install(a),
+        Command::Install(a) => install(*a),
         Command::Status(a) => status(a),
         Command::RefreshKinoite(a) => refresh_kinoite(a),
     }
@@ -157,6 +187,7 @@ fn install(a: InstallArgs) -> ExitCode {
         root: a.root,
         refind_efi: a.refind_efi,
         removable: a.removable,
+        force_removable: a.force_removable,
         limit: a.limit,
         kinoite: a
             .kinoite_entries
@@ -168,6 +199,18 @@ fn install(a: InstallArgs) -> ExitCode {
         text_only: a.text_only,
         extra_config,
         default_kinoite: a.default_entry == "kinoite",
+        last_booted: a.default_entry == "last-booted",
+        sign: a
+            .sign_key
+            .zip(a.sign_cert)
+            .map(|(key, cert)| esp::sign::SignOptions { key, cert }),
+        shim: a.shim.map(|f| {
+            if f.as_str().is_empty() {
+                esp::sign::ShimSource::Fedora
+            } else {
+                esp::sign::ShimSource::File(f)
+            }
+        }),
     };
     // Held until the install is done, so no other run plans against an ESP this one changes.
     let _lock = if a.dry_run {

@@ -9,7 +9,9 @@ pub mod esp;
 pub mod flash;
 pub mod gen;
 pub mod install;
+pub mod sb;
 pub mod schema;
+pub mod tpm;
 pub mod vm;
 
 use std::process::ExitCode;

@@ -162,6 +162,9 @@ pub enum DefaultEntry {
     Nixos,
     /// The Kinoite side (needs `dualBoot.kinoite`).
     Kinoite,
+    /// The system booted last (rEFInd's `+`), else the newest NixOS
+    /// generation: a Kinoite update that reboots to apply comes back to Kinoite.
+    LastBooted,
 }
 
 /// EFI system partition.
@@ -209,6 +212,32 @@ pub struct Storage {
     /// Swap, if any.
     #[serde(default)]
     pub swap: Swap,
+    /// The group owning the shared subvolume on both systems (create it with
+    /// the same gid on Kinoite: `groupadd -g <gid> <name>`).
+    #[serde(default)]
+    pub shared_group: SharedGroup,
+}
+
+/// A group with the same gid on NixOS and on Kinoite.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SharedGroup {
+    /// Group name (`users.groups.<name>` on NixOS).
+    #[serde(default = "defaults::shared_group_name")]
+    pub name: String,
+    /// Group id, the same on both systems; outside the ranges both give
+    /// users' own groups by default.
+    #[serde(default = "defaults::shared_group_gid")]
+    pub gid: u32,
+}
+
+impl Default for SharedGroup {
+    fn default() -> Self {
+        SharedGroup {
+            name: defaults::shared_group_name(),
+            gid: defaults::shared_group_gid(),
+        }
+    }
 }
 
 /// LUKS2 container.
@@ -227,6 +256,58 @@ pub struct Luks {
     /// Argon2id key-derivation cost.
     #[serde(default)]
     pub argon2id: Argon2id,
+    /// How the container unlocks at boot: passphrase, or the TPM (`bifrost tpm enroll`).
+    #[serde(default, skip_serializing_if = "Unlock::is_default")]
+    pub unlock: Unlock,
+}
+
+/// How the LUKS2 container unlocks at boot. The passphrase always stays as
+/// the fallback: the TPM only adds a key slot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Unlock {
+    /// Passphrase only, or a TPM2 key slot (with or without a PIN) tried first.
+    #[serde(default)]
+    pub method: UnlockMethod,
+    /// PCRs the TPM2 key is sealed to (0 to 23); 7 is the Secure Boot state.
+    #[serde(default = "defaults::tpm2_pcrs")]
+    pub tpm2_pcrs: Vec<u8>,
+}
+
+impl Unlock {
+    /// The passphrase-only default (left out when settings are written).
+    pub fn is_default(&self) -> bool {
+        *self == Unlock::default()
+    }
+}
+
+impl Default for Unlock {
+    fn default() -> Self {
+        Unlock {
+            method: UnlockMethod::default(),
+            tpm2_pcrs: defaults::tpm2_pcrs(),
+        }
+    }
+}
+
+/// How the container unlocks at boot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnlockMethod {
+    /// The passphrase, typed at boot.
+    #[default]
+    Passphrase,
+    /// The TPM releases the key when the PCRs match; the passphrase is the fallback.
+    Tpm2,
+    /// Like `tpm2`, and the TPM also asks for a PIN.
+    Tpm2Pin,
+}
+
+impl UnlockMethod {
+    /// Whether the TPM takes part in unlocking.
+    pub fn uses_tpm2(self) -> bool {
+        matches!(self, UnlockMethod::Tpm2 | UnlockMethod::Tpm2Pin)
+    }
 }
 
 /// Argon2id cost parameters, as `cryptsetup luksFormat --pbkdf argon2id` takes them.
@@ -325,9 +406,9 @@ pub struct DualBoot {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Kinoite {
-    /// rEFInd `volume` of Kinoite's `/boot`: a file-system label, partition
-    /// label or partition GUID.
-    pub boot_volume: String,
+    /// Kinoite's `/boot`: `UUID=<file-system UUID>` (as in Fedora's
+    /// `/etc/fstab`), `PARTUUID=<GPT partition GUID>`, `LABEL=<label>` or a bare label.
+    pub boot_volume: crate::spec::BootVolume,
     /// Folder of Boot Loader Specification entries on that volume, as ostree writes them.
     #[serde(default = "defaults::bls_entries")]
     #[schemars(with = "String")]
@@ -414,10 +495,32 @@ pub struct SecureBoot {
     /// Sign rEFInd and the kernels with the keys below.
     #[serde(default)]
     pub enable: bool,
-    /// Folder with the signing keys (`db.key`, `db.crt`); required when enabled.
+    /// Folder with the signing keys, read at install time (never copied into
+    /// the Nix store): `mok.key`/`mok.crt` for the shim route, `db.key`/`db.crt`
+    /// for own keys (`bifrost sb keys`); required when enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub keys_path: Option<Utf8PathBuf>,
+    /// How the firmware comes to trust the signed rEFInd.
+    #[serde(default)]
+    pub route: SecureBootRoute,
+    /// Microsoft-signed shim for the shim route; null: Fedora's
+    /// `EFI/fedora/shimx64.efi` on the ESP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub shim: Option<Utf8PathBuf>,
+}
+
+/// How the firmware comes to trust the signed rEFInd.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecureBootRoute {
+    /// A Microsoft-signed shim starts rEFInd; the key is in shim's MOK list
+    /// (firmware that takes no keys of its own, such as the Surface's).
+    #[default]
+    Shim,
+    /// The key is in the firmware's own db (`bifrost sb enroll`).
+    OwnKeys,
 }
 
 /// Package sources beyond nixpkgs.
@@ -514,6 +617,12 @@ pub mod defaults {
     pub fn esp_size_mib() -> u32 {
         1024
     }
+    pub fn shared_group_name() -> String {
+        "shared".into()
+    }
+    pub fn shared_group_gid() -> u32 {
+        2000
+    }
     pub fn btrfs_label() -> String {
         "pool".into()
     }
@@ -529,6 +638,10 @@ pub mod defaults {
     }
     pub fn argon_parallelism() -> u32 {
         4
+    }
+    /// PCR 7: the Secure Boot state (keys and policy), stable across kernel updates.
+    pub fn tpm2_pcrs() -> Vec<u8> {
+        vec![7]
     }
     pub fn mount_options() -> Vec<String> {
         vec!["compress=zstd".into(), "noatime".into()]
