@@ -61,6 +61,15 @@ fn recovery_commands_hold_on_both_layouts() {
     ] {
         assert!(!recover.contains(bad), "recovery names {bad}:\n{recover}");
     }
+    // A fresh install (no --dual-boot) erases the disk: recovery never suggests one.
+    for c in commands(recover) {
+        if c.contains("bifrost install") {
+            assert!(
+                c.contains("--dual-boot"),
+                "recovery runs a fresh install: {c}"
+            );
+        }
+    }
     let cmds = commands(recover);
     assert!(
         cmds.iter().any(|c| c.contains("cryptsetup open")),

@@ -216,7 +216,7 @@ pub enum PlanError {
     Settings { field: String, message: String },
     #[error("--dual-boot needs `dualBoot.kinoite` in the host settings (where Kinoite's /boot is); add it, or install fresh without --dual-boot")]
     NoKinoite,
-    #[error("no rEFInd binary: pass --refind-efi FILE or set BIFROST_REFIND_EFI (the bifrost installer sets it to rEFInd's refind_x64.efi), or use --storage-only")]
+    #[error("no rEFInd binary: none at rEFInd's usual install locations ({}); pass --refind-efi FILE or set BIFROST_REFIND_EFI (the bifrost installer sets it to rEFInd's refind_x64.efi), or use --storage-only", super::refind_bin::USUAL.join(", "))]
     NoRefind,
     #[error("{arg} must be an absolute path, got {value:?}")]
     NotAbsolute { arg: &'static str, value: String },
@@ -946,6 +946,8 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
 /// Quote one argument for a POSIX shell, only when needed.
 pub fn shell_quote(s: &str) -> String {
     let plain = !s.is_empty()
+        // A word starting with `#` is a comment to the shell.
+        && !s.starts_with('#')
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-#".contains(c));
     if plain {
