@@ -10,6 +10,8 @@ pub mod esp;
 pub mod fsutil;
 pub mod hardware;
 pub mod install;
+pub mod mounts;
 pub mod nixexpr;
 pub mod refind;
+pub mod shell;
 pub mod spec;

@@ -6,7 +6,6 @@
 
 use super::EspError;
 use camino::Utf8Path;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 /// Held for as long as the value lives; the kernel releases it when the
@@ -30,17 +29,15 @@ pub fn lock(esp: &Utf8Path, waiting: &mut dyn FnMut(&str)) -> Result<EspLock, Es
     let start = Instant::now();
     let mut told = false;
     loop {
-        // SAFETY: a valid open fd; flock only changes its lock state.
-        let rc = unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc == 0 {
-            return Ok(EspLock { _dir: dir });
-        }
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+        let err = match rustix::fs::flock(&dir, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(EspLock { _dir: dir }),
+            Err(e) => e,
+        };
+        if err != rustix::io::Errno::WOULDBLOCK {
             return Err(EspError::Io {
                 path: esp.to_string(),
                 op: "lock",
-                source: err,
+                source: err.into(),
             });
         }
         if start.elapsed() >= WAIT {

@@ -3,7 +3,7 @@
 //! Sources, all read through [`Probe`] so tests replay recorded machines:
 //! DMI (`sys/class/dmi/id/{sys_vendor,product_name}`), `lsblk --json -O`
 //! (partitions, file-system types, UUIDs, labels, LUKS, and which btrfs
-//! subvolume is mounted where), `proc/mounts` (mount options), `proc/swaps`,
+//! subvolume is mounted where), `proc/self/mountinfo` (mount options), `proc/swaps`,
 //! `etc/hostname`, `etc/os-release`, and `btrfs subvolume list` (subvolumes
 //! that are not mounted, such as Kinoite's).
 //!
@@ -190,45 +190,6 @@ fn plain_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'))
 }
 
-/// One line of `/proc/mounts`.
-struct Mount {
-    device: String,
-    point: String,
-    options: Vec<String>,
-}
-
-fn parse_mounts(text: &str) -> Vec<Mount> {
-    text.lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() >= 4).then(|| Mount {
-                device: unescape_mount(f[0]),
-                point: unescape_mount(f[1]),
-                options: f[3].split(',').map(str::to_string).collect(),
-            })
-        })
-        .collect()
-}
-
-/// `/proc/mounts` writes space, tab, newline and backslash as octal escapes.
-fn unescape_mount(s: &str) -> String {
-    let mut out = String::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
-                out.push(v as char);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i] as char);
-        i += 1;
-    }
-    out
-}
-
 /// Top-level subvolume names from `btrfs subvolume list` (`ID n gen g top level t path p`).
 fn parse_subvolume_list(text: &str) -> Vec<String> {
     text.lines()
@@ -286,7 +247,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
     for d in &lsblk.blockdevices {
         d.walk(None, &mut devs);
     }
-    let mounts = parse_mounts(&read("proc/mounts")?);
+    let mounts = crate::mounts::parse(&read("proc/self/mountinfo")?);
     let running_nixos = os_release_id(&read("etc/os-release")?) == "nixos";
 
     // Host name: what the machine calls itself, made valid.
@@ -404,7 +365,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
             }
             let options = mounts
                 .iter()
-                .find(|m| m.point == mp && (m.device == mapper || m.device == pool_path))
+                .find(|m| m.mount_point == mp && (m.source == mapper || m.source == pool_path))
                 .map(|m| kept_options(&m.options))
                 .unwrap_or_else(spec::defaults::mount_options);
             let owner = if name == "@shared" {
@@ -582,8 +543,8 @@ mod tests {
 
     #[test]
     fn mount_escapes_are_undone() {
-        let m = parse_mounts("/dev/sda1 /mnt/my\\040disk vfat rw,noatime 0 0\n");
-        assert_eq!(m[0].point, "/mnt/my disk");
+        let m = crate::mounts::parse("21 20 8:1 / /mnt/my\\040disk rw,noatime - vfat /dev/sda1 rw\n");
+        assert_eq!(m[0].mount_point, "/mnt/my disk");
         assert_eq!(kept_options(&m[0].options), vec!["noatime"]);
     }
 

@@ -750,6 +750,7 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
         run(argv(&["mkdir", "-p", esp_at.as_str()])),
     )
     .writes(WriteKind::Directory, esp_at.clone(), data);
+    let esp_options = crate::hardware::render::ESP_OPTIONS.join(",");
     b.push(
         "mount-esp",
         format!("Mount the ESP {esp_device} at {esp_at}"),
@@ -758,7 +759,7 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
             "-t",
             "vfat",
             "-o",
-            "fmask=0077,dmask=0077",
+            &esp_options,
             esp_device.as_str(),
             esp_at.as_str(),
         ])),
@@ -905,24 +906,9 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
     })
 }
 
-/// Quote one argument for a POSIX shell, only when needed.
-pub fn shell_quote(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-#".contains(c));
-    if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
 /// A command line as a shell would read it.
 pub fn command_line(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| shell_quote(a))
-        .collect::<Vec<_>>()
-        .join(" ")
+    crate::shell::line(argv.iter().map(String::as_str))
 }
 
 fn data_name(d: DataOwner) -> &'static str {
@@ -1051,16 +1037,5 @@ mod tests {
             partition_path("/dev/disk/by-id/nvme-X".into(), 2),
             "/dev/disk/by-id/nvme-X-part2"
         );
-    }
-
-    #[test]
-    fn quoting() {
-        assert_eq!(
-            shell_quote("subvol=@,compress=zstd"),
-            "subvol=@,compress=zstd"
-        );
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
     }
 }
