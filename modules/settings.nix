@@ -1,182 +1,19 @@
 # bifrost.settings: the host settings document as NixOS options.
 #
-# The tree mirrors the Rust types in bifrost-core/src/spec/types.rs (the
-# single source of truth): same camelCase names, same enums, same defaults.
-# tests/tests/module_eval.rs compares this tree with `bifrost schema`, so
-# the two cannot drift. `bifrost.settings = lib.importJSON ./host.json;`
-# loads a host file as is.
-{lib, ...}: let
-  inherit (lib) mkOption types literalExpression;
-
-  opt = type: default: description: example:
-    mkOption {inherit type default description example;};
-
-  subvolume = types.submodule {
-    options = {
-      name = mkOption {
-        type = types.str;
-        description = "Subvolume name in the pool, such as `@home`.";
-        example = "@home";
-      };
-      mountPoint = opt (types.nullOr types.str) null "Absolute mount point in NixOS, or `null` for a subvolume NixOS does not mount." "/home";
-      mountOptions = opt (types.listOf types.str) ["compress=zstd" "noatime"] "Mount options besides `subvol=`, which bifrost adds." ["compress=zstd:1" "noatime"];
-      owner = opt (types.enum ["nixos" "shared" "kinoite"]) "nixos" "Who owns the subvolume's data: `nixos`; `shared` with Kinoite (mounted, never recreated); `kinoite` (never touched)." "shared";
-    };
-  };
-
-  buildMachine = types.submodule {
-    options = {
-      hostName = mkOption {
-        type = types.str;
-        description = "Host name or address of the remote builder, reached over SSH.";
-        example = "builder.example.org";
-      };
-      systems = opt (types.listOf types.str) ["x86_64-linux"] "System types it builds." ["x86_64-linux" "i686-linux"];
-      sshUser = opt (types.nullOr types.str) null "SSH user on the builder." "nixbuild";
-      sshKey = opt (types.nullOr types.str) null "SSH private key file on this machine." "/root/.ssh/id_builder";
-      maxJobs = opt types.ints.unsigned 1 "Parallel jobs on that machine." 8;
-    };
-  };
-
-  kinoite = types.submodule {
-    options = {
-      bootVolume = mkOption {
-        type = types.str;
-        description = "rEFInd `volume` of Kinoite's `/boot`: a file-system label, partition label or partition GUID.";
-        example = "kinoite-boot";
-      };
-      entriesDir = opt types.str "/loader/entries" "Folder of Boot Loader Specification entries on that volume, as ostree writes them." "/loader/entries";
-      bootFsType = opt types.str "ext4" "File system of Kinoite's `/boot` (rEFInd loads the matching driver)." "ext4";
-      title = opt types.str "Fedora Kinoite" "Menu title of the Kinoite entry." "Kinoite";
-      mode = opt (types.enum ["chainload" "direct"]) "chainload" "How rEFInd boots Kinoite: `chainload` starts Fedora's own boot loader (`EFI/fedora/shimx64.efi`, else `grubx64.efi`), always current; `direct` copies its BLS entries into the menu (keep them current with `bifrost esp refresh-kinoite` on Kinoite)." "direct";
-    };
-  };
-
-  section = description: options:
-    mkOption {
-      inherit description;
-      type = types.submodule {inherit options;};
-      default = {};
-      example = {};
-    };
-in {
-  options.bifrost.settings = mkOption {
+# The option tree is made from the settings schema that bifrost-core writes
+# from its Rust types (bifrost-core/src/spec/types.rs, the single source of
+# truth) into generated/settings-schema.json: same camelCase names, enums,
+# defaults, descriptions and examples. Adding a setting is a Rust change and
+# `BIFROST_REGENERATE=1 cargo test -p bifrost-core --lib nixdata`.
+# `bifrost.settings = lib.importJSON ./host.json;` loads a host file as is.
+{lib, ...}: {
+  options.bifrost.settings = lib.mkOption {
     description = ''
       The host settings: the one description of this machine that both the
       NixOS configuration and the `bifrost` binary read. Mirrors
       `bifrost schema`; load a host file with `lib.importJSON ./host.json`.
     '';
-    example = literalExpression "lib.importJSON ./hosts/surface-pro-8/host.json";
-    type = types.submodule {
-      options = {
-        "$schema" = opt (types.nullOr types.str) null "Link to the JSON Schema, for editors. Ignored by bifrost." "./host-settings.schema.json";
-        hostName = mkOption {
-          type = types.strMatching "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
-          description = "Host name (also `networking.hostName`): letters, digits and `-`, at most 63 characters.";
-          example = "surface-pro-8";
-        };
-        hardware = mkOption {
-          description = "Which device this is.";
-          example = {profile = "surface-pro-8";};
-          type = types.submodule {
-            options = {
-              profile = mkOption {
-                type = types.enum ["surface-pro-8" "generic-x86_64-uefi"];
-                description = "Device profile: selects the nixos-hardware module and the initrd kernel modules. `surface-pro-8` needs `nixosModules.surface-pro-8` (it imports nixos-hardware's `microsoft-surface-pro-intel`).";
-                example = "surface-pro-8";
-              };
-              extraInitrdModules = opt (types.listOf types.str) [] "Extra kernel modules for the initrd (`boot.initrd.availableKernelModules`), beyond what the profile needs." ["virtio_pci" "virtio_blk"];
-            };
-          };
-        };
-        kernel = section "Which kernel to boot." {
-          source = opt (types.enum ["linux-surface" "nixos-default" "nixos-latest"]) "nixos-default" "Where the kernel comes from: `linux-surface` (nixos-hardware, Surface profiles only), `nixos-default` (`pkgs.linuxPackages`) or `nixos-latest` (`pkgs.linuxPackages_latest`)." "linux-surface";
-          surfaceVersion = opt (types.enum ["longterm" "stable"]) "longterm" "linux-surface branch (`hardware.microsoft-surface.kernelVersion`); only used with `source = \"linux-surface\"`." "stable";
-          params = opt (types.listOf types.str) [] "Extra kernel command-line parameters (`boot.kernelParams`)." ["console=ttyS0"];
-        };
-        boot = section "Boot loader (rEFInd) and EFI system partition." {
-          timeout = opt types.int 5 "Seconds rEFInd waits before booting the default entry (0 boots at once; -1 boots at once unless a key is held)." 3;
-          defaultEntry = opt (types.enum ["nixos" "kinoite"]) "nixos" "Which entry boots by default (`kinoite` needs `dualBoot.kinoite`)." "kinoite";
-          maxGenerations = opt types.ints.unsigned 10 "How many NixOS generations get a menu entry (newest first); 0 keeps them all." 5;
-          removable = opt types.bool false "Install rEFInd at the firmware fallback path `EFI/BOOT/BOOTX64.EFI`." true;
-          textOnly = opt types.bool false "Text-only menu (no graphics, no icons)." true;
-          esp = section "The EFI system partition." {
-            mountPoint = opt types.str "/boot/efi" "Where the ESP is mounted." "/efi";
-            device = opt types.str "/dev/disk/by-partlabel/ESP" "Block device of the ESP, preferably a stable `/dev/disk/by-*` path." "/dev/disk/by-uuid/7A3B-1C2D";
-            fsType = opt types.str "vfat" "File system type; UEFI firmware reads only FAT, so this must be `vfat`." "vfat";
-            sizeMib = opt types.ints.unsigned 1024 "Size of the ESP when bifrost partitions a fresh disk, in MiB." 512;
-          };
-        };
-        storage = mkOption {
-          description = "LUKS2 container and the btrfs subvolumes inside it.";
-          example = literalExpression ''{ luks.device = "/dev/disk/by-partlabel/pool"; subvolumes = [ { name = "@"; mountPoint = "/"; } ]; }'';
-          type = types.submodule {
-            options = {
-              luks = mkOption {
-                description = "The LUKS2 container holding the btrfs pool.";
-                example = {device = "/dev/disk/by-partlabel/pool";};
-                type = types.submodule {
-                  options = {
-                    name = opt types.str "cryptroot" "Mapper name: the pool opens as `/dev/mapper/<name>`." "cryptroot";
-                    device = mkOption {
-                      type = types.str;
-                      description = "Encrypted partition, preferably a stable `/dev/disk/by-*` path.";
-                      example = "/dev/disk/by-partlabel/pool";
-                    };
-                    allowDiscards = opt types.bool true "Pass discards (TRIM) through dm-crypt." false;
-                    argon2id = section "Argon2id key-derivation cost (`cryptsetup luksFormat --pbkdf argon2id`)." {
-                      memoryKib = opt types.ints.unsigned 1048576 "Memory cost in KiB (`--pbkdf-memory`): 32 to 4194304." 524288;
-                      iterations = opt types.ints.unsigned 4 "Time cost in iterations (`--pbkdf-force-iterations`): 4 or more." 6;
-                      parallelism = opt types.ints.unsigned 4 "Parallel threads (`--pbkdf-parallel`): 1 to 4." 2;
-                    };
-                  };
-                };
-              };
-              btrfsLabel = opt types.str "pool" "btrfs file-system label inside the container." "pool";
-              subvolumes = mkOption {
-                type = types.listOf subvolume;
-                description = "btrfs subvolumes and where they are mounted.";
-                example = literalExpression ''[ { name = "@"; mountPoint = "/"; } { name = "@shared"; mountPoint = "/shared"; owner = "shared"; } ]'';
-              };
-              swap = section "Swap." {
-                kind = opt (types.enum ["none" "file" "zram"]) "none" "Kind of swap: none, a swap file in its own `@swap` subvolume, or compressed RAM (`zramSwap`)." "file";
-                sizeMib = opt types.ints.unsigned 0 "Size in MiB (for `file` and `zram`)." 8192;
-              };
-            };
-          };
-        };
-        dualBoot = section "The other operating system on the same disk, if any." {
-          kinoite = opt (types.nullOr kinoite) null "Fedora Kinoite beside NixOS, booted by rEFInd from its own `/boot`." {bootVolume = "kinoite-boot";};
-        };
-        desktop = section "Graphical desktop." {
-          plasma6 = opt types.bool false "KDE Plasma 6 with SDDM." true;
-        };
-        security = section "Firewall, audit logging and Secure Boot." {
-          firewall = section "nftables firewall." {
-            enable = opt types.bool true "Enable the firewall (nftables backend)." false;
-            allowedTcpPorts = opt (types.listOf types.port) [] "TCP ports open to the network." [22];
-            allowedUdpPorts = opt (types.listOf types.port) [] "UDP ports open to the network." [5353];
-          };
-          audit = opt types.bool false "Linux audit logging (auditd)." true;
-          secureBoot = section "Secure Boot." {
-            enable = opt types.bool false "Sign rEFInd and the kernels with the keys below." true;
-            keysPath = opt (types.nullOr types.str) null "Folder with the signing keys (`db.key`, `db.crt`); required when enabled." "/etc/secureboot";
-          };
-        };
-        packages = section "Package sources beyond nixpkgs." {
-          flatpak = opt types.bool false "Flatpak, for GUI apps not in nixpkgs." true;
-          podman = opt types.bool false "Podman, for development containers." true;
-          direnv = opt types.bool false "direnv with nix-direnv, for per-project shells." true;
-        };
-        nix = section "Binary caches and remote builders (the linux-surface kernel compiles for hours)." {
-          substituters = opt (types.listOf types.str) [] "Extra binary caches (`nix.settings.substituters`)." ["https://cache.example.org"];
-          trustedPublicKeys = opt (types.listOf types.str) [] "Public keys of those caches (`nix.settings.trusted-public-keys`), `name:base64`." ["cache.example.org-1:AAAA…"];
-          buildMachines = opt (types.listOf buildMachine) [] "Remote builders (`nix.buildMachines`)." (literalExpression ''[ { hostName = "builder.example.org"; maxJobs = 8; } ]'');
-        };
-        output = section "Where build artifacts go." {
-          root = opt types.str "/mnt/kinoite/@images/a_nixos_host" "Root of the build output layout (`0_podman`, `1_oci`, `2_raw`, `3_deploy`)." "/srv/bifrost";
-        };
-      };
-    };
+    example = lib.literalExpression "lib.importJSON ./hosts/surface-pro-8/host.json";
+    type = import ./lib/options-from-schema.nix {inherit lib;} (lib.importJSON ./generated/settings-schema.json);
   };
 }

@@ -11,6 +11,7 @@ pub mod fsutil;
 pub mod hardware;
 pub mod install;
 pub mod mounts;
+pub mod nixdata;
 pub mod nixexpr;
 pub mod refind;
 pub mod shell;
