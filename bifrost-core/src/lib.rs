@@ -5,11 +5,13 @@
 //! one place per capability.
 
 pub mod build;
+pub mod confine;
 pub mod deploy;
 pub mod esp;
 pub mod fsutil;
 pub mod hardware;
 pub mod install;
+pub mod lock;
 pub mod mounts;
 pub mod nixdata;
 pub mod nixexpr;

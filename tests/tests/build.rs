@@ -440,3 +440,90 @@ fn unknown_host_names_the_flag_and_the_hosts() {
     );
     assert!(!f.out.exists());
 }
+
+/// Issue 13 item 3: a manifest.json that cannot be read is found before
+/// anything is placed: the artifact, SHA256SUMS and the kept artifacts stay
+/// as they are, on every retry. Before the fix each run replaced and rotated
+/// the artifact, then failed, leaving SHA256SUMS stale.
+#[test]
+fn unreadable_manifest_fails_before_anything_is_placed() {
+    let Some(f) = Flake::new("unreadable_manifest_fails_before_anything_is_placed") else {
+        return;
+    };
+    ok(&f.build(&["raw", "--json"]));
+    let artifact = std::fs::read(f.raw_dir().join("nixos.raw")).unwrap();
+    let sums = f.sums();
+    // A folder where the manifest should be: it cannot be read as a file.
+    std::fs::remove_file(f.raw_dir().join("manifest.json")).unwrap();
+    std::fs::create_dir(f.raw_dir().join("manifest.json")).unwrap();
+    for attempt in 0..2 {
+        f.knob("seed", &unique(&format!("unreadable-{attempt}")));
+        let o = f.build(&["raw"]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "attempt {attempt}: {stderr}");
+        assert!(stderr.contains("manifest.json"), "{stderr}");
+        assert_eq!(
+            f.names(),
+            ["SHA256SUMS", "manifest.json", "nixos.raw"],
+            "attempt {attempt}: rotated or left files"
+        );
+        assert!(std::fs::read(f.raw_dir().join("nixos.raw")).unwrap() == artifact);
+        assert_eq!(f.sums(), sums);
+    }
+    // Garbage in it is refused the same way.
+    std::fs::remove_dir(f.raw_dir().join("manifest.json")).unwrap();
+    std::fs::write(f.raw_dir().join("manifest.json"), b"{ not json").unwrap();
+    let o = f.build(&["raw"]);
+    assert!(!o.status.success());
+    assert!(std::fs::read(f.raw_dir().join("nixos.raw")).unwrap() == artifact);
+    assert_eq!(f.sums(), sums);
+    sha256sum_check(&f.raw_dir());
+}
+
+/// Issue 13 item 2: a build places into OUT only while it holds OUT's lock.
+/// The test holds it (as another build would): the build says it waits and
+/// places nothing until the lock is released, then finishes with matching
+/// checksums. Before the fix it placed at once beside the other build.
+#[test]
+fn build_waits_for_another_build_placing_into_the_same_out() {
+    use std::io::BufRead;
+    use std::os::fd::AsRawFd;
+    let Some(f) = Flake::new("build_waits_for_another_build_placing_into_the_same_out") else {
+        return;
+    };
+    std::fs::create_dir_all(&f.out).unwrap();
+    let held = std::fs::File::open(&f.out).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let mut child = f
+        .cmd(&["raw"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = vec![];
+    let waiting = loop {
+        match lines.next() {
+            Some(Ok(l)) => {
+                let w = l.contains("another bifrost run");
+                seen.push(l);
+                if w {
+                    break true;
+                }
+            }
+            _ => break false,
+        }
+    };
+    assert!(waiting, "the build did not wait:\n{}", seen.join("\n"));
+    assert!(
+        !f.raw_dir().join("nixos.raw").exists(),
+        "placed while another build held OUT"
+    );
+    drop(held);
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "{}\n{}", seen.join("\n"), rest.join("\n"));
+    assert_eq!(f.names(), ["SHA256SUMS", "manifest.json", "nixos.raw"]);
+    sha256sum_check(&f.raw_dir());
+}

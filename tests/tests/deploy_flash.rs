@@ -526,3 +526,70 @@ fn ctrl_c_stops_cleanly_and_says_incomplete() {
         "{log}"
     );
 }
+
+/// Issue 13 item 1: an IMAGE that is not a regular non-empty file is refused
+/// before DEVICE is opened. Before the fix, swapped arguments truncated the
+/// image file to nothing and said "verified"; a FIFO wrote nothing and said
+/// "verified"; a folder zeroed the target's first 4 KiB before failing.
+#[test]
+fn non_file_image_is_refused_before_the_target_is_touched() {
+    let (_d, dir) = tmp();
+    let built = dir.join("built.raw");
+    sparse_image(&built, 8);
+    let built_bytes = std::fs::read(&built).unwrap();
+    let target = dir.join("target.raw");
+    backing(&target, 8, 0xcc);
+    let target_bytes = std::fs::read(&target).unwrap();
+    let unchanged = |why: &str| {
+        assert!(
+            std::fs::read(&built).unwrap() == built_bytes,
+            "{why}: built.raw changed"
+        );
+        assert!(
+            std::fs::read(&target).unwrap() == target_bytes,
+            "{why}: target changed"
+        );
+    };
+
+    // A folder as IMAGE.
+    let folder = dir.join("folder");
+    std::fs::create_dir(&folder).unwrap();
+    let o = bifrost(&["flash", folder.as_str(), target.as_str(), "--yes"]);
+    assert!(!o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is a folder"), "{}", stderr(&o));
+    unchanged("folder");
+
+    // A pipe as IMAGE: refused without opening it (opening would block).
+    let fifo = dir.join("fifo");
+    let c = std::ffi::CString::new(fifo.as_str()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let o = bifrost(&["flash", fifo.as_str(), target.as_str(), "--yes"]);
+    assert!(!o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("pipe"), "{}", stderr(&o));
+    unchanged("fifo");
+
+    // An empty file as IMAGE.
+    let empty = dir.join("empty.raw");
+    std::fs::write(&empty, b"").unwrap();
+    let o = bifrost(&["flash", empty.as_str(), target.as_str(), "--yes"]);
+    assert!(!o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is empty"), "{}", stderr(&o));
+    unchanged("empty");
+
+    // Swapped arguments: a device as IMAGE, the built image as DEVICE.
+    let back = dir.join("disk");
+    backing(&back, 16, 0xaa);
+    let Some(lo) = Loop::new(&back, false) else {
+        return skip("non_file_image_is_refused", "loop devices (root, losetup)");
+    };
+    let o = bifrost(&["flash", &lo.dev, built.as_str(), "--yes"]);
+    assert!(!o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--image-is-device"), "{}", stderr(&o));
+    unchanged("swapped");
+    // Given on purpose, a device copies byte for byte.
+    let copy = dir.join("copy.raw");
+    let o = bifrost(&["flash", &lo.dev, copy.as_str(), "--image-is-device"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read(&copy).unwrap() == std::fs::read(&back).unwrap());
+}

@@ -31,9 +31,13 @@ fn vm_headless_boots_test_esp_and_shows_marker() {
     let Some(t) = BootTools::find("vm_headless_boots_test_esp_and_shows_marker") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let img = t.refind_test_esp(dir.path(), CONF, INIT);
-    let state = dir.path().join("state");
+    let tmp = tempfile::tempdir().unwrap();
+    // A folder name that would add QEMU options if commas were not doubled
+    // (issue 13 item 10): the image, and the NVRAM copy, live below it.
+    let dir = tmp.path().join("x,file=other.img,format=raw,y");
+    std::fs::create_dir(&dir).unwrap();
+    let img = t.refind_test_esp(&dir, CONF, INIT);
+    let state = dir.join("state");
 
     let mut child = Command::new(bifrost_bin())
         .args(["vm", "--headless", "--memory", "512", "--cpus", "1"])

@@ -13,7 +13,8 @@ pub enum Command {
     /// generations share them; then refind.conf is replaced atomically; then
     /// files no entry needs are deleted. Free space is checked first; on any
     /// failure the previous menu stays bootable. A second run with nothing
-    /// changed writes nothing.
+    /// changed writes nothing. One run at a time per ESP: a second one waits
+    /// for the first (up to 120 seconds), saying so.
     Install(InstallArgs),
     /// Show what is installed on the ESP and check every file the menu needs.
     ///

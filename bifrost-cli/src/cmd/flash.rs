@@ -19,7 +19,11 @@ that holds the running system (/, /boot, the Nix store, swap), that is
 smaller than the image, or that is not removable (unless --allow-fixed).
 Without --yes, bifrost shows the device's model, size and partitions and
 asks you to type its name. Ctrl-C stops cleanly; the device is then
-incomplete."#;
+incomplete.
+
+IMAGE must be a regular, non-empty file: a folder, a pipe or a device as
+IMAGE is refused before DEVICE is opened (swapped arguments lose nothing).
+Copy a whole device with --image-is-device."#;
 
 #[derive(clap::Args)]
 #[command(after_long_help = LONG_HELP)]
@@ -37,6 +41,10 @@ pub struct Args {
     /// Allow a disk that is neither removable nor attached by USB.
     #[arg(long)]
     allow_fixed: bool,
+    /// IMAGE is a block device on purpose (copy a whole device onto DEVICE).
+    /// Without it a device as IMAGE is refused: usually the arguments are swapped.
+    #[arg(long)]
+    image_is_device: bool,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -48,7 +56,7 @@ pub fn run(args: Args) -> ExitCode {
 
 fn flash_cmd(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let root = Utf8Path::new("/");
-    let size = flash::image_size(&args.image)?;
+    let size = flash::image_size(&args.image, args.image_is_device)?;
     let target = blockdev::inspect(&args.device, root)?;
     blockdev::check(&target, size, args.allow_fixed, root)?;
     if let Target::Disk(disk) = &target {
@@ -63,6 +71,7 @@ fn flash_cmd(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         &target,
         flash::Options {
             verify: !args.no_verify,
+            image_is_device: args.image_is_device,
         },
         &cancel,
         &mut |p| shown.update(p),

@@ -9,11 +9,13 @@
 //!
 //! Submodules: `command` (running nix), `progress` (the log), `place` (the
 //! copy into `OUT/2_raw`), `manifest` (SHA256SUMS and manifest.json),
+//! `output` (the output folder checked and locked before placing),
 //! `cancel` (SIGINT).
 
 pub mod cancel;
 pub mod command;
 pub mod manifest;
+pub mod output;
 pub mod place;
 pub mod progress;
 
@@ -66,6 +68,8 @@ pub enum BuildError {
     Place(#[from] place::PlaceError),
     #[error(transparent)]
     Manifest(#[from] manifest::ManifestError),
+    #[error(transparent)]
+    Output(#[from] output::OutputError),
     #[error("interrupted: nix was stopped; nothing in {0} was changed")]
     Interrupted(Utf8PathBuf),
 }
@@ -486,6 +490,7 @@ pub fn run(plan: &Plan, mut on_event: impl FnMut(Event)) -> Result<Report, Build
         })
     })?;
     let started = Instant::now();
+    output::precheck(&plan.out)?;
     let interrupted = || BuildError::Interrupted(plan.out.clone());
     let map_cmd = |e: command::CommandError| match e {
         command::CommandError::Interrupted => BuildError::Interrupted(plan.out.clone()),
@@ -558,7 +563,11 @@ pub fn run(plan: &Plan, mut on_event: impl FnMut(Event)) -> Result<Report, Build
         return Err(interrupted());
     }
 
-    let dir = place::ensure_layout(&plan.out)?;
+    // Held until the manifest is written: one build places into OUT at a time.
+    let output = output::open(&plan.out, crate::lock::DEFAULT_WAIT, &mut |l| {
+        on_event(Event::Stage(l))
+    })?;
+    let dir = output.dir.clone();
     let name = plan.format.artifact_name();
     let (artifact, copy, file_rel, shifts, sums_path, size, sha256);
     match &file_path {

@@ -79,6 +79,12 @@ pub enum FlashError {
     Qcow2 { image: String },
     #[error("cannot catch Ctrl-C: {0}")]
     Signal(#[source] std::io::Error),
+    #[error("{image} is {kind}, not an image file; nothing was written. The image comes first: `bifrost flash IMAGE DEVICE`")]
+    NotAnImage { image: String, kind: &'static str },
+    #[error("{image} is empty; nothing was written (is it the image you meant?)")]
+    EmptyImage { image: String },
+    #[error("{image} is a block device, not an image file; nothing was written. Check the order (`bifrost flash IMAGE DEVICE`), or pass --image-is-device to copy a whole device")]
+    DeviceImage { image: String },
 }
 
 fn io<'a>(path: &'a Utf8Path, op: &'static str) -> impl FnOnce(std::io::Error) -> FlashError + 'a {
@@ -106,9 +112,11 @@ pub struct Progress {
 }
 
 /// How to flash.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
     pub verify: bool,
+    /// The image may be a block device (copying one device onto another).
+    pub image_is_device: bool,
 }
 
 /// What a finished flash did.
@@ -263,19 +271,91 @@ pub fn interrupt_flag() -> Result<Arc<AtomicBool>, FlashError> {
 /// Per-chunk BLAKE3 of the image's mapped ranges, in order.
 type Digests = Vec<(Range, [u8; 32])>;
 
-/// Open the image: its file, size and block map.
-fn open_image(image: &Utf8Path) -> Result<(File, Map), FlashError> {
-    let f = File::open(image).map_err(io(image, "open image"))?;
-    let size = f.metadata().map_err(io(image, "stat image"))?.len();
-    let map = map_file(&f, size).map_err(io(image, "map image (SEEK_DATA)"))?;
+/// Open the image: its file, size and block map. Only a regular non-empty
+/// file (or a block device, when `allow_device`) is an image: anything else
+/// is refused before it is opened (a FIFO would block, or be drained), and
+/// long before the target is.
+fn open_image(image: &Utf8Path, allow_device: bool) -> Result<(File, Map), FlashError> {
+    let (f, size, is_device) = checked_image(image, allow_device)?;
+    let map = if is_device {
+        // A device has no holes to find: all of it is data.
+        Map {
+            size,
+            data: vec![Range {
+                start: 0,
+                end: size,
+            }],
+        }
+    } else {
+        map_file(&f, size).map_err(io(image, "map image (SEEK_DATA)"))?
+    };
     Ok((f, map))
 }
 
-/// The size of `image`, for the safety checks.
-pub fn image_size(image: &Utf8Path) -> Result<u64, FlashError> {
-    std::fs::metadata(image)
-        .map(|m| m.len())
-        .map_err(io(image, "stat image"))
+/// What a file type is called in messages.
+fn kind_of(t: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "a folder"
+    } else if t.is_fifo() {
+        "a pipe (FIFO)"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Check and open the image: (file, size, whether it is a block device).
+fn checked_image(image: &Utf8Path, allow_device: bool) -> Result<(File, u64, bool), FlashError> {
+    use std::io::{Seek, SeekFrom};
+    use std::os::unix::fs::FileTypeExt;
+    let check = |t: std::fs::FileType| -> Result<bool, FlashError> {
+        if t.is_file() {
+            Ok(false)
+        } else if t.is_block_device() && allow_device {
+            Ok(true)
+        } else if t.is_block_device() {
+            Err(FlashError::DeviceImage {
+                image: image.to_string(),
+            })
+        } else {
+            Err(FlashError::NotAnImage {
+                image: image.to_string(),
+                kind: kind_of(t),
+            })
+        }
+    };
+    // Checked before opening (opening a FIFO blocks), and again on the open
+    // file, in case the path was swapped in between.
+    check(
+        std::fs::metadata(image)
+            .map_err(io(image, "stat image"))?
+            .file_type(),
+    )?;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(image)
+        .map_err(io(image, "open image"))?;
+    let is_device = check(f.metadata().map_err(io(image, "stat image"))?.file_type())?;
+    let size = f.seek(SeekFrom::End(0)).map_err(io(image, "size image"))?;
+    if size == 0 {
+        return Err(FlashError::EmptyImage {
+            image: image.to_string(),
+        });
+    }
+    Ok((f, size, is_device))
+}
+
+/// The size of `image`, for the safety checks; refuses what is not an image
+/// (see [`open_image`]) without opening anything else.
+pub fn image_size(image: &Utf8Path, allow_device: bool) -> Result<u64, FlashError> {
+    checked_image(image, allow_device).map(|(_, size, _)| size)
 }
 
 /// Chunks in flight between the reading, writing and hashing threads.
@@ -351,7 +431,7 @@ pub fn flash(
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Report, FlashError> {
-    let (src, map) = open_image(image)?;
+    let (src, map) = open_image(image, opts.image_is_device)?;
     let (path, is_file) = match target {
         Target::File { path } => (path.clone(), true),
         Target::Disk(d) => (d.path.clone(), false),
@@ -618,7 +698,7 @@ pub fn verify(
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), FlashError> {
-    let (src, map) = open_image(image)?;
+    let (src, map) = open_image(image, true)?;
     let is_file = std::fs::metadata(target)
         .map_err(io(target, "stat"))?
         .is_file();
@@ -904,9 +984,16 @@ mod tests {
         let target = Target::File { path: out.clone() };
         let flag = AtomicBool::new(false);
         let mut last = None;
-        let r = flash(&img, &target, Options { verify: true }, &flag, &mut |p| {
-            last = Some(p)
-        })
+        let r = flash(
+            &img,
+            &target,
+            Options {
+                verify: true,
+                ..Options::default()
+            },
+            &flag,
+            &mut |p| last = Some(p),
+        )
         .unwrap();
         assert!(r.verified);
         assert_eq!(std::fs::read(&img).unwrap(), std::fs::read(&out).unwrap());
@@ -945,7 +1032,10 @@ mod tests {
             &Target::File {
                 path: dir.join("o"),
             },
-            Options { verify: true },
+            Options {
+                verify: true,
+                ..Options::default()
+            },
             &flag,
             &mut |_| {},
         )
@@ -959,14 +1049,34 @@ mod tests {
         let img = sparse(&dir, 1 << 20, &[(0, b"data")]);
         let flag = AtomicBool::new(false);
         let same = Target::File { path: img.clone() };
-        let e = flash(&img, &same, Options { verify: true }, &flag, &mut |_| {}).unwrap_err();
+        let e = flash(
+            &img,
+            &same,
+            Options {
+                verify: true,
+                ..Options::default()
+            },
+            &flag,
+            &mut |_| {},
+        )
+        .unwrap_err();
         assert!(matches!(e, FlashError::SameFile { .. }), "{e}");
         assert_eq!(&std::fs::read(&img).unwrap()[..4], b"data");
         let q = sparse(&dir, 1 << 20, &[(0, b"QFI\xfb")]);
         let out = Target::File {
             path: dir.join("o"),
         };
-        let e = flash(&q, &out, Options { verify: true }, &flag, &mut |_| {}).unwrap_err();
+        let e = flash(
+            &q,
+            &out,
+            Options {
+                verify: true,
+                ..Options::default()
+            },
+            &flag,
+            &mut |_| {},
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("qemu-img convert"), "{e}");
     }
 

@@ -333,7 +333,14 @@ pub struct VmSpec {
 pub fn qemu_args(spec: &VmSpec) -> Vec<String> {
     let mut a: Vec<String> = Vec::new();
     let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));
-    push(&["-name", &spec.name, "-machine", "q35"]);
+    // Every value below comes from a path or name the user chose: escaped.
+    use super::qemuopt::{path as qpath, value as qvalue};
+    push(&[
+        "-name",
+        &format!("guest={}", qvalue(&spec.name)),
+        "-machine",
+        "q35",
+    ]);
     match spec.accel {
         Accel::Kvm => push(&["-accel", "kvm", "-cpu", "host"]),
         Accel::Tcg => push(&["-accel", "tcg", "-cpu", "max"]),
@@ -348,20 +355,27 @@ pub fn qemu_args(spec: &VmSpec) -> Vec<String> {
         "-drive",
         &format!(
             "if=pflash,format=raw,unit=0,readonly=on,file={}",
-            spec.ovmf_code
+            qpath(&spec.ovmf_code)
         ),
         "-drive",
-        &format!("if=pflash,format=raw,unit=1,file={}", spec.ovmf_vars),
+        &format!(
+            "if=pflash,format=raw,unit=1,file={}",
+            qpath(&spec.ovmf_vars)
+        ),
     ]);
     let snap = if spec.snapshot { ",snapshot=on" } else { "" };
     match spec.format {
         Format::Iso => push(&[
             "-drive",
-            &format!("file={},media=cdrom,readonly=on,if=ide", spec.image),
+            &format!("file={},media=cdrom,readonly=on,if=ide", qpath(&spec.image)),
         ]),
         f => push(&[
             "-drive",
-            &format!("file={},format={},if=virtio{snap}", spec.image, f.driver()),
+            &format!(
+                "file={},format={},if=virtio{snap}",
+                qpath(&spec.image),
+                f.driver()
+            ),
         ]),
     }
     push(&[
@@ -648,6 +662,63 @@ mod tests {
         let mut raw = spec(Format::Raw, Accel::Kvm, false);
         raw.snapshot = true;
         insta::assert_snapshot!(qemu_args(&raw).join(" "));
+    }
+
+    /// Issue 13 item 10: a crafted folder name must not add QEMU options.
+    #[test]
+    fn crafted_names_stay_one_value() {
+        use crate::deploy::qemuopt::parse;
+        let evil = "/home/u/x,file=/home/u/other.img,format=raw,y";
+        for format in [Format::Raw, Format::Iso] {
+            let mut s = spec(format, Accel::Tcg, true);
+            s.name = "vm,debug-threads=on".into();
+            s.image = format!("{evil}/nixos.raw").into();
+            s.ovmf_vars = format!("{evil}/OVMF_VARS.fd").into();
+            s.ovmf_code = "rel,x=1/code.fd".into();
+            let a = qemu_args(&s);
+            let after = |flag: &str| -> Vec<Vec<(String, String)>> {
+                a.windows(2)
+                    .filter(|w| w[0] == flag)
+                    .map(|w| parse(&w[1]))
+                    .collect()
+            };
+            assert_eq!(
+                after("-name"),
+                vec![vec![("guest".to_string(), s.name.clone())]]
+            );
+            let drives = after("-drive");
+            let files: Vec<&str> = drives
+                .iter()
+                .flat_map(|d| {
+                    d.iter()
+                        .filter(|(k, _)| k == "file")
+                        .map(|(_, v)| v.as_str())
+                })
+                .collect();
+            assert_eq!(
+                files,
+                [
+                    "./rel,x=1/code.fd".to_string(),
+                    s.ovmf_vars.to_string(),
+                    s.image.to_string()
+                ]
+            );
+            // Each drive has each key once, and only the keys bifrost writes.
+            for d in &drives {
+                let mut keys: Vec<&str> = d.iter().map(|(k, _)| k.as_str()).collect();
+                keys.sort();
+                let n = keys.len();
+                keys.dedup();
+                assert_eq!(keys.len(), n, "{d:?}");
+                assert!(
+                    keys.iter().all(|k| [
+                        "file", "format", "if", "unit", "readonly", "media", "snapshot"
+                    ]
+                    .contains(k)),
+                    "{d:?}"
+                );
+            }
+        }
     }
 
     #[test]

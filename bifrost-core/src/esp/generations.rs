@@ -177,6 +177,11 @@ fn target(
                 "{field} {v:?} contains a newline, which rEFInd cannot show"
             )));
         }
+        if v.contains(char::is_control) {
+            return Err(bad(format!(
+                "{field} {v:?} contains a control character, which would reach refind.conf raw; remove it"
+            )));
+        }
     }
     if b.label.contains('"') {
         return Err(bad(format!(
@@ -184,16 +189,27 @@ fn target(
             b.label
         )));
     }
-    if spec.contains(['"', '\n', '\r']) {
-        return Err(bad("specialisation name contains a quote or newline".into()));
+    if spec.contains('"') || spec.contains(char::is_control) {
+        return Err(bad(
+            "specialisation name contains a quote, newline or control character".into(),
+        ));
     }
     // Kernel and initrd are read from here; their store names (and so their
     // names on the ESP) are the same with or without `root`.
-    let kernel = under(root, &utf8(&b.kernel, "kernel")?);
+    let store_path = |p: &std::path::Path, field: &str| -> Result<Utf8PathBuf, EspError> {
+        let p = utf8(p, field)?;
+        crate::confine::store_file(&p).map_err(|e| bad(format!("{field}: {e}")))?;
+        let seen = under(root, &p);
+        if let (Some(r), true) = (root, seen.exists()) {
+            crate::confine::inside(r, &seen).map_err(|e| bad(format!("{field}: {e}")))?;
+        }
+        Ok(seen)
+    };
+    let kernel = store_path(&b.kernel, "kernel")?;
     let initrd = b
         .initrd
         .as_deref()
-        .map(|p| utf8(p, "initrd").map(|p| under(root, &p)))
+        .map(|p| store_path(p, "initrd"))
         .transpose()?;
     for (field, p) in
         std::iter::once(("kernel", &kernel)).chain(initrd.iter().map(|p| ("initrd", p)))
@@ -209,4 +225,109 @@ fn target(
         toplevel: utf8(&b.toplevel.0, "toplevel")?,
         kernel_params: b.kernel_params.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A profiles folder with one generation whose bootspec has `kernel`,
+    /// `label` and `params`; returns the profiles folder.
+    /// With `in_root`, links and the toplevel are written as the system
+    /// under `base` sees them (absolute from `base`).
+    fn generation_in(
+        base: &Utf8Path,
+        in_root: bool,
+        kernel: &str,
+        label: &str,
+        params: &[&str],
+    ) -> Utf8PathBuf {
+        let rel = "nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system";
+        std::fs::create_dir_all(base.join(rel)).unwrap();
+        let top = if in_root {
+            Utf8PathBuf::from(format!("/{rel}"))
+        } else {
+            base.join(rel)
+        };
+        let doc = serde_json::json!({"org.nixos.bootspec.v1": {
+            "label": label, "kernel": kernel, "kernelParams": params,
+            "init": top.join("init"), "system": "x86_64-linux", "toplevel": top,
+        }});
+        std::fs::write(base.join(rel).join("boot.json"), doc.to_string()).unwrap();
+        let profiles = base.join("profiles");
+        std::fs::create_dir_all(&profiles).unwrap();
+        let _ = std::fs::remove_file(profiles.join("system-1-link"));
+        std::os::unix::fs::symlink(&top, profiles.join("system-1-link")).unwrap();
+        profiles
+    }
+
+    fn generation(base: &Utf8Path, kernel: &str, label: &str, params: &[&str]) -> Utf8PathBuf {
+        generation_in(base, false, kernel, label, params)
+    }
+
+    fn tmp() -> (tempfile::TempDir, Utf8PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let p = Utf8PathBuf::from_path_buf(d.path().to_path_buf()).unwrap();
+        (d, p)
+    }
+
+    #[test]
+    fn kernel_paths_with_dotdot_are_refused() {
+        let (_d, base) = tmp();
+        let k = base.join("nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-linux");
+        std::fs::create_dir_all(&k).unwrap();
+        std::fs::write(k.join("bzImage"), b"kernel").unwrap();
+        std::fs::write(base.join("secret"), b"not a kernel").unwrap();
+        let good = k.join("bzImage");
+        let profiles = generation(&base, good.as_str(), "NixOS", &[]);
+        assert_eq!(read(&profiles, None, None).unwrap()[0].boot.kernel, good);
+        // `..` climbing out of the store to a file that exists.
+        let climb = format!("{k}/../../../secret");
+        let profiles = generation(&base, &climb, "NixOS", &[]);
+        let e = read(&profiles, None, None).unwrap_err().to_string();
+        assert!(e.contains("`..`"), "{e}");
+        // The same through --root: `..` would climb out of the root.
+        let (_r, outer) = tmp();
+        let root = outer.join("mnt");
+        std::fs::create_dir_all(root.join("nix/store/x-linux")).unwrap();
+        std::fs::write(outer.join("host-secret"), b"host").unwrap();
+        let profiles = generation_in(
+            &root,
+            true,
+            "/nix/store/x-linux/../../../../host-secret",
+            "NixOS",
+            &[],
+        );
+        let e = read(&profiles, None, Some(&root)).unwrap_err().to_string();
+        assert!(e.contains("`..`"), "{e}");
+        // A link inside --root pointing out of it is refused too.
+        std::fs::create_dir_all(root.join("nix/store/y-linux")).unwrap();
+        std::os::unix::fs::symlink(
+            outer.join("host-secret"),
+            root.join("nix/store/y-linux/bzImage"),
+        )
+        .unwrap();
+        let profiles = generation_in(&root, true, "/nix/store/y-linux/bzImage", "NixOS", &[]);
+        let e = read(&profiles, None, Some(&root)).unwrap_err().to_string();
+        assert!(e.contains("outside"), "{e}");
+    }
+
+    #[test]
+    fn control_characters_in_labels_and_params_are_refused() {
+        let (_d, base) = tmp();
+        let k = base.join("nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-linux/bzImage");
+        std::fs::create_dir_all(k.parent().unwrap()).unwrap();
+        std::fs::write(&k, b"kernel").unwrap();
+        for (label, param) in [
+            ("NixOS\u{1b}[2J", "quiet"),
+            ("NixOS\ttab", "quiet"),
+            ("NixOS", "quiet\u{0}x"),
+            ("NixOS", "a\u{7f}"),
+            ("NixOS", "a\u{85}b"),
+        ] {
+            let profiles = generation(&base, k.as_str(), label, &[param]);
+            let e = read(&profiles, None, None).unwrap_err().to_string();
+            assert!(e.contains("control character"), "{label:?} {param:?}: {e}");
+        }
+    }
 }

@@ -319,7 +319,8 @@ pub fn refresh(
     // Temp files of a run that was killed: under the lock no other run is
     // writing, so every one of them is garbage.
     for (dir, _) in REFIND_DIRS {
-        let d = o.esp.join(dir);
+        // Never through a link out of the ESP (crate::confine).
+        let d = crate::confine::checked(&o.esp, dir)?;
         let Ok(list) = d.read_dir_utf8() else {
             continue;
         };
@@ -334,7 +335,7 @@ pub fn refresh(
     let mut found = false;
     for (dir, _) in REFIND_DIRS {
         let rel = format!("{dir}/refind.conf");
-        let path = o.esp.join(&rel);
+        let path = crate::confine::checked(&o.esp, &rel)?;
         let old = match std::fs::read(&path) {
             Ok(b) => String::from_utf8(b).map_err(|_| EspError::KinoiteMismatch {
                 config: rel.clone(),

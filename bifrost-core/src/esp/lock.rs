@@ -2,18 +2,16 @@
 //! Kinoite by a systemd unit, possibly while NixOS's install runs from another
 //! boot of a shared ESP mount) take an exclusive `flock` on the ESP's root
 //! folder for the whole plan-and-apply. Locking the folder itself leaves no
-//! lock file behind on the ESP.
+//! lock file behind on the ESP. The flock itself is [`crate::lock`]'s, which
+//! `bifrost build` also takes on its output folder.
 
 use super::EspError;
 use camino::Utf8Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Held for as long as the value lives; the kernel releases it when the
 /// process dies, so a killed run never leaves the ESP locked.
-#[derive(Debug)]
-pub struct EspLock {
-    _dir: std::fs::File,
-}
+pub type EspLock = crate::lock::DirLock;
 
 /// How long a second run waits before it gives up.
 pub const WAIT: Duration = Duration::from_secs(120);
@@ -21,37 +19,14 @@ pub const WAIT: Duration = Duration::from_secs(120);
 /// Take the lock on `esp`, waiting up to [`WAIT`]; `waiting` is called once
 /// when another run holds it.
 pub fn lock(esp: &Utf8Path, waiting: &mut dyn FnMut(&str)) -> Result<EspLock, EspError> {
-    let dir = std::fs::File::open(esp).map_err(|source| EspError::Io {
-        path: esp.to_string(),
-        op: "open to lock",
-        source,
-    })?;
-    let start = Instant::now();
-    let mut told = false;
-    loop {
-        let err = match rustix::fs::flock(&dir, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => return Ok(EspLock { _dir: dir }),
-            Err(e) => e,
-        };
-        if err != rustix::io::Errno::WOULDBLOCK {
-            return Err(EspError::Io {
-                path: esp.to_string(),
-                op: "lock",
-                source: err.into(),
-            });
-        }
-        if start.elapsed() >= WAIT {
-            return Err(EspError::Locked(esp.to_string()));
-        }
-        if !told {
-            waiting(&format!(
-                "another bifrost run is writing {esp}; waiting up to {} s",
-                WAIT.as_secs()
-            ));
-            told = true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    crate::lock::acquire(esp, "ESP", WAIT, waiting).map_err(|e| match e {
+        crate::lock::LockError::Busy { .. } => EspError::Locked(esp.to_string()),
+        crate::lock::LockError::Io { op, source, .. } => EspError::Io {
+            path: esp.to_string(),
+            op,
+            source,
+        },
+    })
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod generations;
 pub mod kinoite;
 pub mod lock;
 
+use crate::confine;
 use crate::fsutil;
 use crate::refind::{self, Config, MenuEntry, SubmenuEntry};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -70,6 +71,8 @@ pub enum EspError {
     BadVolume(String),
     #[error(transparent)]
     Fs(#[from] fsutil::FsError),
+    #[error(transparent)]
+    Confine(#[from] confine::ConfineError),
 }
 
 fn io<'a>(path: &'a Utf8Path, op: &'static str) -> impl FnOnce(std::io::Error) -> EspError + 'a {
@@ -274,10 +277,14 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
     let gens = generations::read(&o.profiles, o.limit, o.root.as_deref())?;
     let (refind_dir, refind_bin) = REFIND_DIRS[o.removable as usize];
     let config_path = format!("{refind_dir}/refind.conf");
-    let old_config = match std::fs::read(o.esp.join(&config_path)) {
+    // Every path under the ESP goes through confine::checked: a link
+    // there (a folder ESP or a bind mount can hold one) is never followed.
+    let esp_path = |rel: &str| confine::checked(&o.esp, rel);
+    let config_abs = esp_path(&config_path)?;
+    let old_config = match std::fs::read(&config_abs) {
         Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io(&o.esp.join(&config_path), "read")(e)),
+        Err(e) => return Err(io(&config_abs, "read")(e)),
     };
     let old_records: BTreeMap<String, FileRecord> = old_config
         .as_deref()
@@ -305,7 +312,8 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
     };
     let icon = |name: &str| {
         let rel = format!("{refind_dir}/icons/{name}");
-        (!o.text_only && o.esp.join(&rel).is_file()).then(|| format!("/{rel}"))
+        let here = esp_path(&rel).is_ok_and(|p| p.is_file());
+        (!o.text_only && here).then(|| format!("/{rel}"))
     };
     let mut entries = vec![];
     for g in &gens {
@@ -354,7 +362,7 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
     let mut records = BTreeMap::new();
     for (dest, src) in &wanted {
         let size = file_size(src)?;
-        let target = o.esp.join(dest);
+        let target = esp_path(dest)?;
         let on_disk = std::fs::metadata(&target).ok().map(|m| m.len());
         let keep = if dest.starts_with(NIXOS_DIR) {
             match old_records.get(dest) {
@@ -430,21 +438,21 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
     // other rEFInd folder's bifrost menu still loads are kept: the firmware
     // may boot that one after a switch of --removable.
     let other_dir = REFIND_DIRS[!o.removable as usize].0;
-    let protected: BTreeSet<String> =
-        std::fs::read_to_string(o.esp.join(other_dir).join("refind.conf"))
-            .ok()
-            .as_deref()
-            .and_then(parse_state)
-            .map(|s| s.files.into_iter().map(|f| f.path).collect())
-            .unwrap_or_default();
-    let journal = read_journal(&o.esp);
+    let protected: BTreeSet<String> = esp_path(&format!("{other_dir}/refind.conf"))
+        .ok()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .as_deref()
+        .and_then(parse_state)
+        .map(|s| s.files.into_iter().map(|f| f.path).collect())
+        .unwrap_or_default();
+    let journal = read_journal(&o.esp)?;
     let ours: BTreeSet<&str> = old_records
         .keys()
         .map(String::as_str)
         .chain(journal.iter().map(String::as_str))
         .collect();
     let mut deletes = vec![];
-    let nixos = o.esp.join(NIXOS_DIR);
+    let nixos = esp_path(NIXOS_DIR)?;
     if nixos.is_dir() {
         for ent in nixos.read_dir_utf8().map_err(io(&nixos, "read folder"))? {
             let ent = ent.map_err(io(&nixos, "read folder"))?;
@@ -457,7 +465,7 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
             }
         }
     }
-    let refind_abs = o.esp.join(refind_dir);
+    let refind_abs = esp_path(refind_dir)?;
     if refind_abs.is_dir() {
         for ent in refind_abs
             .read_dir_utf8()
@@ -547,10 +555,10 @@ fn state_line(
 /// so a run interrupted before refind.conf names them can collect them.
 pub const JOURNAL: &str = "EFI/nixos/.bifrost-pending";
 
-fn read_journal(esp: &Utf8Path) -> Vec<String> {
-    std::fs::read_to_string(esp.join(JOURNAL))
+fn read_journal(esp: &Utf8Path) -> Result<Vec<String>, EspError> {
+    Ok(std::fs::read_to_string(confine::checked(esp, JOURNAL)?)
         .map(|s| s.lines().map(String::from).collect())
-        .unwrap_or_default()
+        .unwrap_or_default())
 }
 
 /// Size and SHA-256 of a file, read in chunks.
@@ -586,7 +594,8 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
     let mut report = Report::default();
     let mut records = p.records.clone();
     let mut batch = fsutil::AtomicBatch::new();
-    let old_journal = read_journal(&p.esp);
+    let old_journal = read_journal(&p.esp)?;
+    let esp_path = |rel: &str| confine::checked(&p.esp, rel);
     let new_files: Vec<&Copy> = p
         .copies
         .iter()
@@ -601,18 +610,18 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
         .filter(|d| d.starts_with(NIXOS_DIR))
         .collect();
     if !new_files.is_empty() || !gc_files.is_empty() {
-        let nixos = p.esp.join(NIXOS_DIR);
+        let nixos = esp_path(NIXOS_DIR)?;
         std::fs::create_dir_all(&nixos).map_err(io(&nixos, "create folder"))?;
         let mut lines: BTreeSet<String> = old_journal.iter().cloned().collect();
         lines.extend(new_files.iter().map(|c| c.dest.clone()));
         lines.extend(gc_files.iter().map(|d| d.to_string()));
         let text: String = lines.into_iter().map(|l| l + "\n").collect();
-        fsutil::write_atomic(&p.esp.join(JOURNAL), text.as_bytes())?;
+        fsutil::write_atomic(&esp_path(JOURNAL)?, text.as_bytes())?;
         report.bytes_written += text.len() as u64;
     }
     for c in &p.copies {
         progress(&format!("copy {} -> {}", c.source, c.dest));
-        let dest = p.esp.join(&c.dest);
+        let dest = esp_path(&c.dest)?;
         let dir = dest.parent().expect("dest has a folder").to_owned();
         if !dir.is_dir() {
             std::fs::create_dir_all(&dir).map_err(io(&dir, "create folder"))?;
@@ -663,14 +672,14 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
     let text = refind::render(&config).map_err(EspError::Render)?;
     if p.old_config.as_deref() != Some(text.as_str()) {
         progress(&format!("write {}", p.config_path));
-        fsutil::write_atomic(&p.esp.join(&p.config_path), text.as_bytes())?;
+        fsutil::write_atomic(&esp_path(&p.config_path)?, text.as_bytes())?;
         report.config_written = true;
         report.bytes_written += text.len() as u64;
     }
     let mut gc_dirs = BTreeSet::new();
     for d in &p.deletes {
         progress(&format!("delete {d}"));
-        let path = p.esp.join(d);
+        let path = esp_path(d)?;
         match std::fs::remove_file(&path) {
             Ok(()) => report.deleted += 1,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -681,7 +690,7 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
         }
     }
     // Everything the journal listed is now named by refind.conf or deleted.
-    let journal = p.esp.join(JOURNAL);
+    let journal = esp_path(JOURNAL)?;
     if journal.exists() {
         std::fs::remove_file(&journal).map_err(io(&journal, "delete"))?;
         gc_dirs.insert(p.esp.join(NIXOS_DIR));
@@ -692,11 +701,12 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
     Ok(report)
 }
 
-/// Plan and apply.
+/// Plan and apply, holding the ESP's lock (see [`lock`]) throughout.
 pub fn install(
     o: &InstallOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<(Plan, Report), EspError> {
+    let _lock = lock::lock(&o.esp, progress)?;
     let p = plan(o)?;
     let r = apply(&p, progress)?;
     Ok((p, r))
@@ -759,7 +769,13 @@ pub fn status(esp: &Utf8Path) -> Result<Status, EspError> {
     };
     for (dir, _) in REFIND_DIRS {
         let rel = format!("{dir}/refind.conf");
-        let path = esp.join(&rel);
+        let path = match confine::checked(esp, &rel) {
+            Ok(p) => p,
+            Err(e) => {
+                st.problems.push(e.to_string());
+                continue;
+            }
+        };
         let Ok(bytes) = std::fs::read(&path) else {
             continue;
         };
@@ -772,7 +788,20 @@ pub fn status(esp: &Utf8Path) -> Result<Status, EspError> {
         };
         let mut files = vec![];
         for f in &state.files {
-            let p = esp.join(&f.path);
+            // A state line naming a path outside the ESP (absolute, `..`)
+            // or through a link is refused, never read.
+            let p = match confine::checked(esp, &f.path) {
+                Ok(p) => p,
+                Err(e) => {
+                    st.problems.push(format!("{rel}: state line: {e}"));
+                    files.push(FileStatus {
+                        path: f.path.clone(),
+                        size: f.size,
+                        ok: false,
+                    });
+                    continue;
+                }
+            };
             let size = std::fs::metadata(&p)
                 .ok()
                 .filter(|m| m.is_file())

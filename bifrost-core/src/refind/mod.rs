@@ -21,8 +21,16 @@ pub enum RefindError {
     Quote { entry: String, field: &'static str },
     #[error("menu entry title is empty; give the entry a title")]
     EmptyTitle,
+    #[error("{field} of menu entry {entry:?} contains the control character {ch:?}, which would reach refind.conf raw; remove it")]
+    Control {
+        entry: String,
+        field: &'static str,
+        ch: char,
+    },
     #[error("extra configuration contains a `menuentry`; bifrost writes the menu entries itself (use `scanfor manual` entries through bifrost instead)")]
     ExtraMenuEntry,
+    #[error("extra configuration contains an `include`; rEFInd would read menu entries from another file — put the lines themselves in the extra configuration")]
+    ExtraInclude,
     #[error("BLS entry {path}: {msg}")]
     Bls { path: String, msg: String },
     #[error("{path}: {op}: {source}")]
@@ -75,13 +83,40 @@ pub struct SubmenuEntry {
     pub options: Option<String>,
 }
 
-fn plain<'a>(entry: &str, field: &'static str, v: &'a str) -> Result<&'a str, RefindError> {
+/// Refuse newlines and every other control character (tab, escape, NUL,
+/// C1 codes…): rEFInd has no escape for them, and a terminal or rEFInd's
+/// own tokenizer would read them as something else.
+fn no_control(entry: &str, field: &'static str, v: &str) -> Result<(), RefindError> {
     if v.contains(['\n', '\r']) {
         return Err(RefindError::Newline {
             entry: entry.into(),
             field,
         });
     }
+    match v.chars().find(|c| c.is_control()) {
+        Some(ch) => Err(RefindError::Control {
+            entry: entry.into(),
+            field,
+            ch,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The first keyword of a refind.conf line as rEFInd reads it: keywords are
+/// compared case-insensitively (`MyStriCmp` in rEFInd's config.c) and a
+/// token may be quoted or end at `=`.
+fn keyword(line: &str) -> String {
+    line.trim_start()
+        .split(|c: char| c.is_whitespace() || c == '=' || c == ',')
+        .next()
+        .unwrap_or("")
+        .trim_matches('"')
+        .to_ascii_lowercase()
+}
+
+fn plain<'a>(entry: &str, field: &'static str, v: &'a str) -> Result<&'a str, RefindError> {
+    no_control(entry, field, v)?;
     if v.contains('"') {
         return Err(RefindError::Quote {
             entry: entry.into(),
@@ -93,12 +128,7 @@ fn plain<'a>(entry: &str, field: &'static str, v: &'a str) -> Result<&'a str, Re
 
 /// `options` value: quotes doubled, newlines refused.
 fn options(entry: &str, v: &str) -> Result<String, RefindError> {
-    if v.contains(['\n', '\r']) {
-        return Err(RefindError::Newline {
-            entry: entry.into(),
-            field: "options",
-        });
-    }
+    no_control(entry, "options", v)?;
     Ok(v.replace('"', "\"\""))
 }
 
@@ -143,11 +173,12 @@ pub fn render(c: &Config) -> Result<String, RefindError> {
         let _ = writeln!(out, "also_scan_dirs {}", dirs.join(","));
     }
     if !c.extra.trim().is_empty() {
-        if c.extra
-            .lines()
-            .any(|l| l.trim_start().starts_with("menuentry"))
-        {
-            return Err(RefindError::ExtraMenuEntry);
+        for l in c.extra.lines() {
+            match keyword(l).as_str() {
+                "menuentry" | "submenuentry" => return Err(RefindError::ExtraMenuEntry),
+                "include" => return Err(RefindError::ExtraInclude),
+                _ => {}
+            }
         }
         out.push_str(c.extra.trim_end());
         out.push('\n');
@@ -302,6 +333,62 @@ mod tests {
         let mut c = sample();
         c.extra = "menuentry \"x\" {\n}\n".into();
         assert!(matches!(render(&c), Err(RefindError::ExtraMenuEntry)));
+        // rEFInd reads keywords case-insensitively, quoted or not.
+        for extra in [
+            "MenuEntry \"x\" {\n}\n",
+            "  MENUENTRY x {\n}\n",
+            "\"menuentry\" x {\n}\n",
+        ] {
+            c.extra = extra.into();
+            assert!(
+                matches!(render(&c), Err(RefindError::ExtraMenuEntry)),
+                "{extra:?}"
+            );
+        }
+        for extra in [
+            "include other.conf\n",
+            "timeout 3\nInclude x.conf\n",
+            "INCLUDE=x.conf",
+        ] {
+            c.extra = extra.into();
+            assert!(
+                matches!(render(&c), Err(RefindError::ExtraInclude)),
+                "{extra:?}"
+            );
+        }
+        // Words that merely start like a keyword are fine.
+        c.extra = "menuentries_are_fine_here 1\nincluded 2\n".into();
+        assert!(render(&c).is_ok());
+    }
+
+    #[test]
+    fn control_characters_are_refused_everywhere() {
+        for ch in ['\t', '\u{1b}', '\0', '\u{7f}', '\u{85}', '\u{8}'] {
+            let mut c = sample();
+            c.entries[0].options = Some(format!("quiet{ch}x"));
+            assert!(
+                matches!(
+                    render(&c),
+                    Err(RefindError::Control {
+                        field: "options",
+                        ..
+                    })
+                ),
+                "{ch:?} in options"
+            );
+            let mut c = sample();
+            c.entries[1].title = format!("Fedora{ch}");
+            assert!(
+                matches!(render(&c), Err(RefindError::Control { field: "title", .. })),
+                "{ch:?} in a title"
+            );
+            let mut c = sample();
+            c.entries[0].submenus[0].options = Some(format!("a{ch}"));
+            assert!(render(&c).is_err(), "{ch:?} in a submenu");
+            let mut c = sample();
+            c.default_selection = Some(format!("x{ch}"));
+            assert!(render(&c).is_err(), "{ch:?} in default_selection");
+        }
     }
 
     #[test]
