@@ -16,53 +16,44 @@
   refindEfi = "${cfg.package}/share/refind/refind_x64.efi";
   extraConfigFile = pkgs.writeText "bifrost-refind-extra.conf" cfg.extraConfig;
 
+  # bifrost reads the menu (timeout, generations kept, removable, text-only,
+  # default entry, Kinoite's mode, title and volume) from the settings
+  # file itself: the settings say each of these once, for this hook and for
+  # `bifrost install` alike.
   installArgs =
     [
+      "--settings"
+      "${config.bifrost.settingsFile}"
       "--esp"
       espDir
       "--profiles"
       "/nix/var/nix/profiles"
       "--refind-efi"
       refindEfi
-      "--timeout"
-      (toString cfg.timeout)
     ]
-    ++ lib.optionals (cfg.maxGenerations != null) ["--limit" (toString cfg.maxGenerations)]
-    ++ lib.optional cfg.efiInstallAsRemovable "--removable"
-    ++ lib.optional cfg.textOnly "--text-only"
-    ++ lib.optionals cfg.kinoite.enable ["--default-entry" cfg.defaultEntry]
     ++ lib.optionals (cfg.extraConfig != "") ["--extra-config" "${extraConfigFile}"];
 
   # Chainload mode needs nothing from Kinoite's /boot: rEFInd starts
   # Fedora's own boot loader from the ESP, which reads the current entries.
   # Direct mode reads Kinoite's /boot where it is mounted, or mounts it
   # read-only by file-system label for the length of the install.
-  chainloadScript = ''
-    set -- "$@" --kinoite-mode chainload --kinoite-title ${lib.escapeShellArg cfg.kinoite.title}
-  '';
   directScript = ''
     kinoite_boot=${lib.escapeShellArg (toString cfg.kinoite.bootMountPoint)}
     if [ -z "$kinoite_boot" ]; then
       kinoite_boot=$(mktemp -d)
-      if ! mount -o ro ${lib.escapeShellArg "/dev/disk/by-label/${cfg.kinoite.volume}"} "$kinoite_boot"; then
-        echo "bifrost: cannot mount Kinoite's /boot (label ${cfg.kinoite.volume}); set bifrost.boot.refind.kinoite.bootMountPoint or fix the label. The ESP was not changed." >&2
+      if ! mount -o ro ${lib.escapeShellArg "/dev/disk/by-label/${kinoite.bootVolume}"} "$kinoite_boot"; then
+        echo "bifrost: cannot mount Kinoite's /boot (label ${kinoite.bootVolume}); set bifrost.boot.refind.kinoite.bootMountPoint or fix bifrost.settings.dualBoot.kinoite.bootVolume. The ESP was not changed." >&2
         rmdir "$kinoite_boot"
         exit 1
       fi
       trap 'umount "$kinoite_boot"; rmdir "$kinoite_boot"' EXIT
     fi
-    set -- "$@" --kinoite-mode direct \
-      --kinoite-entries "$kinoite_boot"${lib.escapeShellArg cfg.kinoite.entriesDir} \
-      --kinoite-volume ${lib.escapeShellArg cfg.kinoite.volume}
+    set -- "$@" --kinoite-boot "$kinoite_boot"
   '';
-  kinoiteScript = lib.optionalString cfg.kinoite.enable (
-    if cfg.kinoite.mode == "chainload"
-    then chainloadScript
-    else directScript
-  );
+  kinoiteScript = lib.optionalString (kinoite != null && (kinoite.mode or "chainload") == "direct") directScript;
 
   # Register rEFInd in NVRAM once, by the partition that holds the ESP.
-  nvramScript = lib.optionalString (efi.canTouchEfiVariables && !cfg.efiInstallAsRemovable) ''
+  nvramScript = lib.optionalString (efi.canTouchEfiVariables && !settings.boot.removable) ''
     if ! efibootmgr | grep -qF ${lib.escapeShellArg cfg.nvramLabel}; then
       dev=$(findmnt -no SOURCE --target ${lib.escapeShellArg espDir})
       disk=$(lsblk -no PKNAME "$dev" | head -n1)
@@ -82,62 +73,34 @@
     ${lib.getExe config.bifrost.package} esp install ${lib.escapeShellArgs installArgs} "$@"
     ${nvramScript}
   '';
+  # Each of these said a host setting a second time; the settings are the
+  # one place now. A renamed alias cannot point into the settings submodule
+  # (lib.doRename needs the target declared at top level), so an old
+  # definition fails evaluation with the setting to use instead.
+  removed = {
+    efiInstallAsRemovable = "bifrost.settings.boot.removable";
+    maxGenerations = "bifrost.settings.boot.maxGenerations (0 keeps all)";
+    timeout = "bifrost.settings.boot.timeout";
+    textOnly = "bifrost.settings.boot.textOnly";
+    defaultEntry = "bifrost.settings.boot.defaultEntry";
+    "kinoite.enable" = "bifrost.settings.dualBoot.kinoite (null: no Kinoite side)";
+    "kinoite.mode" = "bifrost.settings.dualBoot.kinoite.mode";
+    "kinoite.title" = "bifrost.settings.dualBoot.kinoite.title";
+    "kinoite.volume" = "bifrost.settings.dualBoot.kinoite.bootVolume";
+    "kinoite.entriesDir" = "bifrost.settings.dualBoot.kinoite.entriesDir";
+  };
 in {
+  imports =
+    lib.mapAttrsToList (
+      old: new:
+        lib.mkRemovedOptionModule (["bifrost" "boot" "refind"] ++ lib.splitString "." old) "Set ${new} instead: the host settings say it once."
+    )
+    removed;
+
   options.bifrost.boot.refind = {
     enable = lib.mkEnableOption "rEFInd as the boot loader, installed by `bifrost esp install` (NixOS generations and the Kinoite side)";
 
     package = lib.mkPackageOption pkgs "refind" {};
-
-    efiInstallAsRemovable = lib.mkOption {
-      type = lib.types.bool;
-      default = settings.boot.removable;
-      defaultText = lib.literalExpression "config.bifrost.settings.boot.removable";
-      example = true;
-      description = ''
-        Install rEFInd at the firmware fallback path {file}`EFI/BOOT/BOOTX64.EFI`
-        (with its refind.conf beside it) instead of {file}`EFI/refind/`. Use it for
-        removable media and for firmware that forgets NVRAM entries.
-      '';
-    };
-
-    maxGenerations = lib.mkOption {
-      type = lib.types.nullOr lib.types.ints.positive;
-      # In the settings 0 means "keep all" (JSON has no null there).
-      default =
-        if settings.boot.maxGenerations == 0
-        then null
-        else settings.boot.maxGenerations;
-      defaultText = lib.literalExpression "config.bifrost.settings.boot.maxGenerations (null when it is 0)";
-      example = 20;
-      description = ''
-        How many of the newest NixOS generations get a menu entry; `null` keeps all.
-        Kernels and initrds of older generations are deleted from the ESP.
-      '';
-    };
-
-    timeout = lib.mkOption {
-      type = lib.types.int;
-      default = settings.boot.timeout;
-      defaultText = lib.literalExpression "config.bifrost.settings.boot.timeout";
-      example = 3;
-      description = "Seconds rEFInd waits before booting the default entry (0: at once; -1: at once unless a key is held).";
-    };
-
-    textOnly = lib.mkOption {
-      type = lib.types.bool;
-      default = settings.boot.textOnly;
-      defaultText = lib.literalExpression "config.bifrost.settings.boot.textOnly";
-      example = true;
-      description = "Text-only rEFInd menu (no graphics, no icons).";
-    };
-
-    defaultEntry = lib.mkOption {
-      type = lib.types.enum ["nixos" "kinoite"];
-      default = settings.boot.defaultEntry or "nixos";
-      defaultText = lib.literalExpression "config.bifrost.settings.boot.defaultEntry";
-      example = "kinoite";
-      description = "Which entry rEFInd boots by default: the newest NixOS generation, or Kinoite's newest entry.";
-    };
 
     extraConfig = lib.mkOption {
       type = lib.types.lines;
@@ -164,68 +127,6 @@ in {
     };
 
     kinoite = {
-      enable = lib.mkOption {
-        type = lib.types.bool;
-        default = kinoite != null;
-        defaultText = lib.literalExpression "config.bifrost.settings.dualBoot.kinoite != null";
-        example = true;
-        description = "Add Fedora Kinoite's boot entries (its BLS entries) to the rEFInd menu.";
-      };
-
-      mode = lib.mkOption {
-        type = lib.types.enum ["chainload" "direct"];
-        default =
-          if kinoite != null
-          then kinoite.mode or "chainload"
-          else "chainload";
-        defaultText = lib.literalExpression "config.bifrost.settings.dualBoot.kinoite.mode";
-        example = "direct";
-        description = ''
-          How rEFInd boots Kinoite. `chainload` starts Fedora's own boot loader
-          ({file}`EFI/fedora/shimx64.efi`, else {file}`grubx64.efi`) from the ESP; it
-          reads Kinoite's current entries itself, so Kinoite's updates never leave
-          the menu stale, and it works under Secure Boot. `direct` copies Kinoite's
-          BLS entries into rEFInd's menu; Kinoite then runs
-          `bifrost esp refresh-kinoite` after each update (docs/kinoite.md).
-        '';
-      };
-
-      title = lib.mkOption {
-        type = lib.types.str;
-        default =
-          if kinoite != null
-          then kinoite.title or "Fedora Kinoite"
-          else "Fedora Kinoite";
-        defaultText = lib.literalExpression "config.bifrost.settings.dualBoot.kinoite.title";
-        example = "Kinoite";
-        description = "Menu title of the chainload entry.";
-      };
-
-      volume = lib.mkOption {
-        type = lib.types.str;
-        default =
-          if kinoite != null
-          then kinoite.bootVolume
-          else "";
-        defaultText = lib.literalExpression "config.bifrost.settings.dualBoot.kinoite.bootVolume";
-        example = "kinoite-boot";
-        description = ''
-          rEFInd `volume` of Kinoite's {file}`/boot`: its file-system label (also used
-          to mount it read-only during the install), partition label or GUID.
-        '';
-      };
-
-      entriesDir = lib.mkOption {
-        type = lib.types.str;
-        default =
-          if kinoite != null
-          then toString kinoite.entriesDir
-          else "/loader/entries";
-        defaultText = lib.literalExpression "config.bifrost.settings.dualBoot.kinoite.entriesDir";
-        example = "/loader/entries";
-        description = "Folder of Kinoite's BLS entries, relative to its /boot.";
-      };
-
       bootMountPoint = lib.mkOption {
         type = lib.types.nullOr lib.types.str;
         default = null;
@@ -255,14 +156,6 @@ in {
       {
         assertion = !config.boot.loader.grub.enable;
         message = "bifrost.boot.refind installs rEFInd as the boot loader: set `boot.loader.grub.enable = false;`.";
-      }
-      {
-        assertion = cfg.defaultEntry == "kinoite" -> cfg.kinoite.enable;
-        message = "bifrost.boot.refind.defaultEntry = \"kinoite\" needs the Kinoite side: set bifrost.settings.dualBoot.kinoite or bifrost.boot.refind.kinoite.enable.";
-      }
-      {
-        assertion = cfg.kinoite.enable && cfg.kinoite.mode == "direct" -> cfg.kinoite.volume != "";
-        message = "bifrost.boot.refind.kinoite.enable needs bifrost.boot.refind.kinoite.volume (or bifrost.settings.dualBoot.kinoite.bootVolume).";
       }
     ];
 

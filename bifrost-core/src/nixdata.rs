@@ -142,7 +142,9 @@ mod tests {
                 } else if let Some(inner) = nested {
                     walk(inner, defs, &p, missing);
                 } else if prop.get("examples").is_none() {
-                    missing.push(format!("{p}: add `#[schemars(example = …)]` to the Rust field"));
+                    missing.push(format!(
+                        "{p}: add `#[schemars(example = …)]` to the Rust field"
+                    ));
                 }
                 if let Some(items) = prop.get("items") {
                     walk(items, defs, &format!("{p}[]"), missing);

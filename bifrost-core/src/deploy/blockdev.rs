@@ -6,9 +6,9 @@
 //! production) so tests can describe a machine with a fake tree; only the
 //! device node itself is `stat`ed where it is.
 
+use crate::mounts::Mount;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
-use crate::mounts::Mount;
 use std::collections::BTreeSet;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 

@@ -8,6 +8,7 @@
 //! SHA-256: it is replaced in the same atomic rename as the menu, so the
 //! record and the menu can never disagree, and `status` checks against it.
 
+pub mod choices;
 pub mod generations;
 pub mod kinoite;
 pub mod lock;
@@ -256,11 +257,7 @@ pub fn statvfs(dir: &Utf8Path) -> Result<(u64, u64, u64), EspError> {
         source: e.into(),
     })?;
     let frsize = s.f_frsize;
-    Ok((
-        s.f_bavail * frsize,
-        s.f_blocks * frsize,
-        frsize.max(1),
-    ))
+    Ok((s.f_bavail * frsize, s.f_blocks * frsize, frsize.max(1)))
 }
 
 /// Work out what an install would do, reading but writing nothing.

@@ -543,7 +543,8 @@ mod tests {
 
     #[test]
     fn mount_escapes_are_undone() {
-        let m = crate::mounts::parse("21 20 8:1 / /mnt/my\\040disk rw,noatime - vfat /dev/sda1 rw\n");
+        let m =
+            crate::mounts::parse("21 20 8:1 / /mnt/my\\040disk rw,noatime - vfat /dev/sda1 rw\n");
         assert_eq!(m[0].mount_point, "/mnt/my disk");
         assert_eq!(kept_options(&m[0].options), vec!["noatime"]);
     }

@@ -151,7 +151,8 @@ pub fn module_value(settings: &HostSettings) -> Value {
                 // No compression and no snapshots: btrfs refuses swap files
                 // in compressed or snapshotted subvolumes.
                 let subvol = format!("subvol={SWAP_SUBVOLUME}");
-                let options = std::iter::once(subvol.as_str()).chain(SWAP_MOUNT_OPTIONS.iter().copied());
+                let options =
+                    std::iter::once(subvol.as_str()).chain(SWAP_MOUNT_OPTIONS.iter().copied());
                 m.set(
                     &["fileSystems", SWAP_MOUNT_POINT],
                     Value::attrs([
