@@ -128,6 +128,11 @@ pub fn run(a: Args) -> ExitCode {
         kinoite_boot_device: a.more.kinoite_boot_device.clone(),
         refind_efi: a.more.refind_efi.clone(),
         storage_only: a.more.storage_only,
+        // Absolute: `esp install` may run from a resumed install elsewhere.
+        settings_file: std::path::absolute(&settings_path)
+            .ok()
+            .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
+            .unwrap_or_else(|| settings_path.clone()),
     };
     let the_plan = match plan::plan(&settings, &req) {
         Ok(p) => p,

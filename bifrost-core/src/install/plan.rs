@@ -44,6 +44,9 @@ pub struct PlanRequest {
     pub refind_efi: Option<Utf8PathBuf>,
     /// Stop after the storage steps (no `nixos-install`, no ESP install).
     pub storage_only: bool,
+    /// The host settings file the plan was made from: `bifrost esp install
+    /// --settings` reads the menu from it, as the NixOS boot hook does later.
+    pub settings_file: Utf8PathBuf,
 }
 
 /// The ordered steps of one install.
@@ -842,32 +845,13 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
             target.to_string(),
             "--refind-efi".into(),
             refind_efi.to_string(),
+            // Timeout, generations kept, removable, text-only, default entry
+            // and the Kinoite side: the settings say them (esp::choices).
+            "--settings".into(),
+            req.settings_file.to_string(),
         ];
-        if settings.boot.removable {
-            esp.push("--removable".into());
-        }
-        // 0 keeps every generation: no limit.
-        if settings.boot.max_generations > 0 {
-            esp.extend(["--limit".into(), settings.boot.max_generations.to_string()]);
-        }
-        esp.extend(["--timeout".into(), settings.boot.timeout.to_string()]);
-        if let Some(k) = kinoite {
-            let rel = k.entries_dir.as_str().trim_start_matches('/');
-            // The host's mode from the first menu on, as later rebuilds write it.
-            if k.mode == crate::spec::KinoiteMode::Chainload {
-                esp.extend([
-                    "--kinoite-mode".into(),
-                    "chainload".into(),
-                    "--kinoite-title".into(),
-                    k.title.clone(),
-                ]);
-            }
-            esp.extend([
-                "--kinoite-entries".into(),
-                kinoite_boot.join(rel).to_string(),
-                "--kinoite-volume".into(),
-                k.boot_volume.clone(),
-            ]);
+        if kinoite.is_some_and(|k| k.mode == crate::spec::KinoiteMode::Direct) {
+            esp.extend(["--kinoite-boot".into(), kinoite_boot.to_string()]);
         }
         let title = if kinoite.is_some() {
             "Add NixOS to rEFInd on the ESP, keeping the Kinoite entries"
