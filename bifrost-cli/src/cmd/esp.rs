@@ -15,7 +15,7 @@ pub enum Command {
     /// failure the previous menu stays bootable. A second run with nothing
     /// changed writes nothing. One run at a time per ESP: a second one waits
     /// for the first (up to 120 seconds), saying so.
-    Install(InstallArgs),
+    Install(Box<InstallArgs>),
     /// Show what is installed on the ESP and check every file the menu needs.
     ///
     /// Exits with status 1 when a file is missing, truncated or changed, when
@@ -136,7 +136,7 @@ pub struct RefreshArgs {
 
 pub fn run(c: Command) -> ExitCode {
     match c {
-        Command::Install(a) => install(a),
+        Command::Install(a) => install(*a),
         Command::Status(a) => status(a),
         Command::RefreshKinoite(a) => refresh_kinoite(a),
     }
