@@ -30,6 +30,7 @@ in {
     ./settings.nix
     ./hardware.nix
     ./storage.nix
+    ./tpm.nix
     ./boot.nix
     ./security.nix
     ./desktop.nix

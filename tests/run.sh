@@ -27,6 +27,18 @@ declare -A PKG=(
   [cryptsetup]=cryptsetup-bin
   [mkfs.btrfs]=btrfs-progs
   [modinfo]=kmod
+  # tests/tests/tpm_qemu.rs: a software TPM, systemd's TPM2 LUKS tools and
+  # the TSS2 libraries they dlopen (tpm2-tools depends on all of them;
+  # their package names change between releases, t64).
+  [swtpm]=swtpm
+  [tpm2_pcrextend]=tpm2-tools
+  [systemd-cryptenroll]=systemd-cryptsetup
+  [/usr/lib/systemd/systemd-cryptsetup]=systemd-cryptsetup
+  [/usr/lib/x86_64-linux-gnu/cryptsetup/libcryptsetup-token-systemd-tpm2.so]=systemd-cryptsetup
+  [/usr/lib/x86_64-linux-gnu/libtss2-esys.so.0]=tpm2-tools
+  [/usr/lib/x86_64-linux-gnu/libtss2-rc.so.0]=tpm2-tools
+  [/usr/lib/x86_64-linux-gnu/libtss2-mu.so.0]=tpm2-tools
+  [/usr/lib/x86_64-linux-gnu/libtss2-tcti-device.so.0]=tpm2-tools
 )
 
 # Oldest Rust that builds the workspace (rust-version in Cargo.toml).
@@ -43,7 +55,7 @@ missing=()
 for thing in "${!PKG[@]}"; do
   case $thing in
     nix-instantiate) [[ -n ${IN_NIX_SHELL:-} ]] && continue ;;
-    /usr/share/*|/bin/busybox) [[ -n ${IN_NIX_SHELL:-} ]] && continue ;;
+    /usr/share/*|/usr/lib/*|/bin/busybox) [[ -n ${IN_NIX_SHELL:-} ]] && continue ;;
   esac
   have "$thing" || missing+=("${PKG[$thing]}")
 done
@@ -57,6 +69,12 @@ if [[ -z ${BIFROST_KERNEL:-} ]] && ! compgen -G '/boot/vmlinuz-*' >/dev/null; th
 fi
 
 if ((${#missing[@]})); then
+  # Debian 12 ships systemd-cryptenroll, systemd-cryptsetup and the TPM2
+  # token plugin in `systemd`; Debian 13 split them into `systemd-cryptsetup`.
+  if printf '%s\n' "${missing[@]}" | grep -qx systemd-cryptsetup && command -v apt-cache >/dev/null 2>&1 &&
+    ! apt-cache show systemd-cryptsetup >/dev/null 2>&1; then
+    missing=("${missing[@]/#systemd-cryptsetup/systemd}")
+  fi
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   if command -v apt-get >/dev/null 2>&1; then
     sudo=""

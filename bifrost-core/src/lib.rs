@@ -18,3 +18,4 @@ pub mod nixexpr;
 pub mod refind;
 pub mod shell;
 pub mod spec;
+pub mod tpm;

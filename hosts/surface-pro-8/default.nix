@@ -1,6 +1,8 @@
 # The seed's machine: a Surface Pro 8 dual-booting NixOS and Fedora Kinoite
 # from one LUKS2-encrypted btrfs pool. Everything comes from host.json
 # through the bifrost module (flake.nix adds nixosModules.surface-pro-8).
+# TPM unlock of the pool is off (storage.luks.unlock in host.json); README.md
+# beside this file says how to turn it on once Secure Boot is on.
 {lib, ...}: {
   bifrost.enable = true;
   bifrost.settings = lib.importJSON ./host.json;

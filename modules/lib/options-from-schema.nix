@@ -55,13 +55,17 @@
     else if n.type == "object"
     then types.submodule {options = optionsOf path n;}
     else if n.type == "array"
-    then types.listOf (typeOf "${path}.*" n.items)
+    # `x-nix-items`: constraints on the items for the option type only
+    # (bifrost's own validation words them better than a JSON Schema).
+    then types.listOf (typeOf "${path}.*" (deref n.items // n.x-nix-items or {}))
     else if n.type == "boolean"
     then types.bool
     else if n.type == "integer"
     then
       if (n.format or "") == "uint16"
       then types.port
+      else if n ? minimum && n ? maximum
+      then types.ints.between n.minimum n.maximum
       else if (n.minimum or (-1)) >= 0
       then types.ints.unsigned
       else types.int

@@ -86,6 +86,11 @@
     else throw "module-eval.nix: no shape for option type ${t.name}";
 in {
   failedAssertions = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
+  inherit (c) warnings;
+  initrdSystemd = {
+    inherit (c.boot.initrd.systemd) enable;
+    tpm2 = c.boot.initrd.systemd.tpm2.enable;
+  };
   settings =
     if generated == null
     then c.bifrost.effectiveSettings

@@ -131,7 +131,14 @@
         options.device = mkOption {type = types.str;};
         options.allowDiscards = bool false;
         options.keyFile = opt (types.nullOr types.str) null;
+        options.fallbackToPassword = bool false;
+        options.crypttabExtraOpts = opt (types.listOf types.singleLineStr) [];
       })) {};
+      # nixos/modules/system/boot/systemd/initrd.nix
+      boot.initrd.systemd.enable = enable;
+      # nixos/modules/system/boot/systemd/tpm2.nix (default: systemd built
+      # with tpm2-tss and the boot loader, as nixpkgs' default systemd is)
+      boot.initrd.systemd.tpm2.enable = bool true;
       # nixos/modules/system/boot/loader/loader.nix
       boot.loader.timeout = opt (types.nullOr types.int) 5;
       boot.loader.supportsInitrdSecrets = bool false;
@@ -284,6 +291,16 @@
       (mkIf config.boot.loader.grub.enable {
         system.build.installBootLoader = "install-grub.sh";
       })
+      # nixos/modules/system/boot/luksroot.nix: systemd stage 1 asks for the
+      # passphrase itself when a key source fails.
+      {
+        assertions = [
+          {
+            assertion = config.boot.initrd.systemd.enable -> lib.all (dev: !dev.fallbackToPassword) (builtins.attrValues config.boot.initrd.luks.devices);
+            message = "boot.initrd.luks.devices.<name>.fallbackToPassword is implied by systemd stage 1.";
+          }
+        ];
+      }
       # nixos/modules/services/desktops/flatpak.nix
       (mkIf config.services.flatpak.enable {
         assertions = [

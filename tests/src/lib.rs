@@ -248,6 +248,7 @@ fn newest_boot_kernel() -> Option<PathBuf> {
 }
 
 pub mod fakenix;
+pub mod guest;
 pub mod image;
 pub mod initrd;
 pub mod qemu;

@@ -139,8 +139,50 @@ fn json_output_lists_every_problem_of_every_file() {
     }
     for p in &problems {
         let keys: Vec<&String> = p.as_object().unwrap().keys().collect();
-        assert_eq!(keys, ["file", "path", "message"]);
+        assert_eq!(keys, ["file", "path", "message", "severity"]);
+        assert_eq!(p["severity"], "error");
     }
+}
+
+#[test]
+fn tpm_bound_to_pcr_7_without_secure_boot_is_a_warning() {
+    let mut host: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(repo().join("hosts/surface-pro-8/host.json")).unwrap(),
+    )
+    .unwrap();
+    host["storage"]["luks"]["unlock"] = serde_json::json!({"method": "tpm2"});
+    host["security"]["secureBoot"] = serde_json::json!({"enable": false});
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tpm.json");
+    std::fs::write(&file, serde_json::to_vec(&host).unwrap()).unwrap();
+    let out = check(&[file.as_os_str()]);
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning is not an error:\n{text}"
+    );
+    let f = file.display();
+    assert!(
+        text.starts_with(&format!("{f}: security.secureBoot.enable: warning: is false while storage.luks.unlock.method is \"tpm2\" bound to PCR 7")),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(&format!("{f}: ok, with 1 warning\n")),
+        "{text}"
+    );
+    let out = check(&["--json".as_ref(), file.as_os_str()]);
+    assert_eq!(out.status.code(), Some(0));
+    let problems: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(problems.as_array().unwrap().len(), 1, "{problems}");
+    assert_eq!(problems[0]["severity"], "warning");
+    assert_eq!(problems[0]["path"], "security.secureBoot.enable");
+    // With Secure Boot on, nothing to say.
+    host["security"]["secureBoot"] =
+        serde_json::json!({"enable": true, "keysPath": "/etc/secureboot"});
+    std::fs::write(&file, serde_json::to_vec(&host).unwrap()).unwrap();
+    let out = check(&[file.as_os_str()]);
+    assert_eq!(stdout(&out), format!("{f}: ok\n"));
 }
 
 #[test]

@@ -5,10 +5,9 @@
 //! change, then exercises the refusals. The guest prints `@@` lines that this
 //! side asserts on.
 
+use bifrost_e2e::guest::{all, insmod_lines, kernel_version, lines_by_key, one, resolve_modules};
 use bifrost_e2e::{bifrost_bin, initrd::Initrd, program, qemu, skip, Tools};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 const TEST: &str = "install_fresh_and_beside_kinoite_in_qemu";
@@ -31,83 +30,6 @@ const MODULES: &[&str] = &[
 /// Loaded only after the first install attempt, which therefore fails at the
 /// ESP mount: a real interruption after the subvolume step.
 const LATE_MODULES: &[&str] = &["vfat", "nls_cp437", "nls_ascii"];
-
-/// The folder holding `<kernel version>/` with the kernel's modules:
-/// `BIFROST_KERNEL_MODULES` (the Nix dev shell sets `<kernel>/lib/modules`),
-/// else Debian's /lib/modules.
-fn modules_root() -> PathBuf {
-    std::env::var_os("BIFROST_KERNEL_MODULES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/lib/modules"))
-}
-
-/// The version folder of `kernel` under `root`: from Debian's
-/// `vmlinuz-<version>` name, or the only folder there (a Nix kernel is
-/// named `bzImage`).
-fn kernel_version(kernel: &Path, root: &Path) -> Option<String> {
-    let named = kernel
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.strip_prefix("vmlinuz-"))
-        .map(str::to_string);
-    if let Some(v) = named.filter(|v| root.join(v).is_dir()) {
-        return Some(v);
-    }
-    let dirs: Vec<String> = std::fs::read_dir(root)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
-    match dirs.as_slice() {
-        [only] => Some(only.clone()),
-        _ => None,
-    }
-}
-
-fn modinfo(kver: &str, field: &str, module: &str) -> String {
-    let mut cmd = Command::new("modinfo");
-    let root = modules_root();
-    if root != Path::new("/lib/modules") {
-        // modinfo -b BASE reads BASE/lib/modules/<version>.
-        if let Some(base) = root.parent().and_then(Path::parent) {
-            cmd.arg("-b").arg(base);
-        }
-    }
-    let out = cmd
-        .args(["-k", kver, "-F", field, module])
-        .output()
-        .expect("run modinfo (Debian package kmod)");
-    assert!(
-        out.status.success(),
-        "modinfo {module}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// `.ko` files of `modules` and their dependencies, in load order.
-fn resolve(kver: &str, modules: &[&str], out: &mut Vec<PathBuf>) {
-    for m in modules {
-        let deps = modinfo(kver, "depends", m);
-        let deps: Vec<&str> = deps.split(',').filter(|d| !d.is_empty()).collect();
-        resolve(kver, &deps, out);
-        let file = PathBuf::from(modinfo(kver, "filename", m));
-        if !out.contains(&file) {
-            out.push(file);
-        }
-    }
-}
-
-fn insmod_lines(files: &[PathBuf]) -> String {
-    files
-        .iter()
-        .map(|f| {
-            let name = f.file_name().unwrap().to_string_lossy();
-            format!("insmod /modules/{name} || echo \"@@insmod-failed {name}\"\n")
-        })
-        .collect()
-}
 
 const INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox mkdir -p /usr/bin /usr/sbin /sbin /proc /sys /dev /run /tmp /mnt
@@ -221,30 +143,6 @@ echo "@@watched-cryptsetup $(grep -c 'cryptsetup' /tmp/procs)"
 echo "@@watched-secret $(grep -c -F -f /key /tmp/procs)"
 "#;
 
-/// The `@@key value` lines of the guest, grouped by key.
-fn lines_by_key(log: &str) -> BTreeMap<String, Vec<String>> {
-    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for line in log.lines() {
-        let Some(rest) = line.trim_end_matches('\r').split_once("@@").map(|(_, r)| r) else {
-            continue;
-        };
-        let (k, v) = rest.split_once(' ').unwrap_or((rest, ""));
-        map.entry(k.to_string()).or_default().push(v.to_string());
-    }
-    map
-}
-
-fn one<'a>(m: &'a BTreeMap<String, Vec<String>>, key: &str) -> &'a str {
-    m.get(key)
-        .and_then(|v| v.first())
-        .map(String::as_str)
-        .unwrap_or_else(|| panic!("guest printed no @@{key}"))
-}
-
-fn all(m: &BTreeMap<String, Vec<String>>, key: &str) -> String {
-    m.get(key).map(|v| v.join("\n")).unwrap_or_default()
-}
-
 fn subvolume_paths(list: &str) -> Vec<String> {
     let mut v: Vec<String> = list
         .lines()
@@ -285,7 +183,7 @@ fn install_fresh_and_beside_kinoite_in_qemu() {
             "qemu-system-x86_64, a kernel, busybox, cryptsetup (cryptsetup-bin), btrfs-progs, sgdisk (gdisk), mkfs.fat (dosfstools) and modinfo (kmod)",
         );
     };
-    let Some(kver) = kernel_version(&kernel, &modules_root()) else {
+    let Some(kver) = kernel_version(&kernel) else {
         return skip(
             TEST,
             "the kernel's modules in /lib/modules/<version> (or BIFROST_KERNEL_MODULES)",
@@ -293,9 +191,9 @@ fn install_fresh_and_beside_kinoite_in_qemu() {
     };
 
     let mut early = Vec::new();
-    resolve(&kver, MODULES, &mut early);
+    resolve_modules(&kver, MODULES, &mut early);
     let mut late = early.clone();
-    resolve(&kver, LATE_MODULES, &mut late);
+    resolve_modules(&kver, LATE_MODULES, &mut late);
     let late: Vec<PathBuf> = late[early.len()..].to_vec();
 
     let init = INIT.replace("@EARLY@", &insmod_lines(&early));

@@ -436,3 +436,65 @@ fn module_sets_the_nixos_options_of_each_concern() {
     assert_eq!(vm["plasma6"], json!(false));
     assert_eq!(vm["allowedTCPPorts"], json!([22]));
 }
+
+#[test]
+fn tpm_unlock_turns_on_the_systemd_initrd_with_the_passphrase_kept() {
+    let Some(env) = env("tpm_unlock_turns_on_the_systemd_initrd_with_the_passphrase_kept") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let host = repo().join("hosts/example-vm/host.json");
+    let mut vm: Value = serde_json::from_slice(&std::fs::read(&host).unwrap()).unwrap();
+    let name = vm["storage"]["luks"]["name"]
+        .as_str()
+        .unwrap_or("cryptroot")
+        .to_string();
+
+    // Passphrase only (the default): the initrd stays as it was.
+    let initrd = env.eval_settings(&host, false, "initrdSystemd").unwrap();
+    assert_eq!(initrd["enable"], json!(false));
+    let hw = env.eval_settings(&host, false, "hardware").unwrap();
+    assert_eq!(hw["luks"][&name]["crypttabExtraOpts"], json!([]));
+
+    vm["storage"]["luks"]["unlock"] = json!({"method": "tpm2"});
+    let file = dir.path().join("tpm.json");
+    std::fs::write(&file, serde_json::to_vec(&vm).unwrap()).unwrap();
+    let initrd = env.eval_settings(&file, false, "initrdSystemd").unwrap();
+    assert_eq!(initrd, json!({"enable": true, "tpm2": true}));
+    let hw = env.eval_settings(&file, false, "hardware").unwrap();
+    assert_eq!(
+        hw["luks"][&name]["crypttabExtraOpts"],
+        json!(["tpm2-device=auto"])
+    );
+    // The passphrase fallback is systemd's own: luksroot.nix's assertion holds.
+    assert_eq!(hw["luks"][&name]["fallbackToPassword"], json!(false));
+    assert_eq!(
+        env.eval_settings(&file, false, "failedAssertions").unwrap(),
+        json!([])
+    );
+    // PCR 7 without Secure Boot: a NixOS warning, as `bifrost check` warns.
+    let warnings = env.eval_settings(&file, false, "warnings").unwrap();
+    assert!(
+        warnings.as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("security.secureBoot.enable is false")),
+        "{warnings}"
+    );
+    let out = Command::new(bifrost_bin())
+        .arg("check")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("security.secureBoot.enable: warning:"));
+
+    // The settings type refuses a PCR a TPM does not have.
+    vm["storage"]["luks"]["unlock"] = json!({"method": "tpm2", "tpm2Pcrs": [24]});
+    std::fs::write(&file, serde_json::to_vec(&vm).unwrap()).unwrap();
+    let err = env.eval_settings(&file, false, "settings").unwrap_err();
+    assert!(
+        err.contains("bifrost.settings.storage.luks.unlock.tpm2Pcrs"),
+        "{err}"
+    );
+}

@@ -7,12 +7,17 @@ const INVALID: u8 = 2;
 
 #[derive(clap::Args)]
 #[command(after_help = "\
-Exit status: 0 when every file is valid, 2 when any file is invalid or unreadable.
+Exit status: 0 when every file is valid (warnings included), 2 when any file is
+invalid or unreadable.
 
 Each problem prints as `FILE: PATH: MESSAGE`, where PATH is the JSON path of the
 offending value (such as `storage.subvolumes[2].mountPoint`) and MESSAGE says
-what would fix it. With --json, stdout holds one JSON array of
-{\"file\", \"path\", \"message\"} objects (empty when all is well).")]
+what would fix it. A warning (a valid setting that does not protect what it
+seems to, such as a TPM key bound to PCR 7 without Secure Boot) prints as
+`FILE: PATH: warning: MESSAGE` and does not change the exit status. With
+--json, stdout holds one JSON array of {\"file\", \"path\", \"message\",
+\"severity\"} objects, severity being \"error\" or \"warning\" (empty when all
+is well).")]
 pub struct Args {
     /// Host settings files (JSON) to validate; `-` reads standard input.
     #[arg(required = true, value_name = "FILE")]
@@ -27,11 +32,18 @@ pub fn run(args: Args) -> ExitCode {
     for f in &args.files {
         let problems = spec::check_file(f);
         if !args.json {
-            if problems.is_empty() {
-                println!("{f}: ok");
-            }
             for p in &problems {
                 println!("{p}");
+            }
+            let errors = problems
+                .iter()
+                .filter(|p| p.severity == spec::Severity::Error)
+                .count();
+            match (errors, problems.len()) {
+                (0, 0) => println!("{f}: ok"),
+                (0, 1) => println!("{f}: ok, with 1 warning"),
+                (0, n) => println!("{f}: ok, with {n} warnings"),
+                _ => {}
             }
         }
         all.extend(problems);
@@ -42,7 +54,7 @@ pub fn run(args: Args) -> ExitCode {
             Err(e) => return super::fail(&e),
         }
     }
-    if all.is_empty() {
+    if all.iter().all(|p| p.severity == spec::Severity::Warning) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(INVALID)

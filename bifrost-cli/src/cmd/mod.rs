@@ -10,6 +10,7 @@ pub mod flash;
 pub mod gen;
 pub mod install;
 pub mod schema;
+pub mod tpm;
 pub mod vm;
 
 use std::process::ExitCode;

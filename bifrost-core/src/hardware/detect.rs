@@ -315,6 +315,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
                 device: outer.stable_path().into(),
                 allow_discards: true,
                 argon2id: Default::default(),
+                unlock: Default::default(),
             },
             Some(inner),
         ),
@@ -329,6 +330,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
                     device: outer.stable_path().into(),
                     allow_discards: true,
                     argon2id: Default::default(),
+                    unlock: Default::default(),
                 },
                 None,
             )
@@ -343,6 +345,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
                     device: "/dev/disk/by-partlabel/pool".into(),
                     allow_discards: true,
                     argon2id: Default::default(),
+                    unlock: Default::default(),
                 },
                 None,
             )

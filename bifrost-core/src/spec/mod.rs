@@ -6,9 +6,11 @@
 
 mod structure;
 mod types;
+mod unlock;
 mod validate;
 
 pub use types::*;
+pub use unlock::{MAX_PCR, SECURE_BOOT_PCR};
 pub use validate::{
     validate, ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM, ARGON2_MIN_ITERATIONS,
     ARGON2_MIN_MEMORY_KIB, ARGON2_MIN_PARALLELISM, ESP_MIN_SIZE_MIB, KINOITE_BOOT_FS_TYPES,
@@ -205,6 +207,23 @@ pub fn load_file(path: &Utf8Path) -> Result<HostSettings, SpecError> {
     })
 }
 
+/// Settings that are valid but do not give the protection they seem to
+/// (such as a TPM key bound to PCR 7 without Secure Boot). They never stop
+/// a command; `bifrost check` prints them as warnings.
+pub fn warnings(settings: &HostSettings) -> Vec<Problem> {
+    unlock::warnings(settings)
+}
+
+/// How much a [`FileProblem`] matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The file cannot be used.
+    Error,
+    /// The file works, but a setting does not do what it seems to.
+    Warning,
+}
+
 /// One problem of one file, as `bifrost check --json` prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileProblem {
@@ -212,30 +231,41 @@ pub struct FileProblem {
     /// JSON path inside the file; empty for the file as a whole.
     pub path: String,
     pub message: String,
+    pub severity: Severity,
 }
 
 impl std::fmt::Display for FileProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tag = match self.severity {
+            Severity::Error => "",
+            Severity::Warning => "warning: ",
+        };
         if self.path.is_empty() {
-            write!(f, "{}: {}", self.file, self.message)
+            write!(f, "{}: {tag}{}", self.file, self.message)
         } else {
-            write!(f, "{}: {}: {}", self.file, self.path, self.message)
+            write!(f, "{}: {}: {tag}{}", self.file, self.path, self.message)
         }
     }
 }
 
-/// Every problem of `path`, unreadable files included; empty when valid.
+/// Every problem of `path`, unreadable files included, then the warnings
+/// of a valid file; empty when valid and nothing to warn about.
 pub fn check_file(path: &Utf8Path) -> Vec<FileProblem> {
     let file = path.to_string();
+    let entry = |p: Problem, severity| FileProblem {
+        file: file.clone(),
+        path: p.path,
+        message: p.message,
+        severity,
+    };
     match load_file(path) {
-        Ok(_) => Vec::new(),
+        Ok(settings) => warnings(&settings)
+            .into_iter()
+            .map(|p| entry(p, Severity::Warning))
+            .collect(),
         Err(SpecError::Invalid { problems, .. }) => problems
             .into_iter()
-            .map(|p| FileProblem {
-                file: file.clone(),
-                path: p.path,
-                message: p.message,
-            })
+            .map(|p| entry(p, Severity::Error))
             .collect(),
         Err(SpecError::Read { source, .. }) => {
             let hint = match source.kind() {
@@ -247,6 +277,7 @@ pub fn check_file(path: &Utf8Path) -> Vec<FileProblem> {
                 file,
                 path: String::new(),
                 message: format!("cannot read: {source}{hint}"),
+                severity: Severity::Error,
             }]
         }
     }

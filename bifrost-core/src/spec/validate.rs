@@ -43,7 +43,9 @@ pub fn validate(settings: &HostSettings) -> Vec<Problem> {
     v.security(settings);
     v.nix(settings);
     v.output(settings);
-    v.problems
+    let mut problems = v.problems;
+    problems.extend(super::unlock::problems(settings));
+    problems
 }
 
 #[derive(Default)]

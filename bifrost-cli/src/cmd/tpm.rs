@@ -1,0 +1,115 @@
+//! `bifrost tpm`: unlock the LUKS2 pool with the TPM, keeping the passphrase.
+
+use bifrost_core::install::secret::Secret;
+use bifrost_core::tpm::{self, EnrollOptions, RealMachine};
+use camino::Utf8PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Enroll a TPM2 key slot into the LUKS2 pool, keeping the passphrase slot.
+    ///
+    /// Run it on the machine itself, after Secure Boot is on: the key is sealed
+    /// to the current values of the PCRs (7 is the Secure Boot state), so the
+    /// TPM releases it only to a boot in that state. The passphrase (asked on
+    /// the terminal without echo, or --key-file) unlocks the container; it
+    /// reaches systemd-cryptenroll as an inherited in-memory file
+    /// (`--unlock-key-file=/proc/self/fd/N`, a memfd) and cryptsetup on
+    /// standard input, never a command line, the environment or a file system. An earlier TPM2 slot is replaced (re-enrollment after a
+    /// firmware or key change). Refuses, changing nothing, when no TPM is
+    /// present, when DEV is not LUKS2, when the passphrase is wrong, or when
+    /// no passphrase or recovery-key slot would remain.
+    Enroll(EnrollArgs),
+    /// Show the key slots of a LUKS2 container and what each is bound to.
+    Status(StatusArgs),
+}
+
+#[derive(clap::Args)]
+pub struct EnrollArgs {
+    /// The LUKS2 partition, such as /dev/disk/by-partlabel/pool.
+    #[arg(long, value_name = "DEV")]
+    device: Utf8PathBuf,
+    /// PCRs to seal the key to, separated by ',' or '+' (match
+    /// storage.luks.unlock.tpm2Pcrs of the host settings).
+    #[arg(long, value_name = "LIST", default_value = "7")]
+    pcrs: String,
+    /// The TPM also asks for a PIN at boot; systemd-cryptenroll asks for the
+    /// new PIN on the terminal (storage.luks.unlock.method "tpm2-pin").
+    #[arg(long)]
+    pin: bool,
+    /// Also enroll a recovery key, printed once by systemd-cryptenroll: write
+    /// it down, it opens the pool when the TPM refuses and the passphrase is lost.
+    #[arg(long)]
+    recovery_key: bool,
+    /// Read the current passphrase from FILE (one trailing newline is dropped).
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<Utf8PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    /// The LUKS2 partition.
+    #[arg(long, value_name = "DEV")]
+    device: Utf8PathBuf,
+    /// Print the status as JSON: {device, tpmDevices, slots: [{keyslot, kind, …}]}.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(c: Command) -> ExitCode {
+    match c {
+        Command::Enroll(a) => enroll(a),
+        Command::Status(a) => status(a),
+    }
+}
+
+fn enroll(a: EnrollArgs) -> ExitCode {
+    let pcrs = match tpm::parse_pcrs(&a.pcrs) {
+        Ok(p) => p,
+        Err(e) => return super::fail(&e),
+    };
+    let secret = match &a.key_file {
+        Some(f) => Secret::from_key_file(f),
+        None => Secret::prompt(&format!("Passphrase of {}", a.device), false),
+    };
+    let secret = match secret {
+        Ok(s) => s,
+        Err(e) => return super::fail(&e),
+    };
+    let opts = EnrollOptions {
+        device: a.device,
+        pcrs,
+        pin: a.pin,
+        recovery_key: a.recovery_key,
+    };
+    let result = tpm::enroll(&mut RealMachine, &opts, &secret, &mut |step| {
+        eprintln!("bifrost: {step}")
+    });
+    match result {
+        Ok(status) => {
+            print!("{status}");
+            if !tpm::binds_secure_boot(&opts.pcrs) {
+                eprintln!("bifrost: note: PCR 7 (the Secure Boot state) is not bound; the key does not depend on Secure Boot");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => super::fail(&e),
+    }
+}
+
+fn status(a: StatusArgs) -> ExitCode {
+    match tpm::status(&mut RealMachine, &a.device) {
+        Ok(s) if a.json => match serde_json::to_string_pretty(&s) {
+            Ok(j) => {
+                println!("{j}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => super::fail(&e),
+        },
+        Ok(s) => {
+            print!("{s}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => super::fail(&e),
+    }
+}

@@ -1,0 +1,331 @@
+//! Unlock the LUKS2 pool with the TPM: enroll a TPM2 key slot through
+//! `systemd-cryptenroll`, keeping the passphrase, and show what each slot is.
+//!
+//! - [`slots`]: pure; the key slots of a LUKS2 header and what opens each.
+//! - [`header`]: pure; LUKS1, LUKS2 or not LUKS, from the first bytes.
+//! - [`run`]: the one place that touches the machine ([`RealMachine`]).
+//!
+//! The passphrase that unlocks the container reaches systemd-cryptenroll
+//! as its `--unlock-key-file` `/proc/self/fd/N`, an anonymous memory file
+//! (memfd, mode 0600) it inherits, and cryptsetup on standard input: never
+//! on a command line, in the environment, in a file system, in a log or in
+//! the Nix store. Standard input stays the
+//! terminal, where systemd-cryptenroll asks for a new PIN itself.
+
+pub mod header;
+pub mod run;
+pub mod slots;
+
+pub use run::RealMachine;
+pub use slots::{Slot, SlotKind};
+
+use crate::install::secret::Secret;
+use crate::spec::{MAX_PCR, SECURE_BOOT_PCR};
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::Serialize;
+
+/// Where the kernel lists TPM 2.0 resource managers; systemd's
+/// `--tpm2-device=auto` picks the one device listed here.
+pub const TPMRM_CLASS: &str = "/sys/class/tpmrm";
+
+/// Errors of this module. None carries a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum TpmError {
+    #[error("{device}: cannot read: {source}; give the LUKS2 partition, such as /dev/nvme0n1p2")]
+    Read {
+        device: Utf8PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{device}: is not a LUKS container (no LUKS header at its start); give the encrypted partition, such as /dev/disk/by-partlabel/pool")]
+    NotLuks { device: Utf8PathBuf },
+    #[error("{device}: is LUKS{version}; a TPM2 key slot needs LUKS2 (its tokens record the PCRs). Back up the header (`cryptsetup luksHeaderBackup {device} --header-backup-file FILE`), then convert it with `cryptsetup convert --type luks2 {device}`; nothing was changed")]
+    NotLuks2 { device: Utf8PathBuf, version: u16 },
+    #[error("no TPM 2.0 found ({TPMRM_CLASS} is empty): turn the TPM on in the firmware settings (on a Surface: UEFI > Security > TPM); nothing was changed")]
+    NoTpm,
+    #[error("{device}: no passphrase or recovery-key slot (slots: {slots}): a TPM slot alone would leave nothing to open the pool with when the TPM refuses after a firmware or key change. Add a passphrase first (`cryptsetup luksAddKey {device}`); nothing was changed")]
+    NoFallback { device: Utf8PathBuf, slots: String },
+    #[error("{device}: the passphrase does not open it (no key slot matches); nothing was changed, run again with the right passphrase or recovery key")]
+    WrongPassphrase { device: Utf8PathBuf },
+    #[error("--pcrs {given:?}: {reason}; give PCR numbers 0 to {MAX_PCR} separated by ',' or '+', such as \"7\" (the Secure Boot state)")]
+    BadPcrs { given: String, reason: String },
+    #[error("more than one TPM found ({found}): bifrost cannot tell which one the firmware measures the boot into; enroll with systemd-cryptenroll --tpm2-device=/dev/tpmrmN yourself; nothing was changed")]
+    ManyTpms { found: String },
+    #[error("--pin needs a terminal: systemd-cryptenroll asks for the new PIN on it; run bifrost tpm enroll from a terminal (the passphrase can still come from --key-file)")]
+    PinNeedsTerminal,
+    #[error("{device}: {detail}")]
+    Metadata { device: Utf8PathBuf, detail: String },
+    #[error("{program} failed on {device}: {detail}")]
+    Tool {
+        program: &'static str,
+        device: Utf8PathBuf,
+        detail: String,
+    },
+    #[error("{device}: systemd-cryptenroll succeeded but the header shows no TPM2 slot bound to PCR {pcrs}; check `bifrost tpm status --device {device}`")]
+    NotEnrolled { device: Utf8PathBuf, pcrs: String },
+}
+
+/// What `bifrost tpm enroll` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollOptions {
+    /// The LUKS2 partition.
+    pub device: Utf8PathBuf,
+    /// PCRs to seal the key to.
+    pub pcrs: Vec<u8>,
+    /// Whether the TPM also asks for a PIN (systemd-cryptenroll asks for it).
+    pub pin: bool,
+    /// Also enroll a recovery key, shown once by systemd-cryptenroll.
+    pub recovery_key: bool,
+}
+
+/// What the enrollment needs from the machine.
+pub trait Machine {
+    /// The first [`header::HEADER_PREFIX`] bytes of `device` (fewer when it is shorter).
+    fn header_prefix(&mut self, device: &Utf8Path) -> std::io::Result<Vec<u8>>;
+    /// TPM 2.0 resource managers the kernel knows (names under [`TPMRM_CLASS`]).
+    fn tpm_devices(&mut self) -> Vec<String>;
+    /// `cryptsetup luksDump --dump-json-metadata device`.
+    fn luks_json(&mut self, device: &Utf8Path) -> Result<String, String>;
+    /// Whether `secret` opens a key slot of `device` (nothing is activated).
+    fn passphrase_opens(&mut self, device: &Utf8Path, secret: &Secret) -> Result<bool, String>;
+    /// Run `systemd-cryptenroll --unlock-key-file=<secret> args…`, its
+    /// standard streams those of bifrost (PIN prompt, recovery key).
+    fn cryptenroll(&mut self, args: &[String], secret: &Secret) -> Result<(), String>;
+    /// Whether standard input is a terminal.
+    fn stdin_is_terminal(&mut self) -> bool;
+}
+
+/// `bifrost tpm status`: the container's slots and whether a TPM is there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub device: Utf8PathBuf,
+    /// TPM 2.0 resource managers found (such as `tpmrm0`).
+    pub tpm_devices: Vec<String>,
+    pub slots: Vec<Slot>,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{}: LUKS2, {} key slot(s)",
+            self.device,
+            self.slots.len()
+        )?;
+        for s in &self.slots {
+            writeln!(f, "  {s}")?;
+        }
+        match self.tpm_devices.as_slice() {
+            [] => writeln!(f, "TPM: none found ({TPMRM_CLASS} is empty)"),
+            list => writeln!(f, "TPM: {}", list.join(", ")),
+        }
+    }
+}
+
+/// Parse a PCR list such as `7`, `7,11` or `0+7` (systemd's own form).
+pub fn parse_pcrs(given: &str) -> Result<Vec<u8>, TpmError> {
+    let bad = |reason: String| TpmError::BadPcrs {
+        given: given.to_string(),
+        reason,
+    };
+    let mut pcrs = Vec::new();
+    for part in given.split([',', '+']).map(str::trim) {
+        if part.is_empty() {
+            return Err(bad("an empty entry".into()));
+        }
+        let n: u8 = part
+            .parse()
+            .ok()
+            .filter(|n| *n <= MAX_PCR)
+            .ok_or_else(|| bad(format!("{part:?} is not a PCR number")))?;
+        if pcrs.contains(&n) {
+            return Err(bad(format!("PCR {n} is listed twice")));
+        }
+        pcrs.push(n);
+    }
+    pcrs.sort_unstable();
+    Ok(pcrs)
+}
+
+fn pcr_list(pcrs: &[u8]) -> String {
+    pcrs.iter().map(u8::to_string).collect::<Vec<_>>().join("+")
+}
+
+/// The LUKS2 check every command starts with.
+fn require_luks2(m: &mut dyn Machine, device: &Utf8Path) -> Result<(), TpmError> {
+    let prefix = m.header_prefix(device).map_err(|source| TpmError::Read {
+        device: device.to_owned(),
+        source,
+    })?;
+    match header::luks_version(&prefix) {
+        None => Err(TpmError::NotLuks {
+            device: device.to_owned(),
+        }),
+        Some(2) => Ok(()),
+        Some(version) => Err(TpmError::NotLuks2 {
+            device: device.to_owned(),
+            version,
+        }),
+    }
+}
+
+fn read_slots(m: &mut dyn Machine, device: &Utf8Path) -> Result<Vec<Slot>, TpmError> {
+    let json = m.luks_json(device).map_err(|detail| TpmError::Tool {
+        program: "cryptsetup luksDump",
+        device: device.to_owned(),
+        detail,
+    })?;
+    slots::parse(&json).map_err(|detail| TpmError::Metadata {
+        device: device.to_owned(),
+        detail,
+    })
+}
+
+/// The slots of `device` and the TPMs present.
+pub fn status(m: &mut dyn Machine, device: &Utf8Path) -> Result<Status, TpmError> {
+    require_luks2(m, device)?;
+    Ok(Status {
+        device: device.to_owned(),
+        tpm_devices: m.tpm_devices(),
+        slots: read_slots(m, device)?,
+    })
+}
+
+/// The systemd-cryptenroll arguments (after `--unlock-key-file`) of one
+/// enrollment, refusing one that would leave no passphrase or recovery slot.
+///
+/// An existing TPM2 slot is replaced (`--wipe-slot=tpm2`, which spares the
+/// slot just enrolled): re-enrolling after a firmware or key change must not
+/// pile up slots sealed to PCR values that will never come back.
+///
+/// `tpm` is the resource manager to use (such as `tpmrm0`): named, not
+/// `auto`, so the slot goes to the device bifrost checked.
+pub fn plan(
+    opts: &EnrollOptions,
+    current: &[Slot],
+    tpm: &str,
+) -> Result<Vec<Vec<String>>, TpmError> {
+    let wiped = |s: &Slot| matches!(s.kind, SlotKind::Tpm2 { .. });
+    if !current.iter().any(|s| !wiped(s) && s.is_fallback()) && !opts.recovery_key {
+        return Err(TpmError::NoFallback {
+            device: opts.device.clone(),
+            slots: if current.is_empty() {
+                "none".into()
+            } else {
+                current
+                    .iter()
+                    .map(Slot::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            },
+        });
+    }
+    let mut tpm = vec![
+        format!("--tpm2-device=/dev/{tpm}"),
+        format!("--tpm2-pcrs={}", pcr_list(&opts.pcrs)),
+        format!("--tpm2-with-pin={}", if opts.pin { "yes" } else { "no" }),
+    ];
+    if current.iter().any(wiped) {
+        tpm.push("--wipe-slot=tpm2".into());
+    }
+    tpm.push(opts.device.to_string());
+    // The recovery key first: should the TPM step fail, the key is there.
+    let mut runs = Vec::new();
+    if opts.recovery_key {
+        runs.push(vec!["--recovery-key".into(), opts.device.to_string()]);
+    }
+    runs.push(tpm);
+    Ok(runs)
+}
+
+/// Enroll a TPM2 key slot (and a recovery key) into `opts.device`, unlocking
+/// with `secret`. Every refusal comes before the header is written.
+pub fn enroll(
+    m: &mut dyn Machine,
+    opts: &EnrollOptions,
+    secret: &Secret,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Status, TpmError> {
+    let device = opts.device.as_path();
+    if opts.pcrs.is_empty() {
+        return Err(TpmError::BadPcrs {
+            given: String::new(),
+            reason: "no PCR given: the key would be released to any boot chain".into(),
+        });
+    }
+    require_luks2(m, device)?;
+    let tpm_devices = m.tpm_devices();
+    match tpm_devices.len() {
+        0 => return Err(TpmError::NoTpm),
+        1 => {}
+        _ => {
+            return Err(TpmError::ManyTpms {
+                found: tpm_devices.join(", "),
+            })
+        }
+    }
+    if opts.pin && !m.stdin_is_terminal() {
+        return Err(TpmError::PinNeedsTerminal);
+    }
+    let before = read_slots(m, device)?;
+    let runs = plan(opts, &before, &tpm_devices[0])?;
+    progress(&format!("checking the passphrase of {device}"));
+    match m.passphrase_opens(device, secret) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(TpmError::WrongPassphrase {
+                device: device.to_owned(),
+            })
+        }
+        Err(detail) => {
+            return Err(TpmError::Tool {
+                program: "cryptsetup",
+                device: device.to_owned(),
+                detail,
+            })
+        }
+    }
+    for args in &runs {
+        progress(&if args[0] == "--recovery-key" {
+            "enrolling a recovery key: write it down now, it is shown only this once".to_string()
+        } else {
+            format!(
+                "enrolling the TPM ({}) into {device}, bound to PCR {}{}",
+                tpm_devices.join(", "),
+                pcr_list(&opts.pcrs),
+                if opts.pin { ", with a PIN" } else { "" }
+            )
+        });
+        m.cryptenroll(args, secret)
+            .map_err(|detail| TpmError::Tool {
+                program: "systemd-cryptenroll",
+                device: device.to_owned(),
+                detail,
+            })?;
+    }
+    let after = read_slots(m, device)?;
+    let enrolled = after.iter().any(|s| {
+        matches!(&s.kind, SlotKind::Tpm2 { pcrs, pin, .. } if *pcrs == opts.pcrs && *pin == opts.pin)
+    });
+    if !enrolled {
+        return Err(TpmError::NotEnrolled {
+            device: device.to_owned(),
+            pcrs: pcr_list(&opts.pcrs),
+        });
+    }
+    Ok(Status {
+        device: device.to_owned(),
+        tpm_devices,
+        slots: after,
+    })
+}
+
+/// Whether `pcrs` bind the key to the Secure Boot state (PCR 7); `bifrost tpm
+/// enroll` prints a note when they do not.
+pub fn binds_secure_boot(pcrs: &[u8]) -> bool {
+    pcrs.contains(&SECURE_BOOT_PCR)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,365 @@
+//! `bifrost tpm` for real, inside one QEMU guest with a software TPM
+//! (`swtpm`, TIS device): refusals (wrong passphrase, LUKS1), each leaving
+//! the LUKS header byte for byte as it was; the enrollment with a recovery
+//! key; the volume opening through `systemd-cryptsetup` with the TPM alone;
+//! after PCR 7 is extended on purpose, the TPM refusing while the
+//! passphrase still opens the volume; a re-enrollment replacing the TPM
+//! slot and opening with the TPM again;
+//! last (the kernel numbers a rebound TPM anew), the refusal with the TPM
+//! driver unbound. The guest prints `@@` lines that
+//! this side asserts on.
+
+use bifrost_e2e::guest::{all, insmod_lines, kernel_version, lines_by_key, one, resolve_modules};
+use bifrost_e2e::{
+    bifrost_bin, guest::Swtpm, initrd::Initrd, program, qemu, skip, tool_path, Tools,
+};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const TEST: &str = "tpm_enroll_unlock_and_refuse_in_qemu";
+/// The test passphrase: it must show up nowhere but in the key file.
+const PASS: &str = "Bifrost-tpm-passphrase-5c2e";
+
+/// What the guest's kernel needs for virtio disks and dm-crypt (the TPM TIS
+/// driver is built into Debian's kernel).
+const MODULES: &[&str] = &[
+    "virtio_pci",
+    "virtio_blk",
+    "ecb",
+    "xts",
+    "crc32c_generic",
+    "algif_skcipher",
+    "dm-crypt",
+];
+
+/// Libraries systemd and tpm2-tools open with dlopen (ldd cannot see them):
+/// the TSS2 stack and the TCTI for `/dev/tpmrm0`.
+const DLOPENED: &[&str] = &[
+    "libtss2-esys.so.0",
+    "libtss2-rc.so.0",
+    "libtss2-mu.so.0",
+    "libtss2-tcti-device.so.0",
+];
+
+const INIT: &str = r#"#!/bin/busybox sh
+/bin/busybox mkdir -p /usr/bin /usr/sbin /sbin /proc /sys /dev /run /tmp
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+echo 1 > /proc/sys/kernel/printk
+mkdir -p /run/cryptsetup
+# No udev here: device-mapper makes its own /dev/mapper nodes.
+export DM_DISABLE_UDEV=1
+@MODULES@
+echo "@@ready"
+sh /test.sh
+echo "@@end"
+sync
+poweroff -f
+"#;
+
+const TEST_SH: &str = r#"
+set -o pipefail
+say() { sed "s/^/@@$1 /"; }
+enroll() { bifrost tpm enroll "$@" 2>&1; }
+header() { rm -f /tmp/hdr; cryptsetup luksHeaderBackup "$1" --header-backup-file /tmp/hdr && sha256sum < /tmp/hdr | cut -d' ' -f1; }
+same() { if [ "$(header "$1")" = "$2" ]; then echo "@@$3-header same"; else echo "@@$3-header changed"; fi; }
+attach() { @SDCRYPTSETUP@ attach tpmtest /dev/vda - tpm2-device=auto,headless=true 2>&1 | say "$1"
+  if [ -e /dev/mapper/tpmtest ]; then echo "@@$1-opened yes"; @SDCRYPTSETUP@ detach tpmtest; else echo "@@$1-opened no"; fi; }
+
+# Watch every process's command line and environment while bifrost runs.
+( while [ ! -e /tmp/stop-watch ]; do
+    cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ >> /tmp/procs 2>/dev/null
+    ps -o args >> /tmp/procs
+    usleep 20000
+  done ) &
+
+# The pool, LUKS2 with the Argon2id cost of tests/data/install-host.json (as
+# `bifrost install` makes it); a LUKS1 container beside it.
+cryptsetup luksFormat --batch-mode --type luks2 --pbkdf argon2id --pbkdf-memory 32768 --pbkdf-force-iterations 4 --pbkdf-parallel 1 --key-file /key /dev/vda
+cryptsetup luksFormat --batch-mode --type luks1 --pbkdf-force-iterations 1000 --key-file /key /dev/vdb
+ls /sys/class/tpmrm | say tpm
+
+# Refusals: nothing may change.
+h=$(header /dev/vda)
+enroll --device /dev/vda --key-file /wrong | say wrong; echo "@@wrong-exit $?"
+same /dev/vda "$h" wrong
+h1=$(header /dev/vdb)
+enroll --device /dev/vdb --key-file /key | say luks1; echo "@@luks1-exit $?"
+same /dev/vdb "$h1" luks1
+# Enroll, with a recovery key (systemd-cryptenroll prints it once).
+enroll --device /dev/vda --key-file /key --recovery-key > /tmp/enroll.out
+echo "@@enroll-exit $?"
+say enroll < /tmp/enroll.out
+grep -o -E '[cbdefghijklnrtuv]{8}(-[cbdefghijklnrtuv]{8}){7}' /tmp/enroll.out | head -n 1 | tr -d '\n' > /tmp/recovery
+if [ -s /tmp/recovery ] && cryptsetup open --test-passphrase --disable-external-tokens --key-file /tmp/recovery /dev/vda; then
+  echo "@@recovery-opens yes"; else echo "@@recovery-opens no"; fi
+bifrost tpm status --device /dev/vda --json | tr -d ' \n' | say status1; echo
+attach tpm-attach
+
+# A different Secure Boot state: PCR 7 no longer matches.
+TPM2TOOLS_TCTI=device:/dev/tpmrm0 tpm2_pcrextend 7:sha256=$(echo changed | sha256sum | cut -d' ' -f1) 2>&1 | say extend
+attach tpm-refused
+if cryptsetup open --disable-external-tokens --key-file /key /dev/vda pass 2>&1; then echo "@@pass-opened yes"; cryptsetup close pass; else echo "@@pass-opened no"; fi
+
+# Enrolled again after the change (the runbook's re-enrollment): the new
+# slot replaces the old one, and the TPM opens the volume again.
+enroll --device /dev/vda --key-file /key | say reenroll; echo "@@reenroll-exit $?"
+bifrost tpm status --device /dev/vda | say status2
+attach tpm-attach2
+
+# No TPM (its driver unbound): refused, nothing changed.
+tis=/sys/bus/platform/drivers/tpm_tis
+dev=$(cd $tis && ls -d *:* | head -n 1)
+echo "$dev" > $tis/unbind
+ls /sys/class/tpmrm | say notpm-left
+h=$(header /dev/vda)
+enroll --device /dev/vda --key-file /key | say notpm; echo "@@notpm-exit $?"
+same /dev/vda "$h" notpm
+
+
+touch /tmp/stop-watch
+sleep 0.2
+echo "@@watched-bifrost $(grep -c 'bifrost tpm' /tmp/procs)"
+echo "@@watched-cryptenroll $(grep -c 'systemd-cryptenroll' /tmp/procs)"
+echo "@@watched-secret $(grep -c -F -f /key /tmp/procs)"
+"#;
+
+#[test]
+fn tpm_enroll_unlock_and_refuse_in_qemu() {
+    let t = Tools::find();
+    let sd_cryptsetup = tool_path(
+        "BIFROST_SYSTEMD_CRYPTSETUP",
+        "/usr/lib/systemd/systemd-cryptsetup",
+    );
+    let token_plugin = tool_path(
+        "BIFROST_CRYPTSETUP_TPM2_TOKEN",
+        "/usr/lib/x86_64-linux-gnu/cryptsetup/libcryptsetup-token-systemd-tpm2.so",
+    );
+    let lib_dir = std::env::var_os("BIFROST_TSS2_LIB_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/lib/x86_64-linux-gnu"));
+    let tss2: Option<Vec<PathBuf>> = DLOPENED
+        .iter()
+        .map(|l| Some(lib_dir.join(l)).filter(|p| p.exists()))
+        .collect();
+    let (
+        Some(qemu_bin),
+        Some(kernel),
+        Some(busybox),
+        Some(swtpm),
+        Some(cryptsetup),
+        Some(cryptenroll),
+        Some(sd_cryptsetup),
+        Some(token_plugin),
+        Some(tpm2),
+        Some(tss2),
+        Some(_),
+    ) = (
+        t.qemu,
+        t.kernel,
+        t.busybox,
+        program("swtpm"),
+        program("cryptsetup"),
+        program("systemd-cryptenroll"),
+        sd_cryptsetup,
+        token_plugin,
+        program("tpm2_pcrextend"),
+        tss2,
+        program("modinfo"),
+    )
+    else {
+        return skip(
+            TEST,
+            "qemu-system-x86_64, a kernel, busybox, swtpm, cryptsetup (cryptsetup-bin), systemd-cryptenroll and systemd-cryptsetup with its TPM2 token plugin (systemd), tpm2_pcrextend (tpm2-tools), libtss2-tcti-device.so.0 (libtss2-tcti-device0) and modinfo (kmod)",
+        );
+    };
+    let Some(kver) = kernel_version(&kernel) else {
+        return skip(
+            TEST,
+            "the kernel's modules in /lib/modules/<version> (or BIFROST_KERNEL_MODULES)",
+        );
+    };
+    let mut modules = Vec::new();
+    resolve_modules(&kver, MODULES, &mut modules);
+
+    let init = INIT.replace("@MODULES@", &insmod_lines(&modules));
+    let initrd = Initrd::new(&busybox, &init);
+    let script = TEST_SH.replace("@SDCRYPTSETUP@", &sd_cryptsetup.to_string_lossy());
+    initrd
+        .file("test.sh", script.as_bytes(), 0o755)
+        .file("key", PASS.as_bytes(), 0o600)
+        .file("wrong", b"not-the-passphrase", 0o600);
+    for m in &modules {
+        initrd.file(
+            &format!("modules/{}", m.file_name().unwrap().to_string_lossy()),
+            &std::fs::read(m).unwrap(),
+            0o644,
+        );
+    }
+    // tpm2_pcrextend is a link to the multi-call `tpm2`; keep the name it answers to.
+    let tpm2_real = std::fs::canonicalize(&tpm2).unwrap();
+    for p in [&cryptsetup, &cryptenroll, &sd_cryptsetup, &tpm2_real]
+        .into_iter()
+        .chain(&tss2)
+        .chain([&token_plugin])
+    {
+        initrd.program(p);
+    }
+    let tpm2_dir = tpm2.parent().unwrap().strip_prefix("/").unwrap();
+    std::fs::create_dir_all(initrd.root().join(tpm2_dir)).unwrap();
+    if tpm2 != tpm2_real {
+        std::os::unix::fs::symlink(
+            &tpm2_real,
+            initrd.root().join(tpm2_dir).join("tpm2_pcrextend"),
+        )
+        .unwrap();
+    }
+    // libcryptsetup looks for token plugins in its compiled-in folder under
+    // /lib; Debian's /lib is /usr/lib, the initrd's is not.
+    let plugin_rel = token_plugin.strip_prefix("/").unwrap();
+    if let Ok(under_lib) = token_plugin.strip_prefix("/usr") {
+        let dest = initrd.root().join(under_lib);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(initrd.root().join(plugin_rel), dest).unwrap();
+    }
+    let bin = bifrost_bin();
+    initrd.program(&bin);
+    std::fs::copy(&bin, initrd.root().join("bin/bifrost")).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let initrd_path = dir.path().join("initrd");
+    initrd.write(&initrd_path);
+    let disks: Vec<PathBuf> = ["vda.img", "vdb.img"]
+        .iter()
+        .map(|n| dir.path().join(n))
+        .collect();
+    for d in &disks {
+        std::fs::File::create(d).unwrap().set_len(32 << 20).unwrap();
+    }
+
+    let tpm = Swtpm::start(&swtpm);
+    let mut builder = qemu::QemuBuilder::new(&qemu_bin, 1024)
+        .kernel(&kernel, &initrd_path, "console=ttyS0 panic=-1 loglevel=3")
+        .disk(&disks[0])
+        .disk(&disks[1]);
+    for a in tpm.qemu_args() {
+        builder = builder.arg(a);
+    }
+    let mut vm = builder.spawn();
+    let log = vm.wait_exit(Duration::from_secs(600));
+    if let Some(keep) = std::env::var_os("BIFROST_KEEP_SERIAL") {
+        std::fs::write(keep, &log).unwrap();
+    }
+    let m = lines_by_key(&log);
+    let ctx = || qemu::tail(&log);
+    assert!(
+        log.contains("@@end"),
+        "the guest did not finish:\n{}",
+        ctx()
+    );
+    assert!(
+        !m.contains_key("insmod-failed"),
+        "{}",
+        all(&m, "insmod-failed")
+    );
+    assert_eq!(all(&m, "tpm"), "tpmrm0", "the guest has no TPM:\n{}", ctx());
+
+    // No secret anywhere: console, command lines, environments.
+    assert!(
+        !log.contains(PASS),
+        "the passphrase appeared on the console"
+    );
+    assert_eq!(
+        one(&m, "watched-secret"),
+        "0",
+        "the passphrase appeared in a command line or environment"
+    );
+    assert_ne!(
+        one(&m, "watched-bifrost"),
+        "0",
+        "the watcher never saw bifrost run"
+    );
+    assert_ne!(
+        one(&m, "watched-cryptenroll"),
+        "0",
+        "the watcher never saw systemd-cryptenroll run"
+    );
+
+    // Refusals: a clear error, the header unchanged.
+    let r = all(&m, "wrong");
+    assert_ne!(one(&m, "wrong-exit"), "0", "{r}");
+    assert!(
+        r.contains("/dev/vda: the passphrase does not open it"),
+        "{r}"
+    );
+    assert_eq!(one(&m, "wrong-header"), "same");
+    let r = all(&m, "luks1");
+    assert_ne!(one(&m, "luks1-exit"), "0", "{r}");
+    assert!(
+        r.contains("/dev/vdb: is LUKS1; a TPM2 key slot needs LUKS2"),
+        "{r}"
+    );
+    assert_eq!(one(&m, "luks1-header"), "same");
+    assert_eq!(all(&m, "notpm-left"), "", "unbinding tpm_tis left a TPM");
+    let r = all(&m, "notpm");
+    assert_ne!(one(&m, "notpm-exit"), "0", "{r}");
+    assert!(r.contains("no TPM 2.0 found"), "{r}");
+    assert_eq!(one(&m, "notpm-header"), "same");
+
+    // Enrolled: passphrase kept, TPM slot bound to PCR 7, recovery key shown once and working.
+    let r = all(&m, "enroll");
+    assert_eq!(one(&m, "enroll-exit"), "0", "{r}");
+    assert_eq!(one(&m, "recovery-opens"), "yes", "{r}");
+    let status: serde_json::Value = serde_json::from_str(one(&m, "status1")).unwrap();
+    let kinds: Vec<&str> = status["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["passphrase", "recovery", "tpm2"], "{status}");
+    let tpm_slot = &status["slots"][2];
+    assert_eq!(tpm_slot["pcrs"], serde_json::json!([7]), "{status}");
+    assert_eq!(tpm_slot["pin"], false);
+    assert_eq!(status["tpmDevices"], serde_json::json!(["tpmrm0"]));
+
+    // The TPM alone opens it through systemd-cryptsetup (headless: no passphrase asked).
+    assert_eq!(
+        one(&m, "tpm-attach-opened"),
+        "yes",
+        "{}",
+        all(&m, "tpm-attach")
+    );
+    // PCR 7 changed: the TPM refuses, the passphrase still opens the volume.
+    assert_eq!(all(&m, "extend"), "", "tpm2_pcrextend failed");
+    let r = all(&m, "tpm-refused");
+    assert_eq!(one(&m, "tpm-refused-opened"), "no", "{r}");
+    assert!(
+        r.contains("policy"),
+        "the refusal names no policy mismatch:\n{r}"
+    );
+    assert_eq!(one(&m, "pass-opened"), "yes");
+
+    // Enrolled again: one TPM2 slot (the old one replaced), and the TPM opens it.
+    let s2 = all(&m, "status2");
+    let r = all(&m, "reenroll");
+    assert_eq!(one(&m, "reenroll-exit"), "0", "{r}");
+    assert!(
+        !r.contains("already enrolled"),
+        "the new PCR 7 value made no new slot:\n{r}"
+    );
+    assert_eq!(s2.matches("TPM2, bound to PCR 7").count(), 1, "{s2}");
+    assert!(
+        s2.contains("passphrase") && s2.contains("recovery key"),
+        "{s2}"
+    );
+    assert_eq!(
+        one(&m, "tpm-attach2-opened"),
+        "yes",
+        "{}",
+        all(&m, "tpm-attach2")
+    );
+}
