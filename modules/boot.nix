@@ -15,6 +15,26 @@
   espDir = efi.efiSysMountPoint;
   refindEfi = "${cfg.package}/share/refind/refind_x64.efi";
   extraConfigFile = pkgs.writeText "bifrost-refind-extra.conf" cfg.extraConfig;
+  # Secure Boot: keys are named by path (strings, read by the hook at install
+  # time), so they never enter the Nix store.
+  sb = settings.security.secureBoot or {};
+  sbRoute = sb.route or "shim";
+  sbShimFile = sb.shim or null;
+  sbOn = (sb.enable or false) && (sb.keysPath or null) != null;
+  sbShim = sbOn && sbRoute == "shim";
+  sbKey = "${toString sb.keysPath}/${
+    if sbRoute == "shim"
+    then "mok"
+    else "db"
+  }";
+  signArgs =
+    lib.optionals sbOn ["--sign-key" "${sbKey}.key" "--sign-cert" "${sbKey}.crt"]
+    ++ lib.optionals sbShim (["--shim"] ++ lib.optional (sbShimFile != null) sbShimFile);
+  # The firmware's entry starts shim on the shim route (rEFInd is shim's grubx64.efi).
+  nvramLoader =
+    if sbShim
+    then ''\EFI\refind\shimx64.efi''
+    else ''\EFI\refind\refind_x64.efi'';
 
   # bifrost reads the menu (timeout, generations kept, removable, text-only,
   # default entry, Kinoite's mode, title and volume) from the settings
@@ -31,18 +51,30 @@
       "--refind-efi"
       refindEfi
     ]
-    ++ lib.optionals (cfg.extraConfig != "") ["--extra-config" "${extraConfigFile}"];
+    ++ lib.optionals (cfg.extraConfig != "") ["--extra-config" "${extraConfigFile}"]
+    ++ signArgs;
+
+  # Kinoite's /boot, named as the settings name it (UUID=, PARTUUID=, LABEL=
+  # or a bare label): the udev link of that device, the same one
+  # `bifrost install` mounts (spec/volume.rs).
+  kinoiteVolume = toString (kinoite.bootVolume or "");
+  kinoiteDevice =
+    if lib.hasPrefix "UUID=" kinoiteVolume
+    then "/dev/disk/by-uuid/${lib.toLower (lib.removePrefix "UUID=" kinoiteVolume)}"
+    else if lib.hasPrefix "PARTUUID=" kinoiteVolume
+    then "/dev/disk/by-partuuid/${lib.toLower (lib.removePrefix "PARTUUID=" kinoiteVolume)}"
+    else "/dev/disk/by-label/${lib.removePrefix "LABEL=" kinoiteVolume}";
 
   # Chainload mode needs nothing from Kinoite's /boot: rEFInd starts
   # Fedora's own boot loader from the ESP, which reads the current entries.
-  # Direct mode reads Kinoite's /boot where it is mounted, or mounts it
-  # read-only by file-system label for the length of the install.
+  # Direct mode reads Kinoite's /boot where it is mounted, or mounts that
+  # device read-only for the length of the install.
   directScript = ''
     kinoite_boot=${lib.escapeShellArg (toString cfg.kinoite.bootMountPoint)}
     if [ -z "$kinoite_boot" ]; then
       kinoite_boot=$(mktemp -d)
-      if ! mount -o ro ${lib.escapeShellArg "/dev/disk/by-label/${kinoite.bootVolume}"} "$kinoite_boot"; then
-        echo "bifrost: cannot mount Kinoite's /boot (label ${kinoite.bootVolume}); set bifrost.boot.refind.kinoite.bootMountPoint or fix bifrost.settings.dualBoot.kinoite.bootVolume. The ESP was not changed." >&2
+      if ! mount -o ro ${lib.escapeShellArg kinoiteDevice} "$kinoite_boot"; then
+        echo "bifrost: cannot mount Kinoite's /boot (${kinoiteDevice}); set bifrost.boot.refind.kinoite.bootMountPoint or bifrost.settings.dualBoot.kinoite.bootVolume (UUID= as in Kinoite's /etc/fstab). The ESP was not changed." >&2
         rmdir "$kinoite_boot"
         exit 1
       fi
@@ -54,12 +86,12 @@
 
   # Register rEFInd in NVRAM once, by the partition that holds the ESP.
   nvramScript = lib.optionalString (efi.canTouchEfiVariables && !settings.boot.removable) ''
-    if ! efibootmgr | grep -qF ${lib.escapeShellArg cfg.nvramLabel}; then
+    if ! efibootmgr -v | grep -F ${lib.escapeShellArg cfg.nvramLabel} | grep -qiF ${lib.escapeShellArg nvramLoader}; then
       dev=$(findmnt -no SOURCE --target ${lib.escapeShellArg espDir})
       disk=$(lsblk -no PKNAME "$dev" | head -n1)
       part=$(cat "/sys/class/block/$(basename "$(readlink -f "$dev")")/partition")
       efibootmgr --quiet --create --disk "/dev/$disk" --part "$part" \
-        --loader '\EFI\refind\refind_x64.efi' --label ${lib.escapeShellArg cfg.nvramLabel}
+        --loader ${lib.escapeShellArg nvramLoader} --label ${lib.escapeShellArg cfg.nvramLabel}
     fi
   '';
 
@@ -132,8 +164,9 @@ in {
         default = null;
         example = "/mnt/kinoite-boot";
         description = ''
-          Where NixOS mounts Kinoite's {file}`/boot`; `null` mounts
-          {file}`/dev/disk/by-label/<volume>` read-only for the length of each install.
+          Where NixOS mounts Kinoite's {file}`/boot`; `null` mounts the device
+          `bifrost.settings.dualBoot.kinoite.bootVolume` names read-only for the
+          length of each install.
         '';
       };
     };

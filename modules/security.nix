@@ -1,4 +1,5 @@
-# bifrost security: nftables firewall, audit logging, Secure Boot switch.
+# bifrost security: nftables firewall, audit logging, Secure Boot switch
+# (the signing itself happens in boot.nix's install hook, docs/secure-boot.md).
 {
   config,
   lib,
@@ -11,7 +12,12 @@ in {
     assertions = [
       {
         assertion = !sec.secureBoot.enable || sec.secureBoot.keysPath != null;
-        message = "bifrost.settings.security.secureBoot.enable is true but keysPath is not set: set security.secureBoot.keysPath to the folder holding db.key and db.crt, or turn Secure Boot off.";
+        message = "bifrost.settings.security.secureBoot.enable is true but keysPath is not set: set security.secureBoot.keysPath to the folder holding mok.key and mok.crt (shim route) or db.key and db.crt (own keys), as `bifrost sb keys` makes them, or turn Secure Boot off.";
+      }
+      {
+        # Without Fedora's shim on the ESP the shim route needs one given.
+        assertion = !(sec.secureBoot.enable && sec.secureBoot.route == "shim" && sec.secureBoot.shim == null && (cfg.settings.dualBoot.kinoite or null) == null);
+        message = "bifrost.settings.security.secureBoot.route is \"shim\" but there is no Kinoite side whose shim (EFI/fedora/shimx64.efi) could be used: set security.secureBoot.shim to a Microsoft-signed shimx64.efi, or use route \"own-keys\".";
       }
     ];
 

@@ -37,6 +37,12 @@ in {
       }
     ];
 
+    # The shared subvolume's group, with the gid Kinoite gives it too
+    # (`bifrost install` makes the subvolume's top folder root:<gid> 2775).
+    users.groups = lib.mkIf (builtins.any (v: v.owner == "shared") st.subvolumes) {
+      ${st.sharedGroup.name}.gid = st.sharedGroup.gid;
+    };
+
     boot.initrd.luks.devices.${st.luks.name} = {
       inherit (st.luks) device allowDiscards;
     };

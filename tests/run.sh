@@ -27,6 +27,15 @@ declare -A PKG=(
   [cryptsetup]=cryptsetup-bin
   [mkfs.btrfs]=btrfs-progs
   [modinfo]=kmod
+  # Secure Boot tests: OVMF's secboot firmware and test keys ship in ovmf.
+  [/usr/share/OVMF/OVMF_CODE_4M.secboot.fd]=ovmf
+  [openssl]=openssl
+  [sbsign]=sbsigntool
+  [sbattach]=sbsigntool
+  [objcopy]=binutils
+  [cert-to-efi-sig-list]=efitools
+  [/usr/lib/shim/shimx64.efi.signed]=shim-signed
+  [pip3]=python3-pip
   # tests/tests/tpm_qemu.rs: a software TPM, systemd's TPM2 LUKS tools and
   # the TSS2 libraries they dlopen (tpm2-tools depends on all of them;
   # their package names change between releases, t64).
@@ -90,6 +99,19 @@ if ((${#missing[@]})); then
   else
     echo "tests/run.sh: missing tools; install: ${missing[*]} (Debian names), or run inside 'nix develop'" >&2
     exit 1
+  fi
+fi
+
+# virt-fw-vars (PyPI virt-firmware; no Debian package) puts test keys into
+# OVMF variable stores for the Secure Boot tests.
+if [[ -z ${IN_NIX_SHELL:-} ]] && ! command -v virt-fw-vars >/dev/null 2>&1; then
+  PATH=$HOME/.local/bin:$PATH
+  if ! command -v virt-fw-vars >/dev/null 2>&1; then
+    echo "tests/run.sh: installing virt-firmware (pip, --user)" >&2
+    # Debian 12 marks its Python as externally managed (PEP 668); a --user
+    # install touches nothing of the system's packages.
+    pip3 install --quiet --user --break-system-packages virt-firmware 2>/dev/null ||
+      pip3 install --quiet --user virt-firmware
   fi
 fi
 

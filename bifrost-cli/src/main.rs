@@ -57,6 +57,9 @@ enum Command {
     Doctor(cmd::doctor::Args),
     /// Install NixOS to a disk: fresh, or beside Kinoite.
     Install(cmd::install::Args),
+    /// Secure Boot: make keys, verify signatures on the ESP, enroll keys.
+    #[command(subcommand)]
+    Sb(cmd::sb::Command),
     /// Unlock the LUKS2 pool with the TPM (and a PIN), keeping the passphrase.
     #[command(subcommand)]
     Tpm(cmd::tpm::Command),
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Vm(a) => cmd::vm::run(a),
         Command::Doctor(a) => cmd::doctor::run(a),
         Command::Install(a) => cmd::install::run(a),
+        Command::Sb(c) => cmd::sb::run(c),
         Command::Tpm(c) => cmd::tpm::run(c),
         Command::Completions(c) => cmd::completions::run(c),
     }

@@ -16,6 +16,7 @@ pub mod mounts;
 pub mod nixdata;
 pub mod nixexpr;
 pub mod refind;
+pub mod sb;
 pub mod shell;
 pub mod spec;
 pub mod tpm;

@@ -117,12 +117,54 @@ fn detects_surface_pro_8_with_luks_btrfs_and_kinoite() {
         !owners.iter().any(|(n, _, _)| n.contains('/')),
         "nested subvolumes leak: {owners:?}"
     );
+    // The file-system UUID, as Fedora's fstab names /boot.
     assert_eq!(
-        s.dual_boot.kinoite.as_ref().unwrap().boot_volume,
-        "kinoite-boot"
+        s.dual_boot
+            .kinoite
+            .as_ref()
+            .unwrap()
+            .boot_volume
+            .to_string(),
+        "UUID=0d6e2b9c-4a1f-4c3e-9b7d-8e5f1a2c3d4e"
     );
     assert_eq!(*s, expected("surface-pro-8"));
     assert!(d.notes.is_empty(), "{:?}", d.notes);
+}
+
+/// Run on Kinoite itself: its ostree /boot is mounted at /boot and has no
+/// label (as Fedora's installer leaves it); its pool holds `root` and `home`
+/// and no `@shared`.
+#[test]
+fn detects_kinoite_from_its_own_mounted_ostree_boot() {
+    let d = detect_fixture("kinoite");
+    let s = &d.settings;
+    assert_eq!(spec::validate(s), vec![]);
+    assert_eq!(s.hardware.profile, HardwareProfile::SurfacePro8);
+    let k = s.dual_boot.kinoite.as_ref().expect("Kinoite's /boot found");
+    assert_eq!(
+        k.boot_volume,
+        spec::BootVolume::Uuid("3f2a5c1e-8d4b-4e6f-9a7c-0b1d2e3f4a5b".into())
+    );
+    assert_eq!(k.boot_fs_type, "ext4");
+    let find = |n: &str| s.storage.subvolumes.iter().find(|v| v.name == n);
+    for n in ["root", "home"] {
+        assert_eq!(find(n).unwrap().owner, SubvolumeOwner::Kinoite, "{n}");
+        assert_eq!(find(n).unwrap().mount_point, None, "{n}");
+    }
+    let shared = find("@shared").expect("@shared proposed");
+    assert_eq!(shared.owner, SubvolumeOwner::Shared);
+    assert_eq!(shared.mount_point.as_deref(), Some("/shared".into()));
+    assert!(
+        d.notes.iter().any(|n| n.contains("ostree /boot")),
+        "{:?}",
+        d.notes
+    );
+    assert!(
+        d.notes.iter().any(|n| n.contains("@shared")),
+        "{:?}",
+        d.notes
+    );
+    assert_eq!(*s, expected("kinoite"));
 }
 
 #[test]

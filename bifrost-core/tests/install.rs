@@ -65,6 +65,21 @@ fn kinoite_violations(p: &Plan, s: &HostSettings) -> Vec<String> {
     let kinoite = names(SubvolumeOwner::Kinoite);
     let shared = names(SubvolumeOwner::Shared);
     for step in &p.steps {
+        // Creating a missing shared subvolume is allowed: the step is skipped
+        // when the subvolume exists (its probe) and no undo ever deletes it.
+        let creates_missing_shared = step.undo.is_none()
+            && step.writes.iter().all(|w| {
+                w.data == DataOwner::Shared
+                    && w.kind == WriteKind::Subvolume
+                    && step.probe
+                        == Some(Probe::Subvolume {
+                            path: w.path.clone(),
+                        })
+            })
+            && !step.writes.is_empty();
+        if creates_missing_shared {
+            continue;
+        }
         for w in &step.writes {
             if matches!(
                 w.data,
@@ -142,7 +157,9 @@ fn dual_boot_plan_never_writes_kinoite_or_shared_data() {
     let fresh = kinoite_violations(&make(Mode::Fresh), &s);
     assert!(fresh.iter().any(|v| v.contains("luks-format")), "{fresh:?}");
     assert!(
-        fresh.iter().any(|v| v.contains("subvolume:@shared")),
+        fresh
+            .iter()
+            .any(|v| v.contains("mount:/shared: may write shared")),
         "{fresh:?}"
     );
     // And it reaches the ESP only through esp install, keeping Kinoite's entries.
@@ -162,6 +179,90 @@ fn dual_boot_plan_never_writes_kinoite_or_shared_data() {
     assert!(argv_of(&p, "esp-install")
         .windows(2)
         .any(|w| w == ["--kinoite-boot", "/run/bifrost/kinoite-boot"]));
+}
+
+/// Fedora leaves Kinoite's /boot unlabelled and names it by file-system UUID:
+/// the install mounts that very device and hands the same volume to the ESP
+/// step (which looks up its partition GUID for rEFInd).
+#[test]
+fn dual_boot_plan_uses_a_uuid_named_kinoite_boot() {
+    let mut s = settings();
+    let uuid = "3f2a5c1e-8d4b-4e6f-9a7c-0b1d2e3f4a5b";
+    s.dual_boot.kinoite.as_mut().unwrap().boot_volume =
+        bifrost_core::spec::BootVolume::parse(&format!("UUID={uuid}")).unwrap();
+    let p = plan::plan(&s, &request(Mode::DualBoot)).expect("plan");
+    let argv_of = |id: &str| {
+        let step = p.steps.iter().find(|s| s.id == id).unwrap();
+        let Action::Run { argv, .. } = &step.action else {
+            panic!()
+        };
+        argv.clone()
+    };
+    let mount = argv_of("mount-kinoite-boot");
+    assert!(
+        mount.contains(&format!("/dev/disk/by-uuid/{uuid}")),
+        "{mount:?}"
+    );
+    // The ESP step reads the same volume from the settings file
+    // (esp::choices passes `UUID=…` on, as the flag did).
+    let esp = argv_of("esp-install");
+    assert!(esp.contains(&"--settings".to_string()), "{esp:?}");
+    assert!(!esp.contains(&"--kinoite-volume".to_string()), "{esp:?}");
+}
+
+/// A stock Kinoite has no @shared: both layouts create it when missing (never
+/// when present: the step's probe), with the shared group and mode 2775, and
+/// no undo deletes it.
+#[test]
+fn shared_subvolume_is_created_only_when_missing_with_group_and_setgid() {
+    for mode in [Mode::Fresh, Mode::DualBoot] {
+        let p = make(mode);
+        let step = p
+            .steps
+            .iter()
+            .find(|s| s.id == "subvolume:@shared")
+            .unwrap();
+        assert_eq!(
+            step.probe,
+            Some(Probe::Subvolume {
+                path: "/run/bifrost/pool-cryptroot/@shared".into()
+            })
+        );
+        assert!(!step.conflict_if_present);
+        assert!(step.undo.is_none());
+        let Action::Run { argv, .. } = &step.action else {
+            panic!()
+        };
+        assert_eq!(&argv[..2], ["sh", "-c"]);
+        assert_eq!(
+            &argv[4..],
+            ["/run/bifrost/pool-cryptroot", "@shared", "2000"]
+        );
+        assert!(argv[2].contains("chmod 2775"), "{}", argv[2]);
+        assert!(!argv[2].contains("mkfs"), "{}", argv[2]);
+    }
+}
+
+/// The flake installed from is copied to /etc/nixos on the target, after
+/// nixos-install; a flake that is not a local folder has nothing to copy.
+#[test]
+fn the_local_flake_is_copied_onto_the_target() {
+    for mode in [Mode::Fresh, Mode::DualBoot] {
+        let p = make(mode);
+        assert_eq!(p.flake_copy.as_deref(), Some(Utf8Path::new("/etc/nixos")));
+        let ids: Vec<&str> = p.steps.iter().map(|s| s.id.as_str()).collect();
+        let at = |id: &str| ids.iter().position(|i| *i == id).unwrap();
+        assert!(at("nixos-install") < at("copy-flake"), "{ids:?}");
+        let Action::Run { argv, .. } = &p.steps[at("copy-flake")].action else {
+            panic!()
+        };
+        assert_eq!(&argv[4..], [".", "/mnt/etc/nixos", "1000:100"]);
+    }
+    let mut r = request(Mode::Fresh);
+    r.flake = "github:bifrost-nix/bifrost".into();
+    let p = plan::plan(&settings(), &r).unwrap();
+    assert!(p.flake_copy.is_none());
+    assert!(!p.steps.iter().any(|s| s.id == "copy-flake"));
 }
 
 #[test]
@@ -285,7 +386,12 @@ fn a_run_interrupted_after_the_subvolumes_resumes_there() {
         "{msg}"
     );
     assert!(
-        msg.contains("btrfs subvolume delete /run/bifrost/pool-cryptroot/@shared"),
+        msg.contains("btrfs subvolume delete /run/bifrost/pool-cryptroot/@snapshots"),
+        "{msg}"
+    );
+    // Shared data is never deleted by an undo, even when this run created it.
+    assert!(
+        !msg.contains("btrfs subvolume delete /run/bifrost/pool-cryptroot/@shared"),
         "{msg}"
     );
     assert!(msg.contains("cryptsetup close cryptroot"), "{msg}");

@@ -441,6 +441,60 @@ fn unknown_host_names_the_flag_and_the_hosts() {
     assert!(!f.out.exists());
 }
 
+/// An output root that cannot be created fails before nix runs at all (a
+/// fake `nix` first on PATH records any call), and the message names `--out`.
+#[test]
+fn unwritable_output_root_fails_before_nix_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let called = dir.path().join("nix-was-called");
+    let nix = bin.join("nix");
+    std::fs::write(
+        &nix,
+        format!("#!/bin/sh\necho \"$@\" >> '{}'\nexit 1\n", called.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&nix, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A regular file where a folder of the output root must go: no user,
+    // root included, can create the layout below it.
+    std::fs::write(dir.path().join("not-a-folder"), b"x").unwrap();
+    let out = dir.path().join("not-a-folder/images");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // Without --host, finding the host would be the first nix call.
+    let o = Command::new(bifrost_bin())
+        .args(["build", "iso", "--flake", "path:/nonexistent", "--out"])
+        .arg(&out)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        !called.exists(),
+        "nix was run: {:?}",
+        std::fs::read_to_string(&called)
+    );
+    assert!(err.contains("--out"), "{err}");
+    assert!(err.contains("Nothing was built"), "{err}");
+    assert!(err.contains("bifrost-images"), "{err}");
+    // --json carries the same error.
+    let o = Command::new(bifrost_bin())
+        .args(["build", "raw", "--json", "--host", "h", "--out"])
+        .arg(&out)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(doc["error"].as_str().unwrap().contains("--out"), "{doc}");
+    assert!(!called.exists());
+}
+
 /// Issue 13 item 3: a manifest.json that cannot be read is found before
 /// anything is placed: the artifact, SHA256SUMS and the kept artifacts stay
 /// as they are, on every retry. Before the fix each run replaced and rotated

@@ -41,7 +41,8 @@ fn doctor_json_reports_real_nix_and_exit_status() {
             "qemu",
             "ovmf",
             "esp",
-            "refind-nvram"
+            "refind-nvram",
+            "secure-boot"
         ]
     );
     assert_eq!(v["checks"][0]["status"], "ok", "{v:#}");

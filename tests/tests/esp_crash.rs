@@ -23,10 +23,32 @@ impl Rng {
 
 #[test]
 fn sigkill_at_random_moments_leaves_a_consistent_esp() {
+    crash_test(50, None);
+}
+
+/// The same with signing on: kernels are real PE images (the test kernel
+/// under several store paths), signed by `bifrost sb keys`' key on their way
+/// to the ESP. Fewer runs: every run signs megabytes.
+#[test]
+fn sigkill_while_signing_leaves_a_consistent_esp() {
+    let name = "sigkill_while_signing_leaves_a_consistent_esp";
+    let kernel = bifrost_e2e::Tools::find().kernel;
+    let (Some(kernel), Some(_), Some(_)) = (
+        kernel,
+        bifrost_e2e::program("sbsign"),
+        bifrost_e2e::program("openssl"),
+    ) else {
+        bifrost_e2e::skip(name, "a kernel, sbsign (sbsigntool) and openssl");
+        return;
+    };
+    crash_test(20, Some(kernel));
+}
+
+fn crash_test(default_runs: usize, signed_kernel: Option<std::path::PathBuf>) {
     let runs: usize = std::env::var("BIFROST_CRASH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(50);
+        .unwrap_or(default_runs);
     let seed: u64 = std::env::var("BIFROST_CRASH_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -52,11 +74,14 @@ fn sigkill_at_random_moments_leaves_a_consistent_esp() {
         let profiles = dir.path().join(format!("profiles-{set}"));
         let mut numbers = vec![];
         for n in 1..=4u64 {
-            let k = nix.store_file(
-                &format!("linux-{set}{n}"),
-                "bzImage",
-                &vec![n as u8; 2 << 20],
-            );
+            let k = match &signed_kernel {
+                Some(src) => nix.store_copy(&format!("linux-{set}{n}"), "bzImage", src),
+                None => nix.store_file(
+                    &format!("linux-{set}{n}"),
+                    "bzImage",
+                    &vec![n as u8; 2 << 20],
+                ),
+            };
             let i = nix.store_file(
                 &format!("initrd-{set}{n}"),
                 "initrd",
@@ -81,8 +106,23 @@ fn sigkill_at_random_moments_leaves_a_consistent_esp() {
     }
     let esp = dir.path().join("esp");
     std::fs::create_dir_all(&esp).unwrap();
+    // Signing stages its copies in TMPDIR: a killed run leaves them there, not on the ESP.
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let keys = dir.path().join("keys");
+    let mut sign_args: Vec<String> = vec![];
+    if signed_kernel.is_some() {
+        let (ok, out, err) = bifrost(&["sb", "keys", "--dir", keys.to_str().unwrap()]);
+        assert!(ok, "{out}{err}");
+        sign_args = vec![
+            "--sign-key".into(),
+            keys.join("mok.key").display().to_string(),
+            "--sign-cert".into(),
+            keys.join("mok.crt").display().to_string(),
+        ];
+    }
     let args = |profiles: &std::path::Path| {
-        vec![
+        let mut v = vec![
             "esp".to_string(),
             "install".into(),
             "--esp".into(),
@@ -91,7 +131,9 @@ fn sigkill_at_random_moments_leaves_a_consistent_esp() {
             profiles.display().to_string(),
             "--refind-efi".into(),
             refind.display().to_string(),
-        ]
+        ];
+        v.extend(sign_args.iter().cloned());
+        v
     };
     let status = || {
         let (ok, out, err) = bifrost(&["esp", "status", "--esp", esp.to_str().unwrap(), "--json"]);
@@ -104,6 +146,7 @@ fn sigkill_at_random_moments_leaves_a_consistent_esp() {
     let t0 = Instant::now();
     let out = std::process::Command::new(bifrost_e2e::bifrost_bin())
         .args(args(&sets[0].0))
+        .env("TMPDIR", &tmp)
         .output()
         .unwrap();
     assert!(
@@ -120,6 +163,7 @@ fn sigkill_at_random_moments_leaves_a_consistent_esp() {
         let delay = Duration::from_micros(rng.next() % (full.as_micros() as u64 * 12 / 10 + 1));
         let mut child = std::process::Command::new(bifrost_e2e::bifrost_bin())
             .args(args(profiles))
+            .env("TMPDIR", &tmp)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -22,6 +22,7 @@ fn stubs() -> tempfile::TempDir {
         "mkdir",
         "mount",
         "umount",
+        "sh",
     ] {
         let f = dir.path().join(p);
         std::fs::write(&f, "#!/bin/sh\necho \"STUB-CALLED $0\" >&2\nexit 99\n").unwrap();

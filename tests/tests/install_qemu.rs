@@ -54,11 +54,12 @@ set -o pipefail
 say() { sed "s/^/@@$1 /"; }
 install() { bifrost install --host install-test --settings /host.json --storage-only --yes --key-file /key "$@" 2>&1; }
 umount_under() { grep " $1" /proc/mounts | cut -d' ' -f2 | sort -r | while read m; do umount "$m"; done; }
-digest() { # contents and listing of Kinoite's and the shared subvolume, read-only
+digest() { # contents, owners, modes and generation of subvolume $3 of pool $1, read-only
   mkdir -p /tmp/ro; mount -t btrfs -o ro,subvolid=5 "$1" /tmp/ro
-  (cd /tmp/ro && find @root @shared | sort | while read f; do
-     if [ -f "$f" ]; then echo "$f $(sha256sum < "$f")"; else echo "$f dir"; fi; done) | sha256sum | cut -d' ' -f1
-  btrfs subvolume list /tmp/ro | grep -E ' path @(root|shared)$' | say "$2-gen" >&2
+  (cd /tmp/ro && find "$3" | sort | while read f; do
+     if [ -f "$f" ]; then echo "$f $(sha256sum < "$f")"; else echo "$f dir"; fi
+     stat -c '%u %g %a' "$f"; done) | sha256sum | cut -d' ' -f1
+  btrfs subvolume list /tmp/ro | grep -E " path $3\$" | say "$2-gen" >&2
   umount /tmp/ro
 }
 
@@ -77,13 +78,14 @@ install --disk /dev/vda --target /mnt/fresh | say fresh2
 echo "@@fresh2-exit $?"
 cryptsetup luksDump /dev/vda2 | say dump
 btrfs subvolume list /mnt/fresh | say fresh-subvol
+stat -c '%g %a' /mnt/fresh/shared | say fresh-shared-stat
 grep ' /mnt/fresh' /proc/mounts | say fresh-mount
 sgdisk -p /dev/vda | say gpt
 cat /run/bifrost/install-vda.json | say state
 umount_under /mnt/fresh
 cryptsetup close cryptroot
 
-# 2. A "Kinoite" disk: ESP, LUKS2 pool with @root and @shared holding data.
+# 2. A stock "Kinoite" disk: ESP, LUKS2 pool with @root holding data and no @shared.
 sgdisk --new=1:0:+64M --typecode=1:ef00 --change-name=1:ESP --new=2:0:0 --typecode=2:8309 --change-name=2:pool /dev/vdb > /dev/null
 mkfs.vfat -F 32 -n ESP /dev/vdb1 > /dev/null
 mkdir -p /tmp/esp && mount -t vfat /dev/vdb1 /tmp/esp && mkdir -p /tmp/esp/EFI/fedora && echo kinoite-shim > /tmp/esp/EFI/fedora/marker && umount /tmp/esp
@@ -92,13 +94,11 @@ cryptsetup open --key-file /key /dev/vdb2 kinoite
 mkfs.btrfs --label pool /dev/mapper/kinoite > /dev/null
 mkdir -p /tmp/k && mount -t btrfs /dev/mapper/kinoite /tmp/k
 btrfs subvolume create /tmp/k/@root > /dev/null
-btrfs subvolume create /tmp/k/@shared > /dev/null
-mkdir -p /tmp/k/@root/etc /tmp/k/@shared/docs
+mkdir -p /tmp/k/@root/etc
 echo "Fedora Kinoite marker" > /tmp/k/@root/etc/kinoite-marker
 dd if=/dev/urandom of=/tmp/k/@root/blob bs=64k count=4 2> /dev/null
-echo "shared notes" > /tmp/k/@shared/docs/notes.txt
 umount /tmp/k
-echo "@@kinoite-before $(digest /dev/mapper/kinoite before)"
+echo "@@kinoite-before $(digest /dev/mapper/kinoite before @root)"
 cryptsetup close kinoite
 
 # 3. NixOS beside Kinoite.
@@ -107,6 +107,7 @@ echo "@@dual-exit $?"
 btrfs subvolume list /mnt/dual | say dual-subvol
 grep ' /mnt/dual' /proc/mounts | say dual-mount
 if touch /mnt/dual/shared/probe 2> /dev/null; then echo "@@shared-writable"; else echo "@@shared-read-only"; fi
+stat -c '%g %a' /mnt/dual/shared | say dual-shared-stat
 cat /mnt/dual/boot/efi/EFI/fedora/marker | say esp-marker
 
 # 4. Refusals: the disk is mounted (a run that is not a resume; btrfs mounts only) ...
@@ -114,6 +115,11 @@ umount /mnt/dual/boot/efi
 install --disk /dev/vdb --dual-boot --esp-device /dev/vdb1 --luks-device /dev/vdb2 --target /mnt/dual --state /tmp/other.json | say refuse-mounted
 echo "@@refuse-mounted-exit $?"
 umount_under /mnt/dual
+# The shared data a user then writes (as Kinoite's user would) ...
+mkdir -p /tmp/sh && mount -t btrfs -o subvol=@shared /dev/mapper/cryptroot /tmp/sh
+mkdir /tmp/sh/docs && echo "shared notes" > /tmp/sh/docs/notes.txt && chown -R 1000:2000 /tmp/sh/docs
+umount /tmp/sh
+echo "@@shared-before $(digest /dev/mapper/cryptroot shared-before @shared)"
 cryptsetup close cryptroot
 # ... NixOS's subvolumes exist already (a second install) ...
 install --disk /dev/vdb --dual-boot --esp-device /dev/vdb1 --luks-device /dev/vdb2 --target /mnt/again --state /tmp/again.json | say refuse-exists
@@ -123,7 +129,8 @@ install --disk /dev/vdb --dual-boot --esp-device /dev/vdb1 --luks-device /dev/vd
 echo "@@forced-exit $?"
 umount_under /mnt/again
 umount /run/bifrost/pool-cryptroot 2> /dev/null
-echo "@@kinoite-after $(digest /dev/mapper/cryptroot after)"
+echo "@@kinoite-after $(digest /dev/mapper/cryptroot after @root)"
+echo "@@shared-after $(digest /dev/mapper/cryptroot shared-after @shared)"
 cryptsetup close cryptroot
 
 # ... a partition instead of the disk, a dual-boot partition of another disk, swap.
@@ -327,6 +334,7 @@ fn install_fresh_and_beside_kinoite_in_qemu() {
             .map(str::trim);
         assert_eq!(got, Some(want), "{field} in luksDump:\n{dump}");
     }
+    assert_eq!(one(&m, "fresh-shared-stat"), "2000 2775");
     // The host's NixOS and shared subvolumes, mounted with their options.
     assert_eq!(
         subvolume_paths(&all(&m, "fresh-subvol")),
@@ -386,6 +394,9 @@ fn install_fresh_and_beside_kinoite_in_qemu() {
         m.contains_key("shared-read-only"),
         "the shared subvolume was writable during the install"
     );
+    // A stock Kinoite has no @shared: the install made it, owned by the
+    // shared group (same gid on both systems), group-writable and setgid.
+    assert_eq!(one(&m, "dual-shared-stat"), "2000 2775");
     assert_eq!(
         one(&m, "esp-marker"),
         "kinoite-shim",
@@ -394,13 +405,21 @@ fn install_fresh_and_beside_kinoite_in_qemu() {
     assert_eq!(
         one(&m, "kinoite-before"),
         one(&m, "kinoite-after"),
-        "Kinoite's or the shared data changed"
+        "Kinoite's data changed"
     );
     assert_eq!(
         m["before-gen"], m["after-gen"],
-        "a Kinoite or shared subvolume got a new generation"
+        "a Kinoite subvolume got a new generation"
     );
-    assert_eq!(m["before-gen"].len(), 2);
+    assert_eq!(m["before-gen"].len(), 1);
+    // An existing @shared, with data in it, is left exactly as it is.
+    assert_eq!(
+        one(&m, "shared-before"),
+        one(&m, "shared-after"),
+        "the shared data changed"
+    );
+    assert_eq!(m["shared-before-gen"], m["shared-after-gen"]);
+    assert_eq!(m["shared-before-gen"].len(), 1);
 
     // Refusals, each with its message.
     let r = all(&m, "refuse-mounted");

@@ -354,7 +354,7 @@ fn generated_hardware_modules_parse() {
     };
     let dir = tempfile::tempdir().unwrap();
     let mut inputs: Vec<PathBuf> = HOSTS.iter().map(|(h, _)| repo().join(h)).collect();
-    for m in ["surface-pro-8", "generic-desktop", "qemu-vm"] {
+    for m in ["surface-pro-8", "generic-desktop", "qemu-vm", "kinoite"] {
         inputs.push(repo().join(format!("tests/fixtures/detect/{m}/expected.json")));
     }
     for input in inputs {

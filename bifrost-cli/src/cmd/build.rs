@@ -86,6 +86,12 @@ pub fn run(a: Args) -> ExitCode {
         nix_args: a.nix_args,
     };
     let json = a.json;
+    // Before nix runs at all: a build that cannot be placed is not started.
+    if !a.dry_run {
+        if let Err(e) = build::outdir::prepare(&req.out) {
+            return failed(&e.into(), json);
+        }
+    }
     let plan = match build::resolve_host(&req).and_then(|h| Plan::new(&req, &h)) {
         Ok(p) => p,
         Err(e) => return failed(&e, json),

@@ -56,8 +56,15 @@ pub struct InstallArgs {
     settings: Option<Utf8PathBuf>,
     /// Install at the firmware fallback path EFI/BOOT/BOOTX64.EFI instead of
     /// EFI/refind/ (also when the settings say boot.removable).
+    ///
+    /// Refused when another system's loader is there (on a dual-boot ESP,
+    /// Fedora's shim, which Fedora's bootupd owns), unless --force-removable.
     #[arg(long)]
     removable: bool,
+    /// With --removable (or the settings' boot.removable): replace another
+    /// system's loader at EFI/BOOT/BOOTX64.EFI.
+    #[arg(long)]
+    force_removable: bool,
     /// Keep menu entries for only the newest N generations (default: the
     /// settings' boot.maxGenerations, else all).
     #[arg(long, value_name = "N")]
@@ -81,8 +88,10 @@ pub struct InstallArgs {
     /// Folder of Kinoite's Boot Loader Specification entries (loader/entries).
     #[arg(long, value_name = "DIR", conflicts_with = "kinoite_boot")]
     kinoite_entries: Option<Utf8PathBuf>,
-    /// rEFInd volume of Kinoite's /boot: file-system label, partition label
-    /// or GUID (default: the settings' dualBoot.kinoite.bootVolume).
+    /// Kinoite's /boot: UUID=<file-system UUID>, PARTUUID=<partition GUID>,
+    /// LABEL=<label> or a bare label (default: the settings'
+    /// dualBoot.kinoite.bootVolume). rEFInd cannot find a file-system UUID, so
+    /// UUID= is looked up as its partition's GUID in /dev/disk/by-partuuid.
     #[arg(long, value_name = "VOLUME")]
     kinoite_volume: Option<String>,
     /// Seconds before the default entry boots (default: the settings'
@@ -95,10 +104,32 @@ pub struct InstallArgs {
     /// File whose lines are added to refind.conf's global section.
     #[arg(long, value_name = "FILE")]
     extra_config: Option<Utf8PathBuf>,
-    /// Which entry boots by default: the newest NixOS generation, or
-    /// Kinoite's newest entry (default: the settings' boot.defaultEntry, else nixos).
-    #[arg(long, value_name = "WHICH", value_parser = ["nixos", "kinoite"])]
+    /// Which entry boots by default: the newest NixOS generation, Kinoite's
+    /// newest entry, or the entry booted last (`last-booted`: rEFInd's `+`,
+    /// falling back to the newest NixOS generation; the newest generation's
+    /// entry is then titled `NixOS (newest generation)` so a rebuild does not
+    /// turn the last-booted entry into an old one). Default: the settings'
+    /// boot.defaultEntry, else nixos.
+    #[arg(long, value_name = "WHICH", value_parser = ["nixos", "kinoite", "last-booted"])]
     default_entry: Option<String>,
+    /// Sign rEFInd, its drivers and every kernel with this PEM private key (Secure Boot).
+    ///
+    /// Signing happens on the copies made for the ESP, never in the Nix store; a rEFInd
+    /// without a .sbat section gets one first (shim requires it). Signed kernels are named
+    /// by store path and certificate, so a new key or kernel gives a new file.
+    #[arg(long, value_name = "FILE", requires = "sign_cert")]
+    sign_key: Option<Utf8PathBuf>,
+    /// PEM certificate of --sign-key.
+    #[arg(long, value_name = "FILE", requires = "sign_key")]
+    sign_cert: Option<Utf8PathBuf>,
+    /// Put a Microsoft-signed shim in front of the signed rEFInd (needs --sign-key).
+    ///
+    /// shim goes into rEFInd's folder (EFI/refind/shimx64.efi, or EFI/BOOT/BOOTX64.EFI with
+    /// --removable) with MokManager (mmx64.efi) when it sits beside FILE; rEFInd becomes
+    /// grubx64.efi, the second stage shim starts. Without FILE: Fedora's EFI/fedora/shimx64.efi
+    /// on this ESP (copied, never changed).
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
+    shim: Option<Utf8PathBuf>,
     /// Print the plan (files to copy and delete, refind.conf diff) and change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -165,6 +196,7 @@ fn install(a: InstallArgs) -> ExitCode {
         text_only: a.text_only,
         default_entry: a.default_entry.as_deref().map(|d| match d {
             "kinoite" => DefaultEntry::Kinoite,
+            "last-booted" => DefaultEntry::LastBooted,
             _ => DefaultEntry::Nixos,
         }),
         kinoite_mode: a.kinoite_mode.as_deref().map(|m| match m {
@@ -186,6 +218,7 @@ fn install(a: InstallArgs) -> ExitCode {
         root: a.root,
         refind_efi: a.refind_efi,
         removable: c.removable,
+        force_removable: a.force_removable,
         limit: c.limit,
         kinoite: c.kinoite,
         kinoite_chainload: c.kinoite_chainload,
@@ -193,6 +226,18 @@ fn install(a: InstallArgs) -> ExitCode {
         text_only: c.text_only,
         extra_config,
         default_kinoite: c.default_kinoite,
+        last_booted: c.last_booted,
+        sign: a
+            .sign_key
+            .zip(a.sign_cert)
+            .map(|(key, cert)| esp::sign::SignOptions { key, cert }),
+        shim: a.shim.map(|f| {
+            if f.as_str().is_empty() {
+                esp::sign::ShimSource::Fedora
+            } else {
+                esp::sign::ShimSource::File(f)
+            }
+        }),
     };
     // Held until the install is done, so no other run plans against an ESP this one changes.
     let _lock = if a.dry_run {

@@ -71,7 +71,7 @@ pub struct More {
     /// LUKS2 partition beside Kinoite (default: the settings' storage.luks.device).
     #[arg(long, value_name = "DEVICE")]
     luks_device: Option<Utf8PathBuf>,
-    /// Kinoite's /boot partition (default: /dev/disk/by-label/<dualBoot.kinoite.bootVolume>).
+    /// Kinoite's /boot partition (default: the udev link of dualBoot.kinoite.bootVolume: /dev/disk/by-uuid/…, by-partuuid/… or by-label/…).
     #[arg(long, value_name = "DEVICE")]
     kinoite_boot_device: Option<Utf8PathBuf>,
     /// rEFInd binary (refind_x64.efi) for `bifrost esp install`; the bifrost
@@ -252,6 +252,14 @@ pub fn run(a: Args) -> ExitCode {
                 );
             } else {
                 let target = &a.more.target;
+                if let Some(f) = &the_plan.flake_copy {
+                    println!(
+                        "your flake is in {f} on the installed system (owned by uid 1000): \
+                         update and rebuild there with `nix flake update` and \
+                         `sudo nixos-rebuild switch --flake {f}#{}`",
+                        the_plan.host
+                    );
+                }
                 println!(
                     "installed {} on {} (progress: {state_path})\n\
                      next: unless the flake sets a password, set one: nixos-enter --root {target} -c 'passwd <user>'\n\

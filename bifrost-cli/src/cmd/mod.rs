@@ -9,6 +9,7 @@ pub mod esp;
 pub mod flash;
 pub mod gen;
 pub mod install;
+pub mod sb;
 pub mod schema;
 pub mod tpm;
 pub mod vm;

@@ -68,13 +68,11 @@ fn enroll(a: EnrollArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return super::fail(&e),
     };
-    let secret = match &a.key_file {
+    let prompt = format!("Passphrase of {}", a.device);
+    let key_file = a.key_file;
+    let mut secret = || match &key_file {
         Some(f) => Secret::from_key_file(f),
-        None => Secret::prompt(&format!("Passphrase of {}", a.device), false),
-    };
-    let secret = match secret {
-        Ok(s) => s,
-        Err(e) => return super::fail(&e),
+        None => Secret::prompt(&prompt, false),
     };
     let opts = EnrollOptions {
         device: a.device,
@@ -82,7 +80,7 @@ fn enroll(a: EnrollArgs) -> ExitCode {
         pin: a.pin,
         recovery_key: a.recovery_key,
     };
-    let result = tpm::enroll(&mut RealMachine, &opts, &secret, &mut |step| {
+    let result = tpm::enroll(&mut RealMachine, &opts, &mut secret, &mut |step| {
         eprintln!("bifrost: {step}")
     });
     match result {

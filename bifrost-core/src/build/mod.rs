@@ -15,6 +15,7 @@
 pub mod cancel;
 pub mod command;
 pub mod manifest;
+pub mod outdir;
 pub mod output;
 pub mod place;
 pub mod progress;
@@ -66,6 +67,8 @@ pub enum BuildError {
     MissingArtifact { path: String, what: String },
     #[error(transparent)]
     Place(#[from] place::PlaceError),
+    #[error(transparent)]
+    OutDir(#[from] outdir::OutDirError),
     #[error(transparent)]
     Manifest(#[from] manifest::ManifestError),
     #[error(transparent)]

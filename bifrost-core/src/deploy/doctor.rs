@@ -32,8 +32,8 @@ pub enum Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
     /// Stable identifier for scripts: `nix`, `flakes`, `output-space`, `kvm`,
-    /// `qemu`, `ovmf`, `esp`, `refind-nvram`, `kinoite-loader` (only when
-    /// the menu on the ESP chainloads Kinoite).
+    /// `qemu`, `ovmf`, `esp`, `refind-nvram`, `secure-boot`, `kinoite-loader`
+    /// (only when the menu on the ESP chainloads Kinoite).
     pub id: &'static str,
     pub status: Status,
     /// Whether a failure makes `bifrost doctor` exit non-zero.
@@ -128,6 +128,7 @@ pub fn run(inputs: &Inputs, probe: &dyn Probe) -> Report {
     checks.push(check_ovmf(inputs, probe, qemu.as_deref()));
     checks.push(check_esp(inputs, probe));
     checks.push(check_refind_nvram(&inputs.root));
+    checks.push(check_secure_boot(&inputs.root));
     checks.extend(check_kinoite_loader(inputs));
     let ok = !checks
         .iter()
@@ -553,6 +554,44 @@ pub fn boot_entries(root: &Utf8Path) -> Option<(Vec<BootEntry>, Vec<u16>)> {
     Some((entries, order))
 }
 
+/// Secure Boot and setup mode as the firmware reports them, and the
+/// certificates in shim's MOK list (compare with `bifrost sb keys`' SHA-256).
+fn check_secure_boot(root: &Utf8Path) -> Check {
+    const ID: &str = "secure-boot";
+    let Some(st) = crate::sb::efivars::state(&root.join("sys/firmware/efi/efivars")) else {
+        return Check {
+            id: ID,
+            status: Status::Skip,
+            required: false,
+            detail: "no UEFI variables to read (not booted with UEFI, or efivarfs not mounted)"
+                .into(),
+            fix: None,
+        };
+    };
+    let mok = match st.mok.len() {
+        0 => "MOK list empty or not visible (shim did not start this boot)".to_string(),
+        _ => format!(
+            "MOK list: {}",
+            st.mok
+                .iter()
+                .map(|f| format!("SHA-256 {}…", &f[..16]))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    match (st.secure_boot, st.setup_mode) {
+        (_, true) => bad(
+            ID,
+            Status::Warn,
+            false,
+            format!("Secure Boot off, firmware in setup mode (no platform key: anyone can enroll keys); {mok}"),
+            "enroll your keys with `bifrost sb enroll --keys DIR`, or restore the factory keys in the firmware setup",
+        ),
+        (true, false) => ok(ID, false, format!("Secure Boot on; {mok}")),
+        (false, false) => ok(ID, false, format!("Secure Boot off; {mok}")),
+    }
+}
+
 fn check_refind_nvram(root: &Utf8Path) -> Check {
     const FIX: &str = "register rEFInd: `bifrost esp install` does it, or by hand `efibootmgr --create --disk /dev/nvme0n1 --part 1 --loader '\\EFI\\refind\\refind_x64.efi' --label rEFInd`";
     if !root.join("sys/firmware/efi").exists() {
@@ -649,6 +688,7 @@ pub fn render_json(report: &Report) -> Result<String, DoctorError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
     use std::collections::HashMap;
 
     struct Fake {
@@ -759,6 +799,43 @@ mod tests {
             free,
             env: [("PATH".to_string(), "/nonexistent".to_string())].into(),
         }
+    }
+
+    #[test]
+    fn secure_boot_state_and_mok_list() {
+        use crate::sb::{efivars, GLOBAL_GUID, SHIM_GUID};
+        let d = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(d.path()).unwrap();
+        assert_eq!(check_secure_boot(root).status, Status::Skip);
+        let vars = root.join("sys/firmware/efi/efivars");
+        std::fs::create_dir_all(&vars).unwrap();
+        efivars::write(&vars, "SecureBoot", GLOBAL_GUID, 6, &[0]).unwrap();
+        efivars::write(&vars, "SetupMode", GLOBAL_GUID, 6, &[1]).unwrap();
+        let c = check_secure_boot(root);
+        assert_eq!(c.status, Status::Warn);
+        assert!(c.detail.contains("setup mode") && c.fix.unwrap().contains("sb enroll"));
+        efivars::write(&vars, "SecureBoot", GLOBAL_GUID, 6, &[1]).unwrap();
+        efivars::write(&vars, "SetupMode", GLOBAL_GUID, 6, &[0]).unwrap();
+        // One X.509 signature list holding the DER bytes "mok".
+        let mut esl = vec![
+            0xa1, 0x59, 0xc0, 0xa5, 0xe4, 0x94, 0xa7, 0x4a, 0x87, 0xb5, 0xab, 0x15, 0x5c, 0x2b,
+            0xf0, 0x72,
+        ];
+        esl.extend(47u32.to_le_bytes());
+        esl.extend(0u32.to_le_bytes());
+        esl.extend(19u32.to_le_bytes());
+        esl.extend([0u8; 16]);
+        esl.extend(b"mok");
+        efivars::write(&vars, "MokListRT", SHIM_GUID, 6, &esl).unwrap();
+        let c = check_secure_boot(root);
+        assert_eq!(c.status, Status::Ok);
+        let fp = hex::encode(Sha256::digest(b"mok"));
+        assert!(
+            c.detail.starts_with("Secure Boot on; MOK list: SHA-256 "),
+            "{}",
+            c.detail
+        );
+        assert!(c.detail.contains(&fp[..16]), "{}", c.detail);
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub struct Choices {
     pub timeout: i32,
     pub text_only: bool,
     pub default_kinoite: bool,
+    pub last_booted: bool,
 }
 
 /// Errors of this module.
@@ -82,7 +83,7 @@ pub fn resolve(settings: Option<&HostSettings>, f: Flags) -> Result<Choices, Cho
             };
             let volume = f
                 .kinoite_volume
-                .or(kinoite.map(|k| k.boot_volume.clone()))
+                .or(kinoite.map(|k| k.boot_volume.to_string()))
                 .ok_or(ChoicesError::NoKinoiteVolume)?;
             (Some((entries, volume)), None)
         }
@@ -101,6 +102,7 @@ pub fn resolve(settings: Option<&HostSettings>, f: Flags) -> Result<Choices, Cho
             .unwrap_or(DEFAULT_TIMEOUT),
         text_only: f.text_only || boot.is_some_and(|b| b.text_only),
         default_kinoite: default_entry == DefaultEntry::Kinoite,
+        last_booted: default_entry == DefaultEntry::LastBooted,
     })
 }
 
@@ -141,6 +143,7 @@ mod tests {
                 timeout: 5,
                 text_only: false,
                 default_kinoite: false,
+                last_booted: false,
             }
         );
         let c = resolve(
@@ -178,6 +181,7 @@ mod tests {
                 timeout: 3,
                 text_only: true,
                 default_kinoite: true,
+                last_booted: false,
             }
         );
         let c = resolve(
@@ -206,7 +210,24 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.kinoite,
-            Some(("/run/kboot/loader/entries".into(), "kboot".into()))
+            // As `bifrost install` passed it: the volume's canonical spelling.
+            Some(("/run/kboot/loader/entries".into(), "LABEL=kboot".into()))
+        );
+        // A volume named by UUID goes on as written (esp::volume resolves it).
+        let mut by_uuid = s.clone();
+        by_uuid.dual_boot.kinoite.as_mut().unwrap().boot_volume =
+            crate::spec::BootVolume::parse("UUID=3f2a5c1e-8d4b-4e6f-9a7c-0b1d2e3f4a5b").unwrap();
+        let c = resolve(
+            Some(&by_uuid),
+            Flags {
+                kinoite_boot: Some("/b".into()),
+                ..Flags::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            c.kinoite.unwrap().1,
+            "UUID=3f2a5c1e-8d4b-4e6f-9a7c-0b1d2e3f4a5b"
         );
         assert_eq!(
             resolve(Some(&s), Flags::default()),

@@ -161,14 +161,16 @@ pub(super) fn side(
             return Err(EspError::MissingDriver(src.to_string()));
         }
     }
-    let (entries, records) = direct_entries(&bls, volume, icon.as_ref());
+    // rEFInd cannot find a file-system UUID: its partition GUID stands in.
+    let volume = super::volume::refind_volume(volume, Utf8Path::new("/dev/disk"))?;
+    let (entries, records) = direct_entries(&bls, &volume, icon.as_ref());
     Ok(Some(Side {
         entries,
         drivers,
         state: KinoiteState {
             mode: KinoiteMode::Direct,
             loader: None,
-            volume: Some(volume.clone()),
+            volume: Some(volume),
             icon,
             entries: records,
             default: o.default_kinoite,
@@ -314,6 +316,8 @@ pub fn refresh(
     if o.volume.trim().is_empty() || o.volume.contains(['"', '\n', '\r']) {
         return Err(EspError::BadVolume(o.volume.clone()));
     }
+    // The same volume forms as `esp install` (UUID=, PARTUUID=, LABEL=).
+    let volume = super::volume::refind_volume(&o.volume, Utf8Path::new("/dev/disk"))?;
     let _lock = lock::lock(&o.esp, progress)?;
     let bls = read_entries(&o.entries)?;
     // Temp files of a run that was killed: under the lock no other run is
@@ -351,7 +355,7 @@ pub fn refresh(
             }
         };
         found = true;
-        let Some((new, k)) = refreshed_text(&rel, &old, &bls, &o.volume)? else {
+        let Some((new, k)) = refreshed_text(&rel, &old, &bls, &volume)? else {
             let mode = parse_state(&old)
                 .and_then(|s| s.kinoite)
                 .map(|k| k.mode)

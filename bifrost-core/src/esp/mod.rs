@@ -9,9 +9,13 @@
 //! record and the menu can never disagree, and `status` checks against it.
 
 pub mod choices;
+pub mod fallback;
 pub mod generations;
 pub mod kinoite;
+pub mod last_booted;
 pub mod lock;
+pub mod sign;
+pub mod volume;
 
 use crate::confine;
 use crate::fsutil;
@@ -73,7 +77,13 @@ pub enum EspError {
     #[error(transparent)]
     Fs(#[from] fsutil::FsError),
     #[error(transparent)]
+    Fallback(#[from] fallback::FallbackError),
+    #[error(transparent)]
+    Volume(#[from] volume::VolumeError),
+    #[error(transparent)]
     Confine(#[from] confine::ConfineError),
+    #[error(transparent)]
+    Sign(#[from] sign::SignError),
 }
 
 fn io<'a>(path: &'a Utf8Path, op: &'static str) -> impl FnOnce(std::io::Error) -> EspError + 'a {
@@ -106,6 +116,8 @@ pub struct InstallOptions {
     pub root: Option<Utf8PathBuf>,
     pub refind_efi: Utf8PathBuf,
     pub removable: bool,
+    /// Install at the fallback path even over another system's loader.
+    pub force_removable: bool,
     pub limit: Option<u32>,
     /// BLS entries folder and rEFInd volume of Kinoite's `/boot` (direct entries).
     pub kinoite: Option<(Utf8PathBuf, String)>,
@@ -118,6 +130,13 @@ pub struct InstallOptions {
     pub extra_config: String,
     /// Boot Kinoite's newest entry by default instead of the newest generation.
     pub default_kinoite: bool,
+    /// Boot the entry booted last (rEFInd's `+`); the choice above is the
+    /// fallback when nothing was booted yet or that entry is gone.
+    pub last_booted: bool,
+    /// Sign rEFInd, its drivers and the kernels with this key (esp/sign.rs).
+    pub sign: Option<sign::SignOptions>,
+    /// Put a Microsoft-signed shim in front of the signed rEFInd.
+    pub shim: Option<sign::ShimSource>,
 }
 
 /// One file bifrost keeps on the ESP.
@@ -176,6 +195,9 @@ pub struct Plan {
     records: BTreeMap<String, FileRecord>,
     #[serde(skip)]
     config: Config,
+    /// Signed copies waiting to be copied (removed with the plan).
+    #[serde(skip)]
+    _staging: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 impl Plan {
@@ -271,8 +293,13 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
     if !o.refind_efi.is_file() {
         return Err(EspError::MissingRefind(o.refind_efi.to_string()));
     }
+    if o.removable {
+        fallback::check(&o.esp, &o.refind_efi, o.force_removable)?;
+    }
+    let signer = o.sign.as_ref().map(sign::Signer::new).transpose()?;
     let gens = generations::read(&o.profiles, o.limit, o.root.as_deref())?;
     let (refind_dir, refind_bin) = REFIND_DIRS[o.removable as usize];
+    let (refind_bin, shim_files) = sign::loader_files(o, refind_dir, refind_bin)?;
     let config_path = format!("{refind_dir}/refind.conf");
     // Every path under the ESP goes through confine::checked: a link
     // there (a folder ESP or a bind mount can hold one) is never followed.
@@ -291,7 +318,7 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
 
     // Every file the new configuration needs: ESP path -> source.
     let mut wanted: BTreeMap<String, Utf8PathBuf> = BTreeMap::new();
-    wanted.insert(refind_bin.into(), o.refind_efi.clone());
+    wanted.insert(refind_bin.clone(), o.refind_efi.clone());
     // Generations share files: name each source once (a file outside a
     // store is named by hashing its content).
     let mut names: BTreeMap<Utf8PathBuf, String> = BTreeMap::new();
@@ -299,7 +326,7 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
         let dest = match names.get(src) {
             Some(d) => d.clone(),
             None => {
-                let d = format!("{NIXOS_DIR}/{}", esp_name(src)?);
+                let d = format!("{NIXOS_DIR}/{}", sign::esp_name(src, signer.as_ref())?);
                 names.insert(src.to_owned(), d.clone());
                 d
             }
@@ -347,11 +374,20 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
         wanted.extend(k.drivers.iter().cloned());
         entries.extend(k.entries.iter().cloned());
     }
+    if o.last_booted {
+        last_booted::stable_newest_title(&mut entries);
+    }
     let default = match (o.default_kinoite, side.is_some()) {
         (true, false) => return Err(EspError::DefaultWithoutKinoite),
         (true, true) => entries[gens.len()].title.clone(),
         _ => entries[0].title.clone(),
     };
+
+    if let Some(s) = &signer {
+        let sizes = old_records.iter().map(|(k, r)| (k.clone(), r.size));
+        s.stage(&o.esp, &refind_bin, &mut wanted, &sizes.collect())?;
+    }
+    wanted.extend(shim_files);
 
     // Decide what to copy: store-named files whose recorded size matches what
     // is on the ESP are kept; small rEFInd files are compared byte for byte.
@@ -371,15 +407,22 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
             }
         } else {
             let new = std::fs::read(src).map_err(io(src, "read"))?;
-            let same =
-                on_disk == Some(size) && std::fs::read(&target).map(|b| b == new).unwrap_or(false);
-            if same {
+            let old = std::fs::read(&target)
+                .ok()
+                .filter(|_| on_disk == Some(size));
+            let same = old.as_ref().is_some_and(|b| {
+                *b == new
+                    || signer
+                        .as_ref()
+                        .is_some_and(|s| s.same_signed(b, &new, &target))
+            });
+            if let Some(old) = old.filter(|_| same) {
                 records.insert(
                     dest.clone(),
                     FileRecord {
                         path: dest.clone(),
                         size,
-                        sha256: Some(hex::encode(Sha256::digest(&new))),
+                        sha256: Some(hex::encode(Sha256::digest(&old))),
                     },
                 );
             }
@@ -396,7 +439,11 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
 
     let mut config = Config {
         timeout: o.timeout,
-        default_selection: Some(default.clone()),
+        default_selection: Some(if o.last_booted {
+            last_booted::selection(&default)
+        } else {
+            default.clone()
+        }),
         text_only: o.text_only,
         also_scan_dirs: vec![],
         extra: o.extra_config.clone(),
@@ -506,6 +553,7 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
         kinoite,
         records,
         config,
+        _staging: signer.map(|s| s.staging()),
     })
 }
 
@@ -859,11 +907,15 @@ pub fn status(esp: &Utf8Path) -> Result<Status, EspError> {
                 }
             }
         }
-        let default_generation = state
-            .default
-            .strip_prefix("Generation ")
-            .and_then(|r| r.split(':').next())
-            .and_then(|n| n.parse().ok());
+        let default_generation = if state.default == last_booted::NEWEST_TITLE {
+            state.generations.first().copied()
+        } else {
+            state
+                .default
+                .strip_prefix("Generation ")
+                .and_then(|r| r.split(':').next())
+                .and_then(|n| n.parse().ok())
+        };
         st.installs.push(ConfigStatus {
             config: rel,
             entries,
@@ -948,6 +1000,7 @@ mod tests {
             root: None,
             refind_efi: refind,
             removable: false,
+            force_removable: false,
             limit: Some(2),
             kinoite: Some((bls, "KINOITE".into())),
             kinoite_chainload: None,
@@ -955,6 +1008,9 @@ mod tests {
             text_only: true,
             extra_config: String::new(),
             default_kinoite: false,
+            last_booted: false,
+            sign: None,
+            shim: None,
         };
         let p = plan(&o).unwrap();
         assert_eq!(p.generations, vec![3, 2]);
@@ -972,6 +1028,26 @@ mod tests {
         assert_eq!(plan(&k).unwrap().default, "Fedora Linux 40 (Kinoite)");
         k.kinoite = None;
         assert!(matches!(plan(&k), Err(EspError::DefaultWithoutKinoite)));
+        // The entry booted last: rEFInd's `+`, the newest generation under a
+        // title that a rebuild does not change, as the fallback.
+        let mut l = o.clone();
+        l.last_booted = true;
+        let lp = plan(&l).unwrap();
+        assert!(
+            lp.new_config
+                .contains("\ndefault_selection \"+,NixOS (newest generation)\"\n"),
+            "{}",
+            lp.new_config
+        );
+        assert!(lp
+            .new_config
+            .contains("menuentry \"NixOS (newest generation)\" {"));
+        assert!(lp
+            .new_config
+            .contains("menuentry \"Generation 2: NixOS 26.05.2 (Linux 6.6)\" {"));
+        apply(&lp, &mut |_| {}).unwrap();
+        let st = status(&root.join("esp")).unwrap();
+        assert_eq!(st.installs[0].default_generation, Some(3));
     }
 
     #[test]

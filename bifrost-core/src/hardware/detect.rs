@@ -183,6 +183,25 @@ impl Dev {
     }
 }
 
+/// File systems rEFInd has drivers for, as Kinoite's /boot may use.
+const KINOITE_BOOT_FS: &[&str] = &["ext4", "ext3", "ext2", "btrfs", "vfat"];
+
+/// How the settings name Kinoite's /boot: file-system UUID first (what
+/// Fedora's fstab uses and what survives relabelling), then file-system
+/// label, then partition GUID (a partition label is no `/dev/disk/by-label`
+/// name, so it is not offered).
+fn kinoite_boot_volume(d: &Dev) -> Option<spec::BootVolume> {
+    let forms = [
+        d.uuid.as_ref().map(|u| format!("UUID={u}")),
+        d.label.as_ref().map(|l| format!("LABEL={l}")),
+        d.partuuid.as_ref().map(|u| format!("PARTUUID={u}")),
+    ];
+    forms
+        .into_iter()
+        .flatten()
+        .find_map(|f| spec::BootVolume::parse(&f).ok())
+}
+
 /// udev escapes anything else in `/dev/disk/by-*` names (`\x20` for a space).
 fn plain_name(s: &str) -> bool {
     !s.is_empty()
@@ -462,31 +481,63 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
     }
 
     // Kinoite beside NixOS: its /boot is an ext4 partition outside the pool.
+    // Run from NixOS (or the installer) it is unmounted and found by its
+    // label; run on Kinoite it is mounted at /boot of an ostree-booted system
+    // (`ostree=` on the kernel command line) and, as Fedora's installer
+    // leaves it, has no label: its file-system UUID names it, as in Fedora's fstab.
     let mut dual_boot = DualBoot::default();
-    if subvolumes
+    let ostree_booted = read("proc/cmdline")?
+        .split_whitespace()
+        .any(|a| a.starts_with("ostree="));
+    let on_kinoite = ostree_booted && !running_nixos;
+    let kinoite_pool = subvolumes
         .iter()
-        .any(|s| s.owner == SubvolumeOwner::Kinoite)
-    {
-        let boot = devs.iter().map(|(d, _)| *d).find(|d| {
+        .any(|s| s.owner == SubvolumeOwner::Kinoite);
+    let boot = if on_kinoite {
+        devs.iter().map(|(d, _)| *d).find(|d| {
+            d.kind.as_deref() == Some("part")
+                && KINOITE_BOOT_FS.contains(&d.fstype())
+                && d.mounts().any(|(mp, _)| mp == "/boot")
+        })
+    } else if kinoite_pool {
+        devs.iter().map(|(d, _)| *d).find(|d| {
             d.kind.as_deref() == Some("part")
                 && d.fstype() == "ext4"
                 && d.mounts().next().is_none()
                 && (d.label.is_some() || d.partlabel.is_some())
-        });
-        if let Some(b) = boot {
-            let volume = b
-                .label
-                .clone()
-                .or_else(|| b.partlabel.clone())
-                .unwrap_or_default();
+        })
+    } else {
+        None
+    };
+    if let Some(b) = boot {
+        let volume = kinoite_boot_volume(b);
+        if let Some(volume) = volume {
+            if on_kinoite {
+                notes.push(format!(
+                    "Kinoite's ostree /boot ({}) is dualBoot.kinoite.bootVolume {volume}",
+                    b.dev_path()
+                ));
+            }
             dual_boot.kinoite = Some(Kinoite {
                 boot_volume: volume,
                 entries_dir: spec::defaults::bls_entries(),
-                boot_fs_type: "ext4".into(),
+                boot_fs_type: b.fstype().to_owned(),
                 title: spec::defaults::kinoite_title(),
                 mode: Default::default(),
             });
         }
+    }
+    // Data both systems share: proposed when the pool lacks it; `bifrost
+    // install` creates it (never formats or overwrites one that exists).
+    if dual_boot.kinoite.is_some() && !subvolumes.iter().any(|s| s.owner == SubvolumeOwner::Shared)
+    {
+        subvolumes.push(Subvolume {
+            name: "@shared".into(),
+            mount_point: Some("/shared".into()),
+            mount_options: spec::defaults::mount_options(),
+            owner: SubvolumeOwner::Shared,
+        });
+        notes.push("no @shared subvolume: proposed @shared at /shared for data both systems use (created by `bifrost install`)".into());
     }
 
     let mut extra_initrd_modules = Vec::new();
@@ -518,6 +569,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
             btrfs_label,
             subvolumes,
             swap,
+            shared_group: Default::default(),
         },
         dual_boot,
         desktop: Default::default(),

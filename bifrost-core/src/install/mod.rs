@@ -10,10 +10,12 @@
 //! - [`source`]: which host and flake to install (the installer's own by
 //!   default) and whether the installer carries that system.
 
+pub mod flake_copy;
 pub mod plan;
 pub mod preflight;
 pub mod run;
 pub mod secret;
+pub mod shared;
 pub mod source;
 
 use camino::{Utf8Path, Utf8PathBuf};

@@ -37,7 +37,8 @@ pub struct PlanRequest {
     pub esp_device: Option<Utf8PathBuf>,
     /// LUKS2 partition (dual boot; default: the settings' `storage.luks.device`).
     pub luks_device: Option<Utf8PathBuf>,
-    /// Kinoite's `/boot` (dual boot; default `/dev/disk/by-label/<bootVolume>`).
+    /// Kinoite's `/boot` (dual boot; default: the udev link of
+    /// `dualBoot.kinoite.bootVolume`, `/dev/disk/by-uuid/…`, `by-partuuid/…` or `by-label/…`).
     pub kinoite_boot_device: Option<Utf8PathBuf>,
     /// rEFInd binary for `bifrost esp install --refind-efi`; required
     /// unless `storage_only`.
@@ -65,6 +66,10 @@ pub struct Plan {
     /// Kinoite's `/boot`, read for its boot entries (dual boot with the ESP step).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kinoite_boot_device: Option<Utf8PathBuf>,
+    /// Where the flake is copied on the installed system (`/etc/nixos`);
+    /// `None` for a flake that is not a local folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flake_copy: Option<Utf8PathBuf>,
     pub storage_only: bool,
     pub steps: Vec<Step>,
 }
@@ -464,6 +469,7 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
     let top = req.work_dir.join(format!("pool-{luks_name}"));
     let mut b = Builder { steps: Vec::new() };
     let mut kinoite_boot_device = None;
+    let mut flake_copy = None;
 
     if req.mode == Mode::Fresh {
         b.push(
@@ -626,13 +632,13 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
     .kinoite(pool_access)
     .undo(argv(&["umount", top.as_str()]));
 
-    // On a fresh disk NixOS creates its own and the shared subvolumes; beside
-    // Kinoite only its own: `@shared` and Kinoite's are never created there.
-    let creates = |s: &&Subvolume| match req.mode {
-        Mode::Fresh => s.owner != SubvolumeOwner::Kinoite,
-        Mode::DualBoot => s.owner == SubvolumeOwner::Nixos,
-    };
-    for s in storage.subvolumes.iter().filter(creates) {
+    // On a fresh disk NixOS creates its own subvolumes; beside Kinoite only
+    // its own: Kinoite's are never created or touched.
+    for s in storage
+        .subvolumes
+        .iter()
+        .filter(|s| s.owner == SubvolumeOwner::Nixos)
+    {
         let path = top.join(&s.name);
         let step = b
             .push(
@@ -646,28 +652,33 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
             .undo(argv(&["btrfs", "subvolume", "delete", path.as_str()]));
         step.conflict_if_present = true;
     }
-    // Beside Kinoite, prove the shared subvolumes are there before relying on them.
-    if req.mode == Mode::DualBoot {
-        for s in storage
-            .subvolumes
-            .iter()
-            .filter(|s| s.owner == SubvolumeOwner::Shared)
-        {
-            b.push(
-                format!("check-shared:{}", s.name),
-                format!(
-                    "Check that Kinoite's pool has the shared subvolume {}",
-                    s.name
-                ),
-                run(argv(&[
-                    "btrfs",
-                    "subvolume",
-                    "show",
-                    top.join(&s.name).as_str(),
-                ])),
-            )
-            .kinoite(KinoiteAccess::ReadOnly);
-        }
+    // The shared subvolumes, on both layouts: created when missing (a stock
+    // Kinoite has no @shared), never formatted or overwritten — the probe
+    // skips one that exists — and never deleted by an undo.
+    for s in storage
+        .subvolumes
+        .iter()
+        .filter(|s| s.owner == SubvolumeOwner::Shared)
+    {
+        let path = top.join(&s.name);
+        b.push(
+            format!("subvolume:{}", s.name),
+            format!(
+                "Create the shared subvolume {} if it is missing (group {} gid {}, mode {})",
+                s.name,
+                storage.shared_group.name,
+                storage.shared_group.gid,
+                super::shared::MODE
+            ),
+            run(super::shared::create_argv(
+                &top,
+                &s.name,
+                &storage.shared_group,
+            )),
+        )
+        .writes(WriteKind::Subvolume, path.clone(), DataOwner::Shared)
+        .probe(Probe::Subvolume { path })
+        .kinoite(pool_access);
     }
     b.push(
         "umount-pool-top",
@@ -790,11 +801,27 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
             ]),
         )
         .writes(WriteKind::Files, target, DataOwner::Nixos);
+        // The flake installed from, kept on the installed system: the
+        // installer's copy is gone after the reboot.
+        if let Some(src) = super::local_flake_dir(&req.flake) {
+            let dest = super::flake_copy::dest_under(target);
+            b.push(
+                "copy-flake",
+                format!(
+                    "Copy the flake {src} to {} on the installed system (owner {}), unless one is there",
+                    super::flake_copy::DEST,
+                    super::flake_copy::OWNER
+                ),
+                run(super::flake_copy::argv(&src, target)),
+            )
+            .writes(WriteKind::Files, dest, DataOwner::Nixos);
+            flake_copy = Some(Utf8PathBuf::from(super::flake_copy::DEST));
+        }
         if let Some(k) = kinoite {
             let dev = req
                 .kinoite_boot_device
                 .clone()
-                .unwrap_or_else(|| format!("/dev/disk/by-label/{}", k.boot_volume).into());
+                .unwrap_or_else(|| k.boot_volume.device().into());
             kinoite_boot_device = Some(dev.clone());
             b.push(
                 "mkdir-kinoite-boot",
@@ -885,6 +912,7 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
         luks_device,
         mapper,
         kinoite_boot_device,
+        flake_copy,
         storage_only: req.storage_only,
         steps: b.steps,
     })
@@ -926,7 +954,7 @@ pub fn render(plan: &Plan) -> String {
             plan.host, plan.disk, plan.disk
         ),
         Mode::DualBoot => format!(
-            "install of {} beside Kinoite on {} (Kinoite's data and @shared are left as they are)",
+            "install of {} beside Kinoite on {} (Kinoite's data is left as it is; @shared is created only if missing)",
             plan.host, plan.disk
         ),
     };

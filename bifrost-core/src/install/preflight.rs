@@ -307,6 +307,8 @@ fn package_of(program: &str) -> (&'static str, &'static str) {
             "(NixOS only: boot the bifrost installer)",
         ),
         "mount" | "umount" => ("util-linux", "mount"),
+        // The shared-subvolume and flake-copy steps are small POSIX scripts.
+        "sh" => ("bash", "dash"),
         _ => ("coreutils", "coreutils"),
     }
 }

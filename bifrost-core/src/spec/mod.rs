@@ -4,10 +4,12 @@
 //! panics, and any problem comes back as a [`Problem`] carrying the JSON path
 //! of the offending value and what would fix it.
 
+mod hints;
 mod structure;
 mod types;
 mod unlock;
 mod validate;
+mod volume;
 
 pub use types::*;
 pub use unlock::{MAX_PCR, SECURE_BOOT_PCR};
@@ -15,6 +17,7 @@ pub use validate::{
     validate, ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM, ARGON2_MIN_ITERATIONS,
     ARGON2_MIN_MEMORY_KIB, ARGON2_MIN_PARALLELISM, ESP_MIN_SIZE_MIB, KINOITE_BOOT_FS_TYPES,
 };
+pub use volume::BootVolume;
 
 use camino::Utf8Path;
 use serde::Serialize;

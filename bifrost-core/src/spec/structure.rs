@@ -74,9 +74,11 @@ pub(super) fn check(doc: &Value) -> Vec<Problem> {
                             .join(", ")
                     })
                     .unwrap_or_else(|| options.to_string());
+                let path = dotted(&at, None);
+                let message = format!("must be one of {opts}, got {}", describe(err.instance()));
                 problems.push(Problem {
-                    path: dotted(&at, None),
-                    message: format!("must be one of {opts}, got {}", describe(err.instance())),
+                    message: super::hints::explained(&path, message),
+                    path,
                 });
             }
             ValidationErrorKind::OneOfNotValid { context }
@@ -106,9 +108,10 @@ pub(super) fn check(doc: &Value) -> Vec<Problem> {
                         describe(err.instance())
                     ),
                 };
+                let path = dotted(&at, None);
                 problems.push(Problem {
-                    path: dotted(&at, None),
-                    message,
+                    message: super::hints::explained(&path, message),
+                    path,
                 });
             }
             _ => problems.push(Problem {

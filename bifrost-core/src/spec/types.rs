@@ -174,6 +174,9 @@ pub enum DefaultEntry {
     Nixos,
     /// The Kinoite side (needs `dualBoot.kinoite`).
     Kinoite,
+    /// The system booted last (rEFInd's `+`), else the newest NixOS
+    /// generation: a Kinoite update that reboots to apply comes back to Kinoite.
+    LastBooted,
 }
 
 /// EFI system partition.
@@ -227,6 +230,34 @@ pub struct Storage {
     /// Swap, if any.
     #[serde(default)]
     pub swap: Swap,
+    /// The group owning the shared subvolume on both systems (create it with
+    /// the same gid on Kinoite: `groupadd -g <gid> <name>`).
+    #[serde(default)]
+    pub shared_group: SharedGroup,
+}
+
+/// A group with the same gid on NixOS and on Kinoite.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SharedGroup {
+    /// Group name (`users.groups.<name>` on NixOS).
+    #[serde(default = "defaults::shared_group_name")]
+    #[schemars(example = &"family")]
+    pub name: String,
+    /// Group id, the same on both systems; outside the ranges both give
+    /// users' own groups by default.
+    #[serde(default = "defaults::shared_group_gid")]
+    #[schemars(example = 2001)]
+    pub gid: u32,
+}
+
+impl Default for SharedGroup {
+    fn default() -> Self {
+        SharedGroup {
+            name: defaults::shared_group_name(),
+            gid: defaults::shared_group_gid(),
+        }
+    }
 }
 
 /// LUKS2 container.
@@ -412,10 +443,10 @@ pub struct DualBoot {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Kinoite {
-    /// rEFInd `volume` of Kinoite's `/boot`: a file-system label, partition
-    /// label or partition GUID.
-    #[schemars(example = &"kinoite-boot")]
-    pub boot_volume: String,
+    /// Kinoite's `/boot`: `UUID=<file-system UUID>` (as in Fedora's
+    /// `/etc/fstab`), `PARTUUID=<GPT partition GUID>`, `LABEL=<label>` or a bare label.
+    #[schemars(example = &"UUID=3f2a5c1e-8d4b-4e6f-9a7c-0b1d2e3f4a5b")]
+    pub boot_volume: crate::spec::BootVolume,
     /// Folder of Boot Loader Specification entries on that volume, as ostree writes them.
     #[serde(default = "defaults::bls_entries")]
     #[schemars(with = "String")]
@@ -512,11 +543,35 @@ pub struct SecureBoot {
     #[serde(default)]
     #[schemars(example = true)]
     pub enable: bool,
-    /// Folder with the signing keys (`db.key`, `db.crt`); required when enabled.
+    /// Folder with the signing keys, read at install time (never copied into
+    /// the Nix store): `mok.key`/`mok.crt` for the shim route, `db.key`/`db.crt`
+    /// for own keys (`bifrost sb keys`); required when enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     #[schemars(example = &"/etc/secureboot")]
     pub keys_path: Option<Utf8PathBuf>,
+    /// How the firmware comes to trust the signed rEFInd.
+    #[serde(default)]
+    #[schemars(example = &"own-keys")]
+    pub route: SecureBootRoute,
+    /// Microsoft-signed shim for the shim route; null: Fedora's
+    /// `EFI/fedora/shimx64.efi` on the ESP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    #[schemars(example = &"/run/shim/shimx64.efi")]
+    pub shim: Option<Utf8PathBuf>,
+}
+
+/// How the firmware comes to trust the signed rEFInd.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecureBootRoute {
+    /// A Microsoft-signed shim starts rEFInd; the key is in shim's MOK list
+    /// (firmware that takes no keys of its own, such as the Surface's).
+    #[default]
+    Shim,
+    /// The key is in the firmware's own db (`bifrost sb enroll`).
+    OwnKeys,
 }
 
 /// Package sources beyond nixpkgs.
@@ -624,6 +679,12 @@ pub mod defaults {
     }
     pub fn esp_size_mib() -> u32 {
         1024
+    }
+    pub fn shared_group_name() -> String {
+        "shared".into()
+    }
+    pub fn shared_group_gid() -> u32 {
+        2000
     }
     pub fn btrfs_label() -> String {
         "pool".into()

@@ -7,8 +7,8 @@
 //! value bifrost refuses here can never be half-escaped later.
 
 use super::{
-    Argon2id, DefaultEntry, HardwareProfile, HostSettings, KernelSource, Problem, SubvolumeOwner,
-    SwapKind,
+    Argon2id, DefaultEntry, HardwareProfile, HostSettings, KernelSource, Problem, SecureBootRoute,
+    SubvolumeOwner, SwapKind,
 };
 use camino::{Utf8Component, Utf8Path};
 use std::collections::HashMap;
@@ -40,6 +40,7 @@ pub fn validate(settings: &HostSettings) -> Vec<Problem> {
     v.boot(settings);
     v.storage(settings);
     v.dual_boot(settings);
+    v.shared_group(settings);
     v.security(settings);
     v.nix(settings);
     v.output(settings);
@@ -282,7 +283,10 @@ impl Validator {
         if b.default_entry == DefaultEntry::Kinoite && s.dual_boot.kinoite.is_none() {
             self.push(
                 "boot.defaultEntry",
-                "is \"kinoite\" but dualBoot.kinoite is not set; describe the Kinoite side under dualBoot.kinoite, or use \"nixos\"",
+                super::hints::explained(
+                    "boot.defaultEntry",
+                    "is \"kinoite\" but dualBoot.kinoite is not set; describe the Kinoite side under dualBoot.kinoite, or use \"nixos\" or \"last-booted\"".into(),
+                ),
             );
         }
         let esp = &b.esp;
@@ -564,16 +568,40 @@ impl Validator {
         }
     }
 
+    /// A group name both shadow-utils (Kinoite's `groupadd`) and NixOS accept,
+    /// and a gid that is neither root's nor `nogroup`'s.
+    fn shared_group(&mut self, s: &HostSettings) {
+        let g = &s.storage.shared_group;
+        let ok_name = g.name.len() <= 32
+            && g.name
+                .starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && g.name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !ok_name {
+            self.push(
+                "storage.sharedGroup.name",
+                format!(
+                    "must be a group name (lower-case letters, digits, `_`, `-`, starting with a letter or `_`, at most 32), got {}",
+                    show(&g.name)
+                ),
+            );
+        }
+        if g.gid == 0 || g.gid >= 65534 {
+            self.push(
+                "storage.sharedGroup.gid",
+                format!(
+                    "must be between 1 and 65533 (0 is root's group, 65534 and up are reserved), got {}; the default 2000 is free on stock NixOS and Fedora",
+                    g.gid
+                ),
+            );
+        }
+    }
+
     fn dual_boot(&mut self, s: &HostSettings) {
         let Some(k) = &s.dual_boot.kinoite else {
             return;
         };
-        self.non_empty_text(
-            "dualBoot.kinoite.bootVolume",
-            &k.boot_volume,
-            Text::Quoted,
-            "the file-system label \"kinoite-boot\"",
-        );
         self.abs_path("dualBoot.kinoite.entriesDir", &k.entries_dir);
         if !KINOITE_BOOT_FS_TYPES.contains(&k.boot_fs_type.as_str()) {
             self.push(
@@ -616,10 +644,25 @@ impl Validator {
         match &sb.keys_path {
             None if sb.enable => self.push(
                 "security.secureBoot.keysPath",
-                "must be set when security.secureBoot.enable is true; give the folder holding db.key and db.crt",
+                "must be set when security.secureBoot.enable is true; give the folder holding mok.key and mok.crt (shim route) or db.key and db.crt (own keys), as `bifrost sb keys` makes them",
             ),
             Some(p) => {
                 self.abs_path("security.secureBoot.keysPath", p);
+            }
+            None => {}
+        }
+        match &sb.shim {
+            Some(p) => {
+                self.abs_path("security.secureBoot.shim", p);
+            }
+            None if sb.enable
+                && sb.route == SecureBootRoute::Shim
+                && s.dual_boot.kinoite.is_none() =>
+            {
+                self.push(
+                    "security.secureBoot.shim",
+                    "must be set for the shim route when there is no Kinoite side whose shim (EFI/fedora/shimx64.efi) could be used; give a Microsoft-signed shimx64.efi, or set route to \"own-keys\"",
+                )
             }
             None => {}
         }
@@ -897,7 +940,8 @@ mod tests {
                 "kernel.source",
                 "boot.defaultEntry",
                 "storage.subvolumes[5].mountPoint",
-                "security.secureBoot.keysPath"
+                "security.secureBoot.keysPath",
+                "security.secureBoot.shim"
             ]
         );
     }

@@ -19,7 +19,7 @@ pub mod slots;
 pub use run::RealMachine;
 pub use slots::{Slot, SlotKind};
 
-use crate::install::secret::Secret;
+use crate::install::secret::{Secret, SecretError};
 use crate::spec::{MAX_PCR, SECURE_BOOT_PCR};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
@@ -53,6 +53,8 @@ pub enum TpmError {
     ManyTpms { found: String },
     #[error("--pin needs a terminal: systemd-cryptenroll asks for the new PIN on it; run bifrost tpm enroll from a terminal (the passphrase can still come from --key-file)")]
     PinNeedsTerminal,
+    #[error(transparent)]
+    Secret(#[from] SecretError),
     #[error("{device}: {detail}")]
     Metadata { device: Utf8PathBuf, detail: String },
     #[error("{program} failed on {device}: {detail}")]
@@ -240,11 +242,12 @@ pub fn plan(
 }
 
 /// Enroll a TPM2 key slot (and a recovery key) into `opts.device`, unlocking
-/// with `secret`. Every refusal comes before the header is written.
+/// with the passphrase `secret` gives. Every refusal comes before the header
+/// is written, and those that need no passphrase before it is asked for.
 pub fn enroll(
     m: &mut dyn Machine,
     opts: &EnrollOptions,
-    secret: &Secret,
+    secret: &mut dyn FnMut() -> Result<Secret, SecretError>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Status, TpmError> {
     let device = opts.device.as_path();
@@ -270,8 +273,9 @@ pub fn enroll(
     }
     let before = read_slots(m, device)?;
     let runs = plan(opts, &before, &tpm_devices[0])?;
+    let secret = secret()?;
     progress(&format!("checking the passphrase of {device}"));
-    match m.passphrase_opens(device, secret) {
+    match m.passphrase_opens(device, &secret) {
         Ok(true) => {}
         Ok(false) => {
             return Err(TpmError::WrongPassphrase {
@@ -297,7 +301,7 @@ pub fn enroll(
                 if opts.pin { ", with a PIN" } else { "" }
             )
         });
-        m.cryptenroll(args, secret)
+        m.cryptenroll(args, &secret)
             .map_err(|detail| TpmError::Tool {
                 program: "systemd-cryptenroll",
                 device: device.to_owned(),

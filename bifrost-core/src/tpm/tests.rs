@@ -10,6 +10,7 @@ struct Fake {
     terminal: bool,
     enroll_runs: Vec<Vec<String>>,
     secrets_seen: Vec<Vec<u8>>,
+    asked_for_secret: bool,
 }
 
 const ONE_PASSPHRASE: &str = r#"{"keyslots": {"0": {"type": "luks2"}}, "tokens": {}}"#;
@@ -24,6 +25,7 @@ impl Fake {
             terminal: false,
             enroll_runs: Vec::new(),
             secrets_seen: Vec::new(),
+            asked_for_secret: false,
         }
     }
 }
@@ -107,7 +109,18 @@ fn secret(s: &str) -> Secret {
 }
 
 fn run(m: &mut Fake, o: &EnrollOptions, pass: &str) -> Result<Status, TpmError> {
-    enroll(m, o, &secret(pass), &mut |_| {})
+    let mut asked = false;
+    let result = enroll(
+        m,
+        o,
+        &mut || {
+            asked = true;
+            Ok(secret(pass))
+        },
+        &mut |_| {},
+    );
+    m.asked_for_secret = asked;
+    result
 }
 
 #[test]
@@ -217,6 +230,8 @@ fn every_refusal_leaves_the_header_alone() {
         assert!(run(&mut m, &opts(), "right").is_err());
         assert!(m.enroll_runs.is_empty());
         assert_eq!(m.json, ONE_PASSPHRASE);
+        // LUKS1 and no TPM are told before the passphrase is asked for.
+        assert_eq!(m.asked_for_secret, m.passphrase == b"other");
     }
 }
 

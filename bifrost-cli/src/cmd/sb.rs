@@ -1,0 +1,192 @@
+//! `bifrost sb`: Secure Boot keys, verification and enrollment.
+
+use bifrost_core::sb;
+use camino::Utf8PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Create a signing key and certificate (RSA 2048, SHA-256) for shim's MOK list.
+    ///
+    /// Writes NAME.key (PEM, mode 0600), NAME.crt (PEM) and NAME.cer (DER, what
+    /// `mokutil --import` and MokManager take). With --firmware also PK, KEK and db
+    /// (.key/.crt/.cer, the signature list .esl and the signed update .auth) for firmware
+    /// that lets its owner enroll keys. Refuses when any of these files exists.
+    Keys(KeysArgs),
+    /// Check that every EFI binary rEFInd may load is signed by a certificate.
+    ///
+    /// Lists rEFInd (and shim's second stage), its drivers and every kernel refind.conf
+    /// loads from the ESP, with whether each carries a valid signature by CERT and, for
+    /// rEFInd, a .sbat section (shim refuses one without). Exits with status 1 when one fails.
+    Verify(VerifyArgs),
+    /// Queue a certificate for shim's MOK list (as `mokutil --import` does).
+    ///
+    /// mokutil asks for a one-time password; at the next boot shim's MokManager asks to
+    /// confirm the enrollment with it. Needs root and a system booted through shim.
+    EnrollMok(EnrollMokArgs),
+    /// Enroll your own db, KEK and PK into firmware in setup mode.
+    ///
+    /// Writes signed updates of db, then KEK, then PK (which ends setup mode) through
+    /// efivarfs. Refuses, writing nothing, when the firmware is not in setup mode.
+    Enroll(EnrollArgs),
+}
+
+#[derive(clap::Args)]
+pub struct EnrollMokArgs {
+    /// Certificate to enroll (PEM or DER), such as `bifrost sb keys`' mok.cer.
+    #[arg(long, value_name = "FILE")]
+    cert: Utf8PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct EnrollArgs {
+    /// Folder made by `bifrost sb keys --firmware` (PK, KEK and db keys and lists).
+    #[arg(long, value_name = "DIR")]
+    keys: Utf8PathBuf,
+    /// Keep the Microsoft certificates the firmware's db and KEK hold, so other systems'
+    /// shims (Fedora's) and option ROMs still start.
+    #[arg(long)]
+    microsoft: bool,
+    /// efivarfs mount point.
+    #[arg(long, value_name = "DIR", default_value = "/sys/firmware/efi/efivars")]
+    efivars: Utf8PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct KeysArgs {
+    /// Folder for the keys (created if missing; keep it off the ESP and out of the Nix store).
+    #[arg(long, value_name = "DIR")]
+    dir: Utf8PathBuf,
+    /// File name stem of the signing key.
+    #[arg(long, value_name = "NAME", default_value = "mok")]
+    name: String,
+    /// Common name written into the certificates.
+    #[arg(
+        long,
+        value_name = "CN",
+        default_value = "bifrost Secure Boot signing key"
+    )]
+    common_name: String,
+    /// Also create PK, KEK and db for `bifrost sb enroll` (firmware in setup mode).
+    #[arg(long)]
+    firmware: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct VerifyArgs {
+    /// Mount point of the EFI system partition.
+    #[arg(long, value_name = "DIR")]
+    esp: Utf8PathBuf,
+    /// PEM certificate the binaries must be signed by.
+    #[arg(long, value_name = "FILE")]
+    cert: Utf8PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(c: Command) -> ExitCode {
+    match c {
+        Command::Keys(a) => keys(a),
+        Command::Verify(a) => verify(a),
+        Command::EnrollMok(a) => match sb::enroll::enroll_mok(&a.cert) {
+            Ok(()) => {
+                println!("{} is queued for enrollment.", a.cert);
+                println!("{}", sb::enroll::MOK_NEXT_BOOT);
+                ExitCode::SUCCESS
+            }
+            Err(e) => super::fail(&e),
+        },
+        Command::Enroll(a) => {
+            let o = sb::enroll::EnrollOptions {
+                keys: a.keys,
+                microsoft: a.microsoft,
+                efivars: a.efivars,
+            };
+            match sb::enroll::enroll(&o) {
+                Ok(r) => {
+                    println!(
+                        "wrote {} (kept {} certificates of the firmware's own)",
+                        r.written.join(", "),
+                        r.kept
+                    );
+                    println!("the firmware has left setup mode; turn Secure Boot on in its setup");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => super::fail(&e),
+            }
+        }
+    }
+}
+
+fn keys(a: KeysArgs) -> ExitCode {
+    let o = sb::keys::KeysOptions {
+        dir: a.dir,
+        name: a.name,
+        common_name: a.common_name,
+        firmware: a.firmware,
+    };
+    match sb::keys::create(&o) {
+        Ok(r) if a.json => {
+            println!("{}", serde_json::to_string_pretty(&r).expect("serialises"));
+            ExitCode::SUCCESS
+        }
+        Ok(r) => {
+            println!(
+                "key:         {} (private: keep it secret, off the ESP)",
+                r.key
+            );
+            println!("certificate: {} (PEM), {} (DER)", r.cert, r.cert_der);
+            println!("SHA-256:     {}", r.fingerprint);
+            for f in &r.firmware {
+                println!("firmware:    {f}");
+            }
+            println!(
+                "next: sign with `bifrost esp install … --sign-key {} --sign-cert {}`, then enroll with `bifrost sb enroll-mok --cert {}`",
+                r.key, r.cert, r.cert_der
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => super::fail(&e),
+    }
+}
+
+fn verify(a: VerifyArgs) -> ExitCode {
+    let v = match sb::verify::verify(&a.esp, &a.cert) {
+        Ok(v) => v,
+        Err(e) => return super::fail(&e),
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&v).expect("serialises"));
+    } else {
+        for f in &v.files {
+            let state = match (&f.problem, f.signed) {
+                (Some(p), _) => format!("FAIL: {p}"),
+                (None, None) => "ok (not signed by you: checked by the firmware)".into(),
+                (None, Some(_)) => "ok: signed".into(),
+            };
+            let sbat = match f.sbat {
+                Some(true) => ", has .sbat",
+                _ => "",
+            };
+            println!(
+                "{:<11} {}: {state}{sbat}",
+                format!("{:?}", f.role).to_lowercase(),
+                f.path
+            );
+        }
+        if v.files.is_empty() {
+            println!("no rEFInd install found on {}", v.esp);
+        } else if v.ok() {
+            println!("every file is signed by {}", v.cert);
+        }
+    }
+    if v.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,108 @@
+//! The flake a system was installed from, copied onto the installed system.
+//!
+//! The installer's copy (a clone in the live system's `/root`, or the ISO's
+//! store) is gone after the reboot, and "update in your flake" then has no
+//! flake. bifrost copies it to `/etc/nixos` of the target — where
+//! `nixos-rebuild` looks for `flake.nix` when given no `--flake` — and gives
+//! it to the first normal user (uid 1000, group `users`: NixOS's defaults,
+//! and the uid Fedora gives its first user too), so `nix flake update` and
+//! `git` work there without root. An existing `/etc/nixos/flake.nix` (a
+//! second install, a resumed one) is kept as it is.
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+/// Where the flake lands on the installed system.
+pub const DEST: &str = "/etc/nixos";
+/// Owner of the copy: the first normal user and NixOS's `users` group.
+pub const OWNER: &str = "1000:100";
+
+const SCRIPT: &str = r#"set -eu
+src=$1 dest=$2 owner=$3
+if [ -e "$dest/flake.nix" ]; then echo "$dest/flake.nix exists: kept as it is" >&2; exit 0; fi
+mkdir -p "$dest"
+cp -a "$src"/. "$dest"/
+chmod -R u+w "$dest"
+chown -R "$owner" "$dest"
+"#;
+
+/// `sh -c` command copying `src` to `DEST` below `target`.
+pub fn argv(src: &Utf8Path, target: &Utf8Path) -> Vec<String> {
+    vec![
+        "sh".into(),
+        "-c".into(),
+        SCRIPT.into(),
+        "sh".into(),
+        src.to_string(),
+        dest_under(target).to_string(),
+        OWNER.into(),
+    ]
+}
+
+/// `DEST` as the installer sees it, below the target root.
+pub fn dest_under(target: &Utf8Path) -> Utf8PathBuf {
+    target.join(DEST.trim_start_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The script run for real (with a stand-in `chown` that records):
+    /// copies the tree including `.git`, makes it writable, keeps an existing flake.
+    #[test]
+    fn copies_once_and_keeps_an_existing_flake() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(t.path()).unwrap();
+        let src = root.join("src");
+        std::fs::create_dir_all(src.join(".git")).unwrap();
+        std::fs::write(src.join("flake.nix"), b"{ }").unwrap();
+        std::fs::write(src.join(".git/HEAD"), b"ref: refs/heads/main\n").unwrap();
+        std::fs::set_permissions(
+            src.join("flake.nix"),
+            std::fs::Permissions::from_mode(0o444),
+        )
+        .unwrap();
+        let bin = root.join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let log = root.join("log");
+        std::fs::write(
+            bin.join("chown"),
+            format!("#!/bin/sh\necho \"chown $*\" >> {log}\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(bin.join("chown"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        let target = root.join("mnt");
+        let run = || {
+            let a = argv(&src, &target);
+            std::process::Command::new(&a[0])
+                .args(&a[1..])
+                .env(
+                    "PATH",
+                    format!("{bin}:{}", std::env::var("PATH").unwrap_or_default()),
+                )
+                .status()
+                .unwrap()
+        };
+        assert!(run().success());
+        let dest = target.join("etc/nixos");
+        assert_eq!(std::fs::read(dest.join("flake.nix")).unwrap(), b"{ }");
+        assert!(dest.join(".git/HEAD").is_file());
+        let mode = std::fs::metadata(dest.join("flake.nix"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_ne!(mode & 0o200, 0, "copy stays read-only");
+        assert!(std::fs::read_to_string(&log)
+            .unwrap()
+            .contains(&format!("chown -R 1000:100 {dest}")));
+        // The user's own edits survive a second run.
+        std::fs::write(dest.join("flake.nix"), b"{ edited }").unwrap();
+        assert!(run().success());
+        assert_eq!(
+            std::fs::read(dest.join("flake.nix")).unwrap(),
+            b"{ edited }"
+        );
+    }
+}

@@ -1,0 +1,194 @@
+//! `bifrost sb keys`: the user's signing key and certificate, and on request
+//! the PK/KEK/db set for firmware that takes its owner's keys.
+//!
+//! RSA 2048 with SHA-256: the key size and digest shim verifies with
+//! (its OpenSSL build and MokManager accept RSA 2048 certificates; many
+//! firmware implementations support RSA 2048 only, as the UEFI spec's
+//! EFI_CERT_RSA2048 type suggests). Larger keys are refused by some
+//! firmware, so 2048 is the one size that works everywhere.
+
+use super::{io, run, SbError};
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::Serialize;
+
+/// Options of `bifrost sb keys`.
+#[derive(Debug, Clone)]
+pub struct KeysOptions {
+    pub dir: Utf8PathBuf,
+    /// File stem of the signing key (`NAME.key`, `NAME.crt`, `NAME.cer`).
+    pub name: String,
+    /// Common name in the certificates.
+    pub common_name: String,
+    /// Also PK, KEK and db with their signature lists and signed updates.
+    pub firmware: bool,
+}
+
+/// Files `keys` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeysReport {
+    pub key: Utf8PathBuf,
+    pub cert: Utf8PathBuf,
+    pub cert_der: Utf8PathBuf,
+    pub fingerprint: String,
+    /// PK/KEK/db files when asked for.
+    pub firmware: Vec<Utf8PathBuf>,
+}
+
+/// Certificate validity: long enough not to expire under a running machine
+/// (firmware does not check expiry; shim neither).
+const DAYS: &str = "3650";
+
+fn check_name(name: &str) -> Result<(), SbError> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(SbError::BadName(name.into()))
+    }
+}
+
+/// Every file `keys` would write, so it can refuse before writing any.
+pub fn planned_files(o: &KeysOptions) -> Vec<Utf8PathBuf> {
+    let mut v: Vec<Utf8PathBuf> = ["key", "crt", "cer"]
+        .iter()
+        .map(|e| o.dir.join(format!("{}.{e}", o.name)))
+        .collect();
+    if o.firmware {
+        for n in ["PK", "KEK", "db"] {
+            for e in ["key", "crt", "cer", "esl", "auth"] {
+                v.push(o.dir.join(format!("{n}.{e}")));
+            }
+        }
+    }
+    v
+}
+
+/// Create the keys; refuses when any file exists, writes nothing then.
+pub fn create(o: &KeysOptions) -> Result<KeysReport, SbError> {
+    use std::os::unix::fs::PermissionsExt;
+    check_name(&o.name)?;
+    let files = planned_files(o);
+    if let Some(f) = files.iter().find(|f| f.symlink_metadata().is_ok()) {
+        return Err(SbError::Exists(f.to_string()));
+    }
+    if o.dir.symlink_metadata().is_ok() && !o.dir.is_dir() {
+        return Err(SbError::Refused(format!("--dir {} is not a folder", o.dir)));
+    }
+    std::fs::create_dir_all(&o.dir).map_err(io(&o.dir, "create folder"))?;
+    // Work in a private folder beside the target and move the finished files
+    // in: an interrupted run leaves no half set behind.
+    let work = tempfile::Builder::new()
+        .prefix(".bifrost-keys-")
+        .tempdir_in(&o.dir)
+        .map_err(io(&o.dir, "create temp folder"))?;
+    let w = Utf8Path::from_path(work.path()).expect("temp path under a UTF-8 dir");
+    std::fs::set_permissions(w, std::fs::Permissions::from_mode(0o700)).map_err(io(w, "chmod"))?;
+    make_pair(w, &o.name, &o.common_name)?;
+    if o.firmware {
+        for n in ["PK", "KEK", "db"] {
+            make_pair(w, n, &format!("{} {n}", o.common_name))?;
+        }
+        // A random owner GUID for the signature lists, as sbctl does.
+        let owner = uuid_v4()?;
+        for (n, signer) in [("PK", "PK"), ("KEK", "PK"), ("db", "KEK")] {
+            let esl = w.join(format!("{n}.esl"));
+            run(
+                "cert-to-efi-sig-list",
+                &[
+                    "-g",
+                    &owner,
+                    w.join(format!("{n}.crt")).as_str(),
+                    esl.as_str(),
+                ],
+            )?;
+            run(
+                "sign-efi-sig-list",
+                &[
+                    "-g",
+                    &owner,
+                    "-k",
+                    w.join(format!("{signer}.key")).as_str(),
+                    "-c",
+                    w.join(format!("{signer}.crt")).as_str(),
+                    n,
+                    esl.as_str(),
+                    w.join(format!("{n}.auth")).as_str(),
+                ],
+            )?;
+        }
+    }
+    for f in &files {
+        let name = f.file_name().expect("planned files have names");
+        let src = w.join(name);
+        let mode = if name.ends_with(".key") { 0o600 } else { 0o644 };
+        std::fs::set_permissions(&src, std::fs::Permissions::from_mode(mode))
+            .map_err(io(&src, "chmod"))?;
+        // A file that appeared meanwhile is not replaced: link fails on it.
+        std::fs::hard_link(&src, f).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                SbError::Exists(f.to_string())
+            } else {
+                io(f, "create")(e)
+            }
+        })?;
+    }
+    crate::fsutil::sync_dir(&o.dir).map_err(|e| SbError::Refused(e.to_string()))?;
+    let cert = o.dir.join(format!("{}.crt", o.name));
+    Ok(KeysReport {
+        key: o.dir.join(format!("{}.key", o.name)),
+        fingerprint: super::fingerprint(&cert)?,
+        cert_der: o.dir.join(format!("{}.cer", o.name)),
+        cert,
+        firmware: files.into_iter().skip(3).collect(),
+    })
+}
+
+fn make_pair(dir: &Utf8Path, name: &str, cn: &str) -> Result<(), SbError> {
+    let key = dir.join(format!("{name}.key"));
+    let crt = dir.join(format!("{name}.crt"));
+    let cer = dir.join(format!("{name}.cer"));
+    run(
+        "openssl",
+        &[
+            "req",
+            "-new",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-sha256",
+            "-nodes",
+            "-days",
+            DAYS,
+            "-subj",
+            &format!("/CN={cn}/"),
+            "-keyout",
+            key.as_str(),
+            "-out",
+            crt.as_str(),
+        ],
+    )?;
+    run(
+        "openssl",
+        &[
+            "x509",
+            "-in",
+            crt.as_str(),
+            "-outform",
+            "DER",
+            "-out",
+            cer.as_str(),
+        ],
+    )?;
+    Ok(())
+}
+
+fn uuid_v4() -> Result<String, SbError> {
+    let p = Utf8Path::new("/proc/sys/kernel/random/uuid");
+    Ok(std::fs::read_to_string(p)
+        .map_err(io(p, "read"))?
+        .trim()
+        .to_string())
+}

@@ -1,0 +1,479 @@
+//! Secure Boot under real firmware: OVMF with Secure Boot enforced boots an
+//! ESP that `bifrost esp install --sign-key/--sign-cert` signed, through
+//! Debian's Microsoft-signed shim with the key in shim's MOK list (the
+//! Surface route) and with the key in the firmware's own db (Debian's
+//! snakeoil test keys); a kernel not signed by the key is refused in both,
+//! and `bifrost sb verify` names it.
+
+use bifrost_e2e::fakenix::{bifrost, tree_hash, Boot, FakeNix};
+use bifrost_e2e::{image, initrd, qemu, skip, tool_path, BootTools};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// What the Secure Boot tests need beyond the boot tools.
+struct SbTools {
+    boot: BootTools,
+    code: PathBuf,
+    ms_vars: PathBuf,
+    snakeoil_vars: PathBuf,
+    snakeoil_key: PathBuf,
+    snakeoil_cert: PathBuf,
+    shim: PathBuf,
+    virt_fw_vars: PathBuf,
+}
+
+impl SbTools {
+    fn find(test: &str) -> Option<SbTools> {
+        let boot = BootTools::find(test)?;
+        let found = (
+            tool_path(
+                "BIFROST_OVMF_SECBOOT_CODE",
+                "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd",
+            ),
+            tool_path("BIFROST_OVMF_MS_VARS", "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"),
+            tool_path(
+                "BIFROST_OVMF_SNAKEOIL_VARS",
+                "/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd",
+            ),
+            tool_path(
+                "BIFROST_SNAKEOIL_KEY",
+                "/usr/share/ovmf/PkKek-1-snakeoil.key",
+            ),
+            tool_path(
+                "BIFROST_SNAKEOIL_CERT",
+                "/usr/share/ovmf/PkKek-1-snakeoil.pem",
+            ),
+            tool_path("BIFROST_SHIM", "/usr/lib/shim/shimx64.efi.signed"),
+            bifrost_e2e::program("virt-fw-vars"),
+            bifrost_e2e::program("sbsign").and(bifrost_e2e::program("sbattach")),
+        );
+        match found {
+            (
+                Some(code),
+                Some(ms_vars),
+                Some(snakeoil_vars),
+                Some(sk),
+                Some(sc),
+                Some(shim),
+                Some(v),
+                Some(_),
+            ) => Some(SbTools {
+                boot,
+                code,
+                ms_vars,
+                snakeoil_vars,
+                snakeoil_key: sk,
+                snakeoil_cert: sc,
+                shim,
+                virt_fw_vars: v,
+            }),
+            _ => {
+                skip(
+                    test,
+                    "OVMF secboot firmware (ovmf), shim-signed, sbsigntool and virt-fw-vars (PyPI virt-firmware)",
+                );
+                None
+            }
+        }
+    }
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The test kernel without any signature (Debian signs its own kernels, and
+/// Debian's shim trusts that signature).
+fn unsigned_kernel(t: &BootTools, dir: &Path) -> PathBuf {
+    let k = dir.join("kernel-unsigned");
+    std::fs::copy(&t.kernel, &k).unwrap();
+    // Removes one signature per call; an unsigned image makes it fail.
+    while Command::new("sbattach")
+        .arg("--remove")
+        .arg(&k)
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {}
+    k
+}
+
+/// One generation whose kernel is `kernel`, installed by `esp install
+/// --removable` with `extra` flags; returns (esp, profiles, toplevel).
+fn install(t: &BootTools, dir: &Path, kernel: &Path, extra: &[&str]) -> (PathBuf, PathBuf) {
+    let nix = FakeNix::new(&dir.join("root"));
+    let rd = dir.join("initrd");
+    initrd::Initrd::new(&t.busybox, initrd::PRINT_CMDLINE_INIT).write(&rd);
+    let k = nix.store_copy("linux-6.1.0", "bzImage", kernel);
+    let i = nix.store_copy("initrd-linux-6.1", "initrd", &rd);
+    let profiles = dir.join("profiles");
+    let g = nix.toplevel(
+        "nixos-system-1",
+        &Boot {
+            label: "NixOS signed".into(),
+            kernel: k,
+            initrd: i,
+            params: vec!["console=ttyS0".into(), "sb=1".into()],
+        },
+        &[],
+    );
+    nix.link(&profiles, 1, &g);
+    let esp = dir.join("esp");
+    std::fs::create_dir_all(&esp).unwrap();
+    let refind = t.refind_dir.join("refind_x64.efi");
+    let mut args = vec![
+        "esp",
+        "install",
+        "--esp",
+        esp.to_str().unwrap(),
+        "--profiles",
+        profiles.to_str().unwrap(),
+        "--refind-efi",
+        refind.to_str().unwrap(),
+        "--removable",
+        "--timeout",
+        "30",
+        "--text-only",
+    ];
+    args.extend_from_slice(extra);
+    let (ok, out, err) = bifrost(&args);
+    assert!(ok, "install failed:\n{out}\n{err}");
+    (esp, profiles)
+}
+
+/// The one kernel bifrost put on the ESP.
+fn esp_kernel(esp: &Path) -> PathBuf {
+    let mut ks: Vec<PathBuf> = std::fs::read_dir(esp.join("EFI/nixos"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("bzImage"))
+        .collect();
+    assert_eq!(ks.len(), 1, "{ks:?}");
+    ks.pop().unwrap()
+}
+
+/// A VM with OVMF's Secure Boot firmware and `vars` itself (not a copy:
+/// what the guest enrolls stays for the next boot).
+fn secure_vm(t: &SbTools, vars: &Path, memory_mib: u32) -> qemu::QemuBuilder {
+    qemu::QemuBuilder::new(&t.boot.qemu, memory_mib)
+        .arg("-machine")
+        .arg("q35,smm=on")
+        .arg("-global")
+        .arg("driver=cfi.pflash01,property=secure,value=on")
+        .arg("-drive")
+        .arg(format!(
+            "if=pflash,format=raw,readonly=on,file={}",
+            t.code.display()
+        ))
+        .arg("-drive")
+        .arg(format!("if=pflash,format=raw,file={}", vars.display()))
+}
+
+/// Boot `img` under OVMF with Secure Boot enforced and `vars`, choose the
+/// default entry, and return the command line the kernel printed, or None
+/// when the firmware, shim or rEFInd refused what it was to start.
+fn boot_secure(t: &SbTools, vars: &Path, img: &Path) -> (Option<String>, String) {
+    // A copy: the firmware writes its variables, and each boot starts alike.
+    let copy = tempfile::NamedTempFile::new().unwrap();
+    std::fs::copy(vars, copy.path()).unwrap();
+    let mut vm = secure_vm(t, copy.path(), 512).disk(img).spawn();
+    vm.wait_for("Main Menu", Duration::from_secs(240));
+    vm.keys(&["ret"]);
+    // A refused kernel leaves rEFInd waiting on its error screen: wait for
+    // either the printed command line or the refusal.
+    let start = std::time::Instant::now();
+    loop {
+        let log = vm.serial();
+        if let Some(c) = qemu::printed_cmdline(&log) {
+            return (Some(c), log);
+        }
+        let refused = [
+            "Access Denied",
+            "Security Violation",
+            "Verification failed",
+            "Secure Boot validation failure",
+        ]
+        .iter()
+        .any(|m| log.contains(m));
+        if refused {
+            // Give a wrongly accepted kernel time to print anyway.
+            std::thread::sleep(Duration::from_secs(5));
+            let log = vm.serial();
+            return (qemu::printed_cmdline(&log), log);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(240),
+            "neither a command line nor a refusal; serial:\n{}",
+            qemu::tail(&log)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn fat(dir: &Path, esp: &Path, name: &str) -> PathBuf {
+    let img = dir.join(name);
+    image::fat_image(esp, &img, 64, "ESP");
+    img
+}
+
+fn verify(esp: &Path, cert: &Path) -> (bool, String) {
+    let (ok, out, err) = bifrost(&[
+        "sb",
+        "verify",
+        "--esp",
+        esp.to_str().unwrap(),
+        "--cert",
+        cert.to_str().unwrap(),
+    ]);
+    (ok, format!("{out}{err}"))
+}
+
+#[test]
+fn shim_and_mok_boot_signed_kernel_and_refuse_unsigned() {
+    let Some(t) = SbTools::find("shim_and_mok_boot_signed_kernel_and_refuse_unsigned") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let keys = d.join("keys");
+    let (ok, out, err) = bifrost(&["sb", "keys", "--dir", keys.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    let (key, cert) = (keys.join("mok.key"), keys.join("mok.crt"));
+    // The firmware holds only Microsoft's keys; the test key is in shim's MOK list.
+    let vars = d.join("vars.fd");
+    run(Command::new(&t.virt_fw_vars)
+        .arg("-i")
+        .arg(&t.ms_vars)
+        .arg("-o")
+        .arg(&vars)
+        .arg("--add-mok")
+        .arg("605dab50-e046-4300-abb6-3dd810dd8b23")
+        .arg(&cert));
+    let kernel = unsigned_kernel(&t.boot, d);
+    let (esp, _) = install(
+        &t.boot,
+        d,
+        &kernel,
+        &[
+            "--sign-key",
+            key.to_str().unwrap(),
+            "--sign-cert",
+            cert.to_str().unwrap(),
+            "--shim",
+            t.shim.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        std::fs::read(esp.join("EFI/BOOT/BOOTX64.EFI")).unwrap(),
+        std::fs::read(&t.shim).unwrap(),
+        "shim is the firmware's fallback loader"
+    );
+    assert!(esp.join("EFI/BOOT/grubx64.efi").is_file());
+    assert!(
+        esp.join("EFI/BOOT/mmx64.efi").is_file(),
+        "MokManager beside shim"
+    );
+    let (ok, out) = verify(&esp, &cert);
+    assert!(ok, "{out}");
+
+    let (printed, log) = boot_secure(&t, &vars, &fat(d, &esp, "good.img"));
+    let printed = printed.unwrap_or_else(|| panic!("refused; serial:\n{}", qemu::tail(&log)));
+    assert!(printed.ends_with("console=ttyS0 sb=1"), "{printed}");
+
+    // The kernel replaced by the same kernel unsigned: refused, and named.
+    let on_esp = esp_kernel(&esp);
+    std::fs::copy(&kernel, &on_esp).unwrap();
+    let (ok, out) = verify(&esp, &cert);
+    assert!(!ok, "{out}");
+    let name = on_esp.file_name().unwrap().to_str().unwrap();
+    assert!(
+        out.lines()
+            .any(|l| l.contains(name) && l.contains("not signed")),
+        "{out}"
+    );
+    let (printed, log) = boot_secure(&t, &vars, &fat(d, &esp, "bad.img"));
+    assert_eq!(printed, None, "{}", qemu::tail(&log));
+}
+
+#[test]
+fn own_keys_in_db_boot_signed_kernel_and_refuse_unsigned() {
+    let Some(t) = SbTools::find("own_keys_in_db_boot_signed_kernel_and_refuse_unsigned") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Debian's snakeoil key is in the db of OVMF_VARS_4M.snakeoil.fd.
+    let key = d.join("snakeoil.key");
+    run(Command::new("openssl")
+        .args(["pkey", "-passin", "pass:snakeoil", "-in"])
+        .arg(&t.snakeoil_key)
+        .arg("-out")
+        .arg(&key));
+    let cert = &t.snakeoil_cert;
+    let kernel = unsigned_kernel(&t.boot, d);
+    let sign = [
+        "--sign-key",
+        key.to_str().unwrap(),
+        "--sign-cert",
+        cert.to_str().unwrap(),
+    ];
+    let (esp, _) = install(&t.boot, d, &kernel, &sign);
+    let (ok, out) = verify(&esp, cert);
+    assert!(ok, "{out}");
+    let (printed, log) = boot_secure(&t, &t.snakeoil_vars, &fat(d, &esp, "good.img"));
+    let printed = printed.unwrap_or_else(|| panic!("refused; serial:\n{}", qemu::tail(&log)));
+    assert!(printed.ends_with("console=ttyS0 sb=1"), "{printed}");
+
+    // A re-run with nothing changed writes nothing.
+    let before = tree_hash(&esp);
+    let (esp2, _) = install(&t.boot, d, &kernel, &sign);
+    assert_eq!(esp2, esp);
+    assert_eq!(tree_hash(&esp), before);
+
+    // A kernel signed by another key is refused by the firmware.
+    let other = d.join("other");
+    let (ok, o1, e1) = bifrost(&["sb", "keys", "--dir", other.to_str().unwrap()]);
+    assert!(ok, "{o1}{e1}");
+    let on_esp = esp_kernel(&esp);
+    run(Command::new("sbsign")
+        .arg("--key")
+        .arg(other.join("mok.key"))
+        .arg("--cert")
+        .arg(other.join("mok.crt"))
+        .arg("--output")
+        .arg(&on_esp)
+        .arg(&kernel));
+    let (ok, out) = verify(&esp, cert);
+    assert!(!ok, "{out}");
+    let name = on_esp.file_name().unwrap().to_str().unwrap();
+    assert!(
+        out.lines()
+            .any(|l| l.contains(name) && l.contains("not signed")),
+        "{out}"
+    );
+    let (printed, log) = boot_secure(&t, &t.snakeoil_vars, &fat(d, &esp, "bad.img"));
+    assert_eq!(printed, None, "{}", qemu::tail(&log));
+}
+
+/// What the guest runs: load efivarfs, enroll the keys with bifrost, print
+/// the result and the firmware's state, power off.
+const ENROLL_INIT: &str = r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/usr/bin:/bin
+mkdir -p /proc /sys /tmp /dev
+mount -t devtmpfs dev /dev
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+echo 1 > /proc/sys/kernel/printk
+insmod /efivarfs.ko
+mount -t efivarfs efivarfs /sys/firmware/efi/efivars
+@BIFROST@ sb enroll --keys /keys 2>&1
+echo "@@rc=$?"
+poweroff -f
+"#;
+
+#[test]
+fn own_keys_enrolled_by_bifrost_in_setup_mode_then_enforced() {
+    let test = "own_keys_enrolled_by_bifrost_in_setup_mode_then_enforced";
+    let Some(t) = SbTools::find(test) else {
+        return;
+    };
+    let kver = t
+        .boot
+        .kernel
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("vmlinuz-"))
+        .map(str::to_string)
+        .unwrap_or_default();
+    let efivarfs = Path::new("/lib/modules")
+        .join(&kver)
+        .join("kernel/fs/efivarfs/efivarfs.ko");
+    let (Some(sign_list), true) = (
+        bifrost_e2e::program("sign-efi-sig-list"),
+        efivarfs.is_file(),
+    ) else {
+        return skip(
+            test,
+            "efitools and the kernel's efivarfs module in /lib/modules/<version>",
+        );
+    };
+    let setup_vars = tool_path("BIFROST_OVMF_SETUP_VARS", "/usr/share/OVMF/OVMF_VARS_4M.fd")
+        .expect("OVMF_VARS_4M.fd (ovmf)");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fw = d.join("fw");
+    let (ok, out, err) = bifrost(&["sb", "keys", "--dir", fw.to_str().unwrap(), "--firmware"]);
+    assert!(ok, "{out}{err}");
+
+    // Boot 1: the firmware in setup mode (no PK); bifrost enrolls from inside.
+    let vars = d.join("vars.fd");
+    std::fs::copy(&setup_vars, &vars).unwrap();
+    // bifrost without its debug information (a tenth of the size) at a
+    // path of its own, with the libraries it loads.
+    let small = d.join("bifrost");
+    run(Command::new("objcopy")
+        .arg("--strip-debug")
+        .arg(bifrost_e2e::bifrost_bin())
+        .arg(&small));
+    let init = ENROLL_INIT.replace("@BIFROST@", small.to_str().unwrap());
+    let rd = initrd::Initrd::new(&t.boot.busybox, &init);
+    rd.file("efivarfs.ko", &std::fs::read(&efivarfs).unwrap(), 0o644);
+    for f in ["PK", "KEK", "db"] {
+        for e in ["key", "crt", "esl"] {
+            let name = format!("{f}.{e}");
+            rd.file(
+                &format!("keys/{name}"),
+                &std::fs::read(fw.join(&name)).unwrap(),
+                0o600,
+            );
+        }
+    }
+    rd.program(&sign_list);
+    rd.program(&small);
+    let rd_path = d.join("enroll-initrd");
+    rd.write(&rd_path);
+    let log = secure_vm(&t, &vars, 1024)
+        .kernel(
+            &t.boot.kernel,
+            &rd_path,
+            "console=ttyS0 panic=-1 loglevel=3",
+        )
+        .spawn()
+        .wait_exit(Duration::from_secs(600));
+    assert!(
+        log.contains("wrote db, KEK, PK") && log.contains("@@rc=0"),
+        "enroll in the guest failed:\n{}",
+        qemu::tail(&log)
+    );
+
+    // Boot 2 and 3: Secure Boot now enforced with the enrolled keys; an ESP
+    // signed with db.key boots, an unsigned kernel is refused.
+    let kernel = unsigned_kernel(&t.boot, d);
+    let (key, cert) = (fw.join("db.key"), fw.join("db.crt"));
+    let (esp, _) = install(
+        &t.boot,
+        d,
+        &kernel,
+        &[
+            "--sign-key",
+            key.to_str().unwrap(),
+            "--sign-cert",
+            cert.to_str().unwrap(),
+        ],
+    );
+    let (printed, log) = boot_secure(&t, &vars, &fat(d, &esp, "good.img"));
+    let printed = printed.unwrap_or_else(|| panic!("refused; serial:\n{}", qemu::tail(&log)));
+    assert!(printed.ends_with("console=ttyS0 sb=1"), "{printed}");
+    std::fs::copy(&kernel, esp_kernel(&esp)).unwrap();
+    let (printed, log) = boot_secure(&t, &vars, &fat(d, &esp, "bad.img"));
+    assert_eq!(printed, None, "{}", qemu::tail(&log));
+}
