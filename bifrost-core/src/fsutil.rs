@@ -13,6 +13,23 @@ pub enum FsError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{0:?} is not a file to write: {1}")]
+    NotAFile(String, &'static str),
+}
+
+/// Refuse a target that cannot be a file before anything is created.
+fn check_target(path: &Utf8Path) -> Result<(), FsError> {
+    let not = |why| Err(FsError::NotAFile(path.to_string(), why));
+    if path.as_str().is_empty() {
+        return not("the path is empty; give the file's name");
+    }
+    if path.file_name().is_none() || path.as_str().ends_with('/') {
+        return not("it names a folder; give the file's name inside it");
+    }
+    if path.is_dir() {
+        return not("it is a folder; give the file's name inside it");
+    }
+    Ok(())
 }
 
 fn io<'a>(path: &'a Utf8Path, op: &'static str) -> impl FnOnce(std::io::Error) -> FsError + 'a {
@@ -44,6 +61,7 @@ fn temp_beside(path: &Utf8Path) -> Result<(tempfile::NamedTempFile, &Utf8Path), 
 /// fsync, rename over the target, fsync the folder. Readers see the old file
 /// or the new one, never a mix, even after a crash.
 pub fn write_atomic(path: &Utf8Path, contents: &[u8]) -> Result<(), FsError> {
+    check_target(path)?;
     let (mut tmp, dir) = temp_beside(path)?;
     tmp.write_all(contents).map_err(io(path, "write"))?;
     tmp.as_file().sync_all().map_err(io(path, "fsync"))?;

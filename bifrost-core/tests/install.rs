@@ -514,6 +514,80 @@ fn probes_skip_work_already_done_by_hand() {
     assert!(sys.stdin.is_empty());
 }
 
+/// The undo lines after a failure past the pool's unmount run in the printed
+/// order: the pool's top level is mounted again before its subvolumes are
+/// deleted, and every unmount comes after the work under that mount point.
+#[test]
+fn undo_steps_run_in_the_printed_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        state_path: Utf8PathBuf::from_path_buf(dir.path().join("state.json")).unwrap(),
+        force: false,
+    };
+    let p = storage_plan(Mode::Fresh);
+    let secret = Secret::from_bytes(PASS.as_bytes().to_vec());
+    // Fail at the first mount after the last step: everything else ran.
+    let last = p.steps.last().unwrap().id.clone();
+    let mut sys = Fake {
+        fail_on: Some(argv_of(&p, &last).join(" ")),
+        ..Default::default()
+    };
+    let msg = run::execute(&p, &mut sys, &secret, &opts, &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    let undo: Vec<&str> = msg
+        .split_once("run in this order:\n")
+        .unwrap_or_else(|| panic!("{msg}"))
+        .1
+        .lines()
+        .map(str::trim)
+        .collect();
+    // Replay what the failed run left mounted, then the undo lines.
+    let mut mounted: Vec<String> = vec![];
+    for a in &sys.ran {
+        match a[0].as_str() {
+            "mount" => mounted.push(a.last().unwrap().clone()),
+            "umount" => mounted.retain(|m| m != &a[1]),
+            _ => {}
+        }
+    }
+    let top = "/run/bifrost/pool-cryptroot";
+    assert!(
+        !mounted.contains(&top.to_string()),
+        "pool top still mounted"
+    );
+    let mut deleted = 0;
+    for line in &undo {
+        let w: Vec<&str> = line.split(' ').collect();
+        match w[0] {
+            "mount" => mounted.push(w.last().unwrap().to_string()),
+            "umount" => {
+                assert!(
+                    mounted.iter().any(|m| m == w[1]),
+                    "{line}: not mounted\n{msg}"
+                );
+                assert!(
+                    !mounted.iter().any(|m| m.starts_with(&format!("{}/", w[1]))),
+                    "{line}: something is still mounted below\n{msg}"
+                );
+                mounted.retain(|m| m != w[1]);
+            }
+            "btrfs" => {
+                let path = w[3];
+                assert!(
+                    mounted.iter().any(|m| path.starts_with(&format!("{m}/"))),
+                    "{line}: no file system mounted there\n{msg}"
+                );
+                deleted += 1;
+            }
+            "cryptsetup" => assert!(mounted.is_empty(), "{line}: still mounted {mounted:?}"),
+            _ => {}
+        }
+    }
+    assert!(deleted > 0, "{msg}");
+    assert!(mounted.is_empty(), "left mounted: {mounted:?}\n{msg}");
+}
+
 #[test]
 fn zero_generations_keeps_them_all() {
     // `esp install` reads maxGenerations from the settings file (0: no

@@ -10,22 +10,22 @@ fn eval(settings: &str, extra: &str) -> Option<serde_json::Value> {
     let lib = std::env::var_os("BIFROST_NIXPKGS_LIB").map(PathBuf::from)?;
     let nix = bifrost_e2e::program("nix-instantiate")?;
     let expr = Path::new(env!("CARGO_MANIFEST_DIR")).join("nix/boot-module-eval.nix");
-    let out = std::process::Command::new(nix)
-        .args(["--eval", "--strict", "--json"])
-        .arg(&expr)
-        .arg("--arg")
-        .arg("libPath")
-        .arg(lib.join("lib"))
-        .args([
-            "--argstr",
-            "settingsJson",
-            settings,
-            "--argstr",
-            "extraJson",
-            extra,
-        ])
-        .output()
-        .unwrap();
+    let out = bifrost_e2e::nixrun::output(
+        std::process::Command::new(nix)
+            .args(["--eval", "--strict", "--json"])
+            .arg(&expr)
+            .arg("--arg")
+            .arg("libPath")
+            .arg(lib.join("lib"))
+            .args([
+                "--argstr",
+                "settingsJson",
+                settings,
+                "--argstr",
+                "extraJson",
+                extra,
+            ]),
+    );
     assert!(
         out.status.success(),
         "{}",

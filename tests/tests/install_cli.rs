@@ -265,6 +265,23 @@ fn refuses_to_run_without_root() {
     assert!(!e.contains("STUB-CALLED"), "{e}");
 }
 
+/// Planning needs no rEFInd binary: without --refind-efi the plan uses
+/// rEFInd's usual install location and says which binary that is.
+#[test]
+fn plan_without_a_refind_binary_names_the_one_it_would_use() {
+    let out = Command::new(bifrost_bin())
+        .args(["install", "--host", "install-test", "--settings", HOST])
+        .args(["--disk", "/dev/sdz", "--plan"])
+        .env_remove("BIFROST_REFIND_EFI")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("rEFInd binary: "), "{err}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("refind_x64.efi"), "{stdout}");
+}
+
 /// On bifrost's installer ISO (`BIFROST_INSTALL_*`), `bifrost install`
 /// installs the carried host from the carried flake by default and says so;
 /// another host is announced as not carried.

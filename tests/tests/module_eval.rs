@@ -65,10 +65,9 @@ impl Env {
             nix_str(&self.lib),
             nix_str(&harness)
         );
-        let out = Command::new(&self.nix)
-            .args(["--eval", "--strict", "--json", "-E", &expr])
-            .output()
-            .unwrap();
+        let out = bifrost_e2e::nixrun::output(
+            Command::new(&self.nix).args(["--eval", "--strict", "--json", "-E", &expr]),
+        );
         if !out.status.success() {
             return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         }
@@ -367,11 +366,7 @@ fn generated_hardware_modules_parse() {
             .status()
             .unwrap();
         assert!(st.success(), "{}", input.display());
-        let parsed = Command::new(&nix)
-            .arg("--parse")
-            .arg(&out)
-            .output()
-            .unwrap();
+        let parsed = bifrost_e2e::nixrun::output(Command::new(&nix).arg("--parse").arg(&out));
         assert!(
             parsed.status.success(),
             "{}: {}",

@@ -21,7 +21,9 @@ pub enum Command {
     /// Exits with status 1 when a file is missing, truncated or changed, when
     /// Fedora's boot loader that the Kinoite chainload entry starts is
     /// missing, or (given --kinoite-boot) when a direct Kinoite entry names a
-    /// kernel, initrd or `ostree=` deployment that no longer exists.
+    /// kernel, initrd or `ostree=` deployment that no longer exists; also when
+    /// the menu lacks an entry the state line records (a cut-off refind.conf),
+    /// or when there is no refind.conf at all.
     Status(StatusArgs),
     /// Re-render only the Kinoite entries of rEFInd's menu from Kinoite's current BLS entries.
     ///
@@ -94,9 +96,15 @@ pub struct InstallArgs {
     /// UUID= is looked up as its partition's GUID in /dev/disk/by-partuuid.
     #[arg(long, value_name = "VOLUME")]
     kinoite_volume: Option<String>,
-    /// Seconds before the default entry boots (default: the settings'
-    /// boot.timeout, else 5).
-    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+    /// Seconds before the default entry boots: 0 waits for a key, -1 boots
+    /// it at once unless a key is held (rEFInd's meanings); nothing below -1.
+    /// Default: the settings' boot.timeout, else 5.
+    #[arg(
+        long,
+        value_name = "SECS",
+        allow_negative_numbers = true,
+        value_parser = clap::value_parser!(i32).range(-1..)
+    )]
     timeout: Option<i32>,
     /// Text-only menu (no graphics, no icons; also when the settings say boot.textOnly).
     #[arg(long)]
@@ -252,6 +260,9 @@ fn install(a: InstallArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return super::fail(&e),
     };
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
     if a.dry_run {
         println!("plan for {} (dry run: nothing is changed)", plan.esp);
         println!(
@@ -311,9 +322,6 @@ fn status(a: StatusArgs) -> ExitCode {
             "ESP {}: {} bytes used, {} free of {}",
             st.esp, st.bytes_used, st.bytes_free, st.bytes_total
         );
-        if st.installs.is_empty() {
-            println!("no refind.conf found (EFI/refind/ or EFI/BOOT/)");
-        }
         for i in &st.installs {
             println!("{}:", i.config);
             println!("  default: {}", i.default.as_deref().unwrap_or("-"));

@@ -75,7 +75,9 @@ pub struct More {
     #[arg(long, value_name = "DEVICE")]
     kinoite_boot_device: Option<Utf8PathBuf>,
     /// rEFInd binary (refind_x64.efi) for `bifrost esp install`; the bifrost
-    /// installer sets BIFROST_REFIND_EFI. Not needed with --storage-only.
+    /// installer sets BIFROST_REFIND_EFI. Default: the first of rEFInd's usual
+    /// install locations that exists (--plan names it). Not needed with
+    /// --storage-only.
     #[arg(long, value_name = "FILE", env = "BIFROST_REFIND_EFI")]
     refind_efi: Option<Utf8PathBuf>,
     /// Stop after the storage steps: no nixos-install, no ESP install
@@ -116,6 +118,7 @@ pub fn run(a: Args) -> ExitCode {
     } else {
         plan::Mode::Fresh
     };
+    let refind = install::refind_bin::find(a.more.refind_efi.as_deref());
     let req = plan::PlanRequest {
         host: source.host.clone(),
         flake: source.flake.clone(),
@@ -126,7 +129,13 @@ pub fn run(a: Args) -> ExitCode {
         esp_device: a.more.esp_device.clone(),
         luks_device: a.more.luks_device.clone(),
         kinoite_boot_device: a.more.kinoite_boot_device.clone(),
-        refind_efi: a.more.refind_efi.clone(),
+        refind_efi: refind
+            .path()
+            .or_else(|| {
+                a.plan
+                    .then(|| camino::Utf8Path::new(install::refind_bin::USUAL[0]))
+            })
+            .map(Into::into),
         storage_only: a.more.storage_only,
         // Absolute: `esp install` may run from a resumed install elsewhere.
         settings_file: std::path::absolute(&settings_path)
@@ -139,6 +148,9 @@ pub fn run(a: Args) -> ExitCode {
         Err(e) => return err(&e),
     };
     if a.plan {
+        if !a.more.storage_only {
+            eprintln!("{}", refind.describe());
+        }
         if a.json {
             println!(
                 "{}",

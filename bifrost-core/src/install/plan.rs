@@ -219,7 +219,7 @@ pub enum PlanError {
     Settings { field: String, message: String },
     #[error("--dual-boot needs `dualBoot.kinoite` in the host settings (where Kinoite's /boot is); add it, or install fresh without --dual-boot")]
     NoKinoite,
-    #[error("no rEFInd binary: pass --refind-efi FILE or set BIFROST_REFIND_EFI (the bifrost installer sets it to rEFInd's refind_x64.efi), or use --storage-only")]
+    #[error("no rEFInd binary: none at rEFInd's usual install locations ({}); pass --refind-efi FILE or set BIFROST_REFIND_EFI (the bifrost installer sets it to rEFInd's refind_x64.efi), or use --storage-only", super::refind_bin::USUAL.join(", "))]
     NoRefind,
     #[error("{arg} must be an absolute path, got {value:?}")]
     NotAbsolute { arg: &'static str, value: String },

@@ -32,6 +32,8 @@ pub enum PreflightError {
         "{disk}: no such block device; give the whole disk, such as /dev/nvme0n1 (see `lsblk`)"
     )]
     NoDisk { disk: String },
+    #[error("{disk} is {what}, not a block device; give the whole disk, such as /dev/nvme0n1 (see `lsblk`); to install into an image file, attach it first with `losetup --find --show --partscan {disk}`")]
+    NotBlock { disk: String, what: &'static str },
     #[error("{disk} is a partition; give the whole disk ({parent}) — bifrost picks the partitions itself")]
     IsPartition { disk: String, parent: String },
     #[error("{disk} holds the running system ({source_dev} is mounted at {mount_point}); boot the installer from a USB stick and install from there")]
@@ -182,6 +184,19 @@ pub fn disk_devices(sys: &Utf8Path, disk: &Utf8Path) -> Result<DiskDevices, Pref
     let no_disk = || PreflightError::NoDisk {
         disk: disk.to_string(),
     };
+    if let Ok(m) = std::fs::metadata(disk) {
+        use std::os::unix::fs::FileTypeExt;
+        if !m.file_type().is_block_device() {
+            return Err(PreflightError::NotBlock {
+                disk: disk.to_string(),
+                what: if m.is_file() {
+                    "a regular file"
+                } else {
+                    crate::esp::bootjson::kind(&m)
+                },
+            });
+        }
+    }
     let name = kernel_name(disk).ok_or_else(no_disk)?;
     let class = sys.join("class/block");
     let node = class.join(&name);
@@ -363,6 +378,22 @@ pub fn check_programs(plan: &Plan) -> Result<(), PreflightError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_existing_file_is_not_called_missing() {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let p = Utf8Path::from_path(f.path()).unwrap();
+        let e = disk_devices(Utf8Path::new("/sys"), p).unwrap_err();
+        assert!(matches!(e, PreflightError::NotBlock { .. }), "{e}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("is a regular file, not a block device"),
+            "{msg}"
+        );
+        assert!(!msg.contains("no such"), "{msg}");
+        let e = disk_devices(Utf8Path::new("/sys"), Utf8Path::new("/nonexistent/sdq")).unwrap_err();
+        assert!(matches!(e, PreflightError::NoDisk { .. }), "{e}");
+    }
 
     const MOUNTINFO: &str = "\
 22 1 259:3 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p3 rw

@@ -440,14 +440,13 @@ pub fn execute(
         if let Err(cause) = result {
             state.failed = Some(format!("{}: {cause}", step.id));
             save(&opts.state_path, &state)?;
-            let undo = state
+            let ran: Vec<&Step> = state
                 .done
                 .iter()
-                .rev()
                 .filter(|d| d.outcome == Outcome::Ran)
                 .filter_map(|d| plan.steps.iter().find(|s| s.id == d.id))
-                .filter_map(|s| s.undo.as_ref().map(|u| command_line(u)))
                 .collect();
+            let undo = super::undo::commands(&ran);
             return Err(RunError::StepFailed(Box::new(Failure {
                 index,
                 total,

@@ -82,6 +82,12 @@ pub fn from_slice(bytes: &[u8]) -> Result<HostSettings, Vec<Problem>> {
             message: "the file is empty; write a JSON object (see `bifrost schema`, or start from hosts/surface-pro-8/host.json)".into(),
         }]);
     }
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        return Err(vec![Problem {
+            path: String::new(),
+            message: "the file starts with a UTF-8 byte-order mark (bytes EF BB BF), which JSON and Nix's builtins.fromJSON refuse; save it as UTF-8 without BOM".into(),
+        }]);
+    }
     let doc: serde_json::Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
         Err(e) => {
@@ -191,6 +197,23 @@ fn read_limited(path: &Utf8Path) -> Result<Vec<u8>, SpecError> {
             problems: vec![Problem {
                 path: String::new(),
                 message: "is a directory; give the path of a host settings JSON file".into(),
+            }],
+        });
+    }
+    // Opening a FIFO blocks until a writer comes (a device is read up to
+    // the cap below).
+    let ft = meta.file_type();
+    if std::os::unix::fs::FileTypeExt::is_fifo(&ft)
+        || std::os::unix::fs::FileTypeExt::is_socket(&ft)
+    {
+        return Err(SpecError::Invalid {
+            path: path.to_string(),
+            problems: vec![Problem {
+                path: String::new(),
+                message: format!(
+                    "is {}, not a file; give the path of a host settings JSON file, or `-` to read standard input",
+                    crate::esp::bootjson::kind(&meta)
+                ),
             }],
         });
     }
