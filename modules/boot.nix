@@ -30,16 +30,6 @@
   signArgs =
     lib.optionals sbOn ["--sign-key" "${sbKey}.key" "--sign-cert" "${sbKey}.crt"]
     ++ lib.optionals sbShim (["--shim"] ++ lib.optional (sbShimFile != null) sbShimFile);
-  # The firmware's entry starts shim on the shim route (rEFInd is shim's grubx64.efi).
-  nvramLoader =
-    if sbShim
-    then ''\EFI\refind\shimx64.efi''
-    else ''\EFI\refind\refind_x64.efi'';
-
-  # bifrost reads the menu (timeout, generations kept, removable, text-only,
-  # default entry, Kinoite's mode, title and volume) from the settings
-  # file itself: the settings say each of these once, for this hook and for
-  # `bifrost install` alike.
   installArgs =
     [
       "--settings"
@@ -84,26 +74,24 @@
   '';
   kinoiteScript = lib.optionalString (kinoite != null && (kinoite.mode or "chainload") == "direct") directScript;
 
-  # Register rEFInd in NVRAM once, by the partition that holds the ESP.
-  nvramScript = lib.optionalString (efi.canTouchEfiVariables && !settings.boot.removable) ''
-    if ! efibootmgr -v | grep -F ${lib.escapeShellArg cfg.nvramLabel} | grep -qiF ${lib.escapeShellArg nvramLoader}; then
-      dev=$(findmnt -no SOURCE --target ${lib.escapeShellArg espDir})
-      disk=$(lsblk -no PKNAME "$dev" | head -n1)
-      part=$(cat "/sys/class/block/$(basename "$(readlink -f "$dev")")/partition")
-      efibootmgr --quiet --create --disk "/dev/$disk" --part "$part" \
-        --loader ${lib.escapeShellArg nvramLoader} --label ${lib.escapeShellArg cfg.nvramLabel}
-    fi
-  '';
+  # rEFInd first in the firmware's boot menu, reusing an entry for the same
+  # loader and partition (`bifrost esp install --nvram`; on the shim route
+  # the entry starts shim). Image builds turn canTouchEfiVariables off: they
+  # have no NVRAM of the machine to write.
+  nvramArgs = lib.optionals (efi.canTouchEfiVariables && !settings.boot.removable) [
+    "--nvram"
+    "--nvram-label"
+    cfg.nvramLabel
+  ];
 
   installHook = pkgs.writeShellScript "bifrost-install-bootloader" ''
     # Called by switch-to-configuration with the new system's toplevel as $1;
     # every generation in the system profile gets an entry, so $1 is not needed.
     set -euo pipefail
-    export PATH=${lib.makeBinPath [pkgs.coreutils pkgs.util-linux pkgs.efibootmgr pkgs.gnugrep]}:$PATH
+    export PATH=${lib.makeBinPath [pkgs.coreutils pkgs.util-linux pkgs.efibootmgr]}:$PATH
     set --
     ${kinoiteScript}
-    ${lib.getExe config.bifrost.package} esp install ${lib.escapeShellArgs installArgs} "$@"
-    ${nvramScript}
+    ${lib.getExe config.bifrost.package} esp install ${lib.escapeShellArgs (installArgs ++ nvramArgs)} "$@"
   '';
   # Each of these said a host setting a second time; the settings are the
   # one place now. A renamed alias cannot point into the settings submodule
@@ -152,9 +140,11 @@ in {
       default = "bifrost rEFInd";
       example = "rEFInd";
       description = ''
-        Label of the NVRAM boot entry created with efibootmgr when
-        {option}`boot.loader.efi.canTouchEfiVariables` is set and rEFInd is not
-        installed as removable.
+        Description of the NVRAM boot entry `bifrost esp install --nvram`
+        creates when {option}`boot.loader.efi.canTouchEfiVariables` is set and
+        rEFInd is not installed as removable. An existing entry for rEFInd's
+        loader on the ESP's partition is reused (and put first) whatever its
+        label, so changing the label creates no second entry.
       '';
     };
 

@@ -100,6 +100,7 @@ fn hook_follows_host_settings_and_other_loaders_are_refused() {
         "--default-entry",
         "--removable",
         "efibootmgr --quiet",
+        "--nvram",
     ] {
         assert!(!hook.contains(unwanted), "hook has {unwanted:?}:\n{hook}");
     }
@@ -121,7 +122,7 @@ fn hook_follows_host_settings_and_other_loaders_are_refused() {
     assert!(v["hook"]
         .as_str()
         .unwrap()
-        .contains("efibootmgr --quiet --create"));
+        .contains("--nvram --nvram-label 'bifrost rEFInd'"));
 }
 
 /// Fedora leaves Kinoite's /boot unlabelled: named by file-system UUID (as in
@@ -184,17 +185,15 @@ fn hook_signs_with_keys_read_at_install_time() {
     };
     let hook = v["hook"].as_str().unwrap();
     // The shim route: the MOK key by its path (never a store path), Fedora's
-    // shim (no path after --shim), and the firmware's entry starts shim.
+    // shim (no path after --shim), and the firmware's entry is registered by
+    // `esp install --nvram`, which starts shim on this route (esp::sign::boot_loader).
     assert!(
         hook.contains(
             "--sign-key /etc/secureboot/mok.key --sign-cert /etc/secureboot/mok.crt --shim"
         ),
         "{hook}"
     );
-    assert!(
-        hook.contains(r"--loader '\EFI\refind\shimx64.efi'"),
-        "{hook}"
-    );
+    assert!(hook.contains("--nvram"), "{hook}");
     assert!(!hook.contains("/nix/store/etc"), "{hook}");
     let v = with_sb(r#"{"enable":true,"keysPath":"/etc/secureboot","route":"own-keys"}"#).unwrap();
     let hook = v["hook"].as_str().unwrap();
@@ -203,7 +202,7 @@ fn hook_signs_with_keys_read_at_install_time() {
         "{hook}"
     );
     assert!(
-        !hook.contains("--shim") && hook.contains(r"--loader '\EFI\refind\refind_x64.efi'"),
+        !hook.contains("--shim") && hook.contains("--nvram"),
         "{hook}"
     );
     // Off: no signing flags.

@@ -186,7 +186,7 @@ fn image_install_hook_is_safe_inside_the_image_build() {
             settings["dualBoot"].get("kinoite").is_none(),
             "{image}: {settings}"
         );
-        for bad in ["kinoite", "mount ", "efibootmgr --"] {
+        for bad in ["kinoite", "mount ", "efibootmgr --", "--nvram"] {
             assert!(!hook.contains(bad), "{image} hook has {bad:?}: {hook}");
         }
     }

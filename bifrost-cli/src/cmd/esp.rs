@@ -141,6 +141,17 @@ pub struct InstallArgs {
     /// Print the plan (files to copy and delete, refind.conf diff) and change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Register rEFInd in the firmware's boot menu (NVRAM) and put it first
+    /// in BootOrder: an entry for the same loader on the ESP's partition is
+    /// reused, never duplicated. Needs a UEFI boot (efivarfs) and efibootmgr.
+    #[arg(long)]
+    nvram: bool,
+    /// Description of the boot entry --nvram creates.
+    #[arg(long, value_name = "LABEL", default_value = esp::nvram::DEFAULT_LABEL, requires = "nvram")]
+    nvram_label: String,
+    /// efivarfs folder (for tests).
+    #[arg(long, value_name = "DIR", default_value = esp::nvram::EFIVARS, hide = true)]
+    efivars: Utf8PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -284,6 +295,23 @@ fn install(a: InstallArgs) -> ExitCode {
         } else {
             println!("{}: unchanged", plan.config_path);
         }
+        if a.nvram {
+            match esp::nvram::plan_for_esp(
+                &a.efivars,
+                &plan.esp,
+                &esp::sign::boot_loader(&o),
+                &a.nvram_label,
+            ) {
+                Ok((want, d)) => println!(
+                    "nvram: {} on {} partition {}: {}",
+                    want.loader,
+                    want.disk,
+                    want.partition.number,
+                    serde_json::to_string(&d).expect("decisions serialise")
+                ),
+                Err(e) => return super::fail(&e),
+            }
+        }
         return ExitCode::SUCCESS;
     }
     match esp::apply(&plan, &mut |line| eprintln!("  {line}")) {
@@ -301,10 +329,37 @@ fn install(a: InstallArgs) -> ExitCode {
                 },
                 r.bytes_written
             );
-            ExitCode::SUCCESS
         }
-        Err(e) => super::fail(&e),
+        Err(e) => return super::fail(&e),
     }
+    if a.nvram {
+        match esp::nvram::register_esp(
+            &a.efivars,
+            &plan.esp,
+            &esp::sign::boot_loader(&o),
+            &a.nvram_label,
+        ) {
+            Ok((want, r)) => println!(
+                "nvram: Boot{:04X} ({} on {} partition {}) {}; BootOrder {}",
+                r.entry,
+                want.loader,
+                want.disk,
+                want.partition.number,
+                match (r.created, r.reordered) {
+                    (true, _) => "created and put first",
+                    (false, true) => "reused and moved first",
+                    (false, false) => "already first, unchanged",
+                },
+                r.order
+                    .iter()
+                    .map(|n| format!("{n:04X}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            Err(e) => return super::fail(&e),
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn status(a: StatusArgs) -> ExitCode {

@@ -16,6 +16,7 @@ pub mod kinoite;
 pub mod last_booted;
 pub mod lock;
 pub mod menu_check;
+pub mod nvram;
 pub mod sign;
 pub mod volume;
 

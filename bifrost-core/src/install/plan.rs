@@ -48,6 +48,8 @@ pub struct PlanRequest {
     /// The host settings file the plan was made from: `bifrost esp install
     /// --settings` reads the menu from it, as the NixOS boot hook does later.
     pub settings_file: Utf8PathBuf,
+    /// Register rEFInd in the firmware's boot menu (NVRAM) and put it first.
+    pub nvram: bool,
 }
 
 /// The ordered steps of one install.
@@ -112,6 +114,9 @@ pub enum Action {
         paths: Vec<Utf8PathBuf>,
         timeout_secs: u32,
     },
+    /// Write the crypt(5) hash of `user`'s password, held in memory, to
+    /// `path` (root-only); no program runs, so nothing is on a command line.
+    WritePasswordHash { user: String, path: Utf8PathBuf },
 }
 
 /// What a program gets on standard input.
@@ -143,6 +148,8 @@ pub enum WriteKind {
     Directory,
     /// A whole system or boot files (nixos-install, esp install).
     Files,
+    /// A root-only file holding a password hash.
+    PasswordHash,
 }
 
 /// Whose data a write touches.
@@ -785,6 +792,20 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
 
     if !req.storage_only {
         let kinoite_boot = req.work_dir.join("kinoite-boot");
+        // Before nixos-install: its activation reads these files
+        // (`hashedPasswordFile`) when it creates the accounts.
+        for u in &settings.users {
+            let path = super::users::hash_path(target, &u.name);
+            b.push(
+                format!("password:{}", u.name),
+                format!("Store the hash of {}'s password on the new system", u.name),
+                Action::WritePasswordHash {
+                    user: u.name.clone(),
+                    path: path.clone(),
+                },
+            )
+            .writes(WriteKind::PasswordHash, path, DataOwner::Nixos);
+        }
         b.push(
             "nixos-install",
             format!(
@@ -877,6 +898,9 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
             "--settings".into(),
             req.settings_file.to_string(),
         ];
+        if req.nvram {
+            esp.push("--nvram".into());
+        }
         if kinoite.is_some_and(|k| k.mode == crate::spec::KinoiteMode::Direct) {
             esp.extend(["--kinoite-boot".into(), kinoite_boot.to_string()]);
         }
@@ -942,6 +966,7 @@ fn kind_name(k: WriteKind) -> &'static str {
         WriteKind::Subvolume => "subvolume",
         WriteKind::Directory => "directory",
         WriteKind::Files => "files",
+        WriteKind::PasswordHash => "password hash (mode 0600)",
     }
 }
 
@@ -988,6 +1013,12 @@ pub fn render(plan: &Plan) -> String {
                     out,
                     "    wait up to {timeout_secs} s for {}",
                     list.join(", ")
+                );
+            }
+            Action::WritePasswordHash { user, path } => {
+                let _ = writeln!(
+                    out,
+                    "    write {path}: the SHA-512 crypt hash of {user}'s password, from memory (asked for before the first step)"
                 );
             }
         }

@@ -28,6 +28,8 @@ pub struct DiskDevices {
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
 pub enum PreflightError {
+    #[error("{dir} does not exist: the installer was not booted through UEFI, so rEFInd cannot be registered in the firmware's boot menu; boot it in UEFI mode, or pass --no-nvram (and set boot.removable so the firmware finds EFI/BOOT/BOOTX64.EFI)")]
+    NoEfivars { dir: String },
     #[error(
         "{disk}: no such block device; give the whole disk, such as /dev/nvme0n1 (see `lsblk`)"
     )]
@@ -322,6 +324,7 @@ fn package_of(program: &str) -> (&'static str, &'static str) {
             "(NixOS only: boot the bifrost installer)",
         ),
         "mount" | "umount" => ("util-linux", "mount"),
+        "efibootmgr" => ("efibootmgr", "efibootmgr"),
         // The shared-subvolume and flake-copy steps are small POSIX scripts.
         "sh" => ("bash", "dash"),
         _ => ("coreutils", "coreutils"),
@@ -334,6 +337,30 @@ pub fn which(program: &str) -> Option<Utf8PathBuf> {
     path.split(':')
         .map(|d| Utf8Path::new(d).join(program))
         .find(|p| p.is_file())
+}
+
+/// The NVRAM registration comes last, after the long nixos-install: a plan
+/// that registers needs a UEFI boot (efivarfs), checked before the first step.
+pub fn check_nvram(plan: &Plan) -> Result<(), PreflightError> {
+    let registers = plan.steps.iter().any(|s| {
+        matches!(&s.action, Action::Run { argv, .. } if argv[0] == "bifrost" && argv.iter().any(|a| a == "--nvram"))
+    });
+    let dir = crate::esp::nvram::EFIVARS;
+    if !registers {
+        return Ok(());
+    }
+    if !Utf8Path::new(dir).is_dir() {
+        return Err(PreflightError::NoEfivars { dir: dir.into() });
+    }
+    if which("efibootmgr").is_none() {
+        let (nix, debian) = package_of("efibootmgr");
+        return Err(PreflightError::Programs {
+            missing: vec!["efibootmgr".into()],
+            nix: vec![nix.into()],
+            debian: vec![debian.into()],
+        });
+    }
+    Ok(())
 }
 
 /// Every program the plan runs that is not on `PATH` (bifrost itself excepted).
