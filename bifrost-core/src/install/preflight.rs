@@ -67,12 +67,8 @@ pub enum PreflightError {
     NoKinoiteBoot { device: String },
     #[error("installing needs root: run it with sudo (or as root on the installer)")]
     NotRoot,
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoError),
 }
 
 /// Parse `/proc/self/mountinfo` (the one parser lives in `deploy::blockdev`).
@@ -147,10 +143,7 @@ pub fn check_free(
 }
 
 fn read(path: &Utf8Path) -> Result<String, PreflightError> {
-    std::fs::read_to_string(path).map_err(|source| PreflightError::Io {
-        path: path.to_string(),
-        source,
-    })
+    Ok(std::fs::read_to_string(path).map_err(crate::fsutil::io_err(path, "read"))?)
 }
 
 /// Kernel name of a device path (`/dev/disk/by-partlabel/pool` → `nvme0n1p2`,
