@@ -30,11 +30,6 @@
   signArgs =
     lib.optionals sbOn ["--sign-key" "${sbKey}.key" "--sign-cert" "${sbKey}.crt"]
     ++ lib.optionals sbShim (["--shim"] ++ lib.optional (sbShimFile != null) sbShimFile);
-  # The firmware's entry starts shim on the shim route (rEFInd is shim's grubx64.efi).
-  nvramLoader =
-    if sbShim
-    then ''\EFI\refind\shimx64.efi''
-    else ''\EFI\refind\refind_x64.efi'';
 
   installArgs =
     [
@@ -93,26 +88,24 @@
     else directScript
   );
 
-  # Register rEFInd in NVRAM once, by the partition that holds the ESP.
-  nvramScript = lib.optionalString (efi.canTouchEfiVariables && !cfg.efiInstallAsRemovable) ''
-    if ! efibootmgr -v | grep -F ${lib.escapeShellArg cfg.nvramLabel} | grep -qiF ${lib.escapeShellArg nvramLoader}; then
-      dev=$(findmnt -no SOURCE --target ${lib.escapeShellArg espDir})
-      disk=$(lsblk -no PKNAME "$dev" | head -n1)
-      part=$(cat "/sys/class/block/$(basename "$(readlink -f "$dev")")/partition")
-      efibootmgr --quiet --create --disk "/dev/$disk" --part "$part" \
-        --loader ${lib.escapeShellArg nvramLoader} --label ${lib.escapeShellArg cfg.nvramLabel}
-    fi
-  '';
+  # rEFInd first in the firmware's boot menu, reusing an entry for the same
+  # loader and partition (`bifrost esp install --nvram`; on the shim route
+  # the entry starts shim). Image builds turn canTouchEfiVariables off: they
+  # have no NVRAM of the machine to write.
+  nvramArgs = lib.optionals (efi.canTouchEfiVariables && !cfg.efiInstallAsRemovable) [
+    "--nvram"
+    "--nvram-label"
+    cfg.nvramLabel
+  ];
 
   installHook = pkgs.writeShellScript "bifrost-install-bootloader" ''
     # Called by switch-to-configuration with the new system's toplevel as $1;
     # every generation in the system profile gets an entry, so $1 is not needed.
     set -euo pipefail
-    export PATH=${lib.makeBinPath [pkgs.coreutils pkgs.util-linux pkgs.efibootmgr pkgs.gnugrep]}:$PATH
+    export PATH=${lib.makeBinPath [pkgs.coreutils pkgs.util-linux pkgs.efibootmgr]}:$PATH
     set --
     ${kinoiteScript}
-    ${lib.getExe config.bifrost.package} esp install ${lib.escapeShellArgs installArgs} "$@"
-    ${nvramScript}
+    ${lib.getExe config.bifrost.package} esp install ${lib.escapeShellArgs (installArgs ++ nvramArgs)} "$@"
   '';
 in {
   options.bifrost.boot.refind = {
@@ -194,9 +187,11 @@ in {
       default = "bifrost rEFInd";
       example = "rEFInd";
       description = ''
-        Label of the NVRAM boot entry created with efibootmgr when
-        {option}`boot.loader.efi.canTouchEfiVariables` is set and rEFInd is not
-        installed as removable.
+        Description of the NVRAM boot entry `bifrost esp install --nvram`
+        creates when {option}`boot.loader.efi.canTouchEfiVariables` is set and
+        rEFInd is not installed as removable. An existing entry for rEFInd's
+        loader on the ESP's partition is reused (and put first) whatever its
+        label, so changing the label creates no second entry.
       '';
     };
 

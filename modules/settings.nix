@@ -52,6 +52,20 @@
     };
   };
 
+  user = types.submodule {
+    options = {
+      name = mkOption {
+        type = types.str;
+        description = "Login name: lowercase letters, digits, `_` and `-`, starting with a letter or `_`, at most 31 characters.";
+        example = "alice";
+      };
+      uid = opt types.ints.unsigned 1000 "User ID; 1000 is Kinoite's first user, so files on the shared subvolume belong to the same person on both systems." 1001;
+      groups = opt (types.listOf types.str) [] "Supplementary groups; administrators get `wheel` from `admin`." ["video" "networkmanager"];
+      sshAuthorizedKeys = opt (types.listOf types.str) [] "SSH public keys allowed to log in as this user, one `authorized_keys` line each." ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA… alice@laptop"];
+      admin = opt types.bool false "Administrator: member of `wheel`, may use sudo with their own password." true;
+    };
+  };
+
   section = description: options:
     mkOption {
       inherit description;
@@ -183,6 +197,7 @@ in {
           trustedPublicKeys = opt (types.listOf types.str) [] "Public keys of those caches (`nix.settings.trusted-public-keys`), `name:base64`." ["cache.example.org-1:AAAA…"];
           buildMachines = opt (types.listOf buildMachine) [] "Remote builders (`nix.buildMachines`)." (literalExpression ''[ { hostName = "builder.example.org"; maxJobs = 8; } ]'');
         };
+        users = opt (types.listOf user) [] "People who log in; at least one must be an administrator (`bifrost check` refuses a host without one). `bifrost install` asks for each one's password." (literalExpression ''[ { name = "alice"; admin = true; } ]'');
         output = section "Where build artifacts go." {
           root = opt types.str "/mnt/kinoite/@images/a_nixos_host" "Root of the build output layout (`0_podman`, `1_oci`, `2_raw`, `3_deploy`)." "/srv/bifrost";
         };

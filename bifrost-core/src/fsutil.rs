@@ -40,12 +40,37 @@ pub fn io_err(
 pub enum FsError {
     #[error(transparent)]
     Io(#[from] IoError),
+    #[error("{0:?} is not a file to write: {1}")]
+    NotAFile(String, &'static str),
+}
+
+/// Refuse a target that cannot be a file before anything is created.
+fn check_target(path: &Utf8Path) -> Result<(), FsError> {
+    let not = |why| Err(FsError::NotAFile(path.to_string(), why));
+    if path.as_str().is_empty() {
+        return not("the path is empty; give the file's name");
+    }
+    if path.file_name().is_none() || path.as_str().ends_with('/') {
+        return not("it names a folder; give the file's name inside it");
+    }
+    if path.is_dir() {
+        return not("it is a folder; give the file's name inside it");
+    }
+    Ok(())
 }
 
 /// A temp file in `path`'s folder (so the final rename stays on one file
 /// system), readable by all as an ordinary file would be (mode 0644 less the
 /// umask, where tempfile's default is 0600), and that folder.
 fn temp_beside(path: &Utf8Path) -> Result<(tempfile::NamedTempFile, &Utf8Path), FsError> {
+    temp_beside_mode(path, 0o644)
+}
+
+/// [`temp_beside`] with the temp file created with `mode` (before any byte is written).
+fn temp_beside_mode(
+    path: &Utf8Path,
+    mode: u32,
+) -> Result<(tempfile::NamedTempFile, &Utf8Path), FsError> {
     use std::os::unix::fs::PermissionsExt;
     let dir = path
         .parent()
@@ -53,7 +78,7 @@ fn temp_beside(path: &Utf8Path) -> Result<(tempfile::NamedTempFile, &Utf8Path), 
         .unwrap_or(Utf8Path::new("."));
     let tmp = tempfile::Builder::new()
         .prefix(".bifrost-tmp-")
-        .permissions(std::fs::Permissions::from_mode(0o644))
+        .permissions(std::fs::Permissions::from_mode(mode))
         .tempfile_in(dir)
         .map_err(io_err(path, "create temp file"))?;
     Ok((tmp, dir))
@@ -63,7 +88,15 @@ fn temp_beside(path: &Utf8Path) -> Result<(tempfile::NamedTempFile, &Utf8Path), 
 /// fsync, rename over the target, fsync the folder. Readers see the old file
 /// or the new one, never a mix, even after a crash.
 pub fn write_atomic(path: &Utf8Path, contents: &[u8]) -> Result<(), FsError> {
-    let (mut tmp, dir) = temp_beside(path)?;
+    write_atomic_mode(path, contents, 0o644)
+}
+
+/// [`write_atomic`] for a file only its owner may read (`mode` 0600 for
+/// secrets): the mode is set when the temp file is created, so the contents
+/// are never readable by others, not even for a moment.
+pub fn write_atomic_mode(path: &Utf8Path, contents: &[u8], mode: u32) -> Result<(), FsError> {
+    check_target(path)?;
+    let (mut tmp, dir) = temp_beside_mode(path, mode)?;
     tmp.write_all(contents).map_err(io_err(path, "write"))?;
     tmp.as_file().sync_all().map_err(io_err(path, "fsync"))?;
     tmp.persist(path)

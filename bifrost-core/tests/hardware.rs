@@ -128,6 +128,13 @@ fn detects_surface_pro_8_with_luks_btrfs_and_kinoite() {
         "UUID=0d6e2b9c-4a1f-4c3e-9b7d-8e5f1a2c3d4e"
     );
     assert_eq!(*s, expected("surface-pro-8"));
+    // Kinoite's owner (etc/passwd) becomes the administrator, with the same uid.
+    let users: Vec<_> = s
+        .users
+        .iter()
+        .map(|u| (u.name.as_str(), u.uid, u.admin))
+        .collect();
+    assert_eq!(users, [("kim", 1000, true)]);
     assert!(d.notes.is_empty(), "{:?}", d.notes);
 }
 
@@ -223,4 +230,43 @@ fn detect_needs_lsblk_under_a_fake_root() {
     let root = Utf8PathBuf::from_path_buf(dir.path().to_owned()).unwrap();
     let err = detect(&RootProbe { root }).unwrap_err().to_string();
     assert!(err.contains("lsblk --json -O"), "{err}");
+}
+
+/// A running system that is not NixOS, with `@`, `@home` and `@nix` of its
+/// own, a mount point and a subvolume name as mountinfo escapes them, and
+/// subvolume names the settings cannot hold: the result is still valid host
+/// settings, NixOS gets subvolumes of its own, and the odd ones are named.
+#[test]
+fn detects_a_non_nixos_system_using_nixos_subvolume_names() {
+    let d = detect_fixture("fedora-btrfs");
+    let s = &d.settings;
+    assert_eq!(spec::validate(s), vec![], "{:#?}", s.storage.subvolumes);
+    let subs: Vec<_> = s
+        .storage
+        .subvolumes
+        .iter()
+        .map(|v| {
+            (
+                v.name.as_str(),
+                v.owner,
+                v.mount_point.as_ref().map(|p| p.as_str()),
+            )
+        })
+        .collect();
+    for other in ["@", "@home", "@nix", "@data"] {
+        assert!(
+            subs.contains(&(other, SubvolumeOwner::Kinoite, None)),
+            "{other}: {subs:?}"
+        );
+    }
+    assert!(subs.contains(&("@nixos", SubvolumeOwner::Nixos, Some("/"))));
+    assert!(subs.contains(&("@nixos-home", SubvolumeOwner::Nixos, Some("/home"))));
+    assert!(subs.contains(&("@nixos-nix", SubvolumeOwner::Nixos, Some("/nix"))));
+    for odd in ["@odd\\\"name", "old backup"] {
+        assert!(
+            d.notes.iter().any(|n| n.contains(odd)),
+            "{odd} not named: {:?}",
+            d.notes
+        );
+    }
 }

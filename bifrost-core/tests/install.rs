@@ -31,6 +31,7 @@ fn request(mode: Mode) -> PlanRequest {
                 .into(),
         ),
         storage_only: false,
+        nvram: true,
     }
 }
 
@@ -321,6 +322,8 @@ struct Fake {
     stdin: Vec<Vec<u8>>,
     fail_on: Option<String>,
     present: Vec<Probe>,
+    /// Password hash files written: (path, contents).
+    hashes: Vec<(Utf8PathBuf, Vec<u8>)>,
 }
 
 impl System for Fake {
@@ -339,6 +342,11 @@ impl System for Fake {
         self.present.contains(probe)
     }
     fn wait_for(&mut self, _: &[Utf8PathBuf], _: Duration) -> Result<(), String> {
+        Ok(())
+    }
+    fn write_password_hash(&mut self, path: &Utf8Path, hash: &Secret) -> Result<(), String> {
+        self.hashes
+            .push((path.to_path_buf(), hash.expose().to_vec()));
         Ok(())
     }
 }
@@ -508,6 +516,155 @@ fn probes_skip_work_already_done_by_hand() {
     assert!(!sys.ran.iter().any(|a| a[0] == "cryptsetup"));
     assert!(!sys.ran.contains(&argv_of(&p, "mount:/")));
     assert!(sys.stdin.is_empty());
+}
+
+/// The undo lines after a failure past the pool's unmount run in the printed
+/// order: the pool's top level is mounted again before its subvolumes are
+/// deleted, and every unmount comes after the work under that mount point.
+#[test]
+fn undo_steps_run_in_the_printed_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        state_path: Utf8PathBuf::from_path_buf(dir.path().join("state.json")).unwrap(),
+        force: false,
+    };
+    let p = storage_plan(Mode::Fresh);
+    let secret = Secret::from_bytes(PASS.as_bytes().to_vec());
+    // Fail at the first mount after the last step: everything else ran.
+    let last = p.steps.last().unwrap().id.clone();
+    let mut sys = Fake {
+        fail_on: Some(argv_of(&p, &last).join(" ")),
+        ..Default::default()
+    };
+    let msg = run::execute(&p, &mut sys, &secret, &opts, &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    let undo: Vec<&str> = msg
+        .split_once("run in this order:\n")
+        .unwrap_or_else(|| panic!("{msg}"))
+        .1
+        .lines()
+        .map(str::trim)
+        .collect();
+    // Replay what the failed run left mounted, then the undo lines.
+    let mut mounted: Vec<String> = vec![];
+    for a in &sys.ran {
+        match a[0].as_str() {
+            "mount" => mounted.push(a.last().unwrap().clone()),
+            "umount" => mounted.retain(|m| m != &a[1]),
+            _ => {}
+        }
+    }
+    let top = "/run/bifrost/pool-cryptroot";
+    assert!(
+        !mounted.contains(&top.to_string()),
+        "pool top still mounted"
+    );
+    let mut deleted = 0;
+    for line in &undo {
+        let w: Vec<&str> = line.split(' ').collect();
+        match w[0] {
+            "mount" => mounted.push(w.last().unwrap().to_string()),
+            "umount" => {
+                assert!(
+                    mounted.iter().any(|m| m == w[1]),
+                    "{line}: not mounted\n{msg}"
+                );
+                assert!(
+                    !mounted.iter().any(|m| m.starts_with(&format!("{}/", w[1]))),
+                    "{line}: something is still mounted below\n{msg}"
+                );
+                mounted.retain(|m| m != w[1]);
+            }
+            "btrfs" => {
+                let path = w[3];
+                assert!(
+                    mounted.iter().any(|m| path.starts_with(&format!("{m}/"))),
+                    "{line}: no file system mounted there\n{msg}"
+                );
+                deleted += 1;
+            }
+            "cryptsetup" => assert!(mounted.is_empty(), "{line}: still mounted {mounted:?}"),
+            _ => {}
+        }
+    }
+    assert!(deleted > 0, "{msg}");
+    assert!(mounted.is_empty(), "left mounted: {mounted:?}\n{msg}");
+}
+
+#[test]
+fn passwords_reach_only_their_hash_files() {
+    use bifrost_core::install::users;
+    use std::collections::BTreeMap;
+    const PW: &str = "Tr0ub4dor&3-user-password";
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings();
+    let p = make(Mode::Fresh);
+    // Each user's hash is written before nixos-install, whose activation reads it.
+    let ids: Vec<&str> = p.steps.iter().map(|s| s.id.as_str()).collect();
+    let pw_step = ids.iter().position(|i| *i == "password:user").unwrap();
+    let install = ids.iter().position(|i| *i == "nixos-install").unwrap();
+    assert!(pw_step < install, "{ids:?}");
+    assert!(argv_of(&p, "esp-install").contains(&"--nvram".to_string()));
+    let mut r = request(Mode::Fresh);
+    r.nvram = false;
+    let no_nvram = plan::plan(&s, &r).unwrap();
+    assert!(!argv_of(&no_nvram, "esp-install").contains(&"--nvram".to_string()));
+
+    let pw_file = Utf8PathBuf::from_path_buf(dir.path().join("pw")).unwrap();
+    std::fs::write(&pw_file, format!("{PW}\n")).unwrap();
+    let hashes: BTreeMap<String, Secret> =
+        users::collect(&s, &[("user".into(), pw_file)], &mut |_| unreachable!()).unwrap();
+    let hash = String::from_utf8(hashes["user"].expose().to_vec()).unwrap();
+    let passphrase = Secret::from_bytes(PASS.as_bytes().to_vec());
+    let state = Utf8PathBuf::from_path_buf(dir.path().join("state.json")).unwrap();
+    let opts = RunOptions {
+        state_path: state.clone(),
+        force: false,
+    };
+    let mut sys = Fake::default();
+    let mut events = String::new();
+    let secrets = run::Secrets {
+        passphrase: &passphrase,
+        password_hashes: &hashes,
+    };
+    run::execute_with(&p, &mut sys, &secrets, &opts, &mut |e| {
+        events += &format!("{e:?}\n")
+    })
+    .unwrap();
+    assert_eq!(
+        sys.hashes,
+        [(
+            Utf8PathBuf::from("/mnt/var/lib/bifrost/passwords/user"),
+            hash.as_bytes().to_vec()
+        )]
+    );
+    assert!(hash.starts_with("$6$"), "{hash}");
+    let plan_text = plan::render(&p) + &serde_json::to_string(&p).unwrap();
+    let state_text = std::fs::read_to_string(&state).unwrap();
+    for (what, text) in [
+        ("argv", format!("{:?}", sys.ran)),
+        ("stdin", format!("{:?}", sys.stdin)),
+        ("events", events),
+        ("plan", plan_text),
+        ("state", state_text),
+    ] {
+        assert!(
+            !text.contains(PW),
+            "the password leaked into {what}: {text}"
+        );
+        assert!(!text.contains(&hash), "the hash leaked into {what}: {text}");
+    }
+    // The passphrase went to cryptsetup only, never the password.
+    assert!(sys.stdin.iter().all(|i| i == PASS.as_bytes()));
+
+    // Without the hash a run stops at that step, naming the fix.
+    let opts = RunOptions {
+        state_path: Utf8PathBuf::from_path_buf(dir.path().join("s2.json")).unwrap(),
+        force: false,
+    };
+    let e = run::execute(&p, &mut Fake::default(), &passphrase, &opts, &mut |_| {}).unwrap_err();
+    assert!(e.to_string().contains("--password-file user=FILE"), "{e}");
 }
 
 #[test]

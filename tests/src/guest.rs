@@ -7,12 +7,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The folder holding `<kernel version>/` with the kernel's modules:
-/// `BIFROST_KERNEL_MODULES` (the Nix dev shell sets `<kernel>/lib/modules`),
-/// else Debian's /lib/modules.
+/// `BIFROST_KERNEL_MODULES` (the Nix dev shell sets `<kernel>/lib/modules`;
+/// the version folder itself is taken too), else Debian's /lib/modules.
 pub fn modules_root() -> PathBuf {
-    std::env::var_os("BIFROST_KERNEL_MODULES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/lib/modules"))
+    match std::env::var_os("BIFROST_KERNEL_MODULES").map(PathBuf::from) {
+        Some(d) if d.join("modules.order").is_file() || d.join("modules.dep").is_file() => {
+            d.parent().map(Path::to_path_buf).unwrap_or(d)
+        }
+        Some(d) => d,
+        None => PathBuf::from("/lib/modules"),
+    }
 }
 
 fn modinfo(kver: &str, field: &str, module: &str) -> String {
@@ -36,9 +40,15 @@ fn modinfo(kver: &str, field: &str, module: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// `.ko` files of `modules` and their dependencies, in load order, appended to `out`.
+/// `.ko` files of `modules` and their dependencies, in load order, appended
+/// to `out`. A module built into the kernel (`modinfo` names its file
+/// `(builtin)`, as Debian's cloud kernel does for crc32c_generic) needs no
+/// loading.
 pub fn resolve_modules(kver: &str, modules: &[&str], out: &mut Vec<PathBuf>) {
     for m in modules {
+        if modinfo(kver, "filename", m) == "(builtin)" {
+            continue;
+        }
         let deps = modinfo(kver, "depends", m);
         let deps: Vec<&str> = deps.split(',').filter(|d| !d.is_empty()).collect();
         resolve_modules(kver, &deps, out);

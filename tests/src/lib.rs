@@ -251,4 +251,5 @@ pub mod fakenix;
 pub mod guest;
 pub mod image;
 pub mod initrd;
+pub mod nixrun;
 pub mod qemu;

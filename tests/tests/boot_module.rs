@@ -10,22 +10,22 @@ fn eval(settings: &str, extra: &str) -> Option<serde_json::Value> {
     let lib = std::env::var_os("BIFROST_NIXPKGS_LIB").map(PathBuf::from)?;
     let nix = bifrost_e2e::program("nix-instantiate")?;
     let expr = Path::new(env!("CARGO_MANIFEST_DIR")).join("nix/boot-module-eval.nix");
-    let out = std::process::Command::new(nix)
-        .args(["--eval", "--strict", "--json"])
-        .arg(&expr)
-        .arg("--arg")
-        .arg("libPath")
-        .arg(lib.join("lib"))
-        .args([
-            "--argstr",
-            "settingsJson",
-            settings,
-            "--argstr",
-            "extraJson",
-            extra,
-        ])
-        .output()
-        .unwrap();
+    let out = bifrost_e2e::nixrun::output(
+        std::process::Command::new(nix)
+            .args(["--eval", "--strict", "--json"])
+            .arg(&expr)
+            .arg("--arg")
+            .arg("libPath")
+            .arg(lib.join("lib"))
+            .args([
+                "--argstr",
+                "settingsJson",
+                settings,
+                "--argstr",
+                "extraJson",
+                extra,
+            ]),
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -92,7 +92,7 @@ fn hook_follows_host_settings_and_other_loaders_are_refused() {
         assert!(hook.contains(want), "hook lacks {want:?}:\n{hook}");
     }
     assert!(
-        !hook.contains("--removable") && !hook.contains("efibootmgr --quiet"),
+        !hook.contains("--removable") && !hook.contains("--nvram"),
         "{hook}"
     );
 
@@ -113,7 +113,7 @@ fn hook_follows_host_settings_and_other_loaders_are_refused() {
     assert!(v["hook"]
         .as_str()
         .unwrap()
-        .contains("efibootmgr --quiet --create"));
+        .contains("--nvram --nvram-label 'bifrost rEFInd'"));
 }
 
 /// Fedora leaves Kinoite's /boot unlabelled: named by file-system UUID (as in
@@ -177,17 +177,15 @@ fn hook_signs_with_keys_read_at_install_time() {
     };
     let hook = v["hook"].as_str().unwrap();
     // The shim route: the MOK key by its path (never a store path), Fedora's
-    // shim (no path after --shim), and the firmware's entry starts shim.
+    // shim (no path after --shim), and the firmware's entry is registered by
+    // `esp install --nvram`, which starts shim on this route (esp::sign::boot_loader).
     assert!(
         hook.contains(
             "--sign-key /etc/secureboot/mok.key --sign-cert /etc/secureboot/mok.crt --shim"
         ),
         "{hook}"
     );
-    assert!(
-        hook.contains(r"--loader '\EFI\refind\shimx64.efi'"),
-        "{hook}"
-    );
+    assert!(hook.contains("--nvram"), "{hook}");
     assert!(!hook.contains("/nix/store/etc"), "{hook}");
     let v = with_sb(r#"{"enable":true,"keysPath":"/etc/secureboot","route":"own-keys"}"#).unwrap();
     let hook = v["hook"].as_str().unwrap();
@@ -196,7 +194,7 @@ fn hook_signs_with_keys_read_at_install_time() {
         "{hook}"
     );
     assert!(
-        !hook.contains("--shim") && hook.contains(r"--loader '\EFI\refind\refind_x64.efi'"),
+        !hook.contains("--shim") && hook.contains("--nvram"),
         "{hook}"
     );
     // Off: no signing flags.

@@ -71,7 +71,7 @@ impl Flake {
     }
 
     fn build(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
+        bifrost_e2e::nixrun::output(&mut self.cmd(args))
     }
 
     fn raw_dir(&self) -> PathBuf {
@@ -192,10 +192,8 @@ fn every_format_is_placed_checksummed_recorded_and_sparse() {
     let store = report["storePath"].as_str().unwrap();
     assert_eq!(std::fs::read_link(&link).unwrap(), Path::new(store));
     assert_eq!(report["filePath"], "bin/run-testhost-vm");
-    let roots = Command::new("nix-store")
-        .args(["--gc", "--print-roots"])
-        .output()
-        .unwrap();
+    let roots =
+        bifrost_e2e::nixrun::output(Command::new("nix-store").args(["--gc", "--print-roots"]));
     let roots = String::from_utf8_lossy(&roots.stdout);
     assert!(
         roots.contains(&format!("{} -> {store}", link.display())),
@@ -211,10 +209,8 @@ fn every_format_is_placed_checksummed_recorded_and_sparse() {
     let kept = f.raw_dir().join("nixos-vm.1");
     assert_eq!(std::fs::read_link(&kept).unwrap(), Path::new(store));
     assert_ne!(second_vm["storePath"], report["storePath"]);
-    let roots = Command::new("nix-store")
-        .args(["--gc", "--print-roots"])
-        .output()
-        .unwrap();
+    let roots =
+        bifrost_e2e::nixrun::output(Command::new("nix-store").args(["--gc", "--print-roots"]));
     let roots = String::from_utf8_lossy(&roots.stdout);
     assert!(
         roots.contains(&format!("{} -> {store}", kept.display())),

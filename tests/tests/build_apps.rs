@@ -42,7 +42,7 @@ fn apps_run_bifrost_build_with_the_flake_and_pass_arguments() {
         cmd.args(["--argstr", "libPath"])
             .arg(Path::new(&lib).join("lib"));
     }
-    let out = cmd.output().unwrap();
+    let out = bifrost_e2e::nixrun::output(&mut cmd);
     assert!(
         out.status.success(),
         "{}",
@@ -69,11 +69,13 @@ fn apps_run_bifrost_build_with_the_flake_and_pass_arguments() {
     ] {
         let script = tmp.path().join(app);
         std::fs::write(&script, &apps[app]).unwrap();
-        let o = Command::new("sh")
-            .arg(&script)
-            .args(["--out", "/images with space", "--", "--max-jobs", "0"])
-            .output()
-            .unwrap();
+        let o = bifrost_e2e::nixrun::output(Command::new("sh").arg(&script).args([
+            "--out",
+            "/images with space",
+            "--",
+            "--max-jobs",
+            "0",
+        ]));
         assert!(
             o.status.success(),
             "{app}: {}",

@@ -170,7 +170,7 @@ fn bad_input_leaves_the_esp_unchanged() {
                 let t = f.generation("missing-json", 2, "linux-b", 1000, "NixOS 2");
                 std::fs::remove_file(t.join("boot.json")).unwrap();
             }),
-            "cannot read boot.json",
+            "has no boot.json",
         ),
         (
             "dangling",

@@ -34,7 +34,7 @@ fn flake_outputs_evaluate() {
         );
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let out = duct::cmd!(
+    let out = bifrost_e2e::nixrun::duct_output(&duct::cmd!(
         nix,
         "--eval",
         "--strict",
@@ -46,12 +46,7 @@ fn flake_outputs_evaluate() {
         "--arg",
         "nixpkgsLib",
         &lib
-    )
-    .stdout_capture()
-    .stderr_capture()
-    .unchecked()
-    .run()
-    .unwrap();
+    ));
     assert!(
         out.status.success(),
         "{}",

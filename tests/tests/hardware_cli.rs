@@ -62,7 +62,13 @@ fn gen_hardware_refuses_bad_settings_and_writes_nothing() {
 #[test]
 fn detect_json_is_accepted_by_check() {
     let dir = tempfile::tempdir().unwrap();
-    for m in ["surface-pro-8", "generic-desktop", "qemu-vm", "kinoite"] {
+    for m in [
+        "surface-pro-8",
+        "generic-desktop",
+        "qemu-vm",
+        "kinoite",
+        "fedora-btrfs",
+    ] {
         let root = repo().join("tests/fixtures/detect").join(m).join("root");
         let r = Command::new(bifrost_bin())
             .args(["detect", "--json", "--root"])

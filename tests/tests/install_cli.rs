@@ -265,6 +265,61 @@ fn refuses_to_run_without_root() {
     assert!(!e.contains("STUB-CALLED"), "{e}");
 }
 
+/// `--plan --json` of a full install: one password step per user before
+/// nixos-install, `--nvram` on the ESP step unless `--no-nvram`.
+#[test]
+fn plan_stores_each_users_hash_and_registers_unless_told_not_to() {
+    let plan = |extra: &[&str]| -> serde_json::Value {
+        let out = Command::new(bifrost_bin())
+            .args(["install", "--host", "install-test", "--settings", HOST])
+            .args(["--disk", "/dev/sdz", "--refind-efi", "/x/refind_x64.efi"])
+            .args(["--plan", "--json"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let p = plan(&[]);
+    let steps = p["steps"].as_array().unwrap();
+    let ids: Vec<&str> = steps.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    let at = |id: &str| ids.iter().position(|i| *i == id).unwrap();
+    assert!(at("password:alice") < at("nixos-install"), "{ids:?}");
+    assert!(at("password:bob") < at("nixos-install"), "{ids:?}");
+    let hash = &steps[at("password:alice")]["action"];
+    assert_eq!(hash["kind"], "writePasswordHash");
+    assert_eq!(hash["path"], "/mnt/var/lib/bifrost/passwords/alice");
+    let esp = |p: &serde_json::Value| {
+        p["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == "esp-install")
+            .unwrap()["action"]["argv"]
+            .to_string()
+    };
+    assert!(esp(&p).contains("\"--nvram\""), "{}", esp(&p));
+    assert!(!esp(&plan(&["--no-nvram"])).contains("--nvram"));
+}
+
+/// Planning needs no rEFInd binary: without --refind-efi the plan uses
+/// rEFInd's usual install location and says which binary that is.
+#[test]
+fn plan_without_a_refind_binary_names_the_one_it_would_use() {
+    let out = Command::new(bifrost_bin())
+        .args(["install", "--host", "install-test", "--settings", HOST])
+        .args(["--disk", "/dev/sdz", "--plan"])
+        .env_remove("BIFROST_REFIND_EFI")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("rEFInd binary: "), "{err}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("refind_x64.efi"), "{stdout}");
+}
+
 /// On bifrost's installer ISO (`BIFROST_INSTALL_*`), `bifrost install`
 /// installs the carried host from the carried flake by default and says so;
 /// another host is announced as not carried.

@@ -14,11 +14,8 @@ fn every_nix_file_parses() {
     let files = repo_nix_files();
     let mut failures = Vec::new();
     for f in &files {
-        let out = std::process::Command::new(&nix)
-            .arg("--parse")
-            .arg(f)
-            .output()
-            .unwrap();
+        let out =
+            bifrost_e2e::nixrun::output(std::process::Command::new(&nix).arg("--parse").arg(f));
         if !out.status.success() {
             failures.push(format!(
                 "{}: {}",

@@ -26,12 +26,8 @@ fn eval_json(nix: &PathBuf, expr: &str) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("values.nix");
     std::fs::write(&file, expr).unwrap();
-    let out = duct::cmd!(nix, "--eval", "--strict", "--json", &file)
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .unwrap();
+    let out =
+        bifrost_e2e::nixrun::duct_output(&duct::cmd!(nix, "--eval", "--strict", "--json", &file));
     assert!(
         out.status.success(),
         "nix-instantiate failed on {}:\n{}",

@@ -53,21 +53,21 @@ impl Model {
     /// repository); `extra` is a Nix function from bifrost's flake to a list
     /// of modules added to every configuration.
     fn eval(&self, flake: &str, extra: &str, attr: &str) -> Result<Value, String> {
-        let out = Command::new(&self.nix)
-            .args(["--eval", "--strict", "--json"])
-            .arg(repo().join("tests/nix/model-eval.nix"))
-            .arg("--argstr")
-            .arg("libPath")
-            .arg(&self.lib)
-            .arg("--arg")
-            .arg("flakeDir")
-            .arg(repo().join(flake))
-            .arg("--arg")
-            .arg("bifrostDir")
-            .arg(repo())
-            .args(["--arg", "extra", extra, "-A", attr])
-            .output()
-            .unwrap();
+        let out = bifrost_e2e::nixrun::output(
+            Command::new(&self.nix)
+                .args(["--eval", "--strict", "--json"])
+                .arg(repo().join("tests/nix/model-eval.nix"))
+                .arg("--argstr")
+                .arg("libPath")
+                .arg(&self.lib)
+                .arg("--arg")
+                .arg("flakeDir")
+                .arg(repo().join(flake))
+                .arg("--arg")
+                .arg("bifrostDir")
+                .arg(repo())
+                .args(["--arg", "extra", extra, "-A", attr]),
+        );
         if out.status.success() {
             Ok(serde_json::from_slice(&out.stdout).unwrap())
         } else {
@@ -182,6 +182,7 @@ fn image_install_hook_is_safe_inside_the_image_build() {
             "kinoite",
             "mount ",
             "efibootmgr --",
+            "--nvram",
             "--default-entry kinoite",
         ] {
             assert!(!hook.contains(bad), "{image} hook has {bad:?}: {hook}");

@@ -21,7 +21,9 @@ pub enum Command {
     /// Exits with status 1 when a file is missing, truncated or changed, when
     /// Fedora's boot loader that the Kinoite chainload entry starts is
     /// missing, or (given --kinoite-boot) when a direct Kinoite entry names a
-    /// kernel, initrd or `ostree=` deployment that no longer exists.
+    /// kernel, initrd or `ostree=` deployment that no longer exists; also when
+    /// the menu lacks an entry the state line records (a cut-off refind.conf),
+    /// or when there is no refind.conf at all.
     Status(StatusArgs),
     /// Re-render only the Kinoite entries of rEFInd's menu from Kinoite's current BLS entries.
     ///
@@ -84,12 +86,14 @@ pub struct InstallArgs {
     /// UUID= is looked up as its partition's GUID in /dev/disk/by-partuuid.
     #[arg(long, value_name = "VOLUME", requires = "kinoite_entries")]
     kinoite_volume: Option<String>,
-    /// Seconds before the default entry boots.
+    /// Seconds before the default entry boots: 0 waits for a key, -1 boots
+    /// it at once unless a key is held (rEFInd's meanings); nothing below -1.
     #[arg(
         long,
         value_name = "SECS",
         default_value_t = 5,
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        value_parser = clap::value_parser!(i32).range(-1..)
     )]
     timeout: i32,
     /// Text-only menu (no graphics, no icons).
@@ -126,6 +130,17 @@ pub struct InstallArgs {
     /// Print the plan (files to copy and delete, refind.conf diff) and change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Register rEFInd in the firmware's boot menu (NVRAM) and put it first
+    /// in BootOrder: an entry for the same loader on the ESP's partition is
+    /// reused, never duplicated. Needs a UEFI boot (efivarfs) and efibootmgr.
+    #[arg(long)]
+    nvram: bool,
+    /// Description of the boot entry --nvram creates.
+    #[arg(long, value_name = "LABEL", default_value = esp::nvram::DEFAULT_LABEL, requires = "nvram")]
+    nvram_label: String,
+    /// efivarfs folder (for tests).
+    #[arg(long, value_name = "DIR", default_value = esp::nvram::EFIVARS, hide = true)]
+    efivars: Utf8PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -221,6 +236,9 @@ fn install(a: InstallArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return super::fail(&e),
     };
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
     if a.dry_run {
         println!("plan for {} (dry run: nothing is changed)", plan.esp);
         println!(
@@ -242,6 +260,23 @@ fn install(a: InstallArgs) -> ExitCode {
         } else {
             println!("{}: unchanged", plan.config_path);
         }
+        if a.nvram {
+            match esp::nvram::plan_for_esp(
+                &a.efivars,
+                &plan.esp,
+                &esp::sign::boot_loader(&o),
+                &a.nvram_label,
+            ) {
+                Ok((want, d)) => println!(
+                    "nvram: {} on {} partition {}: {}",
+                    want.loader,
+                    want.disk,
+                    want.partition.number,
+                    serde_json::to_string(&d).expect("decisions serialise")
+                ),
+                Err(e) => return super::fail(&e),
+            }
+        }
         return ExitCode::SUCCESS;
     }
     match esp::apply(&plan, &mut |line| eprintln!("  {line}")) {
@@ -259,10 +294,37 @@ fn install(a: InstallArgs) -> ExitCode {
                 },
                 r.bytes_written
             );
-            ExitCode::SUCCESS
         }
-        Err(e) => super::fail(&e),
+        Err(e) => return super::fail(&e),
     }
+    if a.nvram {
+        match esp::nvram::register_esp(
+            &a.efivars,
+            &plan.esp,
+            &esp::sign::boot_loader(&o),
+            &a.nvram_label,
+        ) {
+            Ok((want, r)) => println!(
+                "nvram: Boot{:04X} ({} on {} partition {}) {}; BootOrder {}",
+                r.entry,
+                want.loader,
+                want.disk,
+                want.partition.number,
+                match (r.created, r.reordered) {
+                    (true, _) => "created and put first",
+                    (false, true) => "reused and moved first",
+                    (false, false) => "already first, unchanged",
+                },
+                r.order
+                    .iter()
+                    .map(|n| format!("{n:04X}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            Err(e) => return super::fail(&e),
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn status(a: StatusArgs) -> ExitCode {
@@ -280,9 +342,6 @@ fn status(a: StatusArgs) -> ExitCode {
             "ESP {}: {} bytes used, {} free of {}",
             st.esp, st.bytes_used, st.bytes_free, st.bytes_total
         );
-        if st.installs.is_empty() {
-            println!("no refind.conf found (EFI/refind/ or EFI/BOOT/)");
-        }
         for i in &st.installs {
             println!("{}:", i.config);
             println!("  default: {}", i.default.as_deref().unwrap_or("-"));

@@ -16,8 +16,12 @@ use std::process::ExitCode;
 ///
 /// The host's settings are `<flake>/hosts/<host>/host.json` (or --settings).
 /// The passphrase is read from the terminal without echo, or from
-/// --key-file; it reaches cryptsetup on standard input only. A failed step
-/// stops the install; running the same command again resumes it.
+/// --key-file; it reaches cryptsetup on standard input only. Each user of the
+/// host settings gets a password, asked twice without echo (or read with
+/// --password-file USER=FILE); only its SHA-512 crypt hash is kept, written
+/// root-only to /var/lib/bifrost/passwords/USER on the new system. rEFInd is
+/// registered as the firmware's first boot entry unless --no-nvram. A failed
+/// step stops the install; running the same command again resumes it.
 #[derive(clap::Args)]
 pub struct Args {
     /// Host to install (the flake's `nixosConfigurations.<host>`); on
@@ -75,7 +79,9 @@ pub struct More {
     #[arg(long, value_name = "DEVICE")]
     kinoite_boot_device: Option<Utf8PathBuf>,
     /// rEFInd binary (refind_x64.efi) for `bifrost esp install`; the bifrost
-    /// installer sets BIFROST_REFIND_EFI. Not needed with --storage-only.
+    /// installer sets BIFROST_REFIND_EFI. Default: the first of rEFInd's usual
+    /// install locations that exists (--plan names it). Not needed with
+    /// --storage-only.
     #[arg(long, value_name = "FILE", env = "BIFROST_REFIND_EFI")]
     refind_efi: Option<Utf8PathBuf>,
     /// Stop after the storage steps: no nixos-install, no ESP install
@@ -85,6 +91,15 @@ pub struct More {
     /// Progress file (default: /run/bifrost/install-<disk>.json).
     #[arg(long, value_name = "FILE")]
     state: Option<Utf8PathBuf>,
+    /// Read USER's password from FILE (one trailing newline is dropped)
+    /// instead of asking; repeat for each user.
+    #[arg(long, value_name = "USER=FILE")]
+    password_file: Vec<String>,
+    /// Leave the firmware's boot entries (NVRAM) alone: do not register
+    /// rEFInd or change BootOrder (firmware that boots EFI/BOOT/BOOTX64.EFI,
+    /// or a disk prepared for another machine).
+    #[arg(long)]
+    no_nvram: bool,
 }
 
 const WORK_DIR: &str = "/run/bifrost";
@@ -116,6 +131,7 @@ pub fn run(a: Args) -> ExitCode {
     } else {
         plan::Mode::Fresh
     };
+    let refind = install::refind_bin::find(a.more.refind_efi.as_deref());
     let req = plan::PlanRequest {
         host: source.host.clone(),
         flake: source.flake.clone(),
@@ -126,14 +142,24 @@ pub fn run(a: Args) -> ExitCode {
         esp_device: a.more.esp_device.clone(),
         luks_device: a.more.luks_device.clone(),
         kinoite_boot_device: a.more.kinoite_boot_device.clone(),
-        refind_efi: a.more.refind_efi.clone(),
+        refind_efi: refind
+            .path()
+            .or_else(|| {
+                a.plan
+                    .then(|| camino::Utf8Path::new(install::refind_bin::USUAL[0]))
+            })
+            .map(Into::into),
         storage_only: a.more.storage_only,
+        nvram: !a.more.no_nvram,
     };
     let the_plan = match plan::plan(&settings, &req) {
         Ok(p) => p,
         Err(e) => return err(&e),
     };
     if a.plan {
+        if !a.more.storage_only {
+            eprintln!("{}", refind.describe());
+        }
         if a.json {
             println!(
                 "{}",
@@ -164,7 +190,9 @@ pub fn run(a: Args) -> ExitCode {
     } else {
         Vec::new()
     };
-    if let Err(e) = preflight::check_disk(&the_plan, &allowed) {
+    if let Err(e) =
+        preflight::check_disk(&the_plan, &allowed).and_then(|_| preflight::check_nvram(&the_plan))
+    {
         return err(&e);
     }
 
@@ -206,6 +234,23 @@ pub fn run(a: Args) -> ExitCode {
         Ok(s) => s,
         Err(e) => return err(&e),
     };
+    let password_hashes = if a.more.storage_only {
+        Default::default()
+    } else {
+        let files: Result<Vec<_>, _> = a
+            .more
+            .password_file
+            .iter()
+            .map(|f| install::users::parse_file_arg(f))
+            .collect();
+        let hashes = files.and_then(|files| {
+            install::users::collect(&settings, &files, &mut |what| Secret::prompt(what, true))
+        });
+        match hashes {
+            Ok(h) => h,
+            Err(e) => return err(&e),
+        }
+    };
 
     let opts = run::RunOptions {
         state_path: state_path.clone(),
@@ -232,10 +277,14 @@ pub fn run(a: Args) -> ExitCode {
         } => eprintln!("[{}/{total}] skip {id}: {reason}", index + 1),
         run::Event::Done { .. } => {}
     };
-    match run::execute(
+    let secrets = run::Secrets {
+        passphrase: &secret,
+        password_hashes: &password_hashes,
+    };
+    match run::execute_with(
         &the_plan,
         &mut run::RealSystem,
-        &secret,
+        &secrets,
         &opts,
         &mut progress,
     ) {
@@ -257,8 +306,7 @@ pub fn run(a: Args) -> ExitCode {
                 }
                 println!(
                     "installed {} on {} (progress: {state_path})\n\
-                     next: unless the flake sets a password, set one: nixos-enter --root {target} -c 'passwd <user>'\n\
-                     then: umount -R {target} && cryptsetup close {} && reboot, and pick NixOS in rEFInd",
+                     next: umount -R {target} && cryptsetup close {} && reboot; log in as one of the users with the password you gave",
                     source.host,
                     a.disk,
                     the_plan.mapper.file_name().unwrap_or("cryptroot")

@@ -51,6 +51,8 @@ pub fn shell_line(program: &str, args: &[String]) -> String {
 
 fn shell_quote(w: &str) -> String {
     let safe = !w.is_empty()
+        // A word starting with `#` is a comment to the shell.
+        && !w.starts_with('#')
         && w.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,#".contains(c));
     if safe {

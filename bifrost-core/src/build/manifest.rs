@@ -25,6 +25,8 @@ pub enum ManifestError {
     },
     #[error(transparent)]
     Fs(#[from] fsutil::FsError),
+    #[error("{0}: interrupted while computing its SHA-256")]
+    Interrupted(String),
 }
 
 /// The flake the artifact was built from.
@@ -89,6 +91,10 @@ pub fn sha256_file(path: &Utf8Path) -> Result<String, ManifestError> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
+        // Hashing a multi-GiB image takes a while: SIGINT must stop it.
+        if super::cancel::requested() {
+            return Err(ManifestError::Interrupted(path.to_string()));
+        }
         let n = f.read(&mut buf).map_err(io("read"))?;
         if n == 0 {
             break;

@@ -14,6 +14,7 @@
 
 pub mod cancel;
 pub mod command;
+pub mod flakeref;
 pub mod manifest;
 pub mod outdir;
 pub mod output;
@@ -31,6 +32,8 @@ pub use progress::Progress;
 pub enum BuildError {
     #[error("--host: {0:?} is not a valid host name (letters, digits, `-` and `_`)")]
     BadHost(String),
+    #[error("{0}")]
+    BadFlake(String),
     #[error("--keep: at most 100 previous artifacts are kept, not {0}")]
     BadKeep(usize),
     #[error("--trusted-key given without --substituter: a key only matters for a cache")]
@@ -87,6 +90,7 @@ impl BuildError {
             }
             BuildError::Interrupted(_) => 130,
             BuildError::Command(command::CommandError::Interrupted) => 130,
+            BuildError::Manifest(manifest::ManifestError::Interrupted(_)) => 130,
             _ => 1,
         }
     }
@@ -247,6 +251,9 @@ pub fn eval_affecting(args: &[String]) -> Vec<String> {
 impl Plan {
     /// Decide the command line and the placement. Pure.
     pub fn new(req: &Request, host: &str) -> Result<Plan, BuildError> {
+        if let Some(p) = flakeref::problem(&req.flake) {
+            return Err(BuildError::BadFlake(p));
+        }
         if !valid_host(host) {
             return Err(BuildError::BadHost(host.to_owned()));
         }
@@ -373,6 +380,9 @@ pub fn list_hosts(flake: &str, eval_args: &[String]) -> Result<Vec<String>, Buil
 
 /// `--host`, or the flake's only host.
 pub fn resolve_host(req: &Request) -> Result<String, BuildError> {
+    if let Some(p) = flakeref::problem(&req.flake) {
+        return Err(BuildError::BadFlake(p));
+    }
     if let Some(h) = &req.host {
         return Ok(h.clone());
     }
@@ -582,13 +592,18 @@ pub fn run(plan: &Plan, mut on_event: impl FnMut(Event)) -> Result<Report, Build
                     what: format!("file {rel} (passthru.filePath)"),
                 });
             }
+            // The store file is immutable and the copy is byte for byte: hash
+            // it before placing, so an interrupt while hashing changes nothing.
+            on_event(Event::Stage("computing SHA-256"));
+            sha256 = manifest::sha256_file(&src).map_err(|e| match e {
+                manifest::ManifestError::Interrupted(_) => interrupted(),
+                e => e.into(),
+            })?;
             on_event(Event::Stage("copying the image into place"));
             let placed = place::place_file(&src, &dir, name, plan.keep).map_err(|e| match e {
                 place::PlaceError::Interrupted(_) => interrupted(),
                 e => e.into(),
             })?;
-            on_event(Event::Stage("computing SHA-256"));
-            sha256 = manifest::sha256_file(&placed.path)?;
             size = std::fs::metadata(&placed.path)
                 .map(|m| m.len())
                 .unwrap_or(0);

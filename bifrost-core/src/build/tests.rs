@@ -154,3 +154,28 @@ fn app_environment_fills_what_nix_cannot_tell() {
         (Some("real"), Some(false))
     );
 }
+
+#[test]
+fn a_word_starting_with_hash_is_quoted() {
+    // Unquoted, the shell would read `#x` as the start of a comment.
+    assert_eq!(
+        command::shell_line("nix", &["#x".into(), "a#b".into()]),
+        "nix '#x' a#b"
+    );
+    assert_eq!(
+        crate::install::plan::command_line(&["echo".into(), "#x".into()]),
+        "echo '#x'"
+    );
+}
+
+#[test]
+fn an_empty_or_attribute_flake_never_reaches_nix() {
+    for flake in ["", ".#testhost"] {
+        let mut r = req(Format::Raw);
+        r.flake = flake.into();
+        let e = resolve_host(&r).unwrap_err();
+        assert!(matches!(e, BuildError::BadFlake(_)), "{flake:?}: {e}");
+        let e = Plan::new(&r, "testhost").unwrap_err();
+        assert!(matches!(e, BuildError::BadFlake(_)), "{flake:?}: {e}");
+    }
+}

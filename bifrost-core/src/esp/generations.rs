@@ -41,7 +41,22 @@ fn number_of(name: &str) -> Option<u64> {
         .ok()
 }
 
+/// Generations read, and the old ones left out because they are broken.
+#[derive(Debug, Clone, Default)]
+pub struct Read {
+    /// Newest first.
+    pub generations: Vec<Generation>,
+    /// One line per skipped generation: what is wrong with it.
+    pub skipped: Vec<String>,
+}
+
 /// Read the newest `limit` generations (all when `None`) of `profiles`, newest first.
+///
+/// An old generation that cannot be read (a dangling link, a missing or
+/// malformed boot.json, a kernel gone) is skipped with a warning and the
+/// next older one takes its place, as systemd-boot and lanzaboote do: one bad
+/// old generation must not keep new ones out of the menu. The newest
+/// generation is never skipped: it is what the user just built.
 ///
 /// With `root`, the system lives under that folder (an installer's `/mnt`):
 /// absolute links and the bootspec's kernel and initrd are read below it,
@@ -50,7 +65,7 @@ pub fn read(
     profiles: &Utf8Path,
     limit: Option<u32>,
     root: Option<&Utf8Path>,
-) -> Result<Vec<Generation>, EspError> {
+) -> Result<Read, EspError> {
     let mut links: Vec<(u64, Utf8PathBuf)> = vec![];
     let entries = profiles.read_dir_utf8().map_err(|source| {
         EspError::Io(crate::fsutil::IoError::new(
@@ -75,13 +90,21 @@ pub fn read(
         return Err(EspError::NoGenerations(profiles.to_string()));
     }
     links.sort_by_key(|l| std::cmp::Reverse(l.0));
-    if let Some(l) = limit {
-        links.truncate(l as usize);
+    let want = limit.map_or(usize::MAX, |l| l as usize);
+    let mut out = Read::default();
+    for (i, (n, link)) in links.into_iter().enumerate() {
+        if out.generations.len() >= want {
+            break;
+        }
+        match read_one(n, &link, root) {
+            Ok(g) => out.generations.push(g),
+            Err(e @ EspError::Generation { .. }) if i > 0 => {
+                out.skipped.push(format!("skipped old generation {n}: {e}"));
+            }
+            Err(e) => return Err(e),
+        }
     }
-    links
-        .into_iter()
-        .map(|(n, link)| read_one(n, &link, root))
-        .collect()
+    Ok(out)
 }
 
 /// `path` as seen from this process: below `root` when one is given.
@@ -125,17 +148,8 @@ fn read_one(number: u64, link: &Utf8Path, root: Option<&Utf8Path>) -> Result<Gen
         )));
     }
     let json_path = resolved.join(bootspec::JSON_FILENAME);
-    let bytes = std::fs::read(&json_path).map_err(|e| {
-        bad(format!(
-            "cannot read {}: {e}; generations built before NixOS 23.05 have no bootspec — delete them or rebuild",
-            bootspec::JSON_FILENAME
-        ))
-    })?;
-    let doc: bootspec::BootJson = serde_json::from_slice(&bytes).map_err(|e| {
-        bad(format!(
-            "boot.json is not a valid bootspec v1 document: {e}"
-        ))
-    })?;
+    let bytes = super::bootjson::read(&json_path).map_err(bad)?;
+    let doc = super::bootjson::parse(&bytes).map_err(bad)?;
     let v1 = bootspec::v1::GenerationV1::try_from(doc.generation)
         .map_err(|e| bad(format!("boot.json: unsupported bootspec version: {e}")))?;
     let boot = target(&v1.bootspec, link, "", root)?;
@@ -284,7 +298,12 @@ mod tests {
         std::fs::write(base.join("secret"), b"not a kernel").unwrap();
         let good = k.join("bzImage");
         let profiles = generation(&base, good.as_str(), "NixOS", &[]);
-        assert_eq!(read(&profiles, None, None).unwrap()[0].boot.kernel, good);
+        assert_eq!(
+            read(&profiles, None, None).unwrap().generations[0]
+                .boot
+                .kernel,
+            good
+        );
         // `..` climbing out of the store to a file that exists.
         let climb = format!("{k}/../../../secret");
         let profiles = generation(&base, &climb, "NixOS", &[]);

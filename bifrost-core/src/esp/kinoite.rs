@@ -379,6 +379,9 @@ pub fn refresh(
                     available: free,
                     missing: needed - free,
                     missing_mib: (needed - free) as f64 / (1024.0 * 1024.0),
+                    advice:
+                        "delete old generations (`bifrost esp install --limit`), or grow the ESP"
+                            .into(),
                 });
             }
             progress(&format!("write {rel}"));

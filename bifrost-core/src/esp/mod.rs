@@ -8,11 +8,14 @@
 //! SHA-256: it is replaced in the same atomic rename as the menu, so the
 //! record and the menu can never disagree, and `status` checks against it.
 
+pub mod bootjson;
 pub mod fallback;
 pub mod generations;
 pub mod kinoite;
 pub mod last_booted;
 pub mod lock;
+pub mod menu_check;
+pub mod nvram;
 pub mod sign;
 pub mod volume;
 
@@ -47,13 +50,14 @@ pub enum EspError {
     DefaultWithoutKinoite,
     #[error("--limit must be at least 1")]
     ZeroLimit,
-    #[error("not enough space on the ESP {esp}: this install writes {needed} bytes but only {available} are free; {missing} bytes ({missing_mib:.1} MiB) are missing — lower --limit, delete old generations, or grow the ESP. Nothing was changed.")]
+    #[error("not enough space on the ESP {esp}: this install writes {needed} bytes but only {available} are free; {missing} bytes ({missing_mib:.1} MiB) are missing — {advice}. Nothing was changed.")]
     NoSpace {
         esp: String,
         needed: u64,
         available: u64,
         missing: u64,
         missing_mib: f64,
+        advice: String,
     },
     #[error("Kinoite entries: {0}")]
     Kinoite(#[source] refind::RefindError),
@@ -177,6 +181,8 @@ pub struct Plan {
     pub generations: Vec<u64>,
     pub default: String,
     pub kinoite: Option<kinoite::KinoiteState>,
+    /// Old generations left out of the menu because they are broken.
+    pub warnings: Vec<String>,
     /// Hashes known before copying (files kept as they are).
     #[serde(skip)]
     records: BTreeMap<String, FileRecord>,
@@ -292,7 +298,10 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
         fallback::check(&o.esp, &o.refind_efi, o.force_removable)?;
     }
     let signer = o.sign.as_ref().map(sign::Signer::new).transpose()?;
-    let gens = generations::read(&o.profiles, o.limit, o.root.as_deref())?;
+    let generations::Read {
+        generations: gens,
+        skipped,
+    } = generations::read(&o.profiles, o.limit, o.root.as_deref())?;
     let (refind_dir, refind_bin) = REFIND_DIRS[o.removable as usize];
     let (refind_bin, shim_files) = sign::loader_files(o, refind_dir, refind_bin)?;
     let config_path = format!("{refind_dir}/refind.conf");
@@ -549,6 +558,7 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
         generations: gens.iter().map(|g| g.number).collect(),
         default,
         kinoite,
+        warnings: skipped,
         records,
         config,
         _staging: signer.map(|s| s.staging()),
@@ -626,7 +636,23 @@ fn hash_file(p: &Utf8Path) -> Result<(u64, String), EspError> {
 pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspError> {
     if p.bytes_needed > p.bytes_available {
         let missing = p.bytes_needed - p.bytes_available;
+        // New files are written before the old ones go (so a crash leaves a
+        // bootable ESP): what the deletes free does not help this run.
+        let advice = if p.generations.len() > 1 {
+            "lower --limit, delete old generations, or grow the ESP".to_string()
+        } else {
+            let freed: u64 = p
+                .deletes
+                .iter()
+                .filter_map(|d| std::fs::metadata(p.esp.join(d)).ok())
+                .map(|m| m.len())
+                .sum();
+            format!(
+                "the menu already has one generation, so a lower --limit cannot help: the new kernel and initrd are copied before the old files ({freed} bytes) are deleted, so the ESP needs room for both at once; free {missing} bytes on the ESP (files other tools put there) or grow it"
+            )
+        };
         return Err(EspError::NoSpace {
+            advice,
             esp: p.esp.to_string(),
             needed: p.bytes_needed,
             available: p.bytes_available,
@@ -810,6 +836,7 @@ pub fn status(esp: &Utf8Path) -> Result<Status, EspError> {
         bytes_bifrost: 0,
         problems: vec![],
     };
+    let mut found = false;
     for (dir, _) in REFIND_DIRS {
         let rel = format!("{dir}/refind.conf");
         let path = match confine::checked(esp, &rel) {
@@ -822,6 +849,7 @@ pub fn status(esp: &Utf8Path) -> Result<Status, EspError> {
         let Ok(bytes) = std::fs::read(&path) else {
             continue;
         };
+        found = true;
         let text = String::from_utf8_lossy(&bytes);
         let Some(state) = parse_state(&text) else {
             st.problems.push(format!(
@@ -880,6 +908,8 @@ pub fn status(esp: &Utf8Path) -> Result<Status, EspError> {
                 ok,
             });
         }
+        st.problems
+            .extend(menu_check::problems(&rel, &text, &state));
         // Every ESP path the menu loads must be one bifrost recorded, or
         // Fedora's loader that the chainload entry starts (checked in `kinoite`).
         let mut recorded: BTreeSet<&str> = state.files.iter().map(|f| f.path.as_str()).collect();
@@ -923,6 +953,12 @@ pub fn status(esp: &Utf8Path) -> Result<Status, EspError> {
             files,
             kinoite: state.kinoite.clone(),
         });
+    }
+    if !found {
+        st.problems.push(format!(
+            "no refind.conf in {} or {}: nothing boots from this ESP through bifrost; run `bifrost esp install`",
+            REFIND_DIRS[0].0, REFIND_DIRS[1].0
+        ));
     }
     Ok(st)
 }

@@ -15,7 +15,7 @@
 use super::{HardwareError, Profile};
 use crate::spec::{
     self, Boot, DualBoot, Esp, Hardware, HostSettings, Kernel, Kinoite, Luks, Storage, Subvolume,
-    SubvolumeOwner, Swap, SwapKind,
+    SubvolumeOwner, Swap, SwapKind, User,
 };
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
@@ -155,10 +155,17 @@ impl Dev {
     fn fstype(&self) -> &str {
         self.fstype.as_deref().unwrap_or("")
     }
-    fn mounts(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+    /// Mount points and the subvolume (file-system root) mounted at each,
+    /// with escapes undone: lsblk passes on what mountinfo wrote (`\040`
+    /// for a space), and older lsblk writes `\x20`.
+    fn mounts(&self) -> impl Iterator<Item = (String, Option<String>)> + '_ {
         self.mountpoints.iter().enumerate().filter_map(|(i, mp)| {
-            let mp = mp.as_deref()?;
-            let root = self.fsroots.get(i).and_then(|r| r.as_deref());
+            let mp = unescape_mount(mp.as_deref()?);
+            let root = self
+                .fsroots
+                .get(i)
+                .and_then(|r| r.as_deref())
+                .map(unescape_mount);
             Some((mp, root))
         })
     }
@@ -229,23 +236,59 @@ fn parse_mounts(text: &str) -> Vec<Mount> {
         .collect()
 }
 
-/// `/proc/mounts` writes space, tab, newline and backslash as octal escapes.
+/// `/proc/mounts` writes space, tab, newline and backslash as octal escapes
+/// (`\040`); lsblk before util-linux 2.37 wrote `\x20`. Bytes are decoded as
+/// UTF-8 once all escapes are undone.
 fn unescape_mount(s: &str) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
-                out.push(v as char);
-                i += 4;
+        if b[i] == b'\\' && i + 3 < b.len() {
+            let (digits, radix, len) = if b[i + 1] == b'x' {
+                (&s[i + 2..i + 4], 16, 4)
+            } else {
+                (&s[i + 1..i + 4], 8, 4)
+            };
+            let ok = if radix == 16 {
+                digits.bytes().all(|c| c.is_ascii_hexdigit())
+            } else {
+                digits.bytes().all(|c| (b'0'..=b'7').contains(&c))
+            };
+            if let Some(v) = ok.then(|| u8::from_str_radix(digits, radix).ok()).flatten() {
+                out.push(v);
+                i += len;
                 continue;
             }
         }
-        out.push(b[i] as char);
+        out.push(b[i]);
         i += 1;
     }
-    out
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A name `bifrost check` takes for a subvolume (spec/validate.rs, `subvolume_name`).
+fn usable_subvolume_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name.len() <= 255
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@_.+-".contains(c))
+}
+
+/// A mount point `bifrost check` takes (spec/validate.rs, `abs_path`):
+/// absolute, normalized, one token without quotes or backslashes.
+fn usable_mount_point(mp: &str) -> bool {
+    let normal = mp == "/"
+        || mp
+            .strip_prefix('/')
+            .is_some_and(|r| r.split('/').all(|c| !c.is_empty() && c != "." && c != ".."));
+    normal
+        && !mp
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '"' || c == '\\')
 }
 
 /// Top-level subvolume names from `btrfs subvolume list` (`ID n gen g top level t path p`).
@@ -343,8 +386,9 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
         Some(d) => Esp {
             mount_point: d
                 .mounts()
-                .next()
-                .map(|(mp, _)| Utf8PathBuf::from(mp))
+                .map(|(mp, _)| mp)
+                .find(|mp| usable_mount_point(mp))
+                .map(Utf8PathBuf::from)
                 .unwrap_or_else(spec::defaults::esp_mount_point),
             device: d.stable_path().into(),
             fs_type: spec::defaults::esp_fs_type(),
@@ -417,11 +461,21 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
         if let Some(l) = pool.label.clone().filter(|l| !l.is_empty()) {
             btrfs_label = l;
         }
+        // Subvolumes the settings cannot describe, noted once.
+        let mut left_out = std::collections::BTreeSet::new();
         let mapper = format!("/dev/mapper/{}", pool.name);
         let pool_path = pool.dev_path();
         for (mp, root) in pool.mounts() {
-            let name = root.unwrap_or("/").trim_start_matches('/').to_string();
+            let name = root
+                .as_deref()
+                .unwrap_or("/")
+                .trim_start_matches('/')
+                .to_string();
             if name.is_empty() || name.contains('/') || subvolumes.iter().any(|s| s.name == name) {
+                continue;
+            }
+            if !usable_subvolume_name(&name) {
+                left_out.insert(name.clone());
                 continue;
             }
             let options = mounts
@@ -436,6 +490,13 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
             } else {
                 SubvolumeOwner::Kinoite
             };
+            if owner != SubvolumeOwner::Kinoite && !usable_mount_point(&mp) {
+                notes.push(format!(
+                    "subvolume {name} mounted at {mp:?} is left out: bifrost's settings cannot hold that mount point; move it or add the subvolume by hand"
+                ));
+                left_out.insert(name.clone());
+                continue;
+            }
             subvolumes.push(Subvolume {
                 name,
                 mount_point: (owner != SubvolumeOwner::Kinoite).then(|| mp.into()),
@@ -443,11 +504,18 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
                 owner,
             });
         }
-        let first_mount = pool.mounts().next().map(|(mp, _)| mp.to_string());
+        let first_mount = pool.mounts().next().map(|(mp, _)| mp);
         match probe.subvolume_list(first_mount.as_deref().unwrap_or("/"))? {
             Some(list) => {
                 for name in parse_subvolume_list(&list) {
                     if subvolumes.iter().any(|s| s.name == name) {
+                        continue;
+                    }
+                    if !usable_subvolume_name(&name) {
+                        left_out.insert(name);
+                        continue;
+                    }
+                    if left_out.contains(&name) {
                         continue;
                     }
                     let owner = if name == "@shared" {
@@ -466,6 +534,11 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
             None => notes.push(
                 "no `btrfs subvolume list` output: only mounted subvolumes are listed (run as root with btrfs-progs)".into(),
             ),
+        }
+        for name in left_out.iter().filter(|n| !usable_subvolume_name(n)) {
+            notes.push(format!(
+                "subvolume {name:?} is left out: bifrost's settings cannot hold that name; bifrost never touches it"
+            ));
         }
         // A swap file in a pool subvolume.
         for line in read("proc/swaps")?.lines().skip(1) {
@@ -502,11 +575,36 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
     if !has_root {
         let mut added = Vec::new();
         for (name, mp) in [("@", "/"), ("@home", "/home"), ("@nix", "/nix")] {
-            if subvolumes.iter().any(|s| s.name == name) {
+            let taken = |n: &str| subvolumes.iter().find(|s| s.name == n).map(|s| s.owner);
+            // The other system (not NixOS) may use these names itself, as
+            // Fedora, openSUSE and Ubuntu do: NixOS gets its own.
+            let name = match taken(name) {
+                None => name.to_string(),
+                Some(SubvolumeOwner::Nixos) => continue,
+                Some(_) => {
+                    let own = format!("@nixos{}", name.trim_start_matches('@').replace('@', ""));
+                    let own = if own == "@nixos" {
+                        own
+                    } else {
+                        own.replacen("@nixos", "@nixos-", 1)
+                    };
+                    if taken(&own).is_some() {
+                        continue;
+                    }
+                    notes.push(format!(
+                        "{name} belongs to the system running now: NixOS gets {own} for {mp}"
+                    ));
+                    own
+                }
+            };
+            if subvolumes
+                .iter()
+                .any(|s| s.mount_point.as_deref() == Some(Utf8Path::new(mp)))
+            {
                 continue;
             }
             subvolumes.push(Subvolume {
-                name: name.into(),
+                name: name.clone(),
                 mount_point: Some(mp.into()),
                 mount_options: spec::defaults::mount_options(),
                 owner: SubvolumeOwner::Nixos,
@@ -587,6 +685,8 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
         extra_initrd_modules = vec!["virtio_pci".into(), "virtio_blk".into()];
     }
 
+    let users = detect_users(&probe.read("etc/passwd")?.unwrap_or_default(), &mut notes);
+
     let kernel = Kernel {
         source: profile.default_kernel,
         ..Kernel::default()
@@ -616,6 +716,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
         packages: Default::default(),
         nix: Default::default(),
         output: Default::default(),
+        users,
     };
     Ok(Detection {
         vendor,
@@ -625,9 +726,71 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
     })
 }
 
+/// The people in `passwd` (uids in [`spec::USER_UIDS`]), the first one an
+/// administrator: on a Kinoite machine that is its owner, uid 1000, whose
+/// files on the shared subvolume NixOS must give to the same person.
+fn detect_users(passwd: &str, notes: &mut Vec<String>) -> Vec<User> {
+    let mut users: Vec<User> = passwd
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            let uid = f.get(2)?.parse::<u32>().ok()?;
+            let name = f.first()?;
+            let shell = f.get(6).copied().unwrap_or("");
+            let plain = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-".contains(c));
+            (spec::USER_UIDS.contains(&uid) && plain && !shell.ends_with("nologin")).then(|| User {
+                name: name.to_string(),
+                uid,
+                groups: Vec::new(),
+                ssh_authorized_keys: Vec::new(),
+                admin: false,
+            })
+        })
+        .collect();
+    users.sort_by_key(|u| u.uid);
+    users.dedup_by_key(|u| u.uid);
+    match users.first_mut() {
+        Some(u) => u.admin = true,
+        None => {
+            notes.push(
+                "no person in etc/passwd: proposed \"user\" (uid 1000) as administrator; rename it"
+                    .into(),
+            );
+            users.push(User {
+                name: "user".into(),
+                uid: spec::defaults::uid(),
+                groups: Vec::new(),
+                ssh_authorized_keys: Vec::new(),
+                admin: true,
+            });
+        }
+    }
+    users
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn users_come_from_passwd_first_is_admin() {
+        let mut notes = Vec::new();
+        let passwd = "root:x:0:0::/root:/bin/bash\nnobody:x:65534:65534::/:/sbin/nologin\nbob:x:1001:1001::/home/bob:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\nsvc:x:1002:1002::/:/usr/sbin/nologin\n";
+        let u = detect_users(passwd, &mut notes);
+        let got: Vec<(&str, u32, bool)> = u
+            .iter()
+            .map(|u| (u.name.as_str(), u.uid, u.admin))
+            .collect();
+        assert_eq!(got, [("alice", 1000, true), ("bob", 1001, false)]);
+        let u = detect_users("", &mut notes);
+        assert_eq!(
+            (u[0].name.as_str(), u[0].uid, u[0].admin),
+            ("user", 1000, true)
+        );
+    }
 
     #[test]
     fn subvolume_list_keeps_top_level_only() {
@@ -640,6 +803,30 @@ mod tests {
         let m = parse_mounts("/dev/sda1 /mnt/my\\040disk vfat rw,noatime 0 0\n");
         assert_eq!(m[0].point, "/mnt/my disk");
         assert_eq!(kept_options(&m[0].options), vec!["noatime"]);
+    }
+
+    #[test]
+    fn octal_and_hex_escapes_are_undone() {
+        assert_eq!(unescape_mount("/srv/my\\040data"), "/srv/my data");
+        assert_eq!(unescape_mount("/srv/my\\x20data"), "/srv/my data");
+        assert_eq!(unescape_mount("/@odd\\042name"), "/@odd\"name");
+        assert_eq!(unescape_mount("/a\\999b\\"), "/a\\999b\\");
+    }
+
+    #[test]
+    fn mount_points_and_names_bifrost_check_takes() {
+        for ok in ["/", "/srv/data", "/home"] {
+            assert!(usable_mount_point(ok), "{ok}");
+        }
+        for bad in [
+            "", "rel", "/a/", "/a//b", "/a/../b", "/my data", "/q\"", "/b\\s",
+        ] {
+            assert!(!usable_mount_point(bad), "{bad}");
+        }
+        assert!(usable_subvolume_name("@nixos-home"));
+        for bad in ["", ".", "..", "old backup", "a\"b", "a/b"] {
+            assert!(!usable_subvolume_name(bad), "{bad}");
+        }
     }
 
     #[test]

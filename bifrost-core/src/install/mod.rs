@@ -13,10 +13,13 @@
 pub mod flake_copy;
 pub mod plan;
 pub mod preflight;
+pub mod refind_bin;
 pub mod run;
 pub mod secret;
 pub mod shared;
 pub mod source;
+pub mod undo;
+pub mod users;
 
 use camino::{Utf8Path, Utf8PathBuf};
 

@@ -45,6 +45,8 @@ pub struct PlanRequest {
     pub refind_efi: Option<Utf8PathBuf>,
     /// Stop after the storage steps (no `nixos-install`, no ESP install).
     pub storage_only: bool,
+    /// Register rEFInd in the firmware's boot menu (NVRAM) and put it first.
+    pub nvram: bool,
 }
 
 /// The ordered steps of one install.
@@ -109,6 +111,9 @@ pub enum Action {
         paths: Vec<Utf8PathBuf>,
         timeout_secs: u32,
     },
+    /// Write the crypt(5) hash of `user`'s password, held in memory, to
+    /// `path` (root-only); no program runs, so nothing is on a command line.
+    WritePasswordHash { user: String, path: Utf8PathBuf },
 }
 
 /// What a program gets on standard input.
@@ -140,6 +145,8 @@ pub enum WriteKind {
     Directory,
     /// A whole system or boot files (nixos-install, esp install).
     Files,
+    /// A root-only file holding a password hash.
+    PasswordHash,
 }
 
 /// Whose data a write touches.
@@ -216,7 +223,7 @@ pub enum PlanError {
     Settings { field: String, message: String },
     #[error("--dual-boot needs `dualBoot.kinoite` in the host settings (where Kinoite's /boot is); add it, or install fresh without --dual-boot")]
     NoKinoite,
-    #[error("no rEFInd binary: pass --refind-efi FILE or set BIFROST_REFIND_EFI (the bifrost installer sets it to rEFInd's refind_x64.efi), or use --storage-only")]
+    #[error("no rEFInd binary: none at rEFInd's usual install locations ({}); pass --refind-efi FILE or set BIFROST_REFIND_EFI (the bifrost installer sets it to rEFInd's refind_x64.efi), or use --storage-only", super::refind_bin::USUAL.join(", "))]
     NoRefind,
     #[error("{arg} must be an absolute path, got {value:?}")]
     NotAbsolute { arg: &'static str, value: String },
@@ -781,6 +788,20 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
 
     if !req.storage_only {
         let kinoite_boot = req.work_dir.join("kinoite-boot");
+        // Before nixos-install: its activation reads these files
+        // (`hashedPasswordFile`) when it creates the accounts.
+        for u in &settings.users {
+            let path = super::users::hash_path(target, &u.name);
+            b.push(
+                format!("password:{}", u.name),
+                format!("Store the hash of {}'s password on the new system", u.name),
+                Action::WritePasswordHash {
+                    user: u.name.clone(),
+                    path: path.clone(),
+                },
+            )
+            .writes(WriteKind::PasswordHash, path, DataOwner::Nixos);
+        }
         b.push(
             "nixos-install",
             format!(
@@ -872,6 +893,9 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
         if settings.boot.removable {
             esp.push("--removable".into());
         }
+        if req.nvram {
+            esp.push("--nvram".into());
+        }
         // 0 keeps every generation: no limit.
         if settings.boot.max_generations > 0 {
             esp.extend(["--limit".into(), settings.boot.max_generations.to_string()]);
@@ -946,6 +970,8 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
 /// Quote one argument for a POSIX shell, only when needed.
 pub fn shell_quote(s: &str) -> String {
     let plain = !s.is_empty()
+        // A word starting with `#` is a comment to the shell.
+        && !s.starts_with('#')
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-#".contains(c));
     if plain {
@@ -982,6 +1008,7 @@ fn kind_name(k: WriteKind) -> &'static str {
         WriteKind::Subvolume => "subvolume",
         WriteKind::Directory => "directory",
         WriteKind::Files => "files",
+        WriteKind::PasswordHash => "password hash (mode 0600)",
     }
 }
 
@@ -1028,6 +1055,12 @@ pub fn render(plan: &Plan) -> String {
                     out,
                     "    wait up to {timeout_secs} s for {}",
                     list.join(", ")
+                );
+            }
+            Action::WritePasswordHash { user, path } => {
+                let _ = writeln!(
+                    out,
+                    "    write {path}: the SHA-512 crypt hash of {user}'s password, from memory (asked for before the first step)"
                 );
             }
         }

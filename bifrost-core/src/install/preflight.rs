@@ -28,10 +28,14 @@ pub struct DiskDevices {
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
 pub enum PreflightError {
+    #[error("{dir} does not exist: the installer was not booted through UEFI, so rEFInd cannot be registered in the firmware's boot menu; boot it in UEFI mode, or pass --no-nvram (and set boot.removable so the firmware finds EFI/BOOT/BOOTX64.EFI)")]
+    NoEfivars { dir: String },
     #[error(
         "{disk}: no such block device; give the whole disk, such as /dev/nvme0n1 (see `lsblk`)"
     )]
     NoDisk { disk: String },
+    #[error("{disk} is {what}, not a block device; give the whole disk, such as /dev/nvme0n1 (see `lsblk`); to install into an image file, attach it first with `losetup --find --show --partscan {disk}`")]
+    NotBlock { disk: String, what: &'static str },
     #[error("{disk} is a partition; give the whole disk ({parent}) — bifrost picks the partitions itself")]
     IsPartition { disk: String, parent: String },
     #[error("{disk} holds the running system ({source_dev} is mounted at {mount_point}); boot the installer from a USB stick and install from there")]
@@ -171,6 +175,19 @@ pub fn disk_devices(sys: &Utf8Path, disk: &Utf8Path) -> Result<DiskDevices, Pref
     let no_disk = || PreflightError::NoDisk {
         disk: disk.to_string(),
     };
+    if let Ok(m) = std::fs::metadata(disk) {
+        use std::os::unix::fs::FileTypeExt;
+        if !m.file_type().is_block_device() {
+            return Err(PreflightError::NotBlock {
+                disk: disk.to_string(),
+                what: if m.is_file() {
+                    "a regular file"
+                } else {
+                    crate::esp::bootjson::kind(&m)
+                },
+            });
+        }
+    }
     let name = kernel_name(disk).ok_or_else(no_disk)?;
     let class = sys.join("class/block");
     let node = class.join(&name);
@@ -290,6 +307,7 @@ fn package_of(program: &str) -> (&'static str, &'static str) {
             "(NixOS only: boot the bifrost installer)",
         ),
         "mount" | "umount" => ("util-linux", "mount"),
+        "efibootmgr" => ("efibootmgr", "efibootmgr"),
         // The shared-subvolume and flake-copy steps are small POSIX scripts.
         "sh" => ("bash", "dash"),
         _ => ("coreutils", "coreutils"),
@@ -302,6 +320,30 @@ pub fn which(program: &str) -> Option<Utf8PathBuf> {
     path.split(':')
         .map(|d| Utf8Path::new(d).join(program))
         .find(|p| p.is_file())
+}
+
+/// The NVRAM registration comes last, after the long nixos-install: a plan
+/// that registers needs a UEFI boot (efivarfs), checked before the first step.
+pub fn check_nvram(plan: &Plan) -> Result<(), PreflightError> {
+    let registers = plan.steps.iter().any(|s| {
+        matches!(&s.action, Action::Run { argv, .. } if argv[0] == "bifrost" && argv.iter().any(|a| a == "--nvram"))
+    });
+    let dir = crate::esp::nvram::EFIVARS;
+    if !registers {
+        return Ok(());
+    }
+    if !Utf8Path::new(dir).is_dir() {
+        return Err(PreflightError::NoEfivars { dir: dir.into() });
+    }
+    if which("efibootmgr").is_none() {
+        let (nix, debian) = package_of("efibootmgr");
+        return Err(PreflightError::Programs {
+            missing: vec!["efibootmgr".into()],
+            nix: vec![nix.into()],
+            debian: vec![debian.into()],
+        });
+    }
+    Ok(())
 }
 
 /// Every program the plan runs that is not on `PATH` (bifrost itself excepted).
@@ -346,6 +388,22 @@ pub fn check_programs(plan: &Plan) -> Result<(), PreflightError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_existing_file_is_not_called_missing() {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let p = Utf8Path::from_path(f.path()).unwrap();
+        let e = disk_devices(Utf8Path::new("/sys"), p).unwrap_err();
+        assert!(matches!(e, PreflightError::NotBlock { .. }), "{e}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("is a regular file, not a block device"),
+            "{msg}"
+        );
+        assert!(!msg.contains("no such"), "{msg}");
+        let e = disk_devices(Utf8Path::new("/sys"), Utf8Path::new("/nonexistent/sdq")).unwrap_err();
+        assert!(matches!(e, PreflightError::NoDisk { .. }), "{e}");
+    }
 
     const MOUNTINFO: &str = "\
 22 1 259:3 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p3 rw

@@ -46,6 +46,11 @@ pub fn parse(path: &str, id: &str, text: &str) -> Result<BlsEntry, RefindError> 
             None => (line, ""),
         };
         let at = || format!("{path}:{}", n + 1);
+        // The Boot Loader Specification: "unknown keys are ignored".
+        let known = ["title", "version", "sort-key", "linux", "initrd", "options"];
+        if !known.contains(&key) {
+            continue;
+        }
         if value.is_empty() {
             return Err(bad(&at(), format!("key `{key}` has no value")));
         }
@@ -64,12 +69,7 @@ pub fn parse(path: &str, id: &str, text: &str) -> Result<BlsEntry, RefindError> 
             }
             "initrd" => e.initrd.extend(value.split_whitespace().map(String::from)),
             "options" => e.options.push(value.into()),
-            "machine-id" | "devicetree" | "devicetree-overlay" | "architecture" | "efi"
-            | "grub_users" | "grub_arg" | "grub_class" => {}
-            k if k
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') => {}
-            _ => return Err(bad(&at(), format!("`{raw}` is not a `key value` line"))),
+            _ => {}
         }
     }
     if e.linux.is_empty() {
@@ -104,6 +104,10 @@ pub fn read_dir(dir: &Utf8Path) -> Result<Vec<BlsEntry>, RefindError> {
             continue;
         };
         let p: Utf8PathBuf = ent.path().into();
+        // Only regular files are entries: opening a FIFO would block.
+        if !std::fs::metadata(&p).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
         let bytes = std::fs::read(&p).map_err(io("read", &p))?;
         let text = String::from_utf8(bytes).map_err(|_| bad(p.as_str(), "is not UTF-8"))?;
         out.push(parse(p.as_str(), id, &text)?);
@@ -204,8 +208,28 @@ aboot /ostree/deploy/fedora/deploy/1f3.0/usr/lib/ostree-boot/aboot.img
     fn malformed_lines_are_errors() {
         assert!(parse("x.conf", "x", "linux /k\ntitle\n").is_err());
         assert!(parse("x.conf", "x", "linux relative/k\n").is_err());
-        assert!(parse("x.conf", "x", "linux /k\n{garbage}\n").is_err());
         assert!(parse("x.conf", "x", "linux /k\nlinux /j\n").is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_ignored() {
+        // Keys of newer specs or other loaders, with odd names or no value.
+        let text = "linux /k\nx-vendor.flag\n{garbage}\nfoo:bar 1\nextra-key\ntitle T\n";
+        let e = parse("x.conf", "x", text).unwrap();
+        assert_eq!((e.linux.as_str(), e.title.as_deref()), ("/k", Some("T")));
+    }
+
+    #[test]
+    fn only_regular_files_are_read() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = Utf8Path::from_path(d.path()).unwrap();
+        std::fs::write(dir.join("a.conf"), "linux /k\n").unwrap();
+        let fifo = std::ffi::CString::new(dir.join("fifo.conf").as_str()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        std::fs::create_dir(dir.join("folder.conf")).unwrap();
+        let ids: Vec<String> = read_dir(dir).unwrap().into_iter().map(|e| e.id).collect();
+        assert_eq!(ids, ["a"]);
     }
 
     #[test]

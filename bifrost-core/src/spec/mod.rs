@@ -16,6 +16,7 @@ pub use unlock::{MAX_PCR, SECURE_BOOT_PCR};
 pub use validate::{
     validate, ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM, ARGON2_MIN_ITERATIONS,
     ARGON2_MIN_MEMORY_KIB, ARGON2_MIN_PARALLELISM, ESP_MIN_SIZE_MIB, KINOITE_BOOT_FS_TYPES,
+    USER_UIDS,
 };
 pub use volume::BootVolume;
 
@@ -80,6 +81,12 @@ pub fn from_slice(bytes: &[u8]) -> Result<HostSettings, Vec<Problem>> {
         return Err(vec![Problem {
             path: String::new(),
             message: "the file is empty; write a JSON object (see `bifrost schema`, or start from hosts/surface-pro-8/host.json)".into(),
+        }]);
+    }
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        return Err(vec![Problem {
+            path: String::new(),
+            message: "the file starts with a UTF-8 byte-order mark (bytes EF BB BF), which JSON and Nix's builtins.fromJSON refuse; save it as UTF-8 without BOM".into(),
         }]);
     }
     let doc: serde_json::Value = match serde_json::from_slice(bytes) {
@@ -191,6 +198,23 @@ fn read_limited(path: &Utf8Path) -> Result<Vec<u8>, SpecError> {
             problems: vec![Problem {
                 path: String::new(),
                 message: "is a directory; give the path of a host settings JSON file".into(),
+            }],
+        });
+    }
+    // Opening a FIFO blocks until a writer comes (a device is read up to
+    // the cap below).
+    let ft = meta.file_type();
+    if std::os::unix::fs::FileTypeExt::is_fifo(&ft)
+        || std::os::unix::fs::FileTypeExt::is_socket(&ft)
+    {
+        return Err(SpecError::Invalid {
+            path: path.to_string(),
+            problems: vec![Problem {
+                path: String::new(),
+                message: format!(
+                    "is {}, not a file; give the path of a host settings JSON file, or `-` to read standard input",
+                    crate::esp::bootjson::kind(&meta)
+                ),
             }],
         });
     }

@@ -47,6 +47,32 @@ pub struct HostSettings {
     /// Where build artifacts go.
     #[serde(default)]
     pub output: Output,
+    /// People who log in; at least one must be an administrator.
+    #[serde(default)]
+    pub users: Vec<User>,
+}
+
+/// One person who logs in (`users.users.<name>` with `isNormalUser`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct User {
+    /// Login name: lowercase letters, digits, `_` and `-`, starting with a
+    /// letter or `_`, at most 31 characters (nixpkgs refuses longer).
+    pub name: String,
+    /// User ID. 1000 is the first user Kinoite creates: the same number on
+    /// both systems makes files on the shared subvolume belong to the same person.
+    #[serde(default = "defaults::uid")]
+    pub uid: u32,
+    /// Supplementary groups (such as `networkmanager`); administrators get
+    /// `wheel` from `admin`, not from here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// SSH public keys allowed to log in as this user, one `authorized_keys` line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ssh_authorized_keys: Vec<String>,
+    /// Administrator: member of `wheel`, may use sudo (with their own password).
+    #[serde(default)]
+    pub admin: bool,
 }
 
 /// Device description.
@@ -660,6 +686,10 @@ pub mod defaults {
     }
     pub fn max_jobs() -> u32 {
         1
+    }
+    /// The first user's ID on Fedora (and so Kinoite) and on NixOS.
+    pub fn uid() -> u32 {
+        1000
     }
     /// The seed's output layout.
     pub fn output_root() -> Utf8PathBuf {
