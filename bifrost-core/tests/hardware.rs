@@ -220,7 +220,8 @@ fn detects_qemu_vm_with_unusual_layout() {
         .iter()
         .find(|v| v.name == "persist")
         .unwrap();
-    assert_eq!(persist.mount_options, vec!["compress=lzo", "relatime"]);
+    // In the kernel's order: per-mount options (atime), then btrfs' own.
+    assert_eq!(persist.mount_options, vec!["relatime", "compress=lzo"]);
     assert_eq!(*s, expected("qemu-vm"));
 }
 

@@ -31,6 +31,7 @@ fn request(mode: Mode) -> PlanRequest {
                 .into(),
         ),
         storage_only: false,
+        settings_file: "/flake/hosts/surface-pro-8/host.json".into(),
         nvram: true,
     }
 }
@@ -167,14 +168,18 @@ fn dual_boot_plan_never_writes_kinoite_or_shared_data() {
     let Action::Run { argv, .. } = &esp.action else {
         panic!()
     };
+    // The menu (chainload Kinoite here) comes from the host settings file.
     assert!(argv
         .windows(2)
-        .any(|w| w == ["--kinoite-volume", "LABEL=kinoite-boot"]));
-    assert!(argv.windows(2).any(|w| w
-        == [
-            "--kinoite-entries",
-            "/run/bifrost/kinoite-boot/loader/entries"
-        ]));
+        .any(|w| w == ["--settings", "/flake/hosts/surface-pro-8/host.json"]));
+    assert!(!argv.iter().any(|a| a == "--kinoite-boot"), "{argv:?}");
+    // Direct mode hands over Kinoite's /boot, mounted read-only.
+    let mut direct = s.clone();
+    direct.dual_boot.kinoite.as_mut().unwrap().mode = bifrost_core::spec::KinoiteMode::Direct;
+    let p = plan::plan(&direct, &request(Mode::DualBoot)).unwrap();
+    assert!(argv_of(&p, "esp-install")
+        .windows(2)
+        .any(|w| w == ["--kinoite-boot", "/run/bifrost/kinoite-boot"]));
 }
 
 /// Fedora leaves Kinoite's /boot unlabelled and names it by file-system UUID:
@@ -199,12 +204,11 @@ fn dual_boot_plan_uses_a_uuid_named_kinoite_boot() {
         mount.contains(&format!("/dev/disk/by-uuid/{uuid}")),
         "{mount:?}"
     );
+    // The ESP step reads the same volume from the settings file
+    // (esp::choices passes `UUID=…` on, as the flag did).
     let esp = argv_of("esp-install");
-    assert!(
-        esp.windows(2)
-            .any(|w| w == ["--kinoite-volume", &format!("UUID={uuid}")]),
-        "{esp:?}"
-    );
+    assert!(esp.contains(&"--settings".to_string()), "{esp:?}");
+    assert!(!esp.contains(&"--kinoite-volume".to_string()), "{esp:?}");
 }
 
 /// A stock Kinoite has no @shared: both layouts create it when missing (never
@@ -669,11 +673,13 @@ fn passwords_reach_only_their_hash_files() {
 
 #[test]
 fn zero_generations_keeps_them_all() {
+    // `esp install` reads maxGenerations from the settings file (0: no
+    // limit, esp::choices' tests); the plan never writes a limit of its own.
     let mut s = settings();
-    assert!(argv_of(&make(Mode::Fresh), "esp-install").contains(&"--limit".to_string()));
     s.boot.max_generations = 0;
     assert!(spec::validate(&s).is_empty(), "0 (keep all) is valid");
     let p = plan::plan(&s, &request(Mode::Fresh)).unwrap();
     let argv = argv_of(&p, "esp-install");
     assert!(!argv.contains(&"--limit".to_string()), "{argv:?}");
+    assert!(argv.contains(&"--settings".to_string()), "{argv:?}");
 }

@@ -598,6 +598,8 @@
         drv "nixos-system-${config.networking.hostName}" {
           installBootLoader = config.system.build.installBootLoader;
           kernelModules = config.boot.extraModulePackages;
+          # The system's /etc, which the toplevel links in (etc/etc.nix).
+          etc = config.environment.etc;
         };
   };
 

@@ -386,15 +386,9 @@ fn own_keys_enrolled_by_bifrost_in_setup_mode_then_enforced() {
     let Some(t) = SbTools::find(test) else {
         return;
     };
-    let kver = t
-        .boot
-        .kernel
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.strip_prefix("vmlinuz-"))
-        .map(str::to_string)
-        .unwrap_or_default();
-    let efivarfs = Path::new("/lib/modules")
+    // BIFROST_KERNEL_MODULES or /lib/modules, as for the other guests.
+    let kver = bifrost_e2e::guest::kernel_version(&t.boot.kernel).unwrap_or_default();
+    let efivarfs = bifrost_e2e::guest::modules_root()
         .join(&kver)
         .join("kernel/fs/efivarfs/efivarfs.ko");
     let (Some(sign_list), true) = (
@@ -403,7 +397,7 @@ fn own_keys_enrolled_by_bifrost_in_setup_mode_then_enforced() {
     ) else {
         return skip(
             test,
-            "efitools and the kernel's efivarfs module in /lib/modules/<version>",
+            "efitools and the kernel's efivarfs module in /lib/modules/<version> (or BIFROST_KERNEL_MODULES)",
         );
     };
     let setup_vars = tool_path("BIFROST_OVMF_SETUP_VARS", "/usr/share/OVMF/OVMF_VARS_4M.fd")

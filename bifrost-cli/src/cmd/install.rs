@@ -150,6 +150,11 @@ pub fn run(a: Args) -> ExitCode {
             })
             .map(Into::into),
         storage_only: a.more.storage_only,
+        // Absolute: `esp install` may run from a resumed install elsewhere.
+        settings_file: std::path::absolute(&settings_path)
+            .ok()
+            .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
+            .unwrap_or_else(|| settings_path.clone()),
         nvram: !a.more.no_nvram,
     };
     let the_plan = match plan::plan(&settings, &req) {

@@ -3,7 +3,7 @@
 //! Sources, all read through [`Probe`] so tests replay recorded machines:
 //! DMI (`sys/class/dmi/id/{sys_vendor,product_name}`), `lsblk --json -O`
 //! (partitions, file-system types, UUIDs, labels, LUKS, and which btrfs
-//! subvolume is mounted where), `proc/mounts` (mount options), `proc/swaps`,
+//! subvolume is mounted where), `proc/self/mountinfo` (mount options), `proc/swaps`,
 //! `etc/hostname`, `etc/os-release`, and `btrfs subvolume list` (subvolumes
 //! that are not mounted, such as Kinoite's).
 //!
@@ -216,29 +216,9 @@ fn plain_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'))
 }
 
-/// One line of `/proc/mounts`.
-struct Mount {
-    device: String,
-    point: String,
-    options: Vec<String>,
-}
-
-fn parse_mounts(text: &str) -> Vec<Mount> {
-    text.lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() >= 4).then(|| Mount {
-                device: unescape_mount(f[0]),
-                point: unescape_mount(f[1]),
-                options: f[3].split(',').map(str::to_string).collect(),
-            })
-        })
-        .collect()
-}
-
-/// `/proc/mounts` writes space, tab, newline and backslash as octal escapes
-/// (`\040`); lsblk before util-linux 2.37 wrote `\x20`. Bytes are decoded as
-/// UTF-8 once all escapes are undone.
+/// lsblk passes on mountinfo's octal escapes (`\040`); lsblk before
+/// util-linux 2.37 wrote `\x20`. Bytes are decoded as UTF-8 once all escapes
+/// are undone. (`/proc/self/mountinfo` itself is read by [`crate::mounts`].)
 fn unescape_mount(s: &str) -> String {
     let mut out = Vec::new();
     let b = s.as_bytes();
@@ -348,7 +328,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
     for d in &lsblk.blockdevices {
         d.walk(None, &mut devs);
     }
-    let mounts = parse_mounts(&read("proc/mounts")?);
+    let mounts = crate::mounts::parse(&read("proc/self/mountinfo")?);
     let running_nixos = os_release_id(&read("etc/os-release")?) == "nixos";
 
     // Host name: what the machine calls itself, made valid.
@@ -480,7 +460,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
             }
             let options = mounts
                 .iter()
-                .find(|m| m.point == mp && (m.device == mapper || m.device == pool_path))
+                .find(|m| m.mount_point == mp && (m.source == mapper || m.source == pool_path))
                 .map(|m| kept_options(&m.options))
                 .unwrap_or_else(spec::defaults::mount_options);
             let owner = if name == "@shared" {
@@ -800,8 +780,9 @@ mod tests {
 
     #[test]
     fn mount_escapes_are_undone() {
-        let m = parse_mounts("/dev/sda1 /mnt/my\\040disk vfat rw,noatime 0 0\n");
-        assert_eq!(m[0].point, "/mnt/my disk");
+        let m =
+            crate::mounts::parse("21 20 8:1 / /mnt/my\\040disk rw,noatime - vfat /dev/sda1 rw\n");
+        assert_eq!(m[0].mount_point, "/mnt/my disk");
         assert_eq!(kept_options(&m[0].options), vec!["noatime"]);
     }
 

@@ -75,10 +75,14 @@ pub enum PreflightError {
     Io(#[from] crate::fsutil::IoError),
 }
 
-/// Parse `/proc/self/mountinfo` (the one parser lives in `deploy::blockdev`).
+/// Parse `/proc/self/mountinfo` (the one parser lives in [`crate::mounts`]).
 pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
-    text.lines()
-        .filter_map(crate::deploy::blockdev::parse_mountinfo)
+    entries(crate::mounts::parse(text))
+}
+
+fn entries(mounts: Vec<crate::mounts::Mount>) -> Vec<MountEntry> {
+    mounts
+        .into_iter()
         .map(|m| MountEntry {
             dev: m.dev.to_string(),
             mount_point: m.mount_point.into(),
@@ -244,7 +248,11 @@ pub fn disk_devices(sys: &Utf8Path, disk: &Utf8Path) -> Result<DiskDevices, Pref
 /// Refuse a disk that is mounted, is swap, or holds the running system.
 pub fn check_disk(plan: &Plan, allowed: &[Utf8PathBuf]) -> Result<DiskDevices, PreflightError> {
     let devices = disk_devices(Utf8Path::new("/sys"), &plan.disk)?;
-    let mounts = parse_mountinfo(&read(Utf8Path::new("/proc/self/mountinfo"))?);
+    let root = Utf8Path::new("/");
+    let mounts = entries(
+        crate::mounts::read(root)
+            .map_err(crate::fsutil::io_err(crate::mounts::path(root), "read"))?,
+    );
     let names: Vec<Option<String>> = mounts
         .iter()
         .map(|m| {

@@ -52,12 +52,8 @@ fn is_mounted(path: &Utf8Path) -> bool {
         .ok()
         .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
         .unwrap_or_else(|| path.to_path_buf());
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|t| {
-            super::preflight::parse_mountinfo(&t)
-                .iter()
-                .any(|m| m.mount_point == real)
-        })
+    crate::mounts::read(Utf8Path::new("/"))
+        .map(|mounts| mounts.iter().any(|m| m.mount_point == real.as_str()))
         .unwrap_or(false)
 }
 
