@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian package that provides each command or file the tests use.
+# devshell.nix (`nix develop`) lists the same keys with their nixpkgs
+# package or variable; tests/tests/devshell_tools.rs keeps the two equal.
 declare -A PKG=(
   [nix-instantiate]=nix-bin
   [qemu-system-x86_64]=qemu-system-x86
