@@ -67,6 +67,7 @@
     "/bin/busybox" = "BIFROST_BUSYBOX";
     "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd" = "BIFROST_OVMF_SECBOOT_CODE";
     "/usr/lib/shim/shimx64.efi.signed" = "BIFROST_SHIM";
+    "/usr/lib/shim/shimx64.efi" = "BIFROST_SHIM_UNSIGNED_DIR";
     "/usr/lib/systemd/systemd-cryptsetup" = "BIFROST_SYSTEMD_CRYPTSETUP";
     "/usr/lib/x86_64-linux-gnu/cryptsetup/libcryptsetup-token-systemd-tpm2.so" = "BIFROST_CRYPTSETUP_TPM2_TOKEN";
     "/usr/lib/x86_64-linux-gnu/libtss2-esys.so.0" = "BIFROST_TSS2_LIB_DIR";
@@ -104,6 +105,8 @@ in
     BIFROST_SNAKEOIL_KEY = "${sbStandin}/PkKek-1-snakeoil.key";
     BIFROST_SNAKEOIL_CERT = "${sbStandin}/PkKek-1-snakeoil.pem";
     BIFROST_SHIM = "${sbStandin}/shim/shimx64.efi.signed";
+    # What tests/nix/sb-standin.sh signs (tests/tests/sb_standin.rs).
+    BIFROST_SHIM_UNSIGNED_DIR = "${shim}/share/shim";
     # TPM (tests/tests/tpm_qemu.rs): what runs in the guest is x86_64; the
     # token plugin folder is the one nixpkgs' cryptsetup is built to search
     # (pkgs/by-name/cr/cryptsetup: `${systemd}/lib/cryptsetup`).

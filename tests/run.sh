@@ -37,6 +37,8 @@ declare -A PKG=(
   [objcopy]=binutils
   [cert-to-efi-sig-list]=efitools
   [/usr/lib/shim/shimx64.efi.signed]=shim-signed
+  # tests/tests/sb_standin.rs: what the Nix dev shell signs in place of it.
+  [/usr/lib/shim/shimx64.efi]=shim-unsigned
   [pip3]=python3-pip
   # tests/tests/tpm_qemu.rs: a software TPM, systemd's TPM2 LUKS tools and
   # the TSS2 libraries they dlopen (tpm2-tools depends on all of them;

@@ -64,7 +64,9 @@ fn variables_read() -> BTreeSet<String> {
 /// The keys of tests/run.sh's `declare -A PKG=( [key]=package … )`.
 fn run_sh_keys() -> BTreeSet<String> {
     let text = std::fs::read_to_string(root().join("tests/run.sh")).unwrap();
-    let start = text.find("declare -A PKG=(").expect("PKG table in tests/run.sh");
+    let start = text
+        .find("declare -A PKG=(")
+        .expect("PKG table in tests/run.sh");
     let body = &text[start..];
     let body = &body[..body.find("\n)").expect("end of the PKG table")];
     body.lines()
