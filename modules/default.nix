@@ -37,6 +37,7 @@ in {
     ./packages.nix
     ./nix.nix
     ./images.nix
+    ./users.nix
     (import ./installer.nix {inherit flakeSource;})
   ];
 

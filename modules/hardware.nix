@@ -19,31 +19,18 @@
   surface = s.hardware.profile == "surface-pro-8";
   surfaceImported = lib.hasAttrByPath ["hardware" "microsoft-surface" "kernelVersion"] options;
 
-  # Keep in step with bifrost-core/src/hardware/profile.rs; the module
-  # evaluation test compares this module with `bifrost gen hardware`.
-  profiles = {
-    "surface-pro-8" = {
-      available = ["nvme" "xhci_pci" "thunderbolt" "usb_storage" "sd_mod"];
-      # The keyboard cover sits behind the Surface Aggregator Module on an
-      # LPSS UART; nothing requests these drivers before the LUKS prompt.
-      forced = [
-        "surface_aggregator"
-        "surface_aggregator_registry"
-        "surface_aggregator_hub"
-        "surface_hid_core"
-        "surface_hid"
-        "intel_lpss"
-        "intel_lpss_pci"
-        "8250_dw"
-        "pinctrl_tigerlake"
-      ];
-    };
-    "generic-x86_64-uefi" = {
-      available = ["nvme" "xhci_pci" "ahci" "usbhid" "usb_storage" "sd_mod"];
-      forced = [];
-    };
+  # The profile table is bifrost-core/src/hardware/profile.rs, written into
+  # generated/facts.json (regenerate: see docs/development.md). Forced
+  # modules: on the Surface Pro 8 the keyboard cover sits behind the Surface
+  # Aggregator Module on an LPSS UART, which nothing requests before the LUKS
+  # prompt.
+  profiles = (lib.importJSON ./generated/facts.json).profiles;
+  profile = let
+    p = profiles.${s.hardware.profile};
+  in {
+    available = p.initrdAvailable;
+    forced = p.initrdForced;
   };
-  profile = profiles.${s.hardware.profile};
 
   kernel = attr:
     if surface

@@ -25,10 +25,10 @@
     imports = [media];
     boot.loader.efi.efiSysMountPoint = lib.mkImageMediaOverride "/boot";
     boot.loader.efi.canTouchEfiVariables = lib.mkImageMediaOverride false;
-    bifrost.boot.refind = {
-      efiInstallAsRemovable = lib.mkImageMediaOverride true;
-      kinoite.enable = lib.mkImageMediaOverride false;
-      defaultEntry = lib.mkImageMediaOverride "nixos";
+    bifrost.settings = {
+      boot.removable = lib.mkImageMediaOverride true;
+      boot.defaultEntry = lib.mkImageMediaOverride "nixos";
+      dualBoot.kinoite = lib.mkImageMediaOverride null;
     };
   };
 in {

@@ -79,6 +79,8 @@ in {
         pkgs.btrfs-progs
         pkgs.gptfdisk
         pkgs.dosfstools
+        # `bifrost install` registers rEFInd in NVRAM through it.
+        pkgs.efibootmgr
       ];
       environment.sessionVariables =
         {

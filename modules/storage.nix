@@ -1,5 +1,7 @@
 # bifrost storage: the LUKS2 container and btrfs subvolumes of the host
-# settings, the ESP and swap. Sets what `bifrost gen hardware` writes.
+# settings, the ESP and swap. Sets what `bifrost gen hardware` writes; the
+# fixed layout (ESP mount options, the swap subvolume) comes from
+# bifrost-core/src/hardware/render.rs through generated/facts.json.
 {
   config,
   lib,
@@ -8,9 +10,10 @@
   cfg = config.bifrost;
   s = cfg.settings;
   st = s.storage;
+  facts = lib.importJSON ./generated/facts.json;
   pool = "/dev/mapper/${st.luks.name}";
   mounted = builtins.filter (v: v.mountPoint != null) st.subvolumes;
-  swapMounted = builtins.any (v: v.mountPoint == "/swap") mounted;
+  swapMounted = builtins.any (v: v.mountPoint == facts.swap.mountPoint) mounted;
 
   repeated = xs: lib.unique (builtins.filter (x: lib.count (y: y == x) xs > 1) xs);
   twiceMounted = repeated (map (v: v.mountPoint) mounted ++ [s.boot.esp.mountPoint]);
@@ -49,16 +52,16 @@ in {
       // {
         ${s.boot.esp.mountPoint} = {
           inherit (s.boot.esp) device fsType;
-          options = ["fmask=0077" "dmask=0077"];
+          options = facts.esp.mountOptions;
         };
       }
       # A swap file needs a subvolume without compression or snapshots.
       // lib.optionalAttrs (st.swap.kind == "file" && !swapMounted) {
-        "/swap" = btrfs "@swap" ["noatime"];
+        ${facts.swap.mountPoint} = btrfs facts.swap.subvolume facts.swap.mountOptions;
       };
 
     swapDevices = lib.optional (st.swap.kind == "file") {
-      device = "/swap/swapfile";
+      device = facts.swap.file;
       size = st.swap.sizeMib;
     };
 

@@ -35,6 +35,8 @@ declare -A PKG=(
   [sbsign]=sbsigntool
   [sbattach]=sbsigntool
   [objcopy]=binutils
+  [strip]=binutils
+  [efibootmgr]=efibootmgr
   [cert-to-efi-sig-list]=efitools
   [/usr/lib/shim/shimx64.efi.signed]=shim-signed
   # tests/tests/sb_standin.rs: what the Nix dev shell signs in place of it.

@@ -44,6 +44,14 @@ fn io<'a>(path: &'a Utf8Path, op: &'static str) -> impl FnOnce(std::io::Error) -
 /// system), readable by all as an ordinary file would be (mode 0644 less the
 /// umask, where tempfile's default is 0600), and that folder.
 fn temp_beside(path: &Utf8Path) -> Result<(tempfile::NamedTempFile, &Utf8Path), FsError> {
+    temp_beside_mode(path, 0o644)
+}
+
+/// [`temp_beside`] with the temp file created with `mode` (before any byte is written).
+fn temp_beside_mode(
+    path: &Utf8Path,
+    mode: u32,
+) -> Result<(tempfile::NamedTempFile, &Utf8Path), FsError> {
     use std::os::unix::fs::PermissionsExt;
     let dir = path
         .parent()
@@ -51,7 +59,7 @@ fn temp_beside(path: &Utf8Path) -> Result<(tempfile::NamedTempFile, &Utf8Path), 
         .unwrap_or(Utf8Path::new("."));
     let tmp = tempfile::Builder::new()
         .prefix(".bifrost-tmp-")
-        .permissions(std::fs::Permissions::from_mode(0o644))
+        .permissions(std::fs::Permissions::from_mode(mode))
         .tempfile_in(dir)
         .map_err(io(path, "create temp file"))?;
     Ok((tmp, dir))
@@ -61,8 +69,15 @@ fn temp_beside(path: &Utf8Path) -> Result<(tempfile::NamedTempFile, &Utf8Path), 
 /// fsync, rename over the target, fsync the folder. Readers see the old file
 /// or the new one, never a mix, even after a crash.
 pub fn write_atomic(path: &Utf8Path, contents: &[u8]) -> Result<(), FsError> {
+    write_atomic_mode(path, contents, 0o644)
+}
+
+/// [`write_atomic`] for a file only its owner may read (`mode` 0600 for
+/// secrets): the mode is set when the temp file is created, so the contents
+/// are never readable by others, not even for a moment.
+pub fn write_atomic_mode(path: &Utf8Path, contents: &[u8], mode: u32) -> Result<(), FsError> {
     check_target(path)?;
-    let (mut tmp, dir) = temp_beside(path)?;
+    let (mut tmp, dir) = temp_beside_mode(path, mode)?;
     tmp.write_all(contents).map_err(io(path, "write"))?;
     tmp.as_file().sync_all().map_err(io(path, "fsync"))?;
     tmp.persist(path)

@@ -10,7 +10,6 @@
 
 use camino::{Utf8Path, Utf8PathBuf};
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 /// Errors of this module.
@@ -51,15 +50,11 @@ impl DirLock {
 }
 
 fn try_flock(f: &File) -> std::io::Result<bool> {
-    // SAFETY: flock on a descriptor we own; no memory is involved.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-        return Ok(true);
-    }
-    let e = std::io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::EWOULDBLOCK) => Ok(false),
-        Some(libc::EINTR) => Ok(false),
-        _ => Err(e),
+    use rustix::{fs::FlockOperation, io::Errno};
+    match rustix::fs::flock(f, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(Errno::WOULDBLOCK | Errno::INTR) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 

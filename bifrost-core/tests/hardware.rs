@@ -128,6 +128,13 @@ fn detects_surface_pro_8_with_luks_btrfs_and_kinoite() {
         "UUID=0d6e2b9c-4a1f-4c3e-9b7d-8e5f1a2c3d4e"
     );
     assert_eq!(*s, expected("surface-pro-8"));
+    // Kinoite's owner (etc/passwd) becomes the administrator, with the same uid.
+    let users: Vec<_> = s
+        .users
+        .iter()
+        .map(|u| (u.name.as_str(), u.uid, u.admin))
+        .collect();
+    assert_eq!(users, [("kim", 1000, true)]);
     assert!(d.notes.is_empty(), "{:?}", d.notes);
 }
 
@@ -213,7 +220,8 @@ fn detects_qemu_vm_with_unusual_layout() {
         .iter()
         .find(|v| v.name == "persist")
         .unwrap();
-    assert_eq!(persist.mount_options, vec!["compress=lzo", "relatime"]);
+    // In the kernel's order: per-mount options (atime), then btrfs' own.
+    assert_eq!(persist.mount_options, vec!["relatime", "compress=lzo"]);
     assert_eq!(*s, expected("qemu-vm"));
 }
 

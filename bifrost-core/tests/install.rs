@@ -31,6 +31,8 @@ fn request(mode: Mode) -> PlanRequest {
                 .into(),
         ),
         storage_only: false,
+        settings_file: "/flake/hosts/surface-pro-8/host.json".into(),
+        nvram: true,
     }
 }
 
@@ -166,14 +168,18 @@ fn dual_boot_plan_never_writes_kinoite_or_shared_data() {
     let Action::Run { argv, .. } = &esp.action else {
         panic!()
     };
+    // The menu (chainload Kinoite here) comes from the host settings file.
     assert!(argv
         .windows(2)
-        .any(|w| w == ["--kinoite-volume", "LABEL=kinoite-boot"]));
-    assert!(argv.windows(2).any(|w| w
-        == [
-            "--kinoite-entries",
-            "/run/bifrost/kinoite-boot/loader/entries"
-        ]));
+        .any(|w| w == ["--settings", "/flake/hosts/surface-pro-8/host.json"]));
+    assert!(!argv.iter().any(|a| a == "--kinoite-boot"), "{argv:?}");
+    // Direct mode hands over Kinoite's /boot, mounted read-only.
+    let mut direct = s.clone();
+    direct.dual_boot.kinoite.as_mut().unwrap().mode = bifrost_core::spec::KinoiteMode::Direct;
+    let p = plan::plan(&direct, &request(Mode::DualBoot)).unwrap();
+    assert!(argv_of(&p, "esp-install")
+        .windows(2)
+        .any(|w| w == ["--kinoite-boot", "/run/bifrost/kinoite-boot"]));
 }
 
 /// Fedora leaves Kinoite's /boot unlabelled and names it by file-system UUID:
@@ -198,12 +204,11 @@ fn dual_boot_plan_uses_a_uuid_named_kinoite_boot() {
         mount.contains(&format!("/dev/disk/by-uuid/{uuid}")),
         "{mount:?}"
     );
+    // The ESP step reads the same volume from the settings file
+    // (esp::choices passes `UUID=…` on, as the flag did).
     let esp = argv_of("esp-install");
-    assert!(
-        esp.windows(2)
-            .any(|w| w == ["--kinoite-volume", &format!("UUID={uuid}")]),
-        "{esp:?}"
-    );
+    assert!(esp.contains(&"--settings".to_string()), "{esp:?}");
+    assert!(!esp.contains(&"--kinoite-volume".to_string()), "{esp:?}");
 }
 
 /// A stock Kinoite has no @shared: both layouts create it when missing (never
@@ -321,6 +326,8 @@ struct Fake {
     stdin: Vec<Vec<u8>>,
     fail_on: Option<String>,
     present: Vec<Probe>,
+    /// Password hash files written: (path, contents).
+    hashes: Vec<(Utf8PathBuf, Vec<u8>)>,
 }
 
 impl System for Fake {
@@ -339,6 +346,11 @@ impl System for Fake {
         self.present.contains(probe)
     }
     fn wait_for(&mut self, _: &[Utf8PathBuf], _: Duration) -> Result<(), String> {
+        Ok(())
+    }
+    fn write_password_hash(&mut self, path: &Utf8Path, hash: &Secret) -> Result<(), String> {
+        self.hashes
+            .push((path.to_path_buf(), hash.expose().to_vec()));
         Ok(())
     }
 }
@@ -585,12 +597,89 @@ fn undo_steps_run_in_the_printed_order() {
 }
 
 #[test]
+fn passwords_reach_only_their_hash_files() {
+    use bifrost_core::install::users;
+    use std::collections::BTreeMap;
+    const PW: &str = "Tr0ub4dor&3-user-password";
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings();
+    let p = make(Mode::Fresh);
+    // Each user's hash is written before nixos-install, whose activation reads it.
+    let ids: Vec<&str> = p.steps.iter().map(|s| s.id.as_str()).collect();
+    let pw_step = ids.iter().position(|i| *i == "password:user").unwrap();
+    let install = ids.iter().position(|i| *i == "nixos-install").unwrap();
+    assert!(pw_step < install, "{ids:?}");
+    assert!(argv_of(&p, "esp-install").contains(&"--nvram".to_string()));
+    let mut r = request(Mode::Fresh);
+    r.nvram = false;
+    let no_nvram = plan::plan(&s, &r).unwrap();
+    assert!(!argv_of(&no_nvram, "esp-install").contains(&"--nvram".to_string()));
+
+    let pw_file = Utf8PathBuf::from_path_buf(dir.path().join("pw")).unwrap();
+    std::fs::write(&pw_file, format!("{PW}\n")).unwrap();
+    let hashes: BTreeMap<String, Secret> =
+        users::collect(&s, &[("user".into(), pw_file)], &mut |_| unreachable!()).unwrap();
+    let hash = String::from_utf8(hashes["user"].expose().to_vec()).unwrap();
+    let passphrase = Secret::from_bytes(PASS.as_bytes().to_vec());
+    let state = Utf8PathBuf::from_path_buf(dir.path().join("state.json")).unwrap();
+    let opts = RunOptions {
+        state_path: state.clone(),
+        force: false,
+    };
+    let mut sys = Fake::default();
+    let mut events = String::new();
+    let secrets = run::Secrets {
+        passphrase: &passphrase,
+        password_hashes: &hashes,
+    };
+    run::execute_with(&p, &mut sys, &secrets, &opts, &mut |e| {
+        events += &format!("{e:?}\n")
+    })
+    .unwrap();
+    assert_eq!(
+        sys.hashes,
+        [(
+            Utf8PathBuf::from("/mnt/var/lib/bifrost/passwords/user"),
+            hash.as_bytes().to_vec()
+        )]
+    );
+    assert!(hash.starts_with("$6$"), "{hash}");
+    let plan_text = plan::render(&p) + &serde_json::to_string(&p).unwrap();
+    let state_text = std::fs::read_to_string(&state).unwrap();
+    for (what, text) in [
+        ("argv", format!("{:?}", sys.ran)),
+        ("stdin", format!("{:?}", sys.stdin)),
+        ("events", events),
+        ("plan", plan_text),
+        ("state", state_text),
+    ] {
+        assert!(
+            !text.contains(PW),
+            "the password leaked into {what}: {text}"
+        );
+        assert!(!text.contains(&hash), "the hash leaked into {what}: {text}");
+    }
+    // The passphrase went to cryptsetup only, never the password.
+    assert!(sys.stdin.iter().all(|i| i == PASS.as_bytes()));
+
+    // Without the hash a run stops at that step, naming the fix.
+    let opts = RunOptions {
+        state_path: Utf8PathBuf::from_path_buf(dir.path().join("s2.json")).unwrap(),
+        force: false,
+    };
+    let e = run::execute(&p, &mut Fake::default(), &passphrase, &opts, &mut |_| {}).unwrap_err();
+    assert!(e.to_string().contains("--password-file user=FILE"), "{e}");
+}
+
+#[test]
 fn zero_generations_keeps_them_all() {
+    // `esp install` reads maxGenerations from the settings file (0: no
+    // limit, esp::choices' tests); the plan never writes a limit of its own.
     let mut s = settings();
-    assert!(argv_of(&make(Mode::Fresh), "esp-install").contains(&"--limit".to_string()));
     s.boot.max_generations = 0;
     assert!(spec::validate(&s).is_empty(), "0 (keep all) is valid");
     let p = plan::plan(&s, &request(Mode::Fresh)).unwrap();
     let argv = argv_of(&p, "esp-install");
     assert!(!argv.contains(&"--limit".to_string()), "{argv:?}");
+    assert!(argv.contains(&"--settings".to_string()), "{argv:?}");
 }

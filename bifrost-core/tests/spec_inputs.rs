@@ -99,10 +99,12 @@ fn defaults_fill_a_minimal_document() {
         "storage": {
             "luks": { "device": "/dev/disk/by-partlabel/pool" },
             "subvolumes": [{ "name": "@", "mountPoint": "/" }]
-        }
+        },
+        "users": [{ "name": "alice", "admin": true }]
     }"#;
     let s = spec::from_slice(minimal).unwrap();
     assert_eq!(s.boot.esp.mount_point, "/boot/efi");
+    assert_eq!(s.users[0].uid, 1000);
     assert_eq!(s.storage.luks.argon2id.memory_kib, 1_048_576);
     fuzz_one(minimal);
 }

@@ -7,6 +7,9 @@
   bifrost.enable = true;
   bifrost.settings = lib.importJSON ./host.json;
   bifrost.boot.refind.enable = true;
+  # Put rEFInd first in the firmware's boot menu on every install (the Surface
+  # keeps booting its old loader otherwise); image builds turn this off.
+  boot.loader.efi.canTouchEfiVariables = true;
 
   nixpkgs.hostPlatform = "x86_64-linux";
   system.stateVersion = "26.05";

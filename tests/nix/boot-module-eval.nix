@@ -16,6 +16,11 @@
       default = model.drv "bifrost-0.1.0" {meta.mainProgram = "bifrost";};
     };
     options.bifrost.settings = lib.mkOption {type = lib.types.unspecified;};
+    # default.nix's settingsFile, which the hook hands to `bifrost esp install`.
+    options.bifrost.settingsFile = lib.mkOption {
+      type = lib.types.unspecified;
+      default = pkgs.writeText "bifrost-host.json" settingsJson;
+    };
   };
   eval = lib.evalModules {
     modules =
@@ -33,5 +38,6 @@ in {
   externalEnable = c.boot.loader.external.enable;
   hook = c.boot.loader.external.installHook.text;
   esp = c.boot.loader.efi.efiSysMountPoint;
+  settingsFile = "${c.bifrost.settingsFile}";
   failed = map (a: a.message) (lib.filter (a: !a.assertion) c.assertions);
 }

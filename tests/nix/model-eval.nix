@@ -66,6 +66,8 @@
     if h ? text
     then h.text
     else toString h;
+  # The settings file a system's boot hook hands to `bifrost esp install`.
+  hookSettings = toplevel: builtins.fromJSON toplevel.etc."bifrost/host.json".source.text;
   media = i: {
     inherit (i) swapDevices luks;
     fileSystems = lib.mapAttrs (_: f: {inherit (f) device fsType;}) i.fileSystems;
@@ -78,6 +80,7 @@
     check name c {
       toplevel = c.system.build.toplevel.name;
       installHook = hook c.system.build.installBootLoader;
+      hookSettings = hookSettings c.system.build.toplevel;
       kernelParams = c.boot.kernelParams;
       kernelModules = map (p: p.name) c.system.build.toplevel.kernelModules;
       networkmanager = c.networking.networkmanager.enable;
@@ -85,8 +88,8 @@
       experimentalFeatures = c.nix.settings.experimental-features;
       xdgPortal = c.xdg.portal.enable;
       images = {
-        raw-efi = media images.raw-efi // {installHook = hook images.raw-efi.installBootLoader;} // {inherit (images.raw-efi.passthru) filePath;};
-        qemu-efi = media images.qemu-efi // {installHook = hook images.qemu-efi.installBootLoader;} // {inherit (images.qemu-efi.passthru) filePath;};
+        raw-efi = media images.raw-efi // {installHook = hook images.raw-efi.installBootLoader;} // {inherit (images.raw-efi.passthru) filePath;} // {hookSettings = hookSettings images.raw-efi.toplevel;};
+        qemu-efi = media images.qemu-efi // {installHook = hook images.qemu-efi.installBootLoader;} // {inherit (images.qemu-efi.passthru) filePath;} // {hookSettings = hookSettings images.qemu-efi.toplevel;};
         iso = media images.iso // {inherit (images.iso.passthru) filePath;};
         iso-installer =
           media images.iso-installer

@@ -114,6 +114,13 @@ in {
     inherit (c.nix) buildMachines distributedBuilds;
     hostJson = c.environment.etc."bifrost/host.json".source;
     packages = map (p: p.name) c.environment.systemPackages;
+    users = {
+      inherit (c.users) mutableUsers;
+      users = lib.mapAttrs (_: u: {inherit (u) isNormalUser uid group extraGroups hashedPasswordFile openssh;}) c.users.users;
+      groups = lib.mapAttrs (_: g: {inherit (g) gid;}) c.users.groups;
+      sudo = c.security.sudo.enable;
+      sshd = c.services.openssh.enable;
+    };
   };
   settingsShape =
     if generated == null

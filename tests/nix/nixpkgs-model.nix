@@ -212,6 +212,8 @@
       programs.direnv.enable = enable;
       programs.direnv.nix-direnv.enable = bool true;
 
+      # nixos/modules/services/networking/ssh/sshd.nix
+      services.openssh.enable = enable;
       # nixos/modules/config/users-groups.nix
       users.mutableUsers = bool true;
       users.users = opt (types.attrsOf (types.submodule ({name, ...}: {
@@ -291,6 +293,27 @@
       (mkIf config.boot.loader.grub.enable {
         system.build.installBootLoader = "install-grub.sh";
       })
+      # nixos/modules/config/users-groups.nix: the lockout guard of immutable
+      # users, and normal users' uids (the assertions that meet ours).
+      {
+        assertions =
+          [
+            {
+              assertion =
+                !config.users.mutableUsers
+                -> lib.any (u:
+                  (u.name == "root" || u.group == "wheel" || lib.elem "wheel" u.extraGroups)
+                  && (u.hashedPassword != null || u.hashedPasswordFile != null || u.openssh.authorizedKeys.keys != []))
+                (lib.attrValues config.users.users);
+              message = "Neither the root account nor any wheel user has a password or SSH authorized key.";
+            }
+          ]
+          ++ lib.mapAttrsToList (_: u: {
+            assertion = u.isNormalUser && u.uid != null -> u.uid >= 1000;
+            message = "A user cannot have a users.users.${u.name}.uid set below 1000 and set users.users.${u.name}.isNormalUser.";
+          })
+          config.users.users;
+      }
       # nixos/modules/system/boot/luksroot.nix: systemd stage 1 asks for the
       # passphrase itself when a key source fails.
       {
@@ -575,6 +598,8 @@
         drv "nixos-system-${config.networking.hostName}" {
           installBootLoader = config.system.build.installBootLoader;
           kernelModules = config.boot.extraModulePackages;
+          # The system's /etc, which the toplevel links in (etc/etc.nix).
+          etc = config.environment.etc;
         };
   };
 

@@ -65,6 +65,21 @@ impl QemuBuilder {
         self
     }
 
+    /// UEFI firmware with `vars` as the variable store itself (not a copy), so
+    /// what one boot writes to NVRAM the next boot finds.
+    pub fn uefi_vars(mut self, ovmf_code: &Path, vars: &Path) -> Self {
+        self.args.extend([
+            "-drive".into(),
+            format!(
+                "if=pflash,format=raw,readonly=on,file={}",
+                ovmf_code.display()
+            ),
+            "-drive".into(),
+            format!("if=pflash,format=raw,file={}", vars.display()),
+        ]);
+        self
+    }
+
     /// A raw disk image on a virtio disk.
     pub fn disk(mut self, image: &Path) -> Self {
         self.args.extend([

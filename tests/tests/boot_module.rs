@@ -50,13 +50,16 @@ fn kinoite_is_chainloaded_by_default() {
     };
     assert_eq!(v["failed"], serde_json::json!([]));
     let hook = v["hook"].as_str().unwrap();
+    // bifrost takes the mode (chainload unless the settings say direct)
+    // from the settings file; esp::choices' tests cover that reading.
+    let settings_file = v["settingsFile"].as_str().unwrap();
     assert!(
-        hook.contains("--kinoite-mode chainload --kinoite-title 'Fedora Kinoite'"),
+        hook.contains(&format!("esp install --settings {settings_file} ")),
         "{hook}"
     );
     // Nothing of Kinoite's /boot is mounted or read in chainload mode.
     assert!(
-        !hook.contains("--kinoite-entries") && !hook.contains("/dev/disk/by-label"),
+        !hook.contains("--kinoite-boot") && !hook.contains("/dev/disk/by-label"),
         "{hook}"
     );
 }
@@ -76,25 +79,31 @@ fn hook_follows_host_settings_and_other_loaders_are_refused() {
     assert_eq!(v["esp"], "/boot/efi");
     assert_eq!(v["failed"], serde_json::json!([]));
     let hook = v["hook"].as_str().unwrap();
+    let settings_file = v["settingsFile"].as_str().unwrap();
     for want in [
         "bifrost-0.1.0/bin/bifrost esp install",
+        &format!("--settings {settings_file}"),
         "--esp /boot/efi",
         "--profiles /nix/var/nix/profiles",
         "refind-0.14.2/share/refind/refind_x64.efi",
-        "--timeout 3",
-        "--limit 7",
-        "--text-only",
-        "--kinoite-mode direct",
-        "--kinoite-volume kinoite-boot",
-        "--default-entry nixos",
+        // Direct mode: Kinoite's /boot mounted by its label, handed over.
         "/dev/disk/by-label/kinoite-boot",
+        "set -- \"$@\" --kinoite-boot \"$kinoite_boot\"",
     ] {
         assert!(hook.contains(want), "hook lacks {want:?}:\n{hook}");
     }
-    assert!(
-        !hook.contains("--removable") && !hook.contains("efibootmgr --quiet"),
-        "{hook}"
-    );
+    // The menu settings are the settings file's, never flags written again.
+    for unwanted in [
+        "--timeout",
+        "--limit",
+        "--text-only",
+        "--default-entry",
+        "--removable",
+        "efibootmgr --quiet",
+        "--nvram",
+    ] {
+        assert!(!hook.contains(unwanted), "hook has {unwanted:?}:\n{hook}");
+    }
 
     let v = eval(
         SETTINGS,
@@ -113,7 +122,7 @@ fn hook_follows_host_settings_and_other_loaders_are_refused() {
     assert!(v["hook"]
         .as_str()
         .unwrap()
-        .contains("efibootmgr --quiet --create"));
+        .contains("--nvram --nvram-label 'bifrost rEFInd'"));
 }
 
 /// Fedora leaves Kinoite's /boot unlabelled: named by file-system UUID (as in
@@ -150,11 +159,10 @@ fn hook_mounts_kinoite_boot_by_uuid_or_partuuid() {
             hook.contains(&format!("mount -o ro {device}")),
             "{volume}:\n{hook}"
         );
-        assert!(
-            hook.contains(&format!("--kinoite-volume {volume}"))
-                || hook.contains(&format!("--kinoite-volume '{volume}'")),
-            "{volume}:\n{hook}"
-        );
+        // The volume itself reaches bifrost through the settings file
+        // (esp::choices), as written there.
+        assert!(hook.contains("--kinoite-boot"), "{volume}:\n{hook}");
+        assert!(!hook.contains("--kinoite-volume"), "{volume}:\n{hook}");
         assert!(!hook.contains("by-label/UUID"), "{hook}");
     }
 }
@@ -177,17 +185,15 @@ fn hook_signs_with_keys_read_at_install_time() {
     };
     let hook = v["hook"].as_str().unwrap();
     // The shim route: the MOK key by its path (never a store path), Fedora's
-    // shim (no path after --shim), and the firmware's entry starts shim.
+    // shim (no path after --shim), and the firmware's entry is registered by
+    // `esp install --nvram`, which starts shim on this route (esp::sign::boot_loader).
     assert!(
         hook.contains(
             "--sign-key /etc/secureboot/mok.key --sign-cert /etc/secureboot/mok.crt --shim"
         ),
         "{hook}"
     );
-    assert!(
-        hook.contains(r"--loader '\EFI\refind\shimx64.efi'"),
-        "{hook}"
-    );
+    assert!(hook.contains("--nvram"), "{hook}");
     assert!(!hook.contains("/nix/store/etc"), "{hook}");
     let v = with_sb(r#"{"enable":true,"keysPath":"/etc/secureboot","route":"own-keys"}"#).unwrap();
     let hook = v["hook"].as_str().unwrap();
@@ -196,7 +202,7 @@ fn hook_signs_with_keys_read_at_install_time() {
         "{hook}"
     );
     assert!(
-        !hook.contains("--shim") && hook.contains(r"--loader '\EFI\refind\refind_x64.efi'"),
+        !hook.contains("--shim") && hook.contains("--nvram"),
         "{hook}"
     );
     // Off: no signing flags.

@@ -348,3 +348,60 @@ fn install_reads_a_target_root() {
     assert!(conf.contains(&format!("loader /{loader}")), "{conf}");
     assert_eq!(std::fs::read(esp.join(&loader)).unwrap(), b"KERNEL BYTES");
 }
+
+/// `--settings FILE` (what the NixOS hook and `bifrost install` pass) gives
+/// the menu the same flags would; a flag still wins over the file.
+#[test]
+fn settings_file_gives_the_menu_the_flags_give() {
+    let f = fx();
+    for n in 1..=3 {
+        f.generation("p", n, &format!("linux-{n}"), 2048, &format!("NixOS {n}"));
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut host: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo.join("hosts/example-vm/host.json")).unwrap())
+            .unwrap();
+    host["boot"]["timeout"] = 2.into();
+    host["boot"]["maxGenerations"] = 2.into();
+    host["boot"]["textOnly"] = true.into();
+    host["boot"]["removable"] = true.into();
+    let settings = f.path("host.json");
+    std::fs::write(&settings, serde_json::to_vec(&host).unwrap()).unwrap();
+
+    let (by_file, by_flags) = (f.path("esp-file"), f.path("esp-flags"));
+    for esp in [&by_file, &by_flags] {
+        std::fs::create_dir_all(esp).unwrap();
+    }
+    let (ok, out, err) = f.install(&by_file, "p", &["--settings", settings.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    let flags = [
+        "--timeout",
+        "2",
+        "--limit",
+        "2",
+        "--text-only",
+        "--removable",
+    ];
+    let (ok, out, err) = f.install(&by_flags, "p", &flags);
+    assert!(ok, "{out}{err}");
+    let conf = |esp: &Path| std::fs::read_to_string(esp.join("EFI/BOOT/refind.conf")).unwrap();
+    let from_file = conf(&by_file);
+    assert!(from_file.contains("timeout 2"), "{from_file}");
+    assert!(!from_file.contains("Generation 1:"), "{from_file}");
+    assert_eq!(from_file, conf(&by_flags));
+
+    let (ok, out, err) = f.install(
+        &by_file,
+        "p",
+        &["--settings", settings.to_str().unwrap(), "--timeout", "9"],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(conf(&by_file).contains("timeout 9"));
+
+    // A settings file that is not valid is refused with its path, ESP untouched.
+    std::fs::write(&settings, b"{\"hostName\": 1}").unwrap();
+    let before = tree_hash(&by_file);
+    let (ok, _, err) = f.install(&by_file, "p", &["--settings", settings.to_str().unwrap()]);
+    assert!(!ok && err.contains("host.json"), "{err}");
+    assert_eq!(before, tree_hash(&by_file));
+}

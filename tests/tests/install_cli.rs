@@ -265,6 +265,44 @@ fn refuses_to_run_without_root() {
     assert!(!e.contains("STUB-CALLED"), "{e}");
 }
 
+/// `--plan --json` of a full install: one password step per user before
+/// nixos-install, `--nvram` on the ESP step unless `--no-nvram`.
+#[test]
+fn plan_stores_each_users_hash_and_registers_unless_told_not_to() {
+    let plan = |extra: &[&str]| -> serde_json::Value {
+        let out = Command::new(bifrost_bin())
+            .args(["install", "--host", "install-test", "--settings", HOST])
+            .args(["--disk", "/dev/sdz", "--refind-efi", "/x/refind_x64.efi"])
+            .args(["--plan", "--json"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let p = plan(&[]);
+    let steps = p["steps"].as_array().unwrap();
+    let ids: Vec<&str> = steps.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    let at = |id: &str| ids.iter().position(|i| *i == id).unwrap();
+    assert!(at("password:alice") < at("nixos-install"), "{ids:?}");
+    assert!(at("password:bob") < at("nixos-install"), "{ids:?}");
+    let hash = &steps[at("password:alice")]["action"];
+    assert_eq!(hash["kind"], "writePasswordHash");
+    assert_eq!(hash["path"], "/mnt/var/lib/bifrost/passwords/alice");
+    let esp = |p: &serde_json::Value| {
+        p["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == "esp-install")
+            .unwrap()["action"]["argv"]
+            .to_string()
+    };
+    assert!(esp(&p).contains("\"--nvram\""), "{}", esp(&p));
+    assert!(!esp(&plan(&["--no-nvram"])).contains("--nvram"));
+}
+
 /// Planning needs no rEFInd binary: without --refind-efi the plan uses
 /// rEFInd's usual install location and says which binary that is.
 #[test]

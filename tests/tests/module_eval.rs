@@ -186,6 +186,18 @@ fn assertions_fire_on_contradictions() {
             "set security.secureBoot.keysPath",
         ),
         (
+            "no administrator (nixpkgs' lockout guard fires too)",
+            |v| v["users"][0]["admin"] = json!(false),
+            true,
+            "set `admin = true` on one user",
+        ),
+        (
+            "no administrator: nixpkgs' own message",
+            |v| v["users"][0]["admin"] = json!(false),
+            true,
+            "Neither the root account nor any wheel user",
+        ),
+        (
             "surface profile without nixos-hardware's module",
             |v| v["hardware"]["profile"] = json!("surface-pro-8"),
             false,
@@ -430,6 +442,33 @@ fn module_sets_the_nixos_options_of_each_concern() {
     assert_eq!(vm["buildMachines"][0]["systems"], json!(["x86_64-linux"]));
     assert_eq!(vm["plasma6"], json!(false));
     assert_eq!(vm["allowedTCPPorts"], json!([22]));
+
+    // People become immutable accounts: wheel for administrators, the hash
+    // file the installer writes, a private group with the uid as gid.
+    let u = &surface["users"];
+    assert_eq!(u["mutableUsers"], json!(false));
+    assert_eq!(u["sudo"], json!(true));
+    assert_eq!(u["sshd"], json!(false));
+    let user = &u["users"]["user"];
+    assert_eq!(user["isNormalUser"], json!(true));
+    assert_eq!(user["uid"], json!(1000));
+    assert_eq!(user["group"], "user");
+    assert_eq!(user["extraGroups"], json!(["video", "audio", "wheel"]));
+    assert_eq!(
+        user["hashedPasswordFile"],
+        format!("{}/user", bifrost_core::install::users::PASSWORD_DIR)
+    );
+    assert_eq!(u["groups"]["user"]["gid"], json!(1000));
+    let alice = &vm["users"];
+    assert_eq!(alice["sshd"], json!(true));
+    assert_eq!(
+        alice["users"]["alice"]["openssh"]["authorizedKeys"]["keys"][0]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .next(),
+        Some("ssh-ed25519")
+    );
 }
 
 #[test]

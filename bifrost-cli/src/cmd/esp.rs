@@ -1,7 +1,7 @@
 //! `bifrost esp`: install generations onto the ESP, and inspect it.
 
 use bifrost_core::esp;
-use bifrost_core::spec::KinoiteMode;
+use bifrost_core::spec::{DefaultEntry, KinoiteMode};
 use camino::Utf8PathBuf;
 use std::process::ExitCode;
 
@@ -51,52 +51,62 @@ pub struct InstallArgs {
     /// rEFInd binary (refind_x64.efi); its drivers_x64/ folder beside it supplies file-system drivers.
     #[arg(long, value_name = "FILE")]
     refind_efi: Utf8PathBuf,
-    /// Install at the firmware fallback path EFI/BOOT/BOOTX64.EFI instead of EFI/refind/.
+    /// Host settings file (the NixOS module passes the system's own): the
+    /// menu follows its boot.* and dualBoot.kinoite settings. Flags below
+    /// override it; without it, they alone decide.
+    #[arg(long, value_name = "FILE")]
+    settings: Option<Utf8PathBuf>,
+    /// Install at the firmware fallback path EFI/BOOT/BOOTX64.EFI instead of
+    /// EFI/refind/ (also when the settings say boot.removable).
     ///
     /// Refused when another system's loader is there (on a dual-boot ESP,
     /// Fedora's shim, which Fedora's bootupd owns), unless --force-removable.
     #[arg(long)]
     removable: bool,
-    /// With --removable: replace another system's loader at EFI/BOOT/BOOTX64.EFI.
-    #[arg(long, requires = "removable")]
+    /// With --removable (or the settings' boot.removable): replace another
+    /// system's loader at EFI/BOOT/BOOTX64.EFI.
+    #[arg(long)]
     force_removable: bool,
-    /// Keep menu entries for only the newest N generations.
+    /// Keep menu entries for only the newest N generations (default: the
+    /// settings' boot.maxGenerations, else all).
     #[arg(long, value_name = "N")]
     limit: Option<u32>,
     /// How the menu boots Kinoite: `chainload` starts Fedora's own boot loader
     /// from this ESP (EFI/fedora/shimx64.efi, else grubx64.efi), which always
     /// boots Kinoite's current deployments; `direct` copies its BLS entries
-    /// (needs --kinoite-entries and --kinoite-volume). Without this flag,
-    /// --kinoite-entries/--kinoite-volume mean `direct`.
+    /// (needs --kinoite-boot with --settings, or --kinoite-entries and
+    /// --kinoite-volume). Default: the settings' dualBoot.kinoite.mode;
+    /// without settings, --kinoite-entries/--kinoite-volume mean `direct`.
     #[arg(long, value_name = "MODE", value_parser = ["chainload", "direct"])]
     kinoite_mode: Option<String>,
-    /// Menu title of the chainload entry.
-    #[arg(long, value_name = "TITLE", default_value = "Fedora Kinoite")]
-    kinoite_title: String,
+    /// Menu title of the chainload entry (default: the settings'
+    /// dualBoot.kinoite.title, else "Fedora Kinoite").
+    #[arg(long, value_name = "TITLE")]
+    kinoite_title: Option<String>,
+    /// Where Kinoite's /boot is mounted; its entries are read from the
+    /// settings' dualBoot.kinoite.entriesDir below it (direct mode).
+    #[arg(long, value_name = "DIR", requires = "settings")]
+    kinoite_boot: Option<Utf8PathBuf>,
     /// Folder of Kinoite's Boot Loader Specification entries (loader/entries).
-    #[arg(
-        long,
-        value_name = "DIR",
-        requires = "kinoite_volume",
-        required_if_eq("kinoite_mode", "direct")
-    )]
+    #[arg(long, value_name = "DIR", conflicts_with = "kinoite_boot")]
     kinoite_entries: Option<Utf8PathBuf>,
     /// Kinoite's /boot: UUID=<file-system UUID>, PARTUUID=<partition GUID>,
-    /// LABEL=<label> or a bare label. rEFInd cannot find a file-system UUID, so
+    /// LABEL=<label> or a bare label (default: the settings'
+    /// dualBoot.kinoite.bootVolume). rEFInd cannot find a file-system UUID, so
     /// UUID= is looked up as its partition's GUID in /dev/disk/by-partuuid.
-    #[arg(long, value_name = "VOLUME", requires = "kinoite_entries")]
+    #[arg(long, value_name = "VOLUME")]
     kinoite_volume: Option<String>,
     /// Seconds before the default entry boots: 0 waits for a key, -1 boots
     /// it at once unless a key is held (rEFInd's meanings); nothing below -1.
+    /// Default: the settings' boot.timeout, else 5.
     #[arg(
         long,
         value_name = "SECS",
-        default_value_t = 5,
         allow_negative_numbers = true,
         value_parser = clap::value_parser!(i32).range(-1..)
     )]
-    timeout: i32,
-    /// Text-only menu (no graphics, no icons).
+    timeout: Option<i32>,
+    /// Text-only menu (no graphics, no icons; also when the settings say boot.textOnly).
     #[arg(long)]
     text_only: bool,
     /// File whose lines are added to refind.conf's global section.
@@ -106,9 +116,10 @@ pub struct InstallArgs {
     /// newest entry, or the entry booted last (`last-booted`: rEFInd's `+`,
     /// falling back to the newest NixOS generation; the newest generation's
     /// entry is then titled `NixOS (newest generation)` so a rebuild does not
-    /// turn the last-booted entry into an old one).
-    #[arg(long, value_name = "WHICH", default_value = "nixos", value_parser = ["nixos", "kinoite", "last-booted"])]
-    default_entry: String,
+    /// turn the last-booted entry into an old one). Default: the settings'
+    /// boot.defaultEntry, else nixos.
+    #[arg(long, value_name = "WHICH", value_parser = ["nixos", "kinoite", "last-booted"])]
+    default_entry: Option<String>,
     /// Sign rEFInd, its drivers and every kernel with this PEM private key (Secure Boot).
     ///
     /// Signing happens on the copies made for the ESP, never in the Nix store; a rEFInd
@@ -130,6 +141,17 @@ pub struct InstallArgs {
     /// Print the plan (files to copy and delete, refind.conf diff) and change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Register rEFInd in the firmware's boot menu (NVRAM) and put it first
+    /// in BootOrder: an entry for the same loader on the ESP's partition is
+    /// reused, never duplicated. Needs a UEFI boot (efivarfs) and efibootmgr.
+    #[arg(long)]
+    nvram: bool,
+    /// Description of the boot entry --nvram creates.
+    #[arg(long, value_name = "LABEL", default_value = esp::nvram::DEFAULT_LABEL, requires = "nvram")]
+    nvram_label: String,
+    /// efivarfs folder (for tests).
+    #[arg(long, value_name = "DIR", default_value = esp::nvram::EFIVARS, hide = true)]
+    efivars: Utf8PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -181,25 +203,49 @@ fn install(a: InstallArgs) -> ExitCode {
         },
         None => String::new(),
     };
+    let settings = match a.settings.as_deref().map(bifrost_core::spec::load_file) {
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => return super::fail(&e),
+        None => None,
+    };
+    let flags = esp::choices::Flags {
+        removable: a.removable,
+        limit: a.limit,
+        timeout: a.timeout,
+        text_only: a.text_only,
+        default_entry: a.default_entry.as_deref().map(|d| match d {
+            "kinoite" => DefaultEntry::Kinoite,
+            "last-booted" => DefaultEntry::LastBooted,
+            _ => DefaultEntry::Nixos,
+        }),
+        kinoite_mode: a.kinoite_mode.as_deref().map(|m| match m {
+            "direct" => KinoiteMode::Direct,
+            _ => KinoiteMode::Chainload,
+        }),
+        kinoite_title: a.kinoite_title,
+        kinoite_entries: a.kinoite_entries,
+        kinoite_volume: a.kinoite_volume,
+        kinoite_boot: a.kinoite_boot,
+    };
+    let c = match esp::choices::resolve(settings.as_ref(), flags) {
+        Ok(c) => c,
+        Err(e) => return super::fail(&e),
+    };
     let o = esp::InstallOptions {
         esp: a.esp,
         profiles: a.profiles,
         root: a.root,
         refind_efi: a.refind_efi,
-        removable: a.removable,
+        removable: c.removable,
         force_removable: a.force_removable,
-        limit: a.limit,
-        kinoite: a
-            .kinoite_entries
-            .zip(a.kinoite_volume)
-            .filter(|_| a.kinoite_mode.as_deref() != Some("chainload")),
-        kinoite_chainload: (a.kinoite_mode.as_deref() == Some("chainload"))
-            .then_some(a.kinoite_title),
-        timeout: a.timeout,
-        text_only: a.text_only,
+        limit: c.limit,
+        kinoite: c.kinoite,
+        kinoite_chainload: c.kinoite_chainload,
+        timeout: c.timeout,
+        text_only: c.text_only,
         extra_config,
-        default_kinoite: a.default_entry == "kinoite",
-        last_booted: a.default_entry == "last-booted",
+        default_kinoite: c.default_kinoite,
+        last_booted: c.last_booted,
         sign: a
             .sign_key
             .zip(a.sign_cert)
@@ -249,6 +295,23 @@ fn install(a: InstallArgs) -> ExitCode {
         } else {
             println!("{}: unchanged", plan.config_path);
         }
+        if a.nvram {
+            match esp::nvram::plan_for_esp(
+                &a.efivars,
+                &plan.esp,
+                &esp::sign::boot_loader(&o),
+                &a.nvram_label,
+            ) {
+                Ok((want, d)) => println!(
+                    "nvram: {} on {} partition {}: {}",
+                    want.loader,
+                    want.disk,
+                    want.partition.number,
+                    serde_json::to_string(&d).expect("decisions serialise")
+                ),
+                Err(e) => return super::fail(&e),
+            }
+        }
         return ExitCode::SUCCESS;
     }
     match esp::apply(&plan, &mut |line| eprintln!("  {line}")) {
@@ -266,10 +329,37 @@ fn install(a: InstallArgs) -> ExitCode {
                 },
                 r.bytes_written
             );
-            ExitCode::SUCCESS
         }
-        Err(e) => super::fail(&e),
+        Err(e) => return super::fail(&e),
     }
+    if a.nvram {
+        match esp::nvram::register_esp(
+            &a.efivars,
+            &plan.esp,
+            &esp::sign::boot_loader(&o),
+            &a.nvram_label,
+        ) {
+            Ok((want, r)) => println!(
+                "nvram: Boot{:04X} ({} on {} partition {}) {}; BootOrder {}",
+                r.entry,
+                want.loader,
+                want.disk,
+                want.partition.number,
+                match (r.created, r.reordered) {
+                    (true, _) => "created and put first",
+                    (false, true) => "reused and moved first",
+                    (false, false) => "already first, unchanged",
+                },
+                r.order
+                    .iter()
+                    .map(|n| format!("{n:04X}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            Err(e) => return super::fail(&e),
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn status(a: StatusArgs) -> ExitCode {

@@ -16,8 +16,12 @@ use std::process::ExitCode;
 ///
 /// The host's settings are `<flake>/hosts/<host>/host.json` (or --settings).
 /// The passphrase is read from the terminal without echo, or from
-/// --key-file; it reaches cryptsetup on standard input only. A failed step
-/// stops the install; running the same command again resumes it.
+/// --key-file; it reaches cryptsetup on standard input only. Each user of the
+/// host settings gets a password, asked twice without echo (or read with
+/// --password-file USER=FILE); only its SHA-512 crypt hash is kept, written
+/// root-only to /var/lib/bifrost/passwords/USER on the new system. rEFInd is
+/// registered as the firmware's first boot entry unless --no-nvram. A failed
+/// step stops the install; running the same command again resumes it.
 #[derive(clap::Args)]
 pub struct Args {
     /// Host to install (the flake's `nixosConfigurations.<host>`); on
@@ -87,6 +91,15 @@ pub struct More {
     /// Progress file (default: /run/bifrost/install-<disk>.json).
     #[arg(long, value_name = "FILE")]
     state: Option<Utf8PathBuf>,
+    /// Read USER's password from FILE (one trailing newline is dropped)
+    /// instead of asking; repeat for each user.
+    #[arg(long, value_name = "USER=FILE")]
+    password_file: Vec<String>,
+    /// Leave the firmware's boot entries (NVRAM) alone: do not register
+    /// rEFInd or change BootOrder (firmware that boots EFI/BOOT/BOOTX64.EFI,
+    /// or a disk prepared for another machine).
+    #[arg(long)]
+    no_nvram: bool,
 }
 
 const WORK_DIR: &str = "/run/bifrost";
@@ -137,6 +150,12 @@ pub fn run(a: Args) -> ExitCode {
             })
             .map(Into::into),
         storage_only: a.more.storage_only,
+        // Absolute: `esp install` may run from a resumed install elsewhere.
+        settings_file: std::path::absolute(&settings_path)
+            .ok()
+            .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
+            .unwrap_or_else(|| settings_path.clone()),
+        nvram: !a.more.no_nvram,
     };
     let the_plan = match plan::plan(&settings, &req) {
         Ok(p) => p,
@@ -176,7 +195,9 @@ pub fn run(a: Args) -> ExitCode {
     } else {
         Vec::new()
     };
-    if let Err(e) = preflight::check_disk(&the_plan, &allowed) {
+    if let Err(e) =
+        preflight::check_disk(&the_plan, &allowed).and_then(|_| preflight::check_nvram(&the_plan))
+    {
         return err(&e);
     }
 
@@ -218,6 +239,23 @@ pub fn run(a: Args) -> ExitCode {
         Ok(s) => s,
         Err(e) => return err(&e),
     };
+    let password_hashes = if a.more.storage_only {
+        Default::default()
+    } else {
+        let files: Result<Vec<_>, _> = a
+            .more
+            .password_file
+            .iter()
+            .map(|f| install::users::parse_file_arg(f))
+            .collect();
+        let hashes = files.and_then(|files| {
+            install::users::collect(&settings, &files, &mut |what| Secret::prompt(what, true))
+        });
+        match hashes {
+            Ok(h) => h,
+            Err(e) => return err(&e),
+        }
+    };
 
     let opts = run::RunOptions {
         state_path: state_path.clone(),
@@ -244,10 +282,14 @@ pub fn run(a: Args) -> ExitCode {
         } => eprintln!("[{}/{total}] skip {id}: {reason}", index + 1),
         run::Event::Done { .. } => {}
     };
-    match run::execute(
+    let secrets = run::Secrets {
+        passphrase: &secret,
+        password_hashes: &password_hashes,
+    };
+    match run::execute_with(
         &the_plan,
         &mut run::RealSystem,
-        &secret,
+        &secrets,
         &opts,
         &mut progress,
     ) {
@@ -269,8 +311,7 @@ pub fn run(a: Args) -> ExitCode {
                 }
                 println!(
                     "installed {} on {} (progress: {state_path})\n\
-                     next: unless the flake sets a password, set one: nixos-enter --root {target} -c 'passwd <user>'\n\
-                     then: umount -R {target} && cryptsetup close {} && reboot, and pick NixOS in rEFInd",
+                     next: umount -R {target} && cryptsetup close {} && reboot; log in as one of the users with the password you gave",
                     source.host,
                     a.disk,
                     the_plan.mapper.file_name().unwrap_or("cryptroot")

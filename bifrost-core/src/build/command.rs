@@ -44,22 +44,9 @@ pub struct BuildOutput {
 pub fn shell_line(program: &str, args: &[String]) -> String {
     std::iter::once(program)
         .chain(args.iter().map(String::as_str))
-        .map(shell_quote)
+        .map(crate::shell::quote)
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn shell_quote(w: &str) -> String {
-    let safe = !w.is_empty()
-        // A word starting with `#` is a comment to the shell.
-        && !w.starts_with('#')
-        && w.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,#".contains(c));
-    if safe {
-        w.to_owned()
-    } else {
-        format!("'{}'", w.replace('\'', r"'\''"))
-    }
 }
 
 fn signal(pid: u32, sig: libc::c_int) {

@@ -6,6 +6,7 @@
 //! production) so tests can describe a machine with a fake tree; only the
 //! device node itself is `stat`ed where it is.
 
+use crate::mounts::Mount;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -69,34 +70,12 @@ fn io<'a>(
     }
 }
 
-/// `major:minor` of a device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct DevNum {
-    pub major: u32,
-    pub minor: u32,
-}
+pub use crate::mounts::DevNum;
 
-impl DevNum {
-    fn from_rdev(rdev: u64) -> DevNum {
-        DevNum {
-            major: libc::major(rdev as libc::dev_t),
-            minor: libc::minor(rdev as libc::dev_t),
-        }
-    }
-
-    /// Parse `8:16`.
-    pub fn parse(s: &str) -> Option<DevNum> {
-        let (a, b) = s.trim().split_once(':')?;
-        Some(DevNum {
-            major: a.parse().ok()?,
-            minor: b.parse().ok()?,
-        })
-    }
-}
-
-impl std::fmt::Display for DevNum {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.major, self.minor)
+fn dev_from_rdev(rdev: u64) -> DevNum {
+    DevNum {
+        major: libc::major(rdev as libc::dev_t),
+        minor: libc::minor(rdev as libc::dev_t),
     }
 }
 
@@ -197,7 +176,7 @@ pub fn inspect(path: &Utf8Path, root: &Utf8Path) -> Result<Target, BlockdevError
             path: path.to_string(),
         });
     }
-    let dev = DevNum::from_rdev(meta.rdev());
+    let dev = dev_from_rdev(meta.rdev());
     let link = root.join(format!("sys/dev/block/{dev}"));
     let sys = canonical(&link)?;
     let name = sys.file_name().unwrap_or_default().to_string();
@@ -287,12 +266,7 @@ pub fn users(disk: &Disk, root: &Utf8Path) -> Result<Vec<Use>, BlockdevError> {
     };
 
     let mut out = Vec::new();
-    let mountinfo = root.join("proc/self/mountinfo");
-    let text = std::fs::read_to_string(&mountinfo).map_err(io(&mountinfo, "read"))?;
-    for line in text.lines() {
-        let Some(m) = parse_mountinfo(line) else {
-            continue;
-        };
+    for m in mounts(root)? {
         let source_dev = source_dev(root, &m.source);
         let dev = if m.dev.major == 0 {
             source_dev
@@ -313,7 +287,7 @@ pub fn users(disk: &Disk, root: &Utf8Path) -> Result<Vec<Use>, BlockdevError> {
             let Some(file) = line.split_whitespace().next() else {
                 continue;
             };
-            let file = unescape_octal(file);
+            let file = crate::mounts::unescape_octal(file);
             if let Some(device) = owner_of(source_dev(root, &file), &file) {
                 out.push(Use {
                     device,
@@ -376,58 +350,10 @@ pub fn check(
     Ok(())
 }
 
-/// One line of `/proc/self/mountinfo`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MountInfo {
-    pub dev: DevNum,
-    pub mount_point: String,
-    pub fs_type: String,
-    pub source: String,
-}
-
-/// Parse one mountinfo line (`36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw`).
-pub fn parse_mountinfo(line: &str) -> Option<MountInfo> {
-    let (left, right) = line.split_once(" - ")?;
-    let mut l = left.split(' ');
-    let dev = DevNum::parse(l.nth(2)?)?;
-    let mount_point = unescape_octal(l.nth(1)?);
-    let mut r = right.split(' ');
-    let fs_type = r.next()?.to_string();
-    let source = unescape_octal(r.next().unwrap_or(""));
-    Some(MountInfo {
-        dev,
-        mount_point,
-        fs_type,
-        source,
-    })
-}
-
-/// Mount points with their device numbers, from `<root>/proc/self/mountinfo`.
-pub fn mounts(root: &Utf8Path) -> Result<Vec<MountInfo>, BlockdevError> {
-    let p = root.join("proc/self/mountinfo");
-    let text = std::fs::read_to_string(&p).map_err(io(&p, "read"))?;
-    Ok(text.lines().filter_map(parse_mountinfo).collect())
-}
-
-/// The kernel escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_octal(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// The running system's mounts under `root` (see [`crate::mounts`]).
+pub fn mounts(root: &Utf8Path) -> Result<Vec<Mount>, BlockdevError> {
+    let p = crate::mounts::path(root);
+    crate::mounts::read(root).map_err(io(&p, "read"))
 }
 
 /// The device number behind a `/dev/…` source, when it is a block device under `root`.
@@ -439,7 +365,7 @@ fn source_dev(root: &Utf8Path, source: &str) -> Option<DevNum> {
     let meta = std::fs::metadata(root.join(rel)).ok()?;
     meta.file_type()
         .is_block_device()
-        .then(|| DevNum::from_rdev(meta.rdev()))
+        .then(|| dev_from_rdev(meta.rdev()))
 }
 
 fn canonical(p: &Utf8Path) -> Result<Utf8PathBuf, BlockdevError> {
@@ -508,25 +434,6 @@ pub fn human_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mountinfo_lines_parse_with_escapes() {
-        let m = parse_mountinfo(
-            "36 35 98:0 /mnt1 /mnt\\040two rw,noatime master:1 - ext3 /dev/root rw,errors=continue",
-        )
-        .unwrap();
-        assert_eq!(
-            m.dev,
-            DevNum {
-                major: 98,
-                minor: 0
-            }
-        );
-        assert_eq!(m.mount_point, "/mnt two");
-        assert_eq!(m.fs_type, "ext3");
-        assert_eq!(m.source, "/dev/root");
-        assert!(parse_mountinfo("garbage").is_none());
-    }
 
     #[test]
     fn missing_dev_paths_are_not_files() {

@@ -463,7 +463,7 @@ fn check_kinoite_loader(inputs: &Inputs) -> Option<Check> {
 }
 
 /// The EFI global variable GUID that Boot#### and BootOrder live under.
-const EFI_GLOBAL: &str = "8be4df61-93ca-11d2-aa0d-00e098032b8c";
+const EFI_GLOBAL: &str = crate::esp::nvram::GLOBAL_GUID;
 
 /// A decoded `Boot####` variable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -475,44 +475,15 @@ pub struct BootEntry {
     pub active: bool,
 }
 
-fn ucs2(bytes: &[u8]) -> (String, usize) {
-    let units: Vec<u16> = bytes
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .take_while(|&u| u != 0)
-        .collect();
-    let used = (units.len() + 1) * 2;
-    (String::from_utf16_lossy(&units), used.min(bytes.len()))
-}
-
 /// Decode an efivarfs `Boot####` file: 4 bytes of variable attributes, then
-/// an `EFI_LOAD_OPTION` (attributes, file-path-list length, UCS-2
-/// description, device path nodes).
+/// an `EFI_LOAD_OPTION` (read by the parser `bifrost esp install --nvram` uses).
 pub fn parse_boot_entry(number: u16, file: &[u8]) -> Option<BootEntry> {
-    let data = file.get(4..)?;
-    let attrs = u32::from_le_bytes(data.get(0..4)?.try_into().ok()?);
-    let fpl_len = u16::from_le_bytes(data.get(4..6)?.try_into().ok()?) as usize;
-    let (description, used) = ucs2(data.get(6..)?);
-    let fpl = data.get(6 + used..6 + used + fpl_len)?;
-    let mut path = None;
-    let mut at = 0;
-    while at + 4 <= fpl.len() {
-        let (ty, sub) = (fpl[at], fpl[at + 1]);
-        let len = u16::from_le_bytes([fpl[at + 2], fpl[at + 3]]) as usize;
-        if len < 4 || at + len > fpl.len() || ty == 0x7f {
-            break;
-        }
-        // Media device path (4), file path (4).
-        if ty == 4 && sub == 4 {
-            path = Some(ucs2(&fpl[at + 4..at + len]).0);
-        }
-        at += len;
-    }
+    let o = crate::esp::nvram::parse_load_option(file.get(4..)?)?;
     Some(BootEntry {
         number,
-        description,
-        path,
-        active: attrs & 1 == 1,
+        description: o.description,
+        path: o.path,
+        active: o.attributes & 1 == 1,
     })
 }
 

@@ -9,12 +9,14 @@
 //! record and the menu can never disagree, and `status` checks against it.
 
 pub mod bootjson;
+pub mod choices;
 pub mod fallback;
 pub mod generations;
 pub mod kinoite;
 pub mod last_booted;
 pub mod lock;
 pub mod menu_check;
+pub mod nvram;
 pub mod sign;
 pub mod volume;
 
@@ -274,24 +276,16 @@ fn file_size(p: &Utf8Path) -> Result<u64, EspError> {
 
 /// Free bytes and block size of the file system holding `dir`.
 pub fn statvfs(dir: &Utf8Path) -> Result<(u64, u64, u64), EspError> {
-    let c =
-        std::ffi::CString::new(dir.as_str()).map_err(|_| EspError::NotAFolder(dir.to_string()))?;
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: c is a valid NUL-terminated path and s a properly sized out-parameter.
-    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut s) };
-    if rc != 0 {
-        return Err(EspError::Io {
-            path: dir.to_string(),
-            op: "statvfs",
-            source: std::io::Error::last_os_error(),
-        });
+    if dir.as_str().contains('\0') {
+        return Err(EspError::NotAFolder(dir.to_string()));
     }
-    let frsize = s.f_frsize as u64;
-    Ok((
-        s.f_bavail as u64 * frsize,
-        s.f_blocks as u64 * frsize,
-        frsize.max(1),
-    ))
+    let s = rustix::fs::statvfs(dir.as_std_path()).map_err(|e| EspError::Io {
+        path: dir.to_string(),
+        op: "statvfs",
+        source: e.into(),
+    })?;
+    let frsize = s.f_frsize;
+    Ok((s.f_bavail * frsize, s.f_blocks * frsize, frsize.max(1)))
 }
 
 /// Work out what an install would do, reading but writing nothing.

@@ -3,7 +3,7 @@
 //! Sources, all read through [`Probe`] so tests replay recorded machines:
 //! DMI (`sys/class/dmi/id/{sys_vendor,product_name}`), `lsblk --json -O`
 //! (partitions, file-system types, UUIDs, labels, LUKS, and which btrfs
-//! subvolume is mounted where), `proc/mounts` (mount options), `proc/swaps`,
+//! subvolume is mounted where), `proc/self/mountinfo` (mount options), `proc/swaps`,
 //! `etc/hostname`, `etc/os-release`, and `btrfs subvolume list` (subvolumes
 //! that are not mounted, such as Kinoite's).
 //!
@@ -15,7 +15,7 @@
 use super::{HardwareError, Profile};
 use crate::spec::{
     self, Boot, DualBoot, Esp, Hardware, HostSettings, Kernel, Kinoite, Luks, Storage, Subvolume,
-    SubvolumeOwner, Swap, SwapKind,
+    SubvolumeOwner, Swap, SwapKind, User,
 };
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
@@ -216,29 +216,9 @@ fn plain_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'))
 }
 
-/// One line of `/proc/mounts`.
-struct Mount {
-    device: String,
-    point: String,
-    options: Vec<String>,
-}
-
-fn parse_mounts(text: &str) -> Vec<Mount> {
-    text.lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() >= 4).then(|| Mount {
-                device: unescape_mount(f[0]),
-                point: unescape_mount(f[1]),
-                options: f[3].split(',').map(str::to_string).collect(),
-            })
-        })
-        .collect()
-}
-
-/// `/proc/mounts` writes space, tab, newline and backslash as octal escapes
-/// (`\040`); lsblk before util-linux 2.37 wrote `\x20`. Bytes are decoded as
-/// UTF-8 once all escapes are undone.
+/// lsblk passes on mountinfo's octal escapes (`\040`); lsblk before
+/// util-linux 2.37 wrote `\x20`. Bytes are decoded as UTF-8 once all escapes
+/// are undone. (`/proc/self/mountinfo` itself is read by [`crate::mounts`].)
 fn unescape_mount(s: &str) -> String {
     let mut out = Vec::new();
     let b = s.as_bytes();
@@ -348,7 +328,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
     for d in &lsblk.blockdevices {
         d.walk(None, &mut devs);
     }
-    let mounts = parse_mounts(&read("proc/mounts")?);
+    let mounts = crate::mounts::parse(&read("proc/self/mountinfo")?);
     let running_nixos = os_release_id(&read("etc/os-release")?) == "nixos";
 
     // Host name: what the machine calls itself, made valid.
@@ -480,7 +460,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
             }
             let options = mounts
                 .iter()
-                .find(|m| m.point == mp && (m.device == mapper || m.device == pool_path))
+                .find(|m| m.mount_point == mp && (m.source == mapper || m.source == pool_path))
                 .map(|m| kept_options(&m.options))
                 .unwrap_or_else(spec::defaults::mount_options);
             let owner = if name == "@shared" {
@@ -685,6 +665,8 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
         extra_initrd_modules = vec!["virtio_pci".into(), "virtio_blk".into()];
     }
 
+    let users = detect_users(&probe.read("etc/passwd")?.unwrap_or_default(), &mut notes);
+
     let kernel = Kernel {
         source: profile.default_kernel,
         ..Kernel::default()
@@ -714,6 +696,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
         packages: Default::default(),
         nix: Default::default(),
         output: Default::default(),
+        users,
     };
     Ok(Detection {
         vendor,
@@ -723,9 +706,71 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
     })
 }
 
+/// The people in `passwd` (uids in [`spec::USER_UIDS`]), the first one an
+/// administrator: on a Kinoite machine that is its owner, uid 1000, whose
+/// files on the shared subvolume NixOS must give to the same person.
+fn detect_users(passwd: &str, notes: &mut Vec<String>) -> Vec<User> {
+    let mut users: Vec<User> = passwd
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            let uid = f.get(2)?.parse::<u32>().ok()?;
+            let name = f.first()?;
+            let shell = f.get(6).copied().unwrap_or("");
+            let plain = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-".contains(c));
+            (spec::USER_UIDS.contains(&uid) && plain && !shell.ends_with("nologin")).then(|| User {
+                name: name.to_string(),
+                uid,
+                groups: Vec::new(),
+                ssh_authorized_keys: Vec::new(),
+                admin: false,
+            })
+        })
+        .collect();
+    users.sort_by_key(|u| u.uid);
+    users.dedup_by_key(|u| u.uid);
+    match users.first_mut() {
+        Some(u) => u.admin = true,
+        None => {
+            notes.push(
+                "no person in etc/passwd: proposed \"user\" (uid 1000) as administrator; rename it"
+                    .into(),
+            );
+            users.push(User {
+                name: "user".into(),
+                uid: spec::defaults::uid(),
+                groups: Vec::new(),
+                ssh_authorized_keys: Vec::new(),
+                admin: true,
+            });
+        }
+    }
+    users
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn users_come_from_passwd_first_is_admin() {
+        let mut notes = Vec::new();
+        let passwd = "root:x:0:0::/root:/bin/bash\nnobody:x:65534:65534::/:/sbin/nologin\nbob:x:1001:1001::/home/bob:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\nsvc:x:1002:1002::/:/usr/sbin/nologin\n";
+        let u = detect_users(passwd, &mut notes);
+        let got: Vec<(&str, u32, bool)> = u
+            .iter()
+            .map(|u| (u.name.as_str(), u.uid, u.admin))
+            .collect();
+        assert_eq!(got, [("alice", 1000, true), ("bob", 1001, false)]);
+        let u = detect_users("", &mut notes);
+        assert_eq!(
+            (u[0].name.as_str(), u[0].uid, u[0].admin),
+            ("user", 1000, true)
+        );
+    }
 
     #[test]
     fn subvolume_list_keeps_top_level_only() {
@@ -735,8 +780,9 @@ mod tests {
 
     #[test]
     fn mount_escapes_are_undone() {
-        let m = parse_mounts("/dev/sda1 /mnt/my\\040disk vfat rw,noatime 0 0\n");
-        assert_eq!(m[0].point, "/mnt/my disk");
+        let m =
+            crate::mounts::parse("21 20 8:1 / /mnt/my\\040disk rw,noatime - vfat /dev/sda1 rw\n");
+        assert_eq!(m[0].mount_point, "/mnt/my disk");
         assert_eq!(kept_options(&m[0].options), vec!["noatime"]);
     }
 

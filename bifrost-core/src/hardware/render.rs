@@ -14,6 +14,9 @@ use std::collections::BTreeMap;
 pub const SWAP_MOUNT_POINT: &str = "/swap";
 /// The subvolume mounted there unless the settings mount one themselves.
 pub const SWAP_SUBVOLUME: &str = "@swap";
+/// Its mount options: no compression (btrfs refuses swap files in
+/// compressed subvolumes).
+pub const SWAP_MOUNT_OPTIONS: &[&str] = &["noatime"];
 /// The swap file.
 pub const SWAP_FILE: &str = "/swap/swapfile";
 /// What nixos-generate-config writes for a FAT ESP: only root may read it.
@@ -148,12 +151,14 @@ pub fn module_value(settings: &HostSettings) -> Value {
                 // No compression and no snapshots: btrfs refuses swap files
                 // in compressed or snapshotted subvolumes.
                 let subvol = format!("subvol={SWAP_SUBVOLUME}");
+                let options =
+                    std::iter::once(subvol.as_str()).chain(SWAP_MOUNT_OPTIONS.iter().copied());
                 m.set(
                     &["fileSystems", SWAP_MOUNT_POINT],
                     Value::attrs([
                         ("device", Value::str(&pool)),
                         ("fsType", Value::str("btrfs")),
-                        ("options", strs([subvol.as_str(), "noatime"])),
+                        ("options", strs(options)),
                     ]),
                 );
             }

@@ -19,6 +19,7 @@ pub mod secret;
 pub mod shared;
 pub mod source;
 pub mod undo;
+pub mod users;
 
 use camino::{Utf8Path, Utf8PathBuf};
 

@@ -4,7 +4,7 @@
 //! data that is), whether it reads Kinoite's side, and how a re-run can tell
 //! it is already done. `--plan` prints this; the runner executes exactly it.
 
-use crate::spec::{DefaultEntry, HostSettings, Subvolume, SubvolumeOwner};
+use crate::spec::{HostSettings, Subvolume, SubvolumeOwner};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -45,6 +45,11 @@ pub struct PlanRequest {
     pub refind_efi: Option<Utf8PathBuf>,
     /// Stop after the storage steps (no `nixos-install`, no ESP install).
     pub storage_only: bool,
+    /// The host settings file the plan was made from: `bifrost esp install
+    /// --settings` reads the menu from it, as the NixOS boot hook does later.
+    pub settings_file: Utf8PathBuf,
+    /// Register rEFInd in the firmware's boot menu (NVRAM) and put it first.
+    pub nvram: bool,
 }
 
 /// The ordered steps of one install.
@@ -109,6 +114,9 @@ pub enum Action {
         paths: Vec<Utf8PathBuf>,
         timeout_secs: u32,
     },
+    /// Write the crypt(5) hash of `user`'s password, held in memory, to
+    /// `path` (root-only); no program runs, so nothing is on a command line.
+    WritePasswordHash { user: String, path: Utf8PathBuf },
 }
 
 /// What a program gets on standard input.
@@ -140,6 +148,8 @@ pub enum WriteKind {
     Directory,
     /// A whole system or boot files (nixos-install, esp install).
     Files,
+    /// A root-only file holding a password hash.
+    PasswordHash,
 }
 
 /// Whose data a write touches.
@@ -761,6 +771,7 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
         run(argv(&["mkdir", "-p", esp_at.as_str()])),
     )
     .writes(WriteKind::Directory, esp_at.clone(), data);
+    let esp_options = crate::hardware::render::ESP_OPTIONS.join(",");
     b.push(
         "mount-esp",
         format!("Mount the ESP {esp_device} at {esp_at}"),
@@ -769,7 +780,7 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
             "-t",
             "vfat",
             "-o",
-            "fmask=0077,dmask=0077",
+            &esp_options,
             esp_device.as_str(),
             esp_at.as_str(),
         ])),
@@ -781,6 +792,20 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
 
     if !req.storage_only {
         let kinoite_boot = req.work_dir.join("kinoite-boot");
+        // Before nixos-install: its activation reads these files
+        // (`hashedPasswordFile`) when it creates the accounts.
+        for u in &settings.users {
+            let path = super::users::hash_path(target, &u.name);
+            b.push(
+                format!("password:{}", u.name),
+                format!("Store the hash of {}'s password on the new system", u.name),
+                Action::WritePasswordHash {
+                    user: u.name.clone(),
+                    path: path.clone(),
+                },
+            )
+            .writes(WriteKind::PasswordHash, path, DataOwner::Nixos);
+        }
         b.push(
             "nixos-install",
             format!(
@@ -868,42 +893,16 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
             target.to_string(),
             "--refind-efi".into(),
             refind_efi.to_string(),
+            // Timeout, generations kept, removable, text-only, default entry
+            // and the Kinoite side: the settings say them (esp::choices).
+            "--settings".into(),
+            req.settings_file.to_string(),
         ];
-        if settings.boot.removable {
-            esp.push("--removable".into());
+        if req.nvram {
+            esp.push("--nvram".into());
         }
-        // 0 keeps every generation: no limit.
-        if settings.boot.max_generations > 0 {
-            esp.extend(["--limit".into(), settings.boot.max_generations.to_string()]);
-        }
-        esp.extend([
-            "--timeout".into(),
-            settings.boot.timeout.to_string(),
-            "--default-entry".into(),
-            match settings.boot.default_entry {
-                DefaultEntry::Nixos => "nixos",
-                DefaultEntry::Kinoite => "kinoite",
-                DefaultEntry::LastBooted => "last-booted",
-            }
-            .into(),
-        ]);
-        if let Some(k) = kinoite {
-            let rel = k.entries_dir.as_str().trim_start_matches('/');
-            // The host's mode from the first menu on, as later rebuilds write it.
-            if k.mode == crate::spec::KinoiteMode::Chainload {
-                esp.extend([
-                    "--kinoite-mode".into(),
-                    "chainload".into(),
-                    "--kinoite-title".into(),
-                    k.title.clone(),
-                ]);
-            }
-            esp.extend([
-                "--kinoite-entries".into(),
-                kinoite_boot.join(rel).to_string(),
-                "--kinoite-volume".into(),
-                k.boot_volume.to_string(),
-            ]);
+        if kinoite.is_some_and(|k| k.mode == crate::spec::KinoiteMode::Direct) {
+            esp.extend(["--kinoite-boot".into(), kinoite_boot.to_string()]);
         }
         let title = if kinoite.is_some() {
             "Add NixOS to rEFInd on the ESP, keeping the Kinoite entries"
@@ -943,26 +942,9 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
     })
 }
 
-/// Quote one argument for a POSIX shell, only when needed.
-pub fn shell_quote(s: &str) -> String {
-    let plain = !s.is_empty()
-        // A word starting with `#` is a comment to the shell.
-        && !s.starts_with('#')
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-#".contains(c));
-    if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
 /// A command line as a shell would read it.
 pub fn command_line(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| shell_quote(a))
-        .collect::<Vec<_>>()
-        .join(" ")
+    crate::shell::line(argv.iter().map(String::as_str))
 }
 
 fn data_name(d: DataOwner) -> &'static str {
@@ -984,6 +966,7 @@ fn kind_name(k: WriteKind) -> &'static str {
         WriteKind::Subvolume => "subvolume",
         WriteKind::Directory => "directory",
         WriteKind::Files => "files",
+        WriteKind::PasswordHash => "password hash (mode 0600)",
     }
 }
 
@@ -1030,6 +1013,12 @@ pub fn render(plan: &Plan) -> String {
                     out,
                     "    wait up to {timeout_secs} s for {}",
                     list.join(", ")
+                );
+            }
+            Action::WritePasswordHash { user, path } => {
+                let _ = writeln!(
+                    out,
+                    "    write {path}: the SHA-512 crypt hash of {user}'s password, from memory (asked for before the first step)"
                 );
             }
         }
@@ -1091,16 +1080,5 @@ mod tests {
             partition_path("/dev/disk/by-id/nvme-X".into(), 2),
             "/dev/disk/by-id/nvme-X-part2"
         );
-    }
-
-    #[test]
-    fn quoting() {
-        assert_eq!(
-            shell_quote("subvol=@,compress=zstd"),
-            "subvol=@,compress=zstd"
-        );
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
     }
 }

@@ -28,6 +28,8 @@ pub struct DiskDevices {
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
 pub enum PreflightError {
+    #[error("{dir} does not exist: the installer was not booted through UEFI, so rEFInd cannot be registered in the firmware's boot menu; boot it in UEFI mode, or pass --no-nvram (and set boot.removable so the firmware finds EFI/BOOT/BOOTX64.EFI)")]
+    NoEfivars { dir: String },
     #[error(
         "{disk}: no such block device; give the whole disk, such as /dev/nvme0n1 (see `lsblk`)"
     )]
@@ -77,10 +79,14 @@ pub enum PreflightError {
     },
 }
 
-/// Parse `/proc/self/mountinfo` (the one parser lives in `deploy::blockdev`).
+/// Parse `/proc/self/mountinfo` (the one parser lives in [`crate::mounts`]).
 pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
-    text.lines()
-        .filter_map(crate::deploy::blockdev::parse_mountinfo)
+    entries(crate::mounts::parse(text))
+}
+
+fn entries(mounts: Vec<crate::mounts::Mount>) -> Vec<MountEntry> {
+    mounts
+        .into_iter()
         .map(|m| MountEntry {
             dev: m.dev.to_string(),
             mount_point: m.mount_point.into(),
@@ -249,7 +255,13 @@ pub fn disk_devices(sys: &Utf8Path, disk: &Utf8Path) -> Result<DiskDevices, Pref
 /// Refuse a disk that is mounted, is swap, or holds the running system.
 pub fn check_disk(plan: &Plan, allowed: &[Utf8PathBuf]) -> Result<DiskDevices, PreflightError> {
     let devices = disk_devices(Utf8Path::new("/sys"), &plan.disk)?;
-    let mounts = parse_mountinfo(&read(Utf8Path::new("/proc/self/mountinfo"))?);
+    let root = Utf8Path::new("/");
+    let mounts = entries(
+        crate::mounts::read(root).map_err(|source| PreflightError::Io {
+            path: crate::mounts::path(root).to_string(),
+            source,
+        })?,
+    );
     let names: Vec<Option<String>> = mounts
         .iter()
         .map(|m| {
@@ -312,6 +324,7 @@ fn package_of(program: &str) -> (&'static str, &'static str) {
             "(NixOS only: boot the bifrost installer)",
         ),
         "mount" | "umount" => ("util-linux", "mount"),
+        "efibootmgr" => ("efibootmgr", "efibootmgr"),
         // The shared-subvolume and flake-copy steps are small POSIX scripts.
         "sh" => ("bash", "dash"),
         _ => ("coreutils", "coreutils"),
@@ -324,6 +337,30 @@ pub fn which(program: &str) -> Option<Utf8PathBuf> {
     path.split(':')
         .map(|d| Utf8Path::new(d).join(program))
         .find(|p| p.is_file())
+}
+
+/// The NVRAM registration comes last, after the long nixos-install: a plan
+/// that registers needs a UEFI boot (efivarfs), checked before the first step.
+pub fn check_nvram(plan: &Plan) -> Result<(), PreflightError> {
+    let registers = plan.steps.iter().any(|s| {
+        matches!(&s.action, Action::Run { argv, .. } if argv[0] == "bifrost" && argv.iter().any(|a| a == "--nvram"))
+    });
+    let dir = crate::esp::nvram::EFIVARS;
+    if !registers {
+        return Ok(());
+    }
+    if !Utf8Path::new(dir).is_dir() {
+        return Err(PreflightError::NoEfivars { dir: dir.into() });
+    }
+    if which("efibootmgr").is_none() {
+        let (nix, debian) = package_of("efibootmgr");
+        return Err(PreflightError::Programs {
+            missing: vec!["efibootmgr".into()],
+            nix: vec![nix.into()],
+            debian: vec![debian.into()],
+        });
+    }
+    Ok(())
 }
 
 /// Every program the plan runs that is not on `PATH` (bifrost itself excepted).

@@ -22,6 +22,9 @@ pub trait System {
     fn probe(&mut self, probe: &Probe) -> bool;
     /// Wait until every path exists.
     fn wait_for(&mut self, paths: &[Utf8PathBuf], timeout: Duration) -> Result<(), String>;
+    /// Write a password hash to `path`, root-only (never containing the hash
+    /// in the error).
+    fn write_password_hash(&mut self, path: &Utf8Path, hash: &Secret) -> Result<(), String>;
 }
 
 /// A pipe whose ends are closed on exec (duct hands the read end to the child).
@@ -49,12 +52,8 @@ fn is_mounted(path: &Utf8Path) -> bool {
         .ok()
         .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
         .unwrap_or_else(|| path.to_path_buf());
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|t| {
-            super::preflight::parse_mountinfo(&t)
-                .iter()
-                .any(|m| m.mount_point == real)
-        })
+    crate::mounts::read(Utf8Path::new("/"))
+        .map(|mounts| mounts.iter().any(|m| m.mount_point == real.as_str()))
         .unwrap_or(false)
 }
 
@@ -122,6 +121,10 @@ impl System for RealSystem {
                 std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir() && m.ino() == 256)
             }
         }
+    }
+
+    fn write_password_hash(&mut self, path: &Utf8Path, hash: &Secret) -> Result<(), String> {
+        super::users::write_hash(path, hash).map_err(|e| e.to_string())
     }
 
     fn wait_for(&mut self, paths: &[Utf8PathBuf], timeout: Duration) -> Result<(), String> {
@@ -342,8 +345,17 @@ fn save(path: &Utf8Path, state: &State) -> Result<(), RunError> {
 fn step_command(step: &Step) -> String {
     match &step.action {
         Action::Run { argv, .. } => command_line(argv),
-        Action::WaitFor { .. } => String::new(),
+        Action::WaitFor { .. } | Action::WritePasswordHash { .. } => String::new(),
     }
+}
+
+/// Everything secret a run may need, held in wiped memory.
+#[derive(Debug)]
+pub struct Secrets<'a> {
+    /// The LUKS passphrase.
+    pub passphrase: &'a Secret,
+    /// Password hash of each user, by name.
+    pub password_hashes: &'a std::collections::BTreeMap<String, Secret>,
 }
 
 /// Options of a run.
@@ -363,6 +375,23 @@ pub fn execute(
     opts: &RunOptions,
     progress: &mut dyn FnMut(Event),
 ) -> Result<State, RunError> {
+    let none = std::collections::BTreeMap::new();
+    let secrets = Secrets {
+        passphrase: secret,
+        password_hashes: &none,
+    };
+    execute_with(plan, sys, &secrets, opts, progress)
+}
+
+/// [`execute`] with the users' password hashes for the steps that store them.
+pub fn execute_with(
+    plan: &Plan,
+    sys: &mut dyn System,
+    secrets: &Secrets,
+    opts: &RunOptions,
+    progress: &mut dyn FnMut(Event),
+) -> Result<State, RunError> {
+    let secret = secrets.passphrase;
     let hash = plan_hash(plan);
     let state_str = opts.state_path.to_string();
     let mut state = match load_state(&opts.state_path)? {
@@ -440,6 +469,12 @@ pub fn execute(
                 paths,
                 timeout_secs,
             } => sys.wait_for(paths, Duration::from_secs(u64::from(*timeout_secs))),
+            Action::WritePasswordHash { user, path } => match secrets.password_hashes.get(user) {
+                Some(h) => sys.write_password_hash(path, h),
+                None => Err(format!(
+                    "no password was given for {user}; run again and type it, or pass --password-file {user}=FILE"
+                )),
+            },
         };
         if let Err(cause) = result {
             state.failed = Some(format!("{}: {cause}", step.id));

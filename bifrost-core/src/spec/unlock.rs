@@ -89,6 +89,7 @@ mod tests {
             r#"{{"hostName": "h", "hardware": {{"profile": "generic-x86_64-uefi"}},
                 "storage": {{"luks": {{"device": "/dev/vda2", "unlock": {unlock}}},
                              "subvolumes": [{{"name": "@", "mountPoint": "/"}}]}},
+                "users": [{{"name": "alice", "admin": true}}],
                 "security": {{"secureBoot": {{"enable": {secure_boot}, "keysPath": "/etc/secureboot", "route": "own-keys"}}}}}}"#
         )
         .into_bytes()

@@ -27,6 +27,24 @@ pub const ARGON2_MAX_PARALLELISM: u32 = 4;
 /// through the drivers in its `drivers_x64/` folder (ext3 uses the ext2 driver).
 pub const KINOITE_BOOT_FS_TYPES: &[&str] = &["ext4", "ext3", "ext2", "btrfs", "vfat"];
 
+/// User IDs of people: from the first ID Fedora and NixOS give a person
+/// (`UID_MIN` in login.defs) up to below systemd's container range.
+pub const USER_UIDS: std::ops::RangeInclusive<u32> = 1000..=59999;
+
+/// Login names NixOS or its services own already.
+const RESERVED_USERS: &[&str] = &["root", "nobody", "daemon", "bin", "sys", "nixos", "sddm"];
+
+/// SSH public key types `authorized_keys` accepts (sshd(8), AUTHORIZED_KEYS FILE FORMAT).
+const SSH_KEY_TYPES: &[&str] = &[
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+];
+
 /// Smallest ESP bifrost creates: FAT32 needs 32 MiB, and one NixOS generation
 /// (kernel + initrd) takes tens of MiB more.
 pub const ESP_MIN_SIZE_MIB: u32 = 64;
@@ -44,6 +62,7 @@ pub fn validate(settings: &HostSettings) -> Vec<Problem> {
     v.security(settings);
     v.nix(settings);
     v.output(settings);
+    v.users(settings);
     let mut problems = v.problems;
     problems.extend(super::unlock::problems(settings));
     problems
@@ -763,6 +782,150 @@ impl Validator {
     }
 }
 
+impl Validator {
+    /// A user or group name as shadow-utils and NixOS accept it (portable
+    /// form: `[a-z_][a-z0-9_-]*`, at most 32 characters).
+    fn account_name(&mut self, path: &str, name: &str, example: &str) -> bool {
+        let ok = !name.is_empty()
+            && name.len() <= 31
+            && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !ok {
+            self.push(
+                path,
+                format!(
+                    "is not a usable name, got {}; use up to 31 lowercase letters, digits, '_' and '-', starting with a letter, such as {example}",
+                    show(name)
+                ),
+            );
+        }
+        ok
+    }
+
+    fn users(&mut self, s: &HostSettings) {
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        let mut uids: HashMap<u32, usize> = HashMap::new();
+        for (i, u) in s.users.iter().enumerate() {
+            let base = format!("users[{i}]");
+            let name_path = format!("{base}.name");
+            if self.account_name(&name_path, &u.name, "\"alice\"") {
+                if RESERVED_USERS.contains(&u.name.as_str())
+                    || u.name.starts_with("nixbld")
+                    || u.name.starts_with("systemd-")
+                {
+                    self.push(
+                        &name_path,
+                        format!(
+                            "{} is a system account NixOS manages itself; give the person a name of their own, such as \"alice\" (administrators use sudo, not root)",
+                            show(&u.name)
+                        ),
+                    );
+                } else if let Some(first) = names.get(u.name.as_str()) {
+                    self.push(
+                        &name_path,
+                        format!(
+                            "{} is already the name of users[{first}]; give each user their own name",
+                            show(&u.name)
+                        ),
+                    );
+                } else {
+                    names.insert(&u.name, i);
+                }
+            }
+            let uid_path = format!("{base}.uid");
+            if !USER_UIDS.contains(&u.uid) {
+                self.push(
+                    &uid_path,
+                    format!(
+                        "must be between {} and {} (the IDs of people; lower ones belong to system accounts), got {}; use 1000 for the first user, as Kinoite does",
+                        USER_UIDS.start(),
+                        USER_UIDS.end(),
+                        u.uid
+                    ),
+                );
+            } else if let Some(first) = uids.get(&u.uid) {
+                self.push(
+                    &uid_path,
+                    format!(
+                        "{} is already the uid of users[{first}]; two people with one uid own each other's files; give this user another, such as {}",
+                        u.uid,
+                        u.uid + 1
+                    ),
+                );
+            } else {
+                uids.insert(u.uid, i);
+            }
+            for (j, g) in u.groups.iter().enumerate() {
+                let path = format!("{base}.groups[{j}]");
+                if self.account_name(&path, g, "\"networkmanager\"") && g == "wheel" {
+                    self.push(
+                        &path,
+                        "lists \"wheel\"; set \"admin\": true instead (it adds wheel and says what it means), and remove it from groups",
+                    );
+                }
+            }
+            dupes(
+                &mut self.problems,
+                u.groups
+                    .iter()
+                    .enumerate()
+                    .map(|(j, g)| (format!("{base}.groups[{j}]"), g.as_str())),
+                &format!("{base}.groups"),
+                "group",
+            );
+            for (j, key) in u.ssh_authorized_keys.iter().enumerate() {
+                let path = format!("{base}.sshAuthorizedKeys[{j}]");
+                self.ssh_key(&path, key);
+            }
+        }
+        if !s.users.iter().any(|u| u.admin) {
+            let fix = match s.users.first() {
+                Some(u) => format!("set \"admin\": true on {} (users[0])", show(&u.name)),
+                None => "add one, such as { \"name\": \"alice\", \"uid\": 1000, \"admin\": true }"
+                    .into(),
+            };
+            self.push(
+                "users",
+                format!(
+                    "no user is an administrator, so nobody could log in and run sudo on the installed system (root has no password); {fix}"
+                ),
+            );
+        }
+    }
+
+    fn ssh_key(&mut self, path: &str, key: &str) {
+        if let Some(c) = key.chars().find(|c| c.is_control()) {
+            self.push(
+                path,
+                format!(
+                    "must be one authorized_keys line, without control characters (found U+{:04X}); give each key as its own list item",
+                    c as u32
+                ),
+            );
+            return;
+        }
+        let words: Vec<&str> = key.split_whitespace().collect();
+        let found = words.windows(2).any(|w| {
+            SSH_KEY_TYPES.contains(&w[0])
+                && w[1].len() >= 16
+                && w[1]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c))
+        });
+        if !found {
+            self.push(
+                path,
+                format!(
+                    "is not an SSH public key, got {}; paste the line of your id_ed25519.pub, such as \"ssh-ed25519 AAAAC3Nza… alice@laptop\"",
+                    show(key)
+                ),
+            );
+        }
+    }
+}
+
 /// Report every value that repeats an earlier one.
 fn dupes<'a>(
     problems: &mut Vec<Problem>,
@@ -987,6 +1150,65 @@ mod tests {
             s.host_name = name.to_string();
             assert_eq!(validate(&s).is_empty(), ok, "{name:?}");
         }
+    }
+
+    #[test]
+    fn users_need_an_admin_and_clean_names() {
+        use crate::spec::User;
+        let user = |name: &str, uid: u32, admin: bool| User {
+            name: name.into(),
+            uid,
+            groups: Vec::new(),
+            ssh_authorized_keys: Vec::new(),
+            admin,
+        };
+        let mut s = surface();
+        s.users = vec![];
+        assert_eq!(paths(&s), ["users"]);
+        s.users = vec![user("alice", 1000, false)];
+        let p = validate(&s);
+        assert_eq!(p[0].path, "users");
+        assert!(
+            p[0].message.contains("\"admin\": true on \"alice\""),
+            "{}",
+            p[0].message
+        );
+        s.users = vec![
+            user("alice", 1000, true),
+            user("alice", 1001, false),
+            user("bob", 1000, false),
+            user("root", 999, false),
+            user("1x", 70000, false),
+        ];
+        assert_eq!(
+            paths(&s),
+            [
+                "users[1].name",
+                "users[2].uid",
+                "users[3].name",
+                "users[3].uid",
+                "users[4].name",
+                "users[4].uid"
+            ]
+        );
+        let mut u = user("carol", 1002, true);
+        u.groups = vec!["video".into(), "wheel".into(), "video".into(), "Bad".into()];
+        u.ssh_authorized_keys = vec![
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl c@x"
+                .into(),
+            "from=\"10.0.0.0/8\" ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ c@y".into(),
+            "ssh-ed25519".into(),
+        ];
+        s.users = vec![u];
+        assert_eq!(
+            paths(&s),
+            [
+                "users[0].groups[1]",
+                "users[0].groups[3]",
+                "users[0].groups[2]",
+                "users[0].sshAuthorizedKeys[2]"
+            ]
+        );
     }
 
     #[test]

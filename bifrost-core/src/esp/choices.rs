@@ -1,0 +1,255 @@
+//! What `esp install` puts in the menu, from the host settings and the
+//! command line: the host settings file (`--settings`) says it once for the
+//! NixOS boot hook and for `bifrost install`; a flag given on the command
+//! line wins over the settings (for scripts and tests).
+
+use crate::spec::{DefaultEntry, HostSettings, KinoiteMode};
+use camino::{Utf8Path, Utf8PathBuf};
+
+/// The menu flags as given on the command line (`None`/`false`: not given).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Flags {
+    pub removable: bool,
+    pub limit: Option<u32>,
+    pub timeout: Option<i32>,
+    pub text_only: bool,
+    pub default_entry: Option<DefaultEntry>,
+    pub kinoite_mode: Option<KinoiteMode>,
+    pub kinoite_title: Option<String>,
+    pub kinoite_entries: Option<Utf8PathBuf>,
+    pub kinoite_volume: Option<String>,
+    /// Where Kinoite's `/boot` is mounted: with settings, its entries are
+    /// `<this>/<dualBoot.kinoite.entriesDir>`.
+    pub kinoite_boot: Option<Utf8PathBuf>,
+}
+
+/// The menu choices `esp::plan` takes (the fields of `InstallOptions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choices {
+    pub removable: bool,
+    pub limit: Option<u32>,
+    pub kinoite: Option<(Utf8PathBuf, String)>,
+    pub kinoite_chainload: Option<String>,
+    pub timeout: i32,
+    pub text_only: bool,
+    pub default_kinoite: bool,
+    pub last_booted: bool,
+}
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ChoicesError {
+    #[error("the Kinoite side boots in direct mode but its entries are unknown; pass --kinoite-boot DIR (where Kinoite's /boot is mounted) or --kinoite-entries DIR")]
+    NoKinoiteEntries,
+    #[error("the Kinoite side boots in direct mode but its rEFInd volume is unknown; pass --kinoite-volume or set dualBoot.kinoite.bootVolume")]
+    NoKinoiteVolume,
+    #[error("--kinoite-boot needs the host settings (--settings FILE), which say where the entries are below it; or pass --kinoite-entries")]
+    KinoiteBootWithoutSettings,
+}
+
+/// Menu title of the chainload entry when nothing names one.
+pub const DEFAULT_KINOITE_TITLE: &str = "Fedora Kinoite";
+/// rEFInd's timeout when nothing names one.
+pub const DEFAULT_TIMEOUT: i32 = 5;
+
+/// Combine the host settings (if given) and the flags.
+pub fn resolve(settings: Option<&HostSettings>, f: Flags) -> Result<Choices, ChoicesError> {
+    let boot = settings.map(|s| &s.boot);
+    let kinoite = settings.and_then(|s| s.dual_boot.kinoite.as_ref());
+    let default_entry = f
+        .default_entry
+        .or(boot.map(|b| b.default_entry))
+        .unwrap_or_default();
+    // Without settings, entries and a volume alone mean direct mode.
+    let mode = f
+        .kinoite_mode
+        .or(kinoite.map(|k| k.mode))
+        .or(f.kinoite_entries.as_ref().map(|_| KinoiteMode::Direct));
+    let title = f
+        .kinoite_title
+        .or(kinoite.map(|k| k.title.clone()))
+        .unwrap_or_else(|| DEFAULT_KINOITE_TITLE.to_string());
+    let (direct, chainload) = match mode {
+        None => (None, None),
+        Some(KinoiteMode::Chainload) => (None, Some(title)),
+        Some(KinoiteMode::Direct) => {
+            let entries = match (f.kinoite_entries, f.kinoite_boot) {
+                (Some(e), _) => e,
+                (None, Some(b)) => {
+                    let k = kinoite.ok_or(ChoicesError::KinoiteBootWithoutSettings)?;
+                    join_below(&b, &k.entries_dir)
+                }
+                (None, None) => return Err(ChoicesError::NoKinoiteEntries),
+            };
+            let volume = f
+                .kinoite_volume
+                .or(kinoite.map(|k| k.boot_volume.to_string()))
+                .ok_or(ChoicesError::NoKinoiteVolume)?;
+            (Some((entries, volume)), None)
+        }
+    };
+    Ok(Choices {
+        removable: f.removable || boot.is_some_and(|b| b.removable),
+        // In the settings 0 keeps every generation.
+        limit: f
+            .limit
+            .or(boot.map(|b| b.max_generations).filter(|n| *n > 0)),
+        kinoite: direct,
+        kinoite_chainload: chainload,
+        timeout: f
+            .timeout
+            .or(boot.map(|b| b.timeout))
+            .unwrap_or(DEFAULT_TIMEOUT),
+        text_only: f.text_only || boot.is_some_and(|b| b.text_only),
+        default_kinoite: default_entry == DefaultEntry::Kinoite,
+        last_booted: default_entry == DefaultEntry::LastBooted,
+    })
+}
+
+/// `rel` (absolute in Kinoite's `/boot`, such as `/loader/entries`) below
+/// the folder where that `/boot` is mounted.
+fn join_below(mounted: &Utf8Path, rel: &Utf8Path) -> Utf8PathBuf {
+    mounted.join(rel.as_str().trim_start_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(kinoite: Option<&str>) -> HostSettings {
+        let mut v = serde_json::json!({
+            "hostName": "h",
+            "hardware": { "profile": "generic-x86_64-uefi" },
+            "boot": { "timeout": 3, "maxGenerations": 7, "removable": true, "textOnly": true },
+            "storage": { "luks": { "device": "/dev/vda2" }, "subvolumes": [{ "name": "@", "mountPoint": "/" }] },
+        });
+        if let Some(mode) = kinoite {
+            v["dualBoot"] = serde_json::json!({ "kinoite": { "bootVolume": "kboot", "mode": mode, "title": "K" } });
+            v["boot"]["defaultEntry"] = "kinoite".into();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn without_settings_the_flags_and_old_defaults_decide() {
+        let c = resolve(None, Flags::default()).unwrap();
+        assert_eq!(
+            c,
+            Choices {
+                removable: false,
+                limit: None,
+                kinoite: None,
+                kinoite_chainload: None,
+                timeout: 5,
+                text_only: false,
+                default_kinoite: false,
+                last_booted: false,
+            }
+        );
+        let c = resolve(
+            None,
+            Flags {
+                kinoite_entries: Some("/k/loader/entries".into()),
+                kinoite_volume: Some("kb".into()),
+                ..Flags::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.kinoite, Some(("/k/loader/entries".into(), "kb".into())));
+        let c = resolve(
+            None,
+            Flags {
+                kinoite_mode: Some(KinoiteMode::Chainload),
+                ..Flags::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.kinoite_chainload.as_deref(), Some("Fedora Kinoite"));
+    }
+
+    #[test]
+    fn settings_say_the_menu_and_flags_override() {
+        let s = settings(Some("chainload"));
+        let c = resolve(Some(&s), Flags::default()).unwrap();
+        assert_eq!(
+            c,
+            Choices {
+                removable: true,
+                limit: Some(7),
+                kinoite: None,
+                kinoite_chainload: Some("K".into()),
+                timeout: 3,
+                text_only: true,
+                default_kinoite: true,
+                last_booted: false,
+            }
+        );
+        let c = resolve(
+            Some(&s),
+            Flags {
+                timeout: Some(0),
+                limit: Some(2),
+                default_entry: Some(DefaultEntry::Nixos),
+                ..Flags::default()
+            },
+        )
+        .unwrap();
+        assert_eq!((c.timeout, c.limit, c.default_kinoite), (0, Some(2), false));
+    }
+
+    #[test]
+    fn direct_mode_finds_the_entries_below_the_mounted_boot() {
+        let s = settings(Some("direct"));
+        let c = resolve(
+            Some(&s),
+            Flags {
+                kinoite_boot: Some("/run/kboot".into()),
+                ..Flags::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            c.kinoite,
+            // As `bifrost install` passed it: the volume's canonical spelling.
+            Some(("/run/kboot/loader/entries".into(), "LABEL=kboot".into()))
+        );
+        // A volume named by UUID goes on as written (esp::volume resolves it).
+        let mut by_uuid = s.clone();
+        by_uuid.dual_boot.kinoite.as_mut().unwrap().boot_volume =
+            crate::spec::BootVolume::parse("UUID=3f2a5c1e-8d4b-4e6f-9a7c-0b1d2e3f4a5b").unwrap();
+        let c = resolve(
+            Some(&by_uuid),
+            Flags {
+                kinoite_boot: Some("/b".into()),
+                ..Flags::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            c.kinoite.unwrap().1,
+            "UUID=3f2a5c1e-8d4b-4e6f-9a7c-0b1d2e3f4a5b"
+        );
+        assert_eq!(
+            resolve(Some(&s), Flags::default()),
+            Err(ChoicesError::NoKinoiteEntries)
+        );
+        assert_eq!(
+            resolve(
+                None,
+                Flags {
+                    kinoite_mode: Some(KinoiteMode::Direct),
+                    kinoite_boot: Some("/b".into()),
+                    ..Flags::default()
+                }
+            ),
+            Err(ChoicesError::KinoiteBootWithoutSettings)
+        );
+    }
+
+    #[test]
+    fn zero_generations_in_the_settings_keeps_all() {
+        let mut s = settings(None);
+        s.boot.max_generations = 0;
+        assert_eq!(resolve(Some(&s), Flags::default()).unwrap().limit, None);
+    }
+}
