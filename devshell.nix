@@ -52,6 +52,8 @@
     sbsign = sbsigntool;
     sbattach = sbsigntool;
     objcopy = binutils;
+    strip = binutils;
+    efibootmgr = efibootmgr;
     cert-to-efi-sig-list = efitools;
     # Debian installs virt-firmware with pip; nixpkgs packages it.
     pip3 = python3Packages.virt-firmware;
@@ -86,7 +88,6 @@ in
         rust-analyzer
         alejandra
         mokutil
-        efibootmgr
       ]);
     # The real tools the end-to-end tests use (tests/src/lib.rs and the
     # tests read these; tests/run.sh sets Debian's paths when unset).
