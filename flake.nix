@@ -51,46 +51,9 @@
       guest = guestPkgs pkgs;
       busybox = guest.pkgsStatic.busybox;
     in {
-      default = pkgs.mkShell {
-        packages = with pkgs; [
-          # Rust
-          cargo
-          rustc
-          clippy
-          rustfmt
-          rust-analyzer
-          # Nix
-          nix
-          alejandra
-          # images, ESPs and VMs
-          qemu
-          mtools
-          dosfstools
-          gptfdisk
-          e2fsprogs
-          util-linux
-          cpio
-          bmaptool
-          jq
-          # what tests/run.sh installs on Debian for the install test
-          cryptsetup
-          btrfs-progs
-          kmod
-          gcc
-        ];
-        # The real tools the end-to-end tests use (tests/src/lib.rs reads
-        # these; tests/run.sh sets Debian's paths when they are unset).
-        BIFROST_OVMF_CODE = guest.OVMF.firmware;
-        BIFROST_OVMF_VARS = guest.OVMF.variables;
-        BIFROST_REFIND_DIR = "${guest.refind}/share/refind";
-        BIFROST_KERNEL = "${guest.linuxPackages.kernel}/${guest.stdenv.hostPlatform.linux-kernel.target}";
-        BIFROST_BUSYBOX = "${busybox}/bin/busybox";
-        # The install test loads dm-crypt and btrfs from this kernel's modules.
-        BIFROST_KERNEL_MODULES = "${guest.linuxPackages.kernel}/lib/modules";
-        RUST_SRC_PATH = "${pkgs.rustPlatform.rustLibSrc}";
-        shellHook = ''
-          echo "bifrost dev shell: run tests/run.sh for the whole test suite" >&2
-        '';
+      default = import ./devshell.nix {
+        inherit pkgs guest busybox;
+        nixpkgsLib = "${nixpkgs}/lib";
       };
     });
 

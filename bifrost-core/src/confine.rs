@@ -22,13 +22,8 @@ pub enum ConfineError {
     },
     #[error("{path} has a `..` component or is not absolute; a store path is absolute and never climbs out of the store")]
     NotAStorePath { path: String },
-    #[error("{path}: {op}: {source}")]
-    Io {
-        path: String,
-        op: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoError),
 }
 
 /// Whether `rel` is a plain relative path: not empty, not absolute, only
@@ -67,11 +62,11 @@ pub fn checked(root: &Utf8Path, rel: &str) -> Result<Utf8PathBuf, ConfineError> 
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
             Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => break,
             Err(source) => {
-                return Err(ConfineError::Io {
-                    path: cur.to_string(),
-                    op: "stat",
+                return Err(ConfineError::Io(crate::fsutil::IoError::new(
+                    cur.to_string(),
+                    "stat",
                     source,
-                })
+                )))
             }
         }
     }
@@ -94,10 +89,12 @@ pub fn store_file(p: &Utf8Path) -> Result<(), ConfineError> {
 /// Check that `p`, with every link resolved, is still inside `root`.
 pub fn inside(root: &Utf8Path, p: &Utf8Path) -> Result<(), ConfineError> {
     let canon = |x: &Utf8Path| {
-        x.canonicalize_utf8().map_err(|source| ConfineError::Io {
-            path: x.to_string(),
-            op: "resolve",
-            source,
+        x.canonicalize_utf8().map_err(|source| {
+            ConfineError::Io(crate::fsutil::IoError::new(
+                x.to_string(),
+                "resolve",
+                source,
+            ))
         })
     };
     let (r, q) = (canon(root)?, canon(p)?);

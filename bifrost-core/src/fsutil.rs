@@ -1,18 +1,45 @@
 //! The one seam for file-system writes that must never be half done.
 
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 use std::io::Write;
+
+/// A file-system (or device) operation that failed: the one I/O error every
+/// module's error enum carries (`#[error(transparent)] Io(#[from] IoError)`),
+/// so the wording "PATH: OP: CAUSE" is written once.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {op}: {source}")]
+pub struct IoError {
+    pub path: Utf8PathBuf,
+    /// What was being done, as a verb phrase ("read", "create folder").
+    pub op: &'static str,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl IoError {
+    pub fn new(path: impl Into<Utf8PathBuf>, op: &'static str, source: std::io::Error) -> Self {
+        IoError {
+            path: path.into(),
+            op,
+            source,
+        }
+    }
+}
+
+/// The one way to build an [`IoError`]: `std::fs::read(p).map_err(io_err(p, "read"))?`.
+pub fn io_err(
+    path: impl AsRef<Utf8Path>,
+    op: &'static str,
+) -> impl FnOnce(std::io::Error) -> IoError {
+    let path = path.as_ref().to_owned();
+    move |source| IoError { path, op, source }
+}
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
-    #[error("{path}: {op}: {source}")]
-    Io {
-        path: String,
-        op: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("{0:?} is not a file to write: {1}")]
     NotAFile(String, &'static str),
 }
@@ -30,14 +57,6 @@ fn check_target(path: &Utf8Path) -> Result<(), FsError> {
         return not("it is a folder; give the file's name inside it");
     }
     Ok(())
-}
-
-fn io<'a>(path: &'a Utf8Path, op: &'static str) -> impl FnOnce(std::io::Error) -> FsError + 'a {
-    move |source| FsError::Io {
-        path: path.to_string(),
-        op,
-        source,
-    }
 }
 
 /// A temp file in `path`'s folder (so the final rename stays on one file
@@ -61,7 +80,7 @@ fn temp_beside_mode(
         .prefix(".bifrost-tmp-")
         .permissions(std::fs::Permissions::from_mode(mode))
         .tempfile_in(dir)
-        .map_err(io(path, "create temp file"))?;
+        .map_err(io_err(path, "create temp file"))?;
     Ok((tmp, dir))
 }
 
@@ -78,11 +97,11 @@ pub fn write_atomic(path: &Utf8Path, contents: &[u8]) -> Result<(), FsError> {
 pub fn write_atomic_mode(path: &Utf8Path, contents: &[u8], mode: u32) -> Result<(), FsError> {
     check_target(path)?;
     let (mut tmp, dir) = temp_beside_mode(path, mode)?;
-    tmp.write_all(contents).map_err(io(path, "write"))?;
-    tmp.as_file().sync_all().map_err(io(path, "fsync"))?;
+    tmp.write_all(contents).map_err(io_err(path, "write"))?;
+    tmp.as_file().sync_all().map_err(io_err(path, "fsync"))?;
     tmp.persist(path)
         .map_err(|e| e.error)
-        .map_err(io(path, "rename"))?;
+        .map_err(io_err(path, "rename"))?;
     sync_dir(dir)
 }
 
@@ -90,7 +109,7 @@ pub fn write_atomic_mode(path: &Utf8Path, contents: &[u8], mode: u32) -> Result<
 pub fn sync_dir(dir: &Utf8Path) -> Result<(), FsError> {
     std::fs::File::open(dir)
         .and_then(|f| f.sync_all())
-        .map_err(io(dir, "fsync folder"))
+        .map_err(|e| io_err(dir, "fsync folder")(e).into())
 }
 
 /// Many atomic writes whose fsyncs overlap: each file goes to a temp file in
@@ -112,7 +131,7 @@ impl AtomicBatch {
     /// Stage `contents` for `path`.
     pub fn add(&mut self, path: &Utf8Path, contents: &[u8]) -> Result<(), FsError> {
         let (mut tmp, _) = temp_beside(path)?;
-        tmp.write_all(contents).map_err(io(path, "write"))?;
+        tmp.write_all(contents).map_err(io_err(path, "write"))?;
         self.kick(&tmp);
         self.pending.push((tmp, path.to_owned()));
         Ok(())
@@ -121,9 +140,9 @@ impl AtomicBatch {
     /// Stage a copy of the file `source` for `path` (in-kernel copy where
     /// the file system offers one, as `cp` does). Returns the bytes copied.
     pub fn add_copy(&mut self, path: &Utf8Path, source: &Utf8Path) -> Result<u64, FsError> {
-        let mut src = std::fs::File::open(source).map_err(io(source, "open"))?;
+        let mut src = std::fs::File::open(source).map_err(io_err(source, "open"))?;
         let (mut tmp, _) = temp_beside(path)?;
-        let n = std::io::copy(&mut src, tmp.as_file_mut()).map_err(io(path, "copy"))?;
+        let n = std::io::copy(&mut src, tmp.as_file_mut()).map_err(io_err(path, "copy"))?;
         self.kick(&tmp);
         self.pending.push((tmp, path.to_owned()));
         Ok(n)
@@ -141,13 +160,13 @@ impl AtomicBatch {
     /// fsync every staged file, rename each into place, fsync the folders.
     pub fn commit(self) -> Result<(), FsError> {
         for (tmp, path) in &self.pending {
-            tmp.as_file().sync_all().map_err(io(path, "fsync"))?;
+            tmp.as_file().sync_all().map_err(io_err(path, "fsync"))?;
         }
         let mut dirs = std::collections::BTreeSet::new();
         for (tmp, path) in self.pending {
             tmp.persist(&path)
                 .map_err(|e| e.error)
-                .map_err(io(&path, "rename"))?;
+                .map_err(io_err(&path, "rename"))?;
             if let Some(d) = path.parent().filter(|p| !p.as_str().is_empty()) {
                 dirs.insert(d.to_owned());
             }

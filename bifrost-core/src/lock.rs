@@ -8,6 +8,7 @@
 //! leaves a stale lock behind. A second run waits, saying so once, up to a
 //! bound, then fails with a message that says what to do.
 
+use crate::fsutil::io_err;
 use camino::{Utf8Path, Utf8PathBuf};
 use std::fs::File;
 use std::time::{Duration, Instant};
@@ -21,13 +22,8 @@ pub enum LockError {
         what: &'static str,
         secs: u64,
     },
-    #[error("{dir}: {op}: {source}")]
-    Io {
-        dir: Utf8PathBuf,
-        op: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoError),
 }
 
 /// How long a run waits for another one before it gives up.
@@ -67,18 +63,11 @@ pub fn acquire(
     wait: Duration,
     notice: &mut dyn FnMut(&str),
 ) -> Result<DirLock, LockError> {
-    let io = |op| {
-        move |source| LockError::Io {
-            dir: dir.to_owned(),
-            op,
-            source,
-        }
-    };
-    let f = File::open(dir).map_err(io("open to lock"))?;
+    let f = File::open(dir).map_err(io_err(dir, "open to lock"))?;
     let start = Instant::now();
     let mut told = false;
     loop {
-        if try_flock(&f).map_err(io("lock"))? {
+        if try_flock(&f).map_err(io_err(dir, "lock"))? {
             return Ok(DirLock {
                 dir: dir.to_owned(),
                 _file: f,

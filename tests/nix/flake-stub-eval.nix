@@ -15,11 +15,11 @@
     }
     // attrs;
   mkPkgs = system: let
-    names = ["cargo" "rustc" "clippy" "rustfmt" "rust-analyzer" "nix" "alejandra" "qemu" "mtools" "dosfstools" "gptfdisk" "e2fsprogs" "util-linux" "cpio" "bmaptool" "jq" "refind" "cryptsetup" "btrfs-progs" "kmod" "gcc"];
+    names = ["cargo" "rustc" "clippy" "rustfmt" "rust-analyzer" "nix" "alejandra" "qemu" "mtools" "dosfstools" "gptfdisk" "e2fsprogs" "util-linux" "cpio" "bmaptool" "jq" "refind" "cryptsetup" "btrfs-progs" "kmod" "gcc" "openssl" "sbsigntool" "binutils" "efitools" "mokutil" "efibootmgr" "swtpm" "tpm2-tools" "systemd" "tpm2-tss"];
     pkgs =
       lib.genAttrs names (n: drv n {})
       // {
-        inherit system;
+        inherit system lib;
         stdenv.hostPlatform = {
           isx86_64 = system == "x86_64-linux";
           inherit system;
@@ -46,10 +46,30 @@
                 }
                 // args);
           };
-        OVMF = drv "OVMF" {
-          firmware = "/nix/store/x-OVMF-fd-${system}/FV/OVMF_CODE.fd";
-          variables = "/nix/store/x-OVMF-fd/FV/OVMF_VARS.fd";
-        };
+        # pkgs/applications/virtualization/OVMF/default.nix: the `fd`
+        # output and its passthru; `override` takes only the arguments the
+        # real function declares, and `OVMF_VARS.ms.fd` exists only with
+        # `msVarsTemplate`.
+        OVMF = let
+          ovmf = args: let
+            known = ["secureBoot" "msVarsTemplate" "fdSize2MB" "fdSize4MB" "systemManagementModeRequired" "httpSupport" "tpmSupport" "tlsSupport" "debug"];
+            bad = lib.subtractLists known (builtins.attrNames args);
+            tag = lib.concatStrings (lib.mapAttrsToList (n: v: lib.optionalString v "-${n}") args);
+            fd = "/nix/store/x-OVMF${tag}-fd-${system}";
+          in
+            assert lib.assertMsg (bad == []) "OVMF.override: unknown ${toString bad}";
+            assert lib.assertMsg ((args.msVarsTemplate or false) -> (args.secureBoot or false)) "OVMF: msVarsTemplate needs fdSize4MB (secureBoot)";
+              drv "OVMF${tag}" {
+                inherit fd;
+                firmware = "${fd}/FV/OVMF_CODE.fd";
+                variables = "${fd}/FV/OVMF_VARS.fd";
+                override = a: ovmf (args // a);
+              };
+        in
+          ovmf {};
+        # pkgs/by-name/sh/shim-unsigned: installs into $out/share/shim.
+        shim-unsigned = drv "shim-${system}" {};
+        python3Packages.virt-firmware = drv "virt-firmware" {};
         linuxPackages.kernel = drv "linux" {};
         rustPlatform = {
           rustLibSrc = drv "rust-src" {};
@@ -66,13 +86,14 @@
             // args);
         mkShell = a: drv "shell" a;
         writeShellApplication = a: drv a.name {inherit (a) text runtimeInputs;};
-        runCommand = n: a: script: drv n {inherit script;};
+        runCommand = n: a: script: drv n {inherit script;} // {inputs = map (p: p.name) (a.nativeBuildInputs or []);};
         writeText = n: text: drv n {inherit text;};
       };
   in
     pkgs;
   nixpkgs = {
     inherit lib;
+    outPath = "/nix/store/00000000000000000000000000000000-source";
     legacyPackages = lib.genAttrs ["x86_64-linux" "aarch64-linux"] mkPkgs;
   };
   outputs = flake.outputs {
@@ -93,4 +114,7 @@ in {
   apps = lib.mapAttrs (_: a: lib.mapAttrs (_: app: app.type) a) outputs.apps;
   formatter = lib.mapAttrs (_: f: {inherit (f) text;} // {inputs = map (p: p.name) f.runtimeInputs;}) outputs.formatter;
   shellPackages = lib.mapAttrs (_: s: map (p: p.name) s.default.packages) outputs.devShells;
+  # What tests/tests/devshell_tools.rs compares with tests/run.sh.
+  shellCommands = lib.mapAttrs (_: s: lib.mapAttrs (_: p: p.name) s.default.passthru.commands) outputs.devShells;
+  shellFiles = lib.mapAttrs (_: s: s.default.passthru.files) outputs.devShells;
 }

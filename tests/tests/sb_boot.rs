@@ -6,7 +6,7 @@
 //! and `bifrost sb verify` names it.
 
 use bifrost_e2e::fakenix::{bifrost, tree_hash, Boot, FakeNix};
-use bifrost_e2e::{image, initrd, qemu, skip, tool_path, BootTools};
+use bifrost_e2e::{guest, image, initrd, qemu, skip, tool_path, BootTools};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -373,8 +373,7 @@ mount -t devtmpfs dev /dev
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 echo 1 > /proc/sys/kernel/printk
-insmod /efivarfs.ko
-mount -t efivarfs efivarfs /sys/firmware/efi/efivars
+@MODULES@mount -t efivarfs efivarfs /sys/firmware/efi/efivars
 @BIFROST@ sb enroll --keys /keys 2>&1
 echo "@@rc=$?"
 poweroff -f
@@ -386,20 +385,19 @@ fn own_keys_enrolled_by_bifrost_in_setup_mode_then_enforced() {
     let Some(t) = SbTools::find(test) else {
         return;
     };
-    // BIFROST_KERNEL_MODULES or /lib/modules, as for the other guests.
-    let kver = bifrost_e2e::guest::kernel_version(&t.boot.kernel).unwrap_or_default();
-    let efivarfs = bifrost_e2e::guest::modules_root()
-        .join(&kver)
-        .join("kernel/fs/efivarfs/efivarfs.ko");
-    let (Some(sign_list), true) = (
+    // efivarfs from the kernel's modules (BIFROST_KERNEL_MODULES, the Nix
+    // dev shell's kernel) or none when it is built in.
+    let (Some(sign_list), Some(kver)) = (
         bifrost_e2e::program("sign-efi-sig-list"),
-        efivarfs.is_file(),
+        guest::kernel_version(&t.boot.kernel),
     ) else {
         return skip(
             test,
-            "efitools and the kernel's efivarfs module in /lib/modules/<version> (or BIFROST_KERNEL_MODULES)",
+            "efitools and the kernel's modules in /lib/modules/<version> (or BIFROST_KERNEL_MODULES)",
         );
     };
+    let mut modules = Vec::new();
+    guest::resolve_modules(&kver, &["efivarfs"], &mut modules);
     let setup_vars = tool_path("BIFROST_OVMF_SETUP_VARS", "/usr/share/OVMF/OVMF_VARS_4M.fd")
         .expect("OVMF_VARS_4M.fd (ovmf)");
     let dir = tempfile::tempdir().unwrap();
@@ -418,9 +416,17 @@ fn own_keys_enrolled_by_bifrost_in_setup_mode_then_enforced() {
         .arg("--strip-debug")
         .arg(bifrost_e2e::bifrost_bin())
         .arg(&small));
-    let init = ENROLL_INIT.replace("@BIFROST@", small.to_str().unwrap());
+    let init = ENROLL_INIT
+        .replace("@BIFROST@", small.to_str().unwrap())
+        .replace("@MODULES@", &guest::insmod_lines(&modules));
     let rd = initrd::Initrd::new(&t.boot.busybox, &init);
-    rd.file("efivarfs.ko", &std::fs::read(&efivarfs).unwrap(), 0o644);
+    for m in &modules {
+        rd.file(
+            &format!("modules/{}", m.file_name().unwrap().to_string_lossy()),
+            &std::fs::read(m).unwrap(),
+            0o644,
+        );
+    }
     for f in ["PK", "KEK", "db"] {
         for e in ["key", "crt", "esl"] {
             let name = format!("{f}.{e}");

@@ -130,10 +130,20 @@ echo "@@watched-secret $(grep -c -F -f /key /tmp/procs)"
 #[test]
 fn tpm_enroll_unlock_and_refuse_in_qemu() {
     let t = Tools::find();
+    // nixpkgs may wrap it in a script (busybox cannot run it, ldd sees no
+    // libraries); the program itself is the `.NAME-wrapped` beside it.
     let sd_cryptsetup = tool_path(
         "BIFROST_SYSTEMD_CRYPTSETUP",
         "/usr/lib/systemd/systemd-cryptsetup",
-    );
+    )
+    .map(|p| {
+        let wrapped = p.with_file_name(".systemd-cryptsetup-wrapped");
+        if wrapped.is_file() {
+            wrapped
+        } else {
+            p
+        }
+    });
     let token_plugin = tool_path(
         "BIFROST_CRYPTSETUP_TPM2_TOKEN",
         "/usr/lib/x86_64-linux-gnu/cryptsetup/libcryptsetup-token-systemd-tpm2.so",

@@ -15,13 +15,8 @@ use std::io::Read;
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("{path}: {op}: {source}")]
-    Io {
-        path: String,
-        op: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoError),
     #[error("{path}: not a bifrost manifest ({source}); move it away and build again")]
     Parse {
         path: String,
@@ -90,11 +85,7 @@ pub struct Manifest {
 /// SHA-256 of a file, hex. Reads in 1 MiB blocks (holes read as zeros).
 pub fn sha256_file(path: &Utf8Path) -> Result<String, ManifestError> {
     let io = |op| {
-        move |source| ManifestError::Io {
-            path: path.to_string(),
-            op,
-            source,
-        }
+        move |source| ManifestError::Io(crate::fsutil::IoError::new(path.to_string(), op, source))
     };
     let mut f = std::fs::File::open(path).map_err(io("open"))?;
     let mut h = Sha256::new();
@@ -179,11 +170,11 @@ pub fn update(
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(source) => {
-            return Err(ManifestError::Io {
-                path: sums_file.to_string(),
-                op: "read",
+            return Err(ManifestError::Io(crate::fsutil::IoError::new(
+                sums_file.to_string(),
+                "read",
                 source,
-            })
+            )))
         }
     };
     let mut sums = apply_shifts(parse_sums(&old), shifts);
@@ -199,11 +190,11 @@ pub fn update(
         })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest::default(),
         Err(source) => {
-            return Err(ManifestError::Io {
-                path: man_file.to_string(),
-                op: "read",
+            return Err(ManifestError::Io(crate::fsutil::IoError::new(
+                man_file.to_string(),
+                "read",
                 source,
-            })
+            )))
         }
     };
     man.version = 1;

@@ -21,13 +21,8 @@ pub enum OutputError {
     Lock(#[from] lock::LockError),
     #[error(transparent)]
     Place(#[from] place::PlaceError),
-    #[error("{path}: {op}: {source}; nothing was replaced — fix or move it away and build again")]
-    Io {
-        path: Utf8PathBuf,
-        op: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{0}; nothing was replaced — fix or move it away and build again")]
+    Io(#[from] crate::fsutil::IoError),
     #[error("{path} is not a regular file; nothing was replaced — move it away and build again")]
     NotAFile { path: Utf8PathBuf },
     #[error("{path}: not a bifrost manifest ({source}); nothing was replaced — move it away and build again")]
@@ -81,23 +76,13 @@ fn read_record(dir: &Utf8Path, name: &str) -> Result<Option<String>, OutputError
     let path = confine::checked(dir, name)?;
     match path.symlink_metadata() {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(OutputError::Io {
-                path,
-                op: "stat",
-                source,
-            })
-        }
+        Err(source) => return Err(crate::fsutil::IoError::new(path, "stat", source).into()),
         Ok(m) if !m.is_file() => return Err(OutputError::NotAFile { path }),
         Ok(_) => {}
     }
     std::fs::read_to_string(&path)
         .map(Some)
-        .map_err(|source| OutputError::Io {
-            path,
-            op: "read",
-            source,
-        })
+        .map_err(|source| crate::fsutil::IoError::new(path, "read", source).into())
 }
 
 /// Check that the manifest and the checksums can be read and updated.

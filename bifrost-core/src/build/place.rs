@@ -8,6 +8,7 @@
 
 use super::cancel;
 use crate::fsutil;
+use crate::fsutil::io_err;
 use camino::{Utf8Path, Utf8PathBuf};
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -15,22 +16,12 @@ use std::os::fd::AsRawFd;
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
 pub enum PlaceError {
-    #[error("{path}: {op}: {source}")]
-    Io {
-        path: Utf8PathBuf,
-        op: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoError),
     #[error(transparent)]
     Fs(#[from] fsutil::FsError),
     #[error("interrupted while copying to {0}; the temp file was removed")]
     Interrupted(Utf8PathBuf),
-}
-
-fn io(path: &Utf8Path, op: &'static str) -> impl FnOnce(std::io::Error) -> PlaceError {
-    let path = path.to_owned();
-    move |source| PlaceError::Io { path, op, source }
 }
 
 /// The folders of the seed's output layout.
@@ -40,7 +31,7 @@ pub const LAYOUT: [&str; 4] = ["0_podman", "1_oci", "2_raw", "3_deploy"];
 pub fn ensure_layout(out: &Utf8Path) -> Result<Utf8PathBuf, PlaceError> {
     for d in LAYOUT {
         let p = out.join(d);
-        std::fs::create_dir_all(&p).map_err(io(&p, "create folder"))?;
+        std::fs::create_dir_all(&p).map_err(io_err(&p, "create folder"))?;
     }
     Ok(out.join("2_raw"))
 }
@@ -65,8 +56,8 @@ pub fn copy_sparse(
     dst_path: &Utf8Path,
     dst: &File,
 ) -> Result<CopyMethod, PlaceError> {
-    let s = File::open(src).map_err(io(src, "open"))?;
-    let len = s.metadata().map_err(io(src, "stat"))?.len();
+    let s = File::open(src).map_err(io_err(src, "open"))?;
+    let len = s.metadata().map_err(io_err(src, "stat"))?.len();
     // SAFETY: both fds are open for the duration of the call.
     if unsafe { libc::ioctl(dst.as_raw_fd(), FICLONE as _, s.as_raw_fd()) } == 0 {
         return Ok(CopyMethod::Reflink);
@@ -81,12 +72,12 @@ pub fn copy_sparse(
             if e.raw_os_error() == Some(libc::ENXIO) {
                 break; // only a hole is left
             }
-            return Err(io(src, "seek data")(e));
+            return Err(io_err(src, "seek data")(e).into());
         }
         // SAFETY: as above.
         let hole = unsafe { libc::lseek(sfd, data, libc::SEEK_HOLE) };
         if hole < 0 {
-            return Err(io(src, "seek hole")(std::io::Error::last_os_error()));
+            return Err(io_err(src, "seek hole")(std::io::Error::last_os_error()).into());
         }
         let mut off = data;
         while off < hole {
@@ -102,13 +93,13 @@ pub fn copy_sparse(
             } else if r == 0 {
                 break;
             } else {
-                copy_by_hand(&s, dst, off as u64, n).map_err(io(dst_path, "write"))?
+                copy_by_hand(&s, dst, off as u64, n).map_err(io_err(dst_path, "write"))?
             };
             off += copied as i64;
         }
         pos = hole;
     }
-    dst.set_len(len).map_err(io(dst_path, "set length"))?;
+    dst.set_len(len).map_err(io_err(dst_path, "set length"))?;
     Ok(CopyMethod::Sparse)
 }
 
@@ -161,7 +152,7 @@ pub fn rotate(dir: &Utf8Path, name: &str, keep: usize) -> Result<Vec<Shift>, Pla
         let from = dir.join(kept_name(name, k));
         if from.symlink_metadata().is_ok() {
             let to = dir.join(kept_name(name, k + 1));
-            std::fs::rename(&from, &to).map_err(io(&from, "rename"))?;
+            std::fs::rename(&from, &to).map_err(io_err(&from, "rename"))?;
             shifts.push(Shift {
                 from: kept_name(name, k),
                 to: kept_name(name, k + 1),
@@ -170,7 +161,7 @@ pub fn rotate(dir: &Utf8Path, name: &str, keep: usize) -> Result<Vec<Shift>, Pla
     }
     let cur = dir.join(name);
     let one = dir.join(kept_name(name, 1));
-    std::fs::hard_link(&cur, &one).map_err(io(&one, "link previous artifact"))?;
+    std::fs::hard_link(&cur, &one).map_err(io_err(&one, "link previous artifact"))?;
     shifts.push(Shift {
         from: name.to_owned(),
         to: kept_name(name, 1),
@@ -179,11 +170,11 @@ pub fn rotate(dir: &Utf8Path, name: &str, keep: usize) -> Result<Vec<Shift>, Pla
 }
 
 fn remove_any(p: &Utf8Path) -> Result<(), PlaceError> {
-    let md = p.symlink_metadata().map_err(io(p, "stat"))?;
+    let md = p.symlink_metadata().map_err(io_err(p, "stat"))?;
     if md.is_dir() {
-        std::fs::remove_dir_all(p).map_err(io(p, "remove"))
+        Ok(std::fs::remove_dir_all(p).map_err(io_err(p, "remove"))?)
     } else {
-        std::fs::remove_file(p).map_err(io(p, "remove"))
+        Ok(std::fs::remove_file(p).map_err(io_err(p, "remove"))?)
     }
 }
 
@@ -208,23 +199,25 @@ pub fn place_file(
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}.bifrost-tmp-"))
         .tempfile_in(dir)
-        .map_err(io(&target, "create temp file"))?;
+        .map_err(io_err(&target, "create temp file"))?;
     let tmp_path =
         Utf8PathBuf::from_path_buf(tmp.path().to_owned()).unwrap_or_else(|_| target.clone());
     let method = copy_sparse(src, &tmp_path, tmp.as_file())?;
-    tmp.as_file().sync_all().map_err(io(&tmp_path, "fsync"))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(io_err(&tmp_path, "fsync"))?;
     // Store files are read-only; the copy is the user's to write (flash, qemu -snapshot=off).
     use std::os::unix::fs::PermissionsExt;
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(0o644))
-        .map_err(io(&tmp_path, "chmod"))?;
+        .map_err(io_err(&tmp_path, "chmod"))?;
     if cancel::requested() {
         return Err(PlaceError::Interrupted(tmp_path));
     }
     let shifts = rotate(dir, name, keep)?;
     tmp.persist(&target)
         .map_err(|e| e.error)
-        .map_err(io(&target, "rename into place"))?;
+        .map_err(io_err(&target, "rename into place"))?;
     fsutil::sync_dir(dir)?;
     Ok(Placed {
         path: target,
@@ -256,10 +249,12 @@ pub fn place_root(
             "--realise".to_owned(),
             target.to_owned(),
         ];
-        super::command::run_captured("nix-store", &args).map_err(|e| PlaceError::Io {
-            path: link.to_owned(),
-            op: "register GC root",
-            source: std::io::Error::other(e.to_string()),
+        super::command::run_captured("nix-store", &args).map_err(|e| {
+            PlaceError::Io(crate::fsutil::IoError::new(
+                link.to_owned(),
+                "register GC root",
+                std::io::Error::other(e.to_string()),
+            ))
         })?;
         Ok(())
     };

@@ -6,6 +6,7 @@
 //! production) so tests can describe a machine with a fake tree; only the
 //! device node itself is `stat`ed where it is.
 
+use crate::fsutil::io_err;
 use crate::mounts::Mount;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
@@ -15,13 +16,8 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 /// Errors of this module: the reasons a target is refused, and I/O.
 #[derive(Debug, thiserror::Error)]
 pub enum BlockdevError {
-    #[error("{path}: {op}: {source}")]
-    Io {
-        path: String,
-        op: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoError),
     #[error("{path} does not exist; list the disks with `lsblk -d -o NAME,SIZE,MODEL,TRAN,RM` and give one of them")]
     NoSuchDevice { path: String },
     #[error("{path} is neither a block device nor a regular file; give a whole disk such as /dev/sdX, or a file")]
@@ -57,17 +53,6 @@ pub enum BlockdevError {
     },
     #[error("{path} ({name}) is a fixed (non-removable, non-USB) disk; pass --allow-fixed if you really mean to overwrite it")]
     FixedDisk { path: String, name: String },
-}
-
-fn io<'a>(
-    path: &'a Utf8Path,
-    op: &'static str,
-) -> impl FnOnce(std::io::Error) -> BlockdevError + 'a {
-    move |source| BlockdevError::Io {
-        path: path.to_string(),
-        op,
-        source,
-    }
 }
 
 pub use crate::mounts::DevNum;
@@ -163,7 +148,7 @@ pub fn inspect(path: &Utf8Path, root: &Utf8Path) -> Result<Target, BlockdevError
                 path: path.to_owned(),
             })
         }
-        Err(e) => return Err(io(path, "stat")(e)),
+        Err(e) => return Err(io_err(path, "stat")(e).into()),
     };
     let ft = meta.file_type();
     if ft.is_file() {
@@ -353,7 +338,7 @@ pub fn check(
 /// The running system's mounts under `root` (see [`crate::mounts`]).
 pub fn mounts(root: &Utf8Path) -> Result<Vec<Mount>, BlockdevError> {
     let p = crate::mounts::path(root);
-    crate::mounts::read(root).map_err(io(&p, "read"))
+    Ok(crate::mounts::read(root).map_err(io_err(&p, "read"))?)
 }
 
 /// The device number behind a `/dev/…` source, when it is a block device under `root`.
@@ -369,11 +354,13 @@ fn source_dev(root: &Utf8Path, source: &str) -> Option<DevNum> {
 }
 
 fn canonical(p: &Utf8Path) -> Result<Utf8PathBuf, BlockdevError> {
-    let c = std::fs::canonicalize(p).map_err(io(p, "resolve sysfs link"))?;
-    Utf8PathBuf::from_path_buf(c).map_err(|c| BlockdevError::Io {
-        path: c.display().to_string(),
-        op: "resolve sysfs link",
-        source: std::io::Error::other("path is not UTF-8"),
+    let c = std::fs::canonicalize(p).map_err(io_err(p, "resolve sysfs link"))?;
+    Utf8PathBuf::from_path_buf(c).map_err(|c| {
+        BlockdevError::Io(crate::fsutil::IoError::new(
+            c.display().to_string(),
+            "resolve sysfs link",
+            std::io::Error::other("path is not UTF-8"),
+        ))
     })
 }
 
@@ -387,17 +374,19 @@ fn read_u64(p: &Utf8Path) -> Result<Option<u64>, BlockdevError> {
     match std::fs::read_to_string(p) {
         Ok(s) => Ok(s.trim().parse().ok()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io(p, "read")(e)),
+        Err(e) => Err(io_err(p, "read")(e).into()),
     }
 }
 
 fn read_dev(sys: &Utf8Path) -> Result<DevNum, BlockdevError> {
     let p = sys.join("dev");
-    let s = std::fs::read_to_string(&p).map_err(io(&p, "read"))?;
-    DevNum::parse(&s).ok_or_else(|| BlockdevError::Io {
-        path: p.to_string(),
-        op: "parse major:minor",
-        source: std::io::Error::other(format!("unexpected contents {s:?}")),
+    let s = std::fs::read_to_string(&p).map_err(io_err(&p, "read"))?;
+    DevNum::parse(&s).ok_or_else(|| {
+        BlockdevError::Io(crate::fsutil::IoError::new(
+            p.clone(),
+            "parse major:minor",
+            std::io::Error::other(format!("unexpected contents {s:?}")),
+        ))
     })
 }
 
@@ -405,7 +394,7 @@ fn read_dir_sorted(p: &Utf8Path) -> Result<Vec<String>, BlockdevError> {
     let rd = match std::fs::read_dir(p) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io(p, "list")(e)),
+        Err(e) => return Err(io_err(p, "list")(e).into()),
     };
     let mut v: Vec<String> = rd
         .filter_map(|e| e.ok())

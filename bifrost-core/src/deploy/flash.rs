@@ -22,6 +22,7 @@
 //! zeros (on a regular file, a hole that is still a hole needs no read).
 
 use super::blockdev::Target;
+use crate::fsutil::io_err;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 use std::fs::File;
@@ -40,13 +41,8 @@ const ALIGN: u64 = 4096;
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
 pub enum FlashError {
-    #[error("{path}: {op}: {source}")]
-    Io {
-        path: String,
-        op: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoError),
     #[error("{path} is busy (another program or a mount holds it open exclusively); close it and try again")]
     Busy { path: String },
     #[error("verification failed: {target} differs from {image} at byte {offset} (0x{offset:x}); the device may be faulty or fake, try another one")]
@@ -85,14 +81,6 @@ pub enum FlashError {
     EmptyImage { image: String },
     #[error("{image} is a block device, not an image file; nothing was written. Check the order (`bifrost flash IMAGE DEVICE`), or pass --image-is-device to copy a whole device")]
     DeviceImage { image: String },
-}
-
-fn io<'a>(path: &'a Utf8Path, op: &'static str) -> impl FnOnce(std::io::Error) -> FlashError + 'a {
-    move |source| FlashError::Io {
-        path: path.to_string(),
-        op,
-        source,
-    }
 }
 
 /// What is being done.
@@ -287,7 +275,7 @@ fn open_image(image: &Utf8Path, allow_device: bool) -> Result<(File, Map), Flash
             }],
         }
     } else {
-        map_file(&f, size).map_err(io(image, "map image (SEEK_DATA)"))?
+        map_file(&f, size).map_err(io_err(image, "map image (SEEK_DATA)"))?
     };
     Ok((f, map))
 }
@@ -334,16 +322,22 @@ fn checked_image(image: &Utf8Path, allow_device: bool) -> Result<(File, u64, boo
     // file, in case the path was swapped in between.
     check(
         std::fs::metadata(image)
-            .map_err(io(image, "stat image"))?
+            .map_err(io_err(image, "stat image"))?
             .file_type(),
     )?;
     let mut f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(image)
-        .map_err(io(image, "open image"))?;
-    let is_device = check(f.metadata().map_err(io(image, "stat image"))?.file_type())?;
-    let size = f.seek(SeekFrom::End(0)).map_err(io(image, "size image"))?;
+        .map_err(io_err(image, "open image"))?;
+    let is_device = check(
+        f.metadata()
+            .map_err(io_err(image, "stat image"))?
+            .file_type(),
+    )?;
+    let size = f
+        .seek(SeekFrom::End(0))
+        .map_err(io_err(image, "size image"))?;
     if size == 0 {
         return Err(FlashError::EmptyImage {
             image: image.to_string(),
@@ -410,7 +404,7 @@ fn reader<'s>(
             b.resize(c.len() as usize, 0);
             let r = file.read_exact_at(&mut b, c.start).map(|()| (*c, b));
             let failed = r.is_err();
-            if tx.send(r.map_err(io(path, op))).is_err() || failed {
+            if tx.send(r.map_err(|e| io_err(path, op)(e).into())).is_err() || failed {
                 return;
             }
         }
@@ -486,7 +480,7 @@ pub fn flash(
     // drops the cached pages and reads the chunk back, so reading overlaps
     // writing instead of forming a second pass.
     let reread = if opts.verify {
-        Some(File::open(&path).map_err(io(&path, "open for verification"))?)
+        Some(File::open(&path).map_err(io_err(&path, "open for verification"))?)
     } else {
         None
     };
@@ -533,7 +527,7 @@ pub fn flash(
                         buf.resize(c.len() as usize, 0);
                         if let Err(e) = rd.read_exact_at(&mut buf, c.start) {
                             failed.store(true, Ordering::Relaxed);
-                            return Err(io(path, "read back")(e));
+                            return Err(io_err(path, "read back")(e).into());
                         }
                         if digest(&buf) != *want {
                             failed.store(true, Ordering::Relaxed);
@@ -555,7 +549,7 @@ pub fn flash(
                     let (rc, b) = from_reader.recv().map_err(|_| None)?.map_err(Some)?;
                     debug_assert_eq!(rc, *c);
                     dst.write_all_at(&b, c.start)
-                        .map_err(|e| Some(io(&path, "write")(e)))?;
+                        .map_err(|e| Some(io_err(&path, "write")(e).into()))?;
                     start_writeback(&dst, *c);
                     to_hash.send((*c, b)).map_err(|_| None)?;
                 } else {
@@ -577,7 +571,8 @@ pub fn flash(
         drop(from_reader);
         drop(to_hash);
         hasher.join().expect("hasher thread");
-        let sync = dst.sync_all().map_err(io(&path, "fsync"));
+        let sync: Result<(), FlashError> =
+            dst.sync_all().map_err(|e| io_err(&path, "fsync")(e).into());
         write_secs = start.elapsed().as_secs_f64();
         verify_start = Instant::now();
         let checked = verifier.map(|v| {
@@ -665,7 +660,7 @@ fn first_difference(
 ) -> FlashError {
     let mut want = vec![0u8; c.len() as usize];
     if let Err(e) = src.read_exact_at(&mut want, c.start) {
-        return io(image, "read image")(e);
+        return io_err(image, "read image")(e).into();
     }
     let i = want.iter().zip(got.iter()).position(|(a, b)| a != b);
     FlashError::Mismatch {
@@ -700,7 +695,7 @@ pub fn verify(
 ) -> Result<(), FlashError> {
     let (src, map) = open_image(image, true)?;
     let is_file = std::fs::metadata(target)
-        .map_err(io(target, "stat"))?
+        .map_err(io_err(target, "stat"))?
         .is_file();
     let mut digests: Digests = Vec::new();
     let mut buf = vec![0u8; CHUNK as usize];
@@ -708,7 +703,7 @@ pub fn verify(
         for c in chunks(*r) {
             let b = &mut buf[..c.len() as usize];
             src.read_exact_at(b, c.start)
-                .map_err(io(image, "read image"))?;
+                .map_err(io_err(image, "read image"))?;
             digests.push((c, digest(b)));
         }
     }
@@ -729,9 +724,9 @@ fn verify_with(
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), FlashError> {
-    let dst = File::open(target).map_err(io(target, "open for verification"))?;
+    let dst = File::open(target).map_err(io_err(target, "open for verification"))?;
     if is_file {
-        let len = dst.metadata().map_err(io(target, "stat"))?.len();
+        let len = dst.metadata().map_err(io_err(target, "stat"))?.len();
         if len != map.size {
             return Err(FlashError::Length {
                 target: target.to_string(),
@@ -782,7 +777,7 @@ fn verify_with(
             }
             if read {
                 let (rc, b) = from_reader.recv().map_err(|_| {
-                    io(target, "read back")(std::io::Error::other("reader stopped"))
+                    io_err(target, "read back")(std::io::Error::other("reader stopped"))
                 })??;
                 debug_assert_eq!(rc, c);
                 match want {
@@ -830,8 +825,8 @@ fn open_target(path: &Utf8PathBuf, is_file: bool, size: u64) -> Result<File, Fla
             .create(true)
             .truncate(true)
             .open(path)
-            .map_err(io(path, "open target"))?;
-        f.set_len(size).map_err(io(path, "set length"))?;
+            .map_err(io_err(path, "open target"))?;
+        f.set_len(size).map_err(io_err(path, "set length"))?;
         return Ok(f);
     }
     std::fs::OpenOptions::new()
@@ -844,7 +839,7 @@ fn open_target(path: &Utf8PathBuf, is_file: bool, size: u64) -> Result<File, Fla
                     path: path.to_string(),
                 }
             } else {
-                io(path, "open device")(e)
+                io_err(path, "open device")(e).into()
             }
         })
 }
@@ -863,7 +858,7 @@ fn zero_range(dst: &File, path: &Utf8Path, r: Range, buf: &mut [u8]) -> Result<(
             let n = (e - at).min(buf.len() as u64) as usize;
             buf[..n].fill(0);
             dst.write_all_at(&buf[..n], at)
-                .map_err(io(path, "write zeros"))?;
+                .map_err(io_err(path, "write zeros"))?;
             at += n as u64;
         }
         Ok(())

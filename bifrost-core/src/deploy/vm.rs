@@ -20,6 +20,7 @@
 //! Building the command line and the libvirt XML is pure; finding files and
 //! starting QEMU are the effects.
 
+use crate::fsutil::io_err;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -28,13 +29,8 @@ use std::io::Read;
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
 pub enum VmError {
-    #[error("{path}: {op}: {source}")]
-    Io {
-        path: String,
-        op: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoError),
     #[error("QEMU not found (looked for {looked}); install it: NixOS `environment.systemPackages = [ pkgs.qemu ]` (or `nix shell nixpkgs#qemu`), Debian/Ubuntu `apt install qemu-system-x86`, Fedora `dnf install qemu-system-x86`, Arch `pacman -S qemu-desktop`; or set BIFROST_QEMU")]
     QemuMissing { looked: String },
     #[error("OVMF (UEFI firmware for QEMU) not found (looked in {looked}); install it: NixOS `virtualisation.libvirtd.enable = true` (gives /run/libvirt/nix-ovmf) or set BIFROST_OVMF_CODE/BIFROST_OVMF_VARS to ${{pkgs.OVMF.fd}}/FV/OVMF_CODE.fd and OVMF_VARS.fd, Debian/Ubuntu `apt install ovmf`, Fedora `dnf install edk2-ovmf`, Arch `pacman -S edk2-ovmf`")]
@@ -53,14 +49,6 @@ pub enum VmError {
     },
     #[error("no home folder to keep VM state in; set BIFROST_STATE_DIR")]
     NoStateDir,
-}
-
-fn io<'a>(path: &'a Utf8Path, op: &'static str) -> impl FnOnce(std::io::Error) -> VmError + 'a {
-    move |source| VmError::Io {
-        path: path.to_string(),
-        op,
-        source,
-    }
 }
 
 /// Environment lookups, injected so tests need not touch the process environment.
@@ -93,11 +81,14 @@ impl Format {
 
 /// Detect the format of `image` by its magic bytes.
 pub fn detect_format(image: &Utf8Path) -> Result<Format, VmError> {
-    let mut f = std::fs::File::open(image).map_err(io(image, "open image"))?;
+    let mut f = std::fs::File::open(image).map_err(io_err(image, "open image"))?;
     let mut head = vec![0u8; 32774];
     let mut n = 0;
     while n < head.len() {
-        match f.read(&mut head[n..]).map_err(io(image, "read image"))? {
+        match f
+            .read(&mut head[n..])
+            .map_err(io_err(image, "read image"))?
+        {
             0 => break,
             k => n += k,
         }
@@ -496,12 +487,14 @@ pub fn vm_dir(state: &Utf8Path, image: &Utf8Path) -> Utf8PathBuf {
 pub fn private_vars(dir: &Utf8Path, template: &Utf8Path) -> Result<Utf8PathBuf, VmError> {
     let vars = dir.join("OVMF_VARS.fd");
     if !vars.exists() {
-        std::fs::create_dir_all(dir).map_err(io(dir, "create state folder"))?;
-        let bytes = std::fs::read(template).map_err(io(template, "read OVMF vars template"))?;
-        crate::fsutil::write_atomic(&vars, &bytes).map_err(|e| VmError::Io {
-            path: vars.to_string(),
-            op: "write OVMF vars",
-            source: std::io::Error::other(e.to_string()),
+        std::fs::create_dir_all(dir).map_err(io_err(dir, "create state folder"))?;
+        let bytes = std::fs::read(template).map_err(io_err(template, "read OVMF vars template"))?;
+        crate::fsutil::write_atomic(&vars, &bytes).map_err(|e| {
+            VmError::Io(crate::fsutil::IoError::new(
+                vars.to_string(),
+                "write OVMF vars",
+                std::io::Error::other(e.to_string()),
+            ))
         })?;
     }
     Ok(vars)

@@ -21,12 +21,8 @@ pub enum FallbackError {
          or pass --force-removable to replace it anyway (Fedora boots through EFI/fedora/ as before)."
     )]
     Foreign { path: Utf8PathBuf },
-    #[error("{path}: read: {source}")]
-    Io {
-        path: Utf8PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoError),
 }
 
 /// Who owns the file at the fallback path.
@@ -44,10 +40,7 @@ fn read(p: &Utf8Path) -> Result<Option<Vec<u8>>, FallbackError> {
     match std::fs::read(p) {
         Ok(b) => Ok(Some(b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(FallbackError::Io {
-            path: p.to_owned(),
-            source,
-        }),
+        Err(e) => Err(crate::fsutil::io_err(p, "read")(e).into()),
     }
 }
 

@@ -67,16 +67,20 @@ pub fn read(
     root: Option<&Utf8Path>,
 ) -> Result<Read, EspError> {
     let mut links: Vec<(u64, Utf8PathBuf)> = vec![];
-    let entries = profiles.read_dir_utf8().map_err(|source| EspError::Io {
-        path: profiles.to_string(),
-        op: "read profiles folder",
-        source,
+    let entries = profiles.read_dir_utf8().map_err(|source| {
+        EspError::Io(crate::fsutil::IoError::new(
+            profiles.to_string(),
+            "read profiles folder",
+            source,
+        ))
     })?;
     for ent in entries {
-        let ent = ent.map_err(|source| EspError::Io {
-            path: profiles.to_string(),
-            op: "read profiles folder",
-            source,
+        let ent = ent.map_err(|source| {
+            EspError::Io(crate::fsutil::IoError::new(
+                profiles.to_string(),
+                "read profiles folder",
+                source,
+            ))
         })?;
         if let Some(n) = number_of(ent.file_name()) {
             links.push((n, ent.path().to_owned()));

@@ -347,11 +347,11 @@ pub fn refresh(
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
-                return Err(EspError::Io {
-                    path: path.to_string(),
-                    op: "read",
-                    source: e,
-                })
+                return Err(EspError::Io(crate::fsutil::IoError::new(
+                    path.to_string(),
+                    "read",
+                    e,
+                )))
             }
         };
         found = true;

@@ -21,11 +21,7 @@ pub const WAIT: Duration = Duration::from_secs(120);
 pub fn lock(esp: &Utf8Path, waiting: &mut dyn FnMut(&str)) -> Result<EspLock, EspError> {
     crate::lock::acquire(esp, "ESP", WAIT, waiting).map_err(|e| match e {
         crate::lock::LockError::Busy { .. } => EspError::Locked(esp.to_string()),
-        crate::lock::LockError::Io { op, source, .. } => EspError::Io {
-            path: esp.to_string(),
-            op,
-            source,
-        },
+        crate::lock::LockError::Io(e) => EspError::Io(e),
     })
 }
 

@@ -22,6 +22,7 @@ pub mod volume;
 
 use crate::confine;
 use crate::fsutil;
+use crate::fsutil::io_err;
 use crate::refind::{self, Config, MenuEntry, SubmenuEntry};
 use camino::{Utf8Path, Utf8PathBuf};
 use generations::{BootTarget, Generation};
@@ -32,13 +33,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
 pub enum EspError {
-    #[error("{path}: {op}: {source}")]
-    Io {
-        path: String,
-        op: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoError),
     #[error("{0}: no `system-N-link` generations found; pass the NixOS profiles folder (usually /nix/var/nix/profiles)")]
     NoGenerations(String),
     #[error("generation {path}: {msg}")]
@@ -88,14 +84,6 @@ pub enum EspError {
     Confine(#[from] confine::ConfineError),
     #[error(transparent)]
     Sign(#[from] sign::SignError),
-}
-
-fn io<'a>(path: &'a Utf8Path, op: &'static str) -> impl FnOnce(std::io::Error) -> EspError + 'a {
-    move |source| EspError::Io {
-        path: path.to_string(),
-        op,
-        source,
-    }
 }
 
 /// Where bifrost copies kernels and initrds, relative to the ESP.
@@ -246,7 +234,7 @@ pub fn esp_name(source: &Utf8Path) -> Result<String, EspError> {
             return Ok(format!("{name}.efi"));
         }
     }
-    let bytes = std::fs::read(source).map_err(io(source, "read"))?;
+    let bytes = std::fs::read(source).map_err(io_err(source, "read"))?;
     let h = hex::encode(Sha256::digest(&bytes));
     Ok(format!(
         "{}-{}.efi",
@@ -271,7 +259,7 @@ pub fn parse_state(conf: &str) -> Option<State> {
 }
 
 fn file_size(p: &Utf8Path) -> Result<u64, EspError> {
-    Ok(std::fs::metadata(p).map_err(io(p, "stat"))?.len())
+    Ok(std::fs::metadata(p).map_err(io_err(p, "stat"))?.len())
 }
 
 /// Free bytes and block size of the file system holding `dir`.
@@ -279,11 +267,7 @@ pub fn statvfs(dir: &Utf8Path) -> Result<(u64, u64, u64), EspError> {
     if dir.as_str().contains('\0') {
         return Err(EspError::NotAFolder(dir.to_string()));
     }
-    let s = rustix::fs::statvfs(dir.as_std_path()).map_err(|e| EspError::Io {
-        path: dir.to_string(),
-        op: "statvfs",
-        source: e.into(),
-    })?;
+    let s = rustix::fs::statvfs(dir.as_std_path()).map_err(|e| io_err(dir, "statvfs")(e.into()))?;
     let frsize = s.f_frsize;
     Ok((s.f_bavail * frsize, s.f_blocks * frsize, frsize.max(1)))
 }
@@ -317,7 +301,7 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
     let old_config = match std::fs::read(&config_abs) {
         Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io(&config_abs, "read")(e)),
+        Err(e) => return Err(io_err(&config_abs, "read")(e).into()),
     };
     let old_records: BTreeMap<String, FileRecord> = old_config
         .as_deref()
@@ -415,7 +399,7 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
                 _ => false,
             }
         } else {
-            let new = std::fs::read(src).map_err(io(src, "read"))?;
+            let new = std::fs::read(src).map_err(io_err(src, "read"))?;
             let old = std::fs::read(&target)
                 .ok()
                 .filter(|_| on_disk == Some(size));
@@ -507,8 +491,11 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
     let mut deletes = vec![];
     let nixos = esp_path(NIXOS_DIR)?;
     if nixos.is_dir() {
-        for ent in nixos.read_dir_utf8().map_err(io(&nixos, "read folder"))? {
-            let ent = ent.map_err(io(&nixos, "read folder"))?;
+        for ent in nixos
+            .read_dir_utf8()
+            .map_err(io_err(&nixos, "read folder"))?
+        {
+            let ent = ent.map_err(io_err(&nixos, "read folder"))?;
             let rel = format!("{NIXOS_DIR}/{}", ent.file_name());
             let is_file = ent.file_type().map(|t| t.is_file()).unwrap_or(false);
             let collectable =
@@ -522,9 +509,9 @@ pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
     if refind_abs.is_dir() {
         for ent in refind_abs
             .read_dir_utf8()
-            .map_err(io(&refind_abs, "read folder"))?
+            .map_err(io_err(&refind_abs, "read folder"))?
         {
-            let ent = ent.map_err(io(&refind_abs, "read folder"))?;
+            let ent = ent.map_err(io_err(&refind_abs, "read folder"))?;
             if ent.file_name().starts_with(".bifrost-tmp-") {
                 deletes.push(format!("{refind_dir}/{}", ent.file_name()));
             }
@@ -619,12 +606,12 @@ fn read_journal(esp: &Utf8Path) -> Result<Vec<String>, EspError> {
 /// Size and SHA-256 of a file, read in chunks.
 fn hash_file(p: &Utf8Path) -> Result<(u64, String), EspError> {
     use std::io::Read;
-    let mut f = std::fs::File::open(p).map_err(io(p, "open"))?;
+    let mut f = std::fs::File::open(p).map_err(io_err(p, "open"))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut n = 0u64;
     loop {
-        let k = f.read(&mut buf).map_err(io(p, "read"))?;
+        let k = f.read(&mut buf).map_err(io_err(p, "read"))?;
         if k == 0 {
             break;
         }
@@ -682,7 +669,7 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
         .collect();
     if !new_files.is_empty() || !gc_files.is_empty() {
         let nixos = esp_path(NIXOS_DIR)?;
-        std::fs::create_dir_all(&nixos).map_err(io(&nixos, "create folder"))?;
+        std::fs::create_dir_all(&nixos).map_err(io_err(&nixos, "create folder"))?;
         let mut lines: BTreeSet<String> = old_journal.iter().cloned().collect();
         lines.extend(new_files.iter().map(|c| c.dest.clone()));
         lines.extend(gc_files.iter().map(|d| d.to_string()));
@@ -695,7 +682,7 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
         let dest = esp_path(&c.dest)?;
         let dir = dest.parent().expect("dest has a folder").to_owned();
         if !dir.is_dir() {
-            std::fs::create_dir_all(&dir).map_err(io(&dir, "create folder"))?;
+            std::fs::create_dir_all(&dir).map_err(io_err(&dir, "create folder"))?;
         }
         // Store-named files are identified by their store path, so only
         // their size is recorded (hashing them would cost more than the
@@ -754,7 +741,7 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
         match std::fs::remove_file(&path) {
             Ok(()) => report.deleted += 1,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io(&path, "delete")(e)),
+            Err(e) => return Err(io_err(&path, "delete")(e).into()),
         }
         if let Some(dir) = path.parent() {
             gc_dirs.insert(dir.to_owned());
@@ -763,7 +750,7 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
     // Everything the journal listed is now named by refind.conf or deleted.
     let journal = esp_path(JOURNAL)?;
     if journal.exists() {
-        std::fs::remove_file(&journal).map_err(io(&journal, "delete"))?;
+        std::fs::remove_file(&journal).map_err(io_err(&journal, "delete"))?;
         gc_dirs.insert(p.esp.join(NIXOS_DIR));
     }
     for d in gc_dirs {

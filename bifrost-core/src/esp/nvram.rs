@@ -11,6 +11,7 @@
 //! efivarfs' immutable flag and variable attributes.
 
 use crate::build::command;
+use crate::fsutil::io_err;
 use crate::install::preflight;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
@@ -28,13 +29,8 @@ pub const DEFAULT_LABEL: &str = "bifrost rEFInd";
 pub enum NvramError {
     #[error("{dir} does not exist: this system was not booted through UEFI (or efivarfs is not mounted: mount -t efivarfs efivarfs {dir}); the boot entry cannot be registered — boot the installer in UEFI mode, or leave NVRAM alone (--no-nvram) and rely on EFI/BOOT/BOOTX64.EFI (--removable)")]
     NoEfivars { dir: String },
-    #[error("{path}: {op}: {source}")]
-    Io {
-        path: String,
-        op: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoError),
     #[error("{esp} is not a mount point; mount the ESP there first")]
     NotMounted { esp: String },
     #[error("{what}; the ESP must be a partition of a disk (GPT) for the firmware to find it")]
@@ -49,14 +45,6 @@ pub enum NvramError {
         part: u32,
         dir: String,
     },
-}
-
-fn io<'a>(path: &'a Utf8Path, op: &'static str) -> impl FnOnce(std::io::Error) -> NvramError + 'a {
-    move |source| NvramError::Io {
-        path: path.to_string(),
-        op,
-        source,
-    }
 }
 
 /// A GPT partition as a hard-drive device-path node names it.
@@ -194,8 +182,8 @@ pub fn read_efivars(dir: &Utf8Path) -> Result<Snapshot, NvramError> {
     }
     let mut snap = Snapshot::default();
     let suffix = format!("-{GLOBAL_GUID}");
-    for entry in std::fs::read_dir(dir).map_err(io(dir, "list"))? {
-        let entry = entry.map_err(io(dir, "list"))?;
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir, "list"))? {
+        let entry = entry.map_err(io_err(dir, "list"))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(var) = name.strip_suffix(&suffix) else {
             continue;
@@ -208,7 +196,7 @@ pub fn read_efivars(dir: &Utf8Path) -> Result<Snapshot, NvramError> {
             continue;
         }
         let path = dir.join(&name);
-        let bytes = std::fs::read(&path).map_err(io(&path, "read"))?;
+        let bytes = std::fs::read(&path).map_err(io_err(&path, "read"))?;
         let value = bytes.get(4..).unwrap_or_default();
         if var == "BootOrder" {
             snap.order = value
@@ -320,7 +308,7 @@ pub fn esp_partition(
         .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
         .unwrap_or_else(|| esp.to_path_buf());
     let mounts = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(io(Utf8Path::new("/proc/self/mountinfo"), "read"))?;
+        .map_err(io_err(Utf8Path::new("/proc/self/mountinfo"), "read"))?;
     let m = preflight::parse_mountinfo(&mounts)
         .into_iter()
         .rev()

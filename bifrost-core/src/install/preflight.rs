@@ -71,12 +71,8 @@ pub enum PreflightError {
     NoKinoiteBoot { device: String },
     #[error("installing needs root: run it with sudo (or as root on the installer)")]
     NotRoot,
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoError),
 }
 
 /// Parse `/proc/self/mountinfo` (the one parser lives in [`crate::mounts`]).
@@ -155,10 +151,7 @@ pub fn check_free(
 }
 
 fn read(path: &Utf8Path) -> Result<String, PreflightError> {
-    std::fs::read_to_string(path).map_err(|source| PreflightError::Io {
-        path: path.to_string(),
-        source,
-    })
+    Ok(std::fs::read_to_string(path).map_err(crate::fsutil::io_err(path, "read"))?)
 }
 
 /// Kernel name of a device path (`/dev/disk/by-partlabel/pool` → `nvme0n1p2`,
@@ -257,10 +250,8 @@ pub fn check_disk(plan: &Plan, allowed: &[Utf8PathBuf]) -> Result<DiskDevices, P
     let devices = disk_devices(Utf8Path::new("/sys"), &plan.disk)?;
     let root = Utf8Path::new("/");
     let mounts = entries(
-        crate::mounts::read(root).map_err(|source| PreflightError::Io {
-            path: crate::mounts::path(root).to_string(),
-            source,
-        })?,
+        crate::mounts::read(root)
+            .map_err(crate::fsutil::io_err(crate::mounts::path(root), "read"))?,
     );
     let names: Vec<Option<String>> = mounts
         .iter()

@@ -330,10 +330,12 @@ pub fn resumes(plan: &Plan, state: Option<&State>) -> bool {
 
 fn save(path: &Utf8Path, state: &State) -> Result<(), RunError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| fsutil::FsError::Io {
-            path: dir.to_string(),
-            op: "create folder",
-            source,
+        std::fs::create_dir_all(dir).map_err(|source| {
+            fsutil::FsError::Io(crate::fsutil::IoError::new(
+                dir.to_string(),
+                "create folder",
+                source,
+            ))
         })?;
     }
     let mut bytes = serde_json::to_vec_pretty(state).expect("state serializes");

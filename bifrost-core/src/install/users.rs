@@ -129,13 +129,9 @@ pub fn write_hash(path: &Utf8Path, hash: &Secret) -> Result<(), UsersError> {
         path: path.to_string(),
         message: "has no folder".into(),
     })?;
-    let io = |op: &'static str, p: &Utf8Path| {
-        let p = p.to_string();
-        move |source| fsutil::FsError::Io {
-            path: p,
-            op,
-            source,
-        }
+    let io = |op, p: &Utf8Path| {
+        let f = fsutil::io_err(p.to_owned(), op);
+        move |source| fsutil::FsError::Io(f(source))
     };
     if let Some(parent) = dir.parent() {
         std::fs::DirBuilder::new()

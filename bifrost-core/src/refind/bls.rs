@@ -94,7 +94,7 @@ pub fn parse(path: &str, id: &str, text: &str) -> Result<BlsEntry, RefindError> 
 pub fn read_dir(dir: &Utf8Path) -> Result<Vec<BlsEntry>, RefindError> {
     let io = |op: &'static str, p: &Utf8Path| {
         let path = p.to_string();
-        move |source| RefindError::Io { path, op, source }
+        move |source| RefindError::Io(crate::fsutil::IoError::new(path, op, source))
     };
     let mut out = vec![];
     for ent in dir.read_dir_utf8().map_err(io("read folder", dir))? {

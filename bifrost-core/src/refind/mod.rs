@@ -33,13 +33,8 @@ pub enum RefindError {
     ExtraInclude,
     #[error("BLS entry {path}: {msg}")]
     Bls { path: String, msg: String },
-    #[error("{path}: {op}: {source}")]
-    Io {
-        path: String,
-        op: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoError),
 }
 
 /// The whole refind.conf.

@@ -2,7 +2,8 @@
 //! `Name-GUID` holds 4 bytes of attributes, then the variable's data. Writes
 //! must come in one `write` call; the kernel marks existing files immutable.
 
-use super::{io, SbError, GLOBAL_GUID, SHIM_GUID};
+use super::{SbError, GLOBAL_GUID, SHIM_GUID};
+use crate::fsutil::io_err;
 use camino::Utf8Path;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -56,8 +57,8 @@ pub fn write(
         .create(true)
         .truncate(false)
         .open(&path)
-        .map_err(io(&path, "open"))?;
-    let n = f.write(&buf).map_err(io(&path, "write"))?;
+        .map_err(io_err(&path, "open"))?;
+    let n = f.write(&buf).map_err(io_err(&path, "write"))?;
     if n != buf.len() {
         return Err(SbError::Refused(format!(
             "{path}: the firmware took {n} of {} bytes",

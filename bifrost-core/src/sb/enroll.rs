@@ -2,7 +2,8 @@
 //! MokManager at the next boot, as `mokutil --import` queues it), or the
 //! user's own PK/KEK/db into firmware in setup mode.
 
-use super::{efivars, io, run, SbError, DB_GUID, GLOBAL_GUID};
+use super::{efivars, run, SbError, DB_GUID, GLOBAL_GUID};
+use crate::fsutil::io_err;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 
@@ -22,7 +23,7 @@ pub fn enroll_mok(cert: &Utf8Path) -> Result<(), SbError> {
         });
     }
     // mokutil takes DER only: convert whichever form was given.
-    let tmp = tempfile::tempdir().map_err(io(cert, "create temp folder"))?;
+    let tmp = tempfile::tempdir().map_err(io_err(cert, "create temp folder"))?;
     let der = Utf8PathBuf::from_path_buf(tmp.path().join("mok.cer")).expect("UTF-8 temp path");
     let converted = ["PEM", "DER"].iter().any(|inform| {
         run(
@@ -116,7 +117,7 @@ use `bifrost sb enroll-mok`. Nothing was written."
             }
         }
     }
-    let work = tempfile::tempdir().map_err(io(&o.keys, "create temp folder"))?;
+    let work = tempfile::tempdir().map_err(io_err(&o.keys, "create temp folder"))?;
     let w = Utf8Path::from_path(work.path()).expect("UTF-8 temp path");
     let mut kept = 0;
     let mut updates = vec![];
@@ -128,7 +129,7 @@ use `bifrost sb enroll-mok`. Nothing was written."
         ("PK", GLOBAL_GUID, "PK"),
     ] {
         let mut esl =
-            std::fs::read(o.keys.join(format!("{var}.esl"))).map_err(io(&o.keys, "read"))?;
+            std::fs::read(o.keys.join(format!("{var}.esl"))).map_err(io_err(&o.keys, "read"))?;
         if o.microsoft && var != "PK" {
             let current = efivars::read(&o.efivars, var, guid)
                 .map(|(_, d)| d)
@@ -145,7 +146,7 @@ restore the factory keys in the firmware setup first, or enroll without --micros
             kept += n;
         }
         let esl_path = w.join(format!("{var}.esl"));
-        std::fs::write(&esl_path, &esl).map_err(io(&esl_path, "write"))?;
+        std::fs::write(&esl_path, &esl).map_err(io_err(&esl_path, "write"))?;
         let auth = w.join(format!("{var}.auth"));
         run(
             "sign-efi-sig-list",
@@ -159,7 +160,11 @@ restore the factory keys in the firmware setup first, or enroll without --micros
                 auth.as_str(),
             ],
         )?;
-        updates.push((var, guid, std::fs::read(&auth).map_err(io(&auth, "read"))?));
+        updates.push((
+            var,
+            guid,
+            std::fs::read(&auth).map_err(io_err(&auth, "read"))?,
+        ));
     }
     // Everything is signed before the first write: a failure above leaves
     // the firmware untouched.

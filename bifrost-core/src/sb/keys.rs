@@ -7,7 +7,8 @@
 //! EFI_CERT_RSA2048 type suggests). Larger keys are refused by some
 //! firmware, so 2048 is the one size that works everywhere.
 
-use super::{io, run, SbError};
+use super::{run, SbError};
+use crate::fsutil::io_err;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 
@@ -77,15 +78,16 @@ pub fn create(o: &KeysOptions) -> Result<KeysReport, SbError> {
     if o.dir.symlink_metadata().is_ok() && !o.dir.is_dir() {
         return Err(SbError::Refused(format!("--dir {} is not a folder", o.dir)));
     }
-    std::fs::create_dir_all(&o.dir).map_err(io(&o.dir, "create folder"))?;
+    std::fs::create_dir_all(&o.dir).map_err(io_err(&o.dir, "create folder"))?;
     // Work in a private folder beside the target and move the finished files
     // in: an interrupted run leaves no half set behind.
     let work = tempfile::Builder::new()
         .prefix(".bifrost-keys-")
         .tempdir_in(&o.dir)
-        .map_err(io(&o.dir, "create temp folder"))?;
+        .map_err(io_err(&o.dir, "create temp folder"))?;
     let w = Utf8Path::from_path(work.path()).expect("temp path under a UTF-8 dir");
-    std::fs::set_permissions(w, std::fs::Permissions::from_mode(0o700)).map_err(io(w, "chmod"))?;
+    std::fs::set_permissions(w, std::fs::Permissions::from_mode(0o700))
+        .map_err(io_err(w, "chmod"))?;
     make_pair(w, &o.name, &o.common_name)?;
     if o.firmware {
         for n in ["PK", "KEK", "db"] {
@@ -125,13 +127,13 @@ pub fn create(o: &KeysOptions) -> Result<KeysReport, SbError> {
         let src = w.join(name);
         let mode = if name.ends_with(".key") { 0o600 } else { 0o644 };
         std::fs::set_permissions(&src, std::fs::Permissions::from_mode(mode))
-            .map_err(io(&src, "chmod"))?;
+            .map_err(io_err(&src, "chmod"))?;
         // A file that appeared meanwhile is not replaced: link fails on it.
         std::fs::hard_link(&src, f).map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
                 SbError::Exists(f.to_string())
             } else {
-                io(f, "create")(e)
+                io_err(f, "create")(e).into()
             }
         })?;
     }
@@ -188,7 +190,7 @@ fn make_pair(dir: &Utf8Path, name: &str, cn: &str) -> Result<(), SbError> {
 fn uuid_v4() -> Result<String, SbError> {
     let p = Utf8Path::new("/proc/sys/kernel/random/uuid");
     Ok(std::fs::read_to_string(p)
-        .map_err(io(p, "read"))?
+        .map_err(io_err(p, "read"))?
         .trim()
         .to_string())
 }

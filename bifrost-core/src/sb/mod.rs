@@ -12,18 +12,14 @@ pub mod pe;
 pub mod verify;
 
 use crate::build::command::{run_captured, CommandError};
+use crate::fsutil::io_err;
 use camino::Utf8Path;
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
 pub enum SbError {
-    #[error("{path}: {op}: {source}")]
-    Io {
-        path: String,
-        op: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoError),
     #[error("{0} already exists; bifrost never overwrites keys (move it away or choose another --dir/--name)")]
     Exists(String),
     #[error("{what} {path} does not exist")]
@@ -51,17 +47,6 @@ pub enum SbError {
     },
     #[error(transparent)]
     Tool(#[from] CommandError),
-}
-
-pub(crate) fn io<'a>(
-    path: &'a Utf8Path,
-    op: &'static str,
-) -> impl FnOnce(std::io::Error) -> SbError + 'a {
-    move |source| SbError::Io {
-        path: path.to_string(),
-        op,
-        source,
-    }
 }
 
 pub(crate) fn run(program: &str, args: &[&str]) -> Result<String, SbError> {
@@ -116,7 +101,7 @@ impl KeyPair {
                 });
             }
             // Readable by us at all (a clear message instead of openssl's).
-            std::fs::File::open(p).map_err(io(p, "open"))?;
+            std::fs::File::open(p).map_err(io_err(p, "open"))?;
         }
         let key_pub = run(
             "openssl",

@@ -1,7 +1,8 @@
 //! Just enough of the PE/COFF format to tell an EFI binary from other files
 //! and to list its sections (shim wants a `.sbat` one).
 
-use super::{io, run, SbError};
+use super::{run, SbError};
+use crate::fsutil::io_err;
 use camino::Utf8Path;
 
 /// Does the file start like a PE image (`MZ` and a `PE\0\0` header)?
@@ -73,7 +74,7 @@ pub fn unsigned_view(b: &[u8]) -> Option<Vec<u8>> {
 
 /// Does the PE file at `path` carry a `.sbat` section?
 pub fn has_sbat(path: &Utf8Path) -> Result<bool, SbError> {
-    let bytes = std::fs::read(path).map_err(io(path, "read"))?;
+    let bytes = std::fs::read(path).map_err(io_err(path, "read"))?;
     let names = sections(&bytes).ok_or_else(|| SbError::NotPe(path.to_string()))?;
     Ok(names.iter().any(|n| n == ".sbat"))
 }
@@ -87,7 +88,7 @@ pub const REFIND_SBAT: &str = "sbat,1,SBAT Version,sbat,1,https://github.com/rhb
 /// past the image's last section as shim's SBAT.md shows for objcopy.
 pub fn add_sbat(input: &Utf8Path, output: &Utf8Path, csv: &str) -> Result<(), SbError> {
     let csv_path = output.with_extension("sbat.csv");
-    std::fs::write(&csv_path, csv).map_err(io(&csv_path, "write"))?;
+    std::fs::write(&csv_path, csv).map_err(io_err(&csv_path, "write"))?;
     run(
         "objcopy",
         &[
@@ -109,10 +110,10 @@ pub fn add_sbat(input: &Utf8Path, output: &Utf8Path, csv: &str) -> Result<(), Sb
     // objcopy stamps the PE header with the current time (and checksums
     // it): restore the input's stamp so the same rEFInd always gives the
     // same bytes, and a re-run writes nothing.
-    let old = std::fs::read(input).map_err(io(input, "read"))?;
-    let mut new = std::fs::read(output).map_err(io(output, "read"))?;
+    let old = std::fs::read(input).map_err(io_err(input, "read"))?;
+    let mut new = std::fs::read(output).map_err(io_err(output, "read"))?;
     if restore_timestamp(&old, &mut new) {
-        std::fs::write(output, &new).map_err(io(output, "write"))?;
+        std::fs::write(output, &new).map_err(io_err(output, "write"))?;
     }
     Ok(())
 }
