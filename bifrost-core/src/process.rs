@@ -60,6 +60,23 @@ pub fn shell_line(program: &str, args: &[String]) -> String {
         .join(" ")
 }
 
+/// A pipe whose ends are closed on exec (duct hands the read end to the child).
+fn pipe() -> std::io::Result<(std::fs::File, std::fs::File)> {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    Ok(unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    })
+}
+
 /// Where the child's stdin comes from.
 enum Input<'a> {
     Null,
@@ -188,7 +205,7 @@ impl<'a> Cmd<'a> {
         let expr = self.expr();
         let out = match self.stdin {
             Input::Secret(secret) => {
-                let (read_end, write_end) = std::io::pipe().map_err(spawn)?;
+                let (read_end, write_end) = pipe().map_err(spawn)?;
                 let expr = expr.stdin_file(read_end);
                 std::thread::scope(|scope| {
                     scope.spawn(move || {
