@@ -15,6 +15,8 @@
   cfg = config.bifrost;
   people = cfg.settings.users;
   hasKeys = lib.any (u: u.sshAuthorizedKeys != []) people;
+  st = cfg.settings.storage;
+  hasShared = lib.any (v: v.owner == "shared") st.subvolumes;
 in {
   options.bifrost.users.passwordDir = lib.mkOption {
     type = lib.types.str;
@@ -49,7 +51,9 @@ in {
         isNormalUser = true;
         inherit (u) uid;
         group = u.name;
-        extraGroups = u.groups ++ lib.optional u.admin "wheel";
+        # Everyone shares the data of a shared subvolume (storage.nix declares
+        # the group with Kinoite's gid; install makes its top folder setgid).
+        extraGroups = u.groups ++ lib.optional u.admin "wheel" ++ lib.optional hasShared st.sharedGroup.name;
         hashedPasswordFile = "${cfg.users.passwordDir}/${u.name}";
         openssh.authorizedKeys.keys = u.sshAuthorizedKeys;
       })

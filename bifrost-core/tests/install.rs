@@ -257,7 +257,7 @@ fn the_local_flake_is_copied_onto_the_target() {
         let Action::Run { argv, .. } = &p.steps[at("copy-flake")].action else {
             panic!()
         };
-        assert_eq!(&argv[4..], [".", "/mnt/etc/nixos", "1000:100"]);
+        assert_eq!(&argv[4..], [".", "/mnt/etc/nixos", "1000:1000"]);
     }
     let mut r = request(Mode::Fresh);
     r.flake = "github:bifrost-nix/bifrost".into();

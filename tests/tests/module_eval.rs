@@ -453,7 +453,11 @@ fn module_sets_the_nixos_options_of_each_concern() {
     assert_eq!(user["isNormalUser"], json!(true));
     assert_eq!(user["uid"], json!(1000));
     assert_eq!(user["group"], "user");
-    assert_eq!(user["extraGroups"], json!(["video", "audio", "wheel"]));
+    // The host mounts `@shared`: its people join the shared group.
+    assert_eq!(
+        user["extraGroups"],
+        json!(["video", "audio", "wheel", "shared"])
+    );
     assert_eq!(
         user["hashedPasswordFile"],
         format!("{}/user", bifrost_core::install::users::PASSWORD_DIR)

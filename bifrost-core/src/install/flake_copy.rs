@@ -4,17 +4,24 @@
 //! store) is gone after the reboot, and "update in your flake" then has no
 //! flake. bifrost copies it to `/etc/nixos` of the target — where
 //! `nixos-rebuild` looks for `flake.nix` when given no `--flake` — and gives
-//! it to the first normal user (uid 1000, group `users`: NixOS's defaults,
-//! and the uid Fedora gives its first user too), so `nix flake update` and
-//! `git` work there without root. An existing `/etc/nixos/flake.nix` (a
-//! second install, a resumed one) is kept as it is.
+//! it to the host's first administrator (their uid and their private group,
+//! whose gid is the uid: `modules/users.nix` declares it so), so
+//! `nix flake update` and `git` work there without root. An existing
+//! `/etc/nixos/flake.nix` (a second install, a resumed one) is kept as it is.
 
+use crate::spec::HostSettings;
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// Where the flake lands on the installed system.
 pub const DEST: &str = "/etc/nixos";
-/// Owner of the copy: the first normal user and NixOS's `users` group.
-pub const OWNER: &str = "1000:100";
+
+/// `uid:gid` owning the copy: the first administrator of the host settings
+/// (validation guarantees one), numeric because the target's user database
+/// is not the installer's.
+pub fn owner(settings: &HostSettings) -> Option<String> {
+    let admin = settings.users.iter().find(|u| u.admin)?;
+    Some(format!("{0}:{0}", admin.uid))
+}
 
 const SCRIPT: &str = r#"set -eu
 src=$1 dest=$2 owner=$3
@@ -25,8 +32,8 @@ chmod -R u+w "$dest"
 chown -R "$owner" "$dest"
 "#;
 
-/// `sh -c` command copying `src` to `DEST` below `target`.
-pub fn argv(src: &Utf8Path, target: &Utf8Path) -> Vec<String> {
+/// `sh -c` command copying `src` to `DEST` below `target`, owned by `owner`.
+pub fn argv(src: &Utf8Path, target: &Utf8Path, owner: &str) -> Vec<String> {
     vec![
         "sh".into(),
         "-c".into(),
@@ -34,7 +41,7 @@ pub fn argv(src: &Utf8Path, target: &Utf8Path) -> Vec<String> {
         "sh".into(),
         src.to_string(),
         dest_under(target).to_string(),
-        OWNER.into(),
+        owner.into(),
     ]
 }
 
@@ -75,7 +82,7 @@ mod tests {
             .unwrap();
         let target = root.join("mnt");
         let run = || {
-            let a = argv(&src, &target);
+            let a = argv(&src, &target, "1001:1001");
             std::process::Command::new(&a[0])
                 .args(&a[1..])
                 .env(
@@ -96,7 +103,7 @@ mod tests {
         assert_ne!(mode & 0o200, 0, "copy stays read-only");
         assert!(std::fs::read_to_string(&log)
             .unwrap()
-            .contains(&format!("chown -R 1000:100 {dest}")));
+            .contains(&format!("chown -R 1001:1001 {dest}")));
         // The user's own edits survive a second run.
         std::fs::write(dest.join("flake.nix"), b"{ edited }").unwrap();
         assert!(run().success());

@@ -824,16 +824,18 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
         .writes(WriteKind::Files, target, DataOwner::Nixos);
         // The flake installed from, kept on the installed system: the
         // installer's copy is gone after the reboot.
-        if let Some(src) = super::local_flake_dir(&req.flake) {
+        if let (Some(src), Some(owner)) = (
+            super::local_flake_dir(&req.flake),
+            super::flake_copy::owner(settings),
+        ) {
             let dest = super::flake_copy::dest_under(target);
             b.push(
                 "copy-flake",
                 format!(
-                    "Copy the flake {src} to {} on the installed system (owner {}), unless one is there",
+                    "Copy the flake {src} to {} on the installed system (owner {owner}), unless one is there",
                     super::flake_copy::DEST,
-                    super::flake_copy::OWNER
                 ),
-                run(super::flake_copy::argv(&src, target)),
+                run(super::flake_copy::argv(&src, target, &owner)),
             )
             .writes(WriteKind::Files, dest, DataOwner::Nixos);
             flake_copy = Some(Utf8PathBuf::from(super::flake_copy::DEST));
