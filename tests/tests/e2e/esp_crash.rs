@@ -21,6 +21,28 @@ impl Rng {
     }
 }
 
+/// Where in a run the next kill lands. Starts from one timed run and follows
+/// the load: a run that finished before its kill shrinks the window, a kill
+/// that landed widens it a little. A fixed window from one timing let most
+/// kills miss on a busy machine (the first run was slow, later ones fast),
+/// and the test then proved nothing.
+struct KillWindow(u64);
+impl KillWindow {
+    fn new(full: Duration) -> Self {
+        Self(full.as_micros() as u64 * 12 / 10 + 1)
+    }
+    fn delay(&self, rng: &mut Rng) -> Duration {
+        Duration::from_micros(rng.next() % self.0)
+    }
+    fn landed(&mut self, killed: bool) {
+        self.0 = if killed {
+            self.0 + self.0 / 20
+        } else {
+            (self.0 * 3 / 4).max(1_000)
+        };
+    }
+}
+
 #[test]
 fn sigkill_at_random_moments_leaves_a_consistent_esp() {
     crash_test(50, None);
@@ -154,13 +176,13 @@ fn crash_test(default_runs: usize, signed_kernel: Option<std::path::PathBuf>) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let full = t0.elapsed().max(Duration::from_millis(20));
+    let mut window = KillWindow::new(t0.elapsed().max(Duration::from_millis(20)));
     status();
 
     let mut killed = 0;
     for run in 0..runs {
         let (profiles, _) = &sets[(run + 1) % 2];
-        let delay = Duration::from_micros(rng.next() % (full.as_micros() as u64 * 12 / 10 + 1));
+        let delay = window.delay(&mut rng);
         let mut child = std::process::Command::new(bifrost_e2e::bifrost_bin())
             .args(args(profiles))
             .env("TMPDIR", &tmp)
@@ -170,10 +192,9 @@ fn crash_test(default_runs: usize, signed_kernel: Option<std::path::PathBuf>) {
             .unwrap();
         std::thread::sleep(delay);
         let _ = child.kill();
-        let st = child.wait().unwrap();
-        if st.signal() == Some(libc::SIGKILL) {
-            killed += 1;
-        }
+        let landed = child.wait().unwrap().signal() == Some(libc::SIGKILL);
+        window.landed(landed);
+        killed += usize::from(landed);
         let gens = status();
         let a = serde_json::json!(sets[0].1);
         let b = serde_json::json!(sets[1].1);
@@ -356,13 +377,13 @@ fn refresh_kinoite_killed_at_random_moments_leaves_a_consistent_esp() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let full = t0.elapsed().max(Duration::from_millis(5));
+    let mut window = KillWindow::new(t0.elapsed().max(Duration::from_millis(5)));
     check(0);
 
     let mut killed = 0;
     for run in 0..runs {
         let (entries, _) = &sets[run % 2];
-        let delay = Duration::from_micros(rng.next() % (full.as_micros() as u64 * 12 / 10 + 1));
+        let delay = window.delay(&mut rng);
         let mut child = std::process::Command::new(bifrost_e2e::bifrost_bin())
             .args(args(entries))
             .stdout(std::process::Stdio::null())
@@ -371,9 +392,9 @@ fn refresh_kinoite_killed_at_random_moments_leaves_a_consistent_esp() {
             .unwrap();
         std::thread::sleep(delay);
         let _ = child.kill();
-        if child.wait().unwrap().signal() == Some(libc::SIGKILL) {
-            killed += 1;
-        }
+        let landed = child.wait().unwrap().signal() == Some(libc::SIGKILL);
+        window.landed(landed);
+        killed += usize::from(landed);
         check(run + 1);
     }
     eprintln!("refresh crash test: {killed} of {runs} runs killed mid-refresh");
