@@ -139,14 +139,23 @@ fn secure_boot_key_settings_are_checked() {
     let mut s = secure_boot(spec::SecureBootRoute::Shim);
     s.security.secure_boot.keys_path = Some("/nix/store/keys".into());
     let e = plan::plan(&s, &request(Mode::Fresh)).unwrap_err();
-    assert!(e.to_string().starts_with("security.secureBoot.keysPath"), "{e}");
+    assert!(
+        e.to_string().starts_with("security.secureBoot.keysPath"),
+        "{e}"
+    );
     s.security.secure_boot.keys_path = None;
     let e = plan::plan(&s, &request(Mode::Fresh)).unwrap_err();
-    assert!(e.to_string().starts_with("security.secureBoot.keysPath"), "{e}");
+    assert!(
+        e.to_string().starts_with("security.secureBoot.keysPath"),
+        "{e}"
+    );
     let mut req = request(Mode::Fresh);
     req.sb_keys = Some("/keys".into());
     let e = plan::plan(&settings(), &req).unwrap_err();
-    assert!(e.to_string().starts_with("security.secureBoot.enable"), "{e}");
+    assert!(
+        e.to_string().starts_with("security.secureBoot.enable"),
+        "{e}"
+    );
     let mut s = secure_boot(spec::SecureBootRoute::Shim);
     s.security.secure_boot.enable = true;
     req.sb_keys = Some("keys".into());

@@ -813,8 +813,11 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
         }
         // Before nixos-install: its boot-loader hook signs with these keys.
         if let Some(sb) = super::sb_keys::step(settings, req)? {
-            b.push("sb-keys", sb.title, run(sb.argv))
-                .writes(WriteKind::Keys, sb.dir, DataOwner::Nixos);
+            b.push("sb-keys", sb.title, run(sb.argv)).writes(
+                WriteKind::Keys,
+                sb.dir,
+                DataOwner::Nixos,
+            );
         }
         b.push(
             "nixos-install",

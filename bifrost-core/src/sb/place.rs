@@ -94,7 +94,9 @@ fn source_files(o: &KeysOptions, src: &Utf8Path) -> Result<Vec<Utf8PathBuf>, SbE
         match std::fs::metadata(&s) {
             Ok(m) if m.is_file() => out.push(f.clone()),
             Ok(_) => {
-                return Err(SbError::Refused(format!("--from {s} is not a regular file")));
+                return Err(SbError::Refused(format!(
+                    "--from {s} is not a regular file"
+                )));
             }
             Err(_) if required => {
                 return Err(SbError::Missing {
@@ -313,7 +315,10 @@ mod tests {
         assert_eq!(mode(&dir.join("mok.key")), 0o600);
         assert_eq!(mode(&dir), 0o700);
         let key = std::fs::read(dir.join("mok.key")).unwrap();
-        assert!(matches!(place(&o, None, true).unwrap(), Placed::Kept { .. }));
+        assert!(matches!(
+            place(&o, None, true).unwrap(),
+            Placed::Kept { .. }
+        ));
         assert_eq!(std::fs::read(dir.join("mok.key")).unwrap(), key);
         assert!(matches!(place(&o, None, false), Err(SbError::Exists(_))));
     }
