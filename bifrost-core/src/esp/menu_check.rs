@@ -4,13 +4,22 @@
 //! keeps a valid record while entries are gone.
 
 use super::{State, NIXOS_DIR};
-use std::collections::BTreeSet;
 
-/// Problems of the menu in `text` (the refind.conf at ESP path `rel`) against its `state`.
-pub fn problems(rel: &str, text: &str, state: &State) -> Vec<String> {
-    let mut out = vec![];
+/// What a refind.conf's menu says, read once for every check of `esp status`.
+pub struct Menu {
+    /// Entry titles, in menu order.
+    pub titles: Vec<String>,
+    /// ESP paths (no leading `/`) that entries load from the ESP itself (not
+    /// from another `volume`), in file order, repeats kept.
+    pub loaded: Vec<String>,
+    /// An entry is still open at the end: the file was cut off.
+    pub open: bool,
+}
+
+/// Read the menu of a refind.conf.
+pub fn read(text: &str) -> Menu {
     let mut titles = vec![];
-    let mut loaded = BTreeSet::new();
+    let mut loaded = vec![];
     let mut depth = 0usize;
     let mut on_volume = false;
     for line in text.lines() {
@@ -25,7 +34,7 @@ pub fn problems(rel: &str, text: &str, state: &State) -> Vec<String> {
             .or_else(|| l.strip_prefix("initrd "))
         {
             if !on_volume {
-                loaded.insert(p.trim_matches('"').trim_start_matches('/').to_string());
+                loaded.push(p.trim_matches('"').trim_start_matches('/').to_string());
             }
         }
         if l.starts_with('#') {
@@ -37,7 +46,18 @@ pub fn problems(rel: &str, text: &str, state: &State) -> Vec<String> {
             depth = depth.saturating_sub(1);
         }
     }
-    if depth != 0 {
+    Menu {
+        titles,
+        loaded,
+        open: depth != 0,
+    }
+}
+
+/// Problems of `menu` (of the refind.conf at ESP path `rel`) against its `state`.
+pub fn problems(rel: &str, menu: &Menu, state: &State) -> Vec<String> {
+    let mut out = vec![];
+    let titles = &menu.titles;
+    if menu.open {
         out.push(format!(
             "{rel}: the last menu entry is not closed (the file is cut off); run `bifrost esp install` again"
         ));
@@ -58,7 +78,7 @@ pub fn problems(rel: &str, text: &str, state: &State) -> Vec<String> {
     }
     // Every kernel and initrd bifrost recorded is there for an entry.
     for f in &state.files {
-        if f.path.starts_with(NIXOS_DIR) && !loaded.contains(&f.path) {
+        if f.path.starts_with(NIXOS_DIR) && !menu.loaded.contains(&f.path) {
             out.push(format!(
                 "{rel}: /{} is recorded but no menu entry loads it (the file is cut off or was edited)",
                 f.path
@@ -98,24 +118,39 @@ mod tests {
 
     #[test]
     fn a_complete_menu_has_no_problems() {
-        assert_eq!(problems("c", FULL, &state()), Vec::<String>::new());
+        assert_eq!(problems("c", &read(FULL), &state()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_menu_is_read_once_with_what_it_loads_from_the_esp() {
+        let m = read(FULL);
+        assert_eq!(
+            m.titles,
+            ["Generation 2: NixOS", "Generation 1: NixOS", "Fedora"]
+        );
+        // Another volume's kernel is not an ESP path; repeats are kept.
+        assert_eq!(
+            m.loaded,
+            ["EFI/nixos/k2.efi", "EFI/nixos/k2.efi", "EFI/nixos/k1.efi"]
+        );
+        assert!(!m.open);
     }
 
     #[test]
     fn a_cut_off_menu_is_reported() {
         // Cut inside the second entry, and right after the first one.
         let inside = &FULL[..FULL.find("    loader /EFI/nixos/k1").unwrap()];
-        let p = problems("c", inside, &state());
+        let p = problems("c", &read(inside), &state());
         assert!(p.iter().any(|m| m.contains("not closed")), "{p:?}");
         assert!(p.iter().any(|m| m.contains("k1.efi")), "{p:?}");
         let after = &FULL[..FULL.find("\nmenuentry \"Generation 1").unwrap()];
-        let p = problems("c", after, &state());
+        let p = problems("c", &read(after), &state());
         assert!(
             p.iter().any(|m| m.contains("generation 1 is recorded")),
             "{p:?}"
         );
         let none = &FULL[..FULL.find("\nmenuentry").unwrap()];
-        let p = problems("c", none, &state());
+        let p = problems("c", &read(none), &state());
         assert!(p.iter().any(|m| m.contains("default entry")), "{p:?}");
     }
 }

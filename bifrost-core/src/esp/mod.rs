@@ -897,31 +897,18 @@ pub fn status(esp: &Utf8Path) -> Result<Status, EspError> {
                 ok,
             });
         }
+        let menu = menu_check::read(&text);
         st.problems
-            .extend(menu_check::problems(&rel, &text, &state));
+            .extend(menu_check::problems(&rel, &menu, &state));
         // Every ESP path the menu loads must be one bifrost recorded, or
         // Fedora's loader that the chainload entry starts (checked in `kinoite`).
         let mut recorded: BTreeSet<&str> = state.files.iter().map(|f| f.path.as_str()).collect();
         recorded.extend(state.kinoite.as_ref().and_then(|k| k.loader.as_deref()));
-        let mut entries = vec![];
-        let mut on_volume = false;
-        for line in text.lines() {
-            let l = line.trim();
-            if let Some(t) = l.strip_prefix("menuentry \"") {
-                entries.push(t.trim_end_matches(" {").trim_end_matches('"').to_string());
-                on_volume = false;
-            } else if l.starts_with("volume ") {
-                on_volume = true;
-            } else if let Some(p) = l
-                .strip_prefix("loader ")
-                .or_else(|| l.strip_prefix("initrd "))
-            {
-                let p = p.trim_matches('"').trim_start_matches('/');
-                if !on_volume && !recorded.contains(p) {
-                    st.problems.push(format!(
-                        "{rel}: references /{p}, which bifrost did not record"
-                    ));
-                }
+        for p in &menu.loaded {
+            if !recorded.contains(p.as_str()) {
+                st.problems.push(format!(
+                    "{rel}: references /{p}, which bifrost did not record"
+                ));
             }
         }
         let default_generation = if state.default == last_booted::NEWEST_TITLE {
@@ -935,7 +922,7 @@ pub fn status(esp: &Utf8Path) -> Result<Status, EspError> {
         };
         st.installs.push(ConfigStatus {
             config: rel,
-            entries,
+            entries: menu.titles,
             default: Some(state.default.clone()),
             default_generation,
             generations: state.generations.clone(),
