@@ -9,6 +9,7 @@ pub mod efivars;
 pub mod enroll;
 pub mod keys;
 pub mod pe;
+pub mod place;
 pub mod verify;
 
 use crate::fsutil::io_err;
