@@ -1,6 +1,6 @@
 //! `bifrost gen hardware` rendering and `bifrost detect` against recorded machines.
 
-use bifrost_core::hardware::{detect, detect::RootProbe, render_module};
+use bifrost_core::hardware::{detect, detect::RootMachine, render_module};
 use bifrost_core::spec::{self, HardwareProfile, KernelSource, SubvolumeOwner, SwapKind};
 use camino::{Utf8Path, Utf8PathBuf};
 
@@ -75,7 +75,7 @@ fn zram_swap() {
 
 fn detect_fixture(name: &str) -> bifrost_core::hardware::Detection {
     let root = repo().join("tests/fixtures/detect").join(name).join("root");
-    detect(&RootProbe { root }).unwrap()
+    detect(&RootMachine { root }).unwrap()
 }
 
 fn expected(name: &str) -> spec::HostSettings {
@@ -229,7 +229,7 @@ fn detects_qemu_vm_with_unusual_layout() {
 fn detect_needs_lsblk_under_a_fake_root() {
     let dir = tempfile::tempdir().unwrap();
     let root = Utf8PathBuf::from_path_buf(dir.path().to_owned()).unwrap();
-    let err = detect(&RootProbe { root }).unwrap_err().to_string();
+    let err = detect(&RootMachine { root }).unwrap_err().to_string();
     assert!(err.contains("lsblk --json -O"), "{err}");
 }
 

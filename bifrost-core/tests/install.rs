@@ -4,7 +4,7 @@
 use bifrost_core::install::plan::{
     self, Action, DataOwner, KinoiteAccess, Mode, Plan, PlanRequest, Probe, Stdin, WriteKind,
 };
-use bifrost_core::install::run::{self, Event, RunError, RunOptions, System};
+use bifrost_core::install::run::{self, Event, Machine, RunError, RunOptions};
 use bifrost_core::install::secret::Secret;
 use bifrost_core::spec::{self, HostSettings, SubvolumeOwner};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -442,7 +442,7 @@ struct Fake {
     hashes: Vec<(Utf8PathBuf, Vec<u8>)>,
 }
 
-impl System for Fake {
+impl Machine for Fake {
     fn run(&mut self, argv: &[String], stdin: Option<&Secret>) -> Result<(), String> {
         if self.fail_on.as_deref() == Some(argv.join(" ").as_str()) {
             self.fail_on = None;

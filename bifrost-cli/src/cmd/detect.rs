@@ -1,4 +1,4 @@
-use bifrost_core::hardware::detect::RootProbe;
+use bifrost_core::hardware::detect::RootMachine;
 use camino::Utf8PathBuf;
 use std::process::ExitCode;
 
@@ -20,7 +20,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> ExitCode {
-    let probe = RootProbe { root: a.root };
+    let probe = RootMachine { root: a.root };
     let d = match bifrost_core::hardware::detect(&probe) {
         Ok(d) => d,
         Err(e) => return super::fail(&e),

@@ -1,4 +1,4 @@
-use bifrost_core::deploy::doctor::{self, Inputs, System};
+use bifrost_core::deploy::doctor::{self, Inputs, RealMachine};
 use bifrost_core::spec::defaults;
 use camino::Utf8PathBuf;
 use std::process::ExitCode;
@@ -34,7 +34,7 @@ pub fn run(args: Args) -> ExitCode {
         output_root: args.out,
         esp_mount_point: args.esp,
     };
-    let report = doctor::run(&inputs, &System);
+    let report = doctor::run(&inputs, &RealMachine);
     if args.json {
         match doctor::render_json(&report) {
             Ok(s) => print!("{s}"),

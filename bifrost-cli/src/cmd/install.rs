@@ -299,7 +299,7 @@ pub fn run(a: Args) -> ExitCode {
     };
     match run::execute_with(
         &the_plan,
-        &mut run::RealSystem,
+        &mut run::RealMachine,
         &secrets,
         &opts,
         &mut progress,

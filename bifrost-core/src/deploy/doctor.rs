@@ -1,7 +1,7 @@
 //! `bifrost doctor`: does this machine have what bifrost's jobs need?
 //!
 //! Each check reads files under a root folder (`/` in production) and asks a
-//! [`Probe`] for command output and free space, so tests describe a machine
+//! [`Machine`] for command output and free space, so tests describe a machine
 //! with a fake tree and canned outputs. Required checks (Nix, flakes, space
 //! for builds) make the command fail; the others warn, each with its fix.
 
@@ -54,7 +54,7 @@ pub struct Report {
 }
 
 /// The effects the checks need, injected.
-pub trait Probe {
+pub trait Machine {
     /// Run `program args`: `None` when it cannot be started, else its stdout
     /// (`Ok`) or its stderr (`Err`) depending on the exit status.
     fn run(&self, program: &str, args: &[&str]) -> Option<Result<String, String>>;
@@ -65,9 +65,9 @@ pub trait Probe {
 }
 
 /// The real machine: processes through duct, statvfs, the process environment.
-pub struct System;
+pub struct RealMachine;
 
-impl Probe for System {
+impl Machine for RealMachine {
     fn run(&self, program: &str, args: &[&str]) -> Option<Result<String, String>> {
         // stdin stays this terminal's, as before.
         let out = crate::process::Cmd::new(program, args)
@@ -115,17 +115,17 @@ pub const OUTPUT_WARN: u64 = 20 * GIB;
 pub const ESP_WARN: u64 = 200 * MIB;
 
 /// Run every check.
-pub fn run(inputs: &Inputs, probe: &dyn Probe) -> Report {
+pub fn run(inputs: &Inputs, machine: &dyn Machine) -> Report {
     let mut checks = Vec::new();
-    let (nix, version) = check_nix(probe);
+    let (nix, version) = check_nix(machine);
     checks.push(nix);
-    checks.push(check_flakes(probe, version));
-    checks.push(check_output_space(inputs, probe));
-    checks.push(check_kvm(inputs, probe));
-    let (qemu_check, qemu) = check_qemu(inputs, probe);
+    checks.push(check_flakes(machine, version));
+    checks.push(check_output_space(inputs, machine));
+    checks.push(check_kvm(inputs, machine));
+    let (qemu_check, qemu) = check_qemu(inputs, machine);
     checks.push(qemu_check);
-    checks.push(check_ovmf(inputs, probe, qemu.as_deref()));
-    checks.push(check_esp(inputs, probe));
+    checks.push(check_ovmf(inputs, machine, qemu.as_deref()));
+    checks.push(check_esp(inputs, machine));
     checks.push(check_refind_nvram(&inputs.root));
     checks.push(check_secure_boot(&inputs.root));
     checks.extend(check_kinoite_loader(inputs));
@@ -170,9 +170,9 @@ pub fn parse_nix_version(out: &str) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
-fn check_nix(probe: &dyn Probe) -> (Check, Option<(u32, u32)>) {
+fn check_nix(machine: &dyn Machine) -> (Check, Option<(u32, u32)>) {
     const FIX: &str = "install Nix 2.4 or newer: on NixOS it is there; elsewhere the Determinate or official installer (https://nixos.org/download), or `apt install nix-bin`";
-    match probe.run("nix", &["--version"]) {
+    match machine.run("nix", &["--version"]) {
         None => (
             bad(
                 "nix",
@@ -229,7 +229,7 @@ pub fn experimental_features(config: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn check_flakes(probe: &dyn Probe, version: Option<(u32, u32)>) -> Check {
+fn check_flakes(machine: &dyn Machine, version: Option<(u32, u32)>) -> Check {
     const FIX: &str = "enable them: on NixOS `nix.settings.experimental-features = [ \"nix-command\" \"flakes\" ];`, elsewhere add `experimental-features = nix-command flakes` to /etc/nix/nix.conf or ~/.config/nix/nix.conf";
     if version.is_none() {
         return bad(
@@ -241,9 +241,9 @@ fn check_flakes(probe: &dyn Probe, version: Option<(u32, u32)>) -> Check {
         );
     }
     // `nix config show` since Nix 2.19; `nix show-config` before (and deprecated after).
-    let out = match probe.run("nix", &["config", "show"]) {
+    let out = match machine.run("nix", &["config", "show"]) {
         Some(Ok(o)) => Some(o),
-        _ => match probe.run("nix", &["show-config"]) {
+        _ => match machine.run("nix", &["show-config"]) {
             Some(Ok(o)) => Some(o),
             _ => None,
         },
@@ -292,12 +292,12 @@ fn existing_ancestor(p: &Utf8Path) -> Utf8PathBuf {
     cur
 }
 
-fn check_output_space(inputs: &Inputs, probe: &dyn Probe) -> Check {
+fn check_output_space(inputs: &Inputs, machine: &dyn Machine) -> Check {
     let at = existing_ancestor(&inputs.output_root);
     let fix = format!(
         "free space on the file system of {at}, or point `bifrost.output.root` (and `bifrost build --out`) at a larger one"
     );
-    let Some(free) = probe.free_bytes(&at) else {
+    let Some(free) = machine.free_bytes(&at) else {
         return bad(
             "output-space",
             Status::Warn,
@@ -320,8 +320,8 @@ fn check_output_space(inputs: &Inputs, probe: &dyn Probe) -> Check {
     }
 }
 
-fn check_kvm(inputs: &Inputs, probe: &dyn Probe) -> Check {
-    let env = |n: &str| probe.env(n);
+fn check_kvm(inputs: &Inputs, machine: &dyn Machine) -> Check {
+    let env = |n: &str| machine.env(n);
     match vm::choose_accel(&env, &inputs.root) {
         Ok(c) if c.accel == vm::Accel::Kvm => ok(
             "kvm",
@@ -331,7 +331,7 @@ fn check_kvm(inputs: &Inputs, probe: &dyn Probe) -> Check {
                 c.reason
             ),
         ),
-        Ok(c) if probe.env("BIFROST_QEMU_ACCEL").is_some() => ok("kvm", false, c.reason),
+        Ok(c) if machine.env("BIFROST_QEMU_ACCEL").is_some() => ok("kvm", false, c.reason),
         Ok(c) => bad(
             "kvm",
             Status::Warn,
@@ -349,8 +349,8 @@ fn check_kvm(inputs: &Inputs, probe: &dyn Probe) -> Check {
     }
 }
 
-fn check_qemu(inputs: &Inputs, probe: &dyn Probe) -> (Check, Option<Utf8PathBuf>) {
-    let env = |n: &str| probe.env(n);
+fn check_qemu(inputs: &Inputs, machine: &dyn Machine) -> (Check, Option<Utf8PathBuf>) {
+    let env = |n: &str| machine.env(n);
     match vm::find_qemu(&env, &inputs.root) {
         Ok(q) => (ok("qemu", false, q.to_string()), Some(q)),
         Err(e) => (
@@ -366,8 +366,8 @@ fn check_qemu(inputs: &Inputs, probe: &dyn Probe) -> (Check, Option<Utf8PathBuf>
     }
 }
 
-fn check_ovmf(inputs: &Inputs, probe: &dyn Probe, qemu: Option<&Utf8Path>) -> Check {
-    let env = |n: &str| probe.env(n);
+fn check_ovmf(inputs: &Inputs, machine: &dyn Machine, qemu: Option<&Utf8Path>) -> Check {
+    let env = |n: &str| machine.env(n);
     match vm::find_ovmf(&env, &inputs.root, qemu) {
         Ok(o) => ok("ovmf", false, format!("{} + {}", o.code, o.vars)),
         Err(e) => bad(
@@ -380,7 +380,7 @@ fn check_ovmf(inputs: &Inputs, probe: &dyn Probe, qemu: Option<&Utf8Path>) -> Ch
     }
 }
 
-fn check_esp(inputs: &Inputs, probe: &dyn Probe) -> Check {
+fn check_esp(inputs: &Inputs, machine: &dyn Machine) -> Check {
     let mp = &inputs.esp_mount_point;
     let fix = format!(
         "mount the EFI system partition at {mp} (NixOS: `fileSystems.\"{mp}\"`; by hand: `mount /dev/disk/by-partlabel/ESP {mp}`), or set `bifrost.boot.esp.mountPoint` to where it is"
@@ -410,7 +410,7 @@ fn check_esp(inputs: &Inputs, probe: &dyn Probe) -> Check {
             &fix,
         );
     }
-    let free = probe.free_bytes(&inputs.root.join(mp.as_str().trim_start_matches('/')));
+    let free = machine.free_bytes(&inputs.root.join(mp.as_str().trim_start_matches('/')));
     let detail = format!(
         "{} (vfat) at {mp}, {} free",
         m.source,
@@ -667,7 +667,7 @@ mod tests {
         env: HashMap<String, String>,
     }
 
-    impl Probe for Fake {
+    impl Machine for Fake {
         fn run(&self, program: &str, args: &[&str]) -> Option<Result<String, String>> {
             let key = format!("{program} {}", args.join(" "));
             self.cmds.get(&key).cloned().unwrap_or(None)
@@ -834,9 +834,9 @@ mod tests {
     fn kinoite_chainload_loader_is_checked() {
         let (_d, inputs) = machine(true);
         let by_id = |r: &Report| r.checks.iter().find(|c| c.id == "kinoite-loader").cloned();
-        let probe = fake("2.8.0", "nix-command flakes", 100 * GIB);
+        let machine = fake("2.8.0", "nix-command flakes", 100 * GIB);
         // No bifrost menu chainloading Kinoite: no such check.
-        assert_eq!(by_id(&run(&inputs, &probe)), None);
+        assert_eq!(by_id(&run(&inputs, &machine)), None);
         let esp = inputs.root.join("boot/efi");
         std::fs::create_dir_all(esp.join("EFI/refind")).unwrap();
         std::fs::write(
@@ -844,12 +844,12 @@ mod tests {
             "# bifrost-state {\"version\":1,\"default\":\"x\",\"generations\":[1],\"files\":[],\"kinoite\":{\"mode\":\"chainload\",\"loader\":\"EFI/fedora/shimx64.efi\"}}\n",
         )
         .unwrap();
-        let c = by_id(&run(&inputs, &probe)).unwrap();
+        let c = by_id(&run(&inputs, &machine)).unwrap();
         assert_eq!(c.status, Status::Warn);
         assert!(c.fix.unwrap().contains("bootupctl update"));
         std::fs::create_dir_all(esp.join("EFI/fedora")).unwrap();
         std::fs::write(esp.join("EFI/fedora/shimx64.efi"), b"MZ").unwrap();
-        assert_eq!(by_id(&run(&inputs, &probe)).unwrap().status, Status::Ok);
+        assert_eq!(by_id(&run(&inputs, &machine)).unwrap().status, Status::Ok);
     }
 
     #[test]

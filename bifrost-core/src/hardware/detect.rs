@@ -1,6 +1,6 @@
 //! Describe the running machine as host settings.
 //!
-//! Sources, all read through [`Probe`] so tests replay recorded machines:
+//! Sources, all read through [`Machine`] so tests replay recorded machines:
 //! DMI (`sys/class/dmi/id/{sys_vendor,product_name}`), `lsblk --json -O`
 //! (partitions, file-system types, UUIDs, labels, LUKS, and which btrfs
 //! subvolume is mounted where), `proc/self/mountinfo` (mount options), `proc/swaps`,
@@ -40,7 +40,7 @@ const KEPT_OPTIONS: &[&str] = &[
 ];
 
 /// How detection reads the machine.
-pub trait Probe {
+pub trait Machine {
     /// Contents of `rel` (such as `sys/class/dmi/id/product_name`) under the root; `None` if absent.
     fn read(&self, rel: &str) -> Result<Option<String>, HardwareError>;
     /// `lsblk --json -O` output.
@@ -52,17 +52,17 @@ pub trait Probe {
 /// Reads a root folder: `/` for this machine (running `lsblk` and `btrfs`),
 /// or a recorded tree holding `lsblk.json` and `btrfs-subvolume-list.txt`.
 #[derive(Debug, Clone)]
-pub struct RootProbe {
+pub struct RootMachine {
     pub root: Utf8PathBuf,
 }
 
-impl RootProbe {
+impl RootMachine {
     fn live(&self) -> bool {
         self.root == "/"
     }
 }
 
-impl Probe for RootProbe {
+impl Machine for RootMachine {
     fn read(&self, rel: &str) -> Result<Option<String>, HardwareError> {
         let path = self.root.join(rel);
         match std::fs::read_to_string(&path) {
@@ -306,10 +306,10 @@ fn os_release_id(text: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Detect the machine seen by `probe`.
-pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
+/// Detect the machine seen by `machine`.
+pub fn detect(machine: &dyn Machine) -> Result<Detection, HardwareError> {
     let read = |rel: &str| -> Result<String, HardwareError> {
-        Ok(probe.read(rel)?.unwrap_or_default().trim().to_string())
+        Ok(machine.read(rel)?.unwrap_or_default().trim().to_string())
     };
     let vendor = read("sys/class/dmi/id/sys_vendor")?;
     let product = read("sys/class/dmi/id/product_name")?;
@@ -322,7 +322,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
         );
     }
 
-    let lsblk_text = probe.lsblk()?;
+    let lsblk_text = machine.lsblk()?;
     let lsblk: LsblkOutput =
         serde_json::from_str(&lsblk_text).map_err(|source| HardwareError::Lsblk {
             path: LSBLK_FILE.into(),
@@ -489,7 +489,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
             });
         }
         let first_mount = pool.mounts().next().map(|(mp, _)| mp);
-        match probe.subvolume_list(first_mount.as_deref().unwrap_or("/"))? {
+        match machine.subvolume_list(first_mount.as_deref().unwrap_or("/"))? {
             Some(list) => {
                 for name in parse_subvolume_list(&list) {
                     if subvolumes.iter().any(|s| s.name == name) {
@@ -669,7 +669,7 @@ pub fn detect(probe: &dyn Probe) -> Result<Detection, HardwareError> {
         extra_initrd_modules = vec!["virtio_pci".into(), "virtio_blk".into()];
     }
 
-    let users = detect_users(&probe.read("etc/passwd")?.unwrap_or_default(), &mut notes);
+    let users = detect_users(&machine.read("etc/passwd")?.unwrap_or_default(), &mut notes);
 
     let kernel = Kernel {
         source: profile.default_kernel,

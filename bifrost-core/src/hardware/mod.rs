@@ -13,7 +13,7 @@ pub mod detect;
 pub mod profile;
 pub mod render;
 
-pub use detect::{detect, Detection, Probe};
+pub use detect::{detect, Detection, Machine};
 pub use profile::{Profile, PROFILES};
 pub use render::render_module;
 

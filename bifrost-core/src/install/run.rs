@@ -1,8 +1,8 @@
 //! Execute a plan: step by step, recording progress in a state file so that
 //! a run stopped by a failure resumes where it stopped.
 //!
-//! Processes run through `duct` in [`RealSystem`], the one place this module
-//! touches the machine; tests drive [`execute`] with a fake [`System`].
+//! Processes run through `duct` in [`RealMachine`], the one place this module
+//! touches the machine; tests drive [`execute`] with a fake [`Machine`].
 
 use super::plan::{command_line, Action, Plan, Probe, Stdin, Step};
 use super::preflight::kernel_name;
@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 
 /// What the runner needs from the machine.
-pub trait System {
+pub trait Machine {
     /// Run `argv`; `stdin` is fed to the program's standard input. Returns a
     /// description of the failure (never containing `stdin`).
     fn run(&mut self, argv: &[String], stdin: Option<&Secret>) -> Result<(), String>;
@@ -28,7 +28,7 @@ pub trait System {
 }
 
 /// The real machine: processes through duct, probes through `/proc` and `/dev`.
-pub struct RealSystem;
+pub struct RealMachine;
 
 fn is_mounted(path: &Utf8Path) -> bool {
     let real = std::fs::canonicalize(path)
@@ -40,7 +40,7 @@ fn is_mounted(path: &Utf8Path) -> bool {
         .unwrap_or(false)
 }
 
-impl System for RealSystem {
+impl Machine for RealMachine {
     fn run(&mut self, argv: &[String], stdin: Option<&Secret>) -> Result<(), String> {
         // The plan names bifrost by name; run this very binary.
         let program = if argv[0] == "bifrost" {
@@ -340,7 +340,7 @@ pub struct RunOptions {
 /// whose probe finds them done. Stops at the first failure.
 pub fn execute(
     plan: &Plan,
-    sys: &mut dyn System,
+    sys: &mut dyn Machine,
     secret: &Secret,
     opts: &RunOptions,
     progress: &mut dyn FnMut(Event),
@@ -356,7 +356,7 @@ pub fn execute(
 /// [`execute`] with the users' password hashes for the steps that store them.
 pub fn execute_with(
     plan: &Plan,
-    sys: &mut dyn System,
+    sys: &mut dyn Machine,
     secrets: &Secrets,
     opts: &RunOptions,
     progress: &mut dyn FnMut(Event),
