@@ -29,12 +29,19 @@ pub struct EnrollArgs {
     /// The LUKS2 partition, such as /dev/disk/by-partlabel/pool.
     #[arg(long, value_name = "DEV")]
     device: Utf8PathBuf,
-    /// PCRs to seal the key to, separated by ',' or '+' (match
-    /// storage.luks.unlock.tpm2Pcrs of the host settings).
-    #[arg(long, value_name = "LIST", default_value = "7")]
-    pcrs: String,
+    /// PCRs to seal the key to, separated by ',' or '+'. Default:
+    /// storage.luks.unlock.tpm2Pcrs of the host settings (--settings), or 7
+    /// when there are none at /etc/bifrost/host.json.
+    #[arg(long, value_name = "LIST")]
+    pcrs: Option<String>,
+    /// The host settings to take the PCRs (storage.luks.unlock.tpm2Pcrs) and
+    /// the PIN (method "tpm2-pin") from when --pcrs is not given. Default:
+    /// /etc/bifrost/host.json, which an installed system links.
+    #[arg(long, value_name = "FILE")]
+    settings: Option<Utf8PathBuf>,
     /// The TPM also asks for a PIN at boot; systemd-cryptenroll asks for the
-    /// new PIN on the terminal (storage.luks.unlock.method "tpm2-pin").
+    /// new PIN on the terminal. Implied when --pcrs is not given and the host
+    /// settings' storage.luks.unlock.method is "tpm2-pin".
     #[arg(long)]
     pin: bool,
     /// Also enroll a recovery key, printed once by systemd-cryptenroll: write
@@ -64,10 +71,14 @@ pub fn run(c: Command) -> ExitCode {
 }
 
 fn enroll(a: EnrollArgs) -> ExitCode {
-    let pcrs = match tpm::parse_pcrs(&a.pcrs) {
-        Ok(p) => p,
+    let binding = match tpm::binding::resolve(a.pcrs.as_deref(), a.pin, a.settings.as_deref()) {
+        Ok(b) => b,
         Err(e) => return super::fail(&e),
     };
+    eprintln!("bifrost: sealing to {}", binding.source);
+    for note in &binding.notes {
+        eprintln!("bifrost: note: {note}");
+    }
     let prompt = format!("Passphrase of {}", a.device);
     let key_file = a.key_file;
     let mut secret = || match &key_file {
@@ -76,8 +87,8 @@ fn enroll(a: EnrollArgs) -> ExitCode {
     };
     let opts = EnrollOptions {
         device: a.device,
-        pcrs,
-        pin: a.pin,
+        pcrs: binding.pcrs,
+        pin: binding.pin,
         recovery_key: a.recovery_key,
     };
     let result = tpm::enroll(&mut RealMachine, &opts, &mut secret, &mut |step| {

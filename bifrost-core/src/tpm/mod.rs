@@ -12,15 +12,17 @@
 //! the Nix store. Standard input stays the
 //! terminal, where systemd-cryptenroll asks for a new PIN itself.
 
+pub mod binding;
 pub mod header;
 pub mod run;
 pub mod slots;
 
+pub use binding::{Binding, HOST_SETTINGS};
 pub use run::RealMachine;
 pub use slots::{Slot, SlotKind};
 
 use crate::install::secret::{Secret, SecretError};
-use crate::spec::{MAX_PCR, SECURE_BOOT_PCR};
+use crate::spec::{SpecError, MAX_PCR, SECURE_BOOT_PCR};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 
@@ -51,10 +53,16 @@ pub enum TpmError {
     BadPcrs { given: String, reason: String },
     #[error("more than one TPM found ({found}): bifrost cannot tell which one the firmware measures the boot into; enroll with systemd-cryptenroll --tpm2-device=/dev/tpmrmN yourself; nothing was changed")]
     ManyTpms { found: String },
-    #[error("--pin needs a terminal: systemd-cryptenroll asks for the new PIN on it; run bifrost tpm enroll from a terminal (the passphrase can still come from --key-file)")]
+    #[error("a PIN (--pin, or storage.luks.unlock.method \"tpm2-pin\" in the host settings) needs a terminal: systemd-cryptenroll asks for the new PIN on it; run bifrost tpm enroll from a terminal (the passphrase can still come from --key-file)")]
     PinNeedsTerminal,
     #[error(transparent)]
     Secret(#[from] SecretError),
+    #[error("no --pcrs given and the host settings {path} cannot tell the PCRs; fix the file, name another with --settings FILE, or give --pcrs LIST")]
+    Settings {
+        path: Utf8PathBuf,
+        #[source]
+        source: Box<SpecError>,
+    },
     #[error("{device}: {detail}")]
     Metadata { device: Utf8PathBuf, detail: String },
     #[error("{program} failed on {device}: {detail}")]
