@@ -39,11 +39,17 @@ pub struct EnrollArgs {
     /// /etc/bifrost/host.json, which an installed system links.
     #[arg(long, value_name = "FILE")]
     settings: Option<Utf8PathBuf>,
-    /// The TPM also asks for a PIN at boot; systemd-cryptenroll asks for the
-    /// new PIN on the terminal. Implied when --pcrs is not given and the host
-    /// settings' storage.luks.unlock.method is "tpm2-pin".
+    /// The TPM also asks for a PIN at boot. bifrost asks for the new PIN on
+    /// the terminal (twice, no echo) and hands it to systemd-cryptenroll in
+    /// its environment ($NEWPIN), never on a command line. Implied when
+    /// --pcrs is not given and the host settings' storage.luks.unlock.method
+    /// is "tpm2-pin".
     #[arg(long)]
     pin: bool,
+    /// Read the new PIN from FILE instead (one trailing newline is dropped);
+    /// implies --pin.
+    #[arg(long, value_name = "FILE")]
+    pin_file: Option<Utf8PathBuf>,
     /// Also enroll a recovery key, printed once by systemd-cryptenroll: write
     /// it down, it opens the pool when the TPM refuses and the passphrase is lost.
     #[arg(long)]
@@ -71,7 +77,11 @@ pub fn run(c: Command) -> ExitCode {
 }
 
 fn enroll(a: EnrollArgs) -> ExitCode {
-    let binding = match tpm::binding::resolve(a.pcrs.as_deref(), a.pin, a.settings.as_deref()) {
+    let binding = match tpm::binding::resolve(
+        a.pcrs.as_deref(),
+        a.pin || a.pin_file.is_some(),
+        a.settings.as_deref(),
+    ) {
         Ok(b) => b,
         Err(e) => return super::fail(&e),
     };
@@ -89,6 +99,7 @@ fn enroll(a: EnrollArgs) -> ExitCode {
         device: a.device,
         pcrs: binding.pcrs,
         pin: binding.pin,
+        pin_file: a.pin_file,
         recovery_key: a.recovery_key,
     };
     let result = tpm::enroll(&mut RealMachine, &opts, &mut secret, &mut |step| {

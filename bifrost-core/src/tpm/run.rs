@@ -1,10 +1,11 @@
 //! [`RealMachine`]: the TPM enrollment's only contact with the machine.
 
 use super::{header::HEADER_PREFIX, Machine, TPMRM_CLASS};
-use crate::install::secret::Secret;
+use crate::install::secret::{Secret, SecretError};
 use camino::Utf8Path;
 use std::io::{IsTerminal, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::ffi::OsStrExt;
 
 /// The real machine: the device's first bytes, sysfs, cryptsetup and
 /// systemd-cryptenroll.
@@ -141,15 +142,27 @@ impl Machine for RealMachine {
         }
     }
 
-    fn cryptenroll(&mut self, args: &[String], secret: &Secret) -> Result<(), String> {
+    fn cryptenroll(
+        &mut self,
+        args: &[String],
+        secret: &Secret,
+        new_pin: Option<&Secret>,
+    ) -> Result<(), String> {
         let key =
             memfd_with(secret).map_err(|e| format!("could not hold the key in memory: {e}"))?;
-        let status = std::process::Command::new("systemd-cryptenroll")
-            .arg(format!(
-                "--unlock-key-file=/proc/self/fd/{}",
-                key.as_raw_fd()
-            ))
-            .args(args)
+        let mut cmd = std::process::Command::new("systemd-cryptenroll");
+        cmd.arg(format!(
+            "--unlock-key-file=/proc/self/fd/{}",
+            key.as_raw_fd()
+        ))
+        .args(args);
+        // An inherited $NEWPIN would silently become the PIN of a slot the
+        // user asked none for (or another than the one given).
+        match new_pin {
+            Some(pin) => cmd.env("NEWPIN", std::ffi::OsStr::from_bytes(pin.expose())),
+            None => cmd.env_remove("NEWPIN"),
+        };
+        let status = cmd
             .status()
             .map_err(|e| format!("could not start systemd-cryptenroll: {e}"))?;
         drop(key);
@@ -158,6 +171,10 @@ impl Machine for RealMachine {
         } else {
             Err(exit_detail(status, b""))
         }
+    }
+
+    fn ask_new_pin(&mut self) -> Result<Secret, SecretError> {
+        Secret::prompt("New TPM2 PIN", true)
     }
 
     fn stdin_is_terminal(&mut self) -> bool {
