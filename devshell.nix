@@ -2,7 +2,7 @@
 # suite needs, so `tests/run.sh` runs the same tests here as on Debian.
 #
 # `commands` and `files` mirror the PKG table of tests/run.sh key by key
-# (tests/tests/devshell_tools.rs compares them, and checks that every
+# (tests/tests/e2e/devshell_tools.rs compares them, and checks that every
 # `BIFROST_*` tool variable the tests read is set here).
 {
   pkgs,
@@ -98,7 +98,7 @@ in
     BIFROST_BUSYBOX = "${busybox}/bin/busybox";
     # The install test loads dm-crypt and btrfs from this kernel's modules.
     BIFROST_KERNEL_MODULES = "${guest.linuxPackages.kernel}/lib/modules";
-    # Secure Boot (tests/tests/sb_boot.rs, sb_cli.rs).
+    # Secure Boot (tests/tests/e2e/sb_boot.rs, sb_cli.rs).
     BIFROST_OVMF_SECBOOT_CODE = ovmfSecure.firmware;
     BIFROST_OVMF_SETUP_VARS = ovmfSecure.variables;
     BIFROST_OVMF_MS_VARS = "${sbStandin}/OVMF_VARS_4M.ms.fd";
@@ -106,9 +106,9 @@ in
     BIFROST_SNAKEOIL_KEY = "${sbStandin}/PkKek-1-snakeoil.key";
     BIFROST_SNAKEOIL_CERT = "${sbStandin}/PkKek-1-snakeoil.pem";
     BIFROST_SHIM = "${sbStandin}/shim/shimx64.efi.signed";
-    # What tests/nix/sb-standin.sh signs (tests/tests/sb_standin.rs).
+    # What tests/nix/sb-standin.sh signs (tests/tests/e2e/sb_standin.rs).
     BIFROST_SHIM_UNSIGNED_DIR = "${shim}/share/shim";
-    # TPM (tests/tests/tpm_qemu.rs): what runs in the guest is x86_64; the
+    # TPM (tests/tests/e2e/tpm_qemu.rs): what runs in the guest is x86_64; the
     # token plugin folder is the one nixpkgs' cryptsetup is built to search
     # (pkgs/by-name/cr/cryptsetup: `${systemd}/lib/cryptsetup`).
     BIFROST_SYSTEMD_CRYPTSETUP = "${systemd}/lib/systemd/systemd-cryptsetup";

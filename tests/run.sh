@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 # Debian package that provides each command or file the tests use.
 # devshell.nix (`nix develop`) lists the same keys with their nixpkgs
-# package or variable; tests/tests/devshell_tools.rs keeps the two equal.
+# package or variable; tests/tests/e2e/devshell_tools.rs keeps the two equal.
 declare -A PKG=(
   [nix-instantiate]=nix-bin
   [qemu-system-x86_64]=qemu-system-x86
@@ -39,10 +39,10 @@ declare -A PKG=(
   [efibootmgr]=efibootmgr
   [cert-to-efi-sig-list]=efitools
   [/usr/lib/shim/shimx64.efi.signed]=shim-signed
-  # tests/tests/sb_standin.rs: what the Nix dev shell signs in place of it.
+  # tests/tests/e2e/sb_standin.rs: what the Nix dev shell signs in place of it.
   [/usr/lib/shim/shimx64.efi]=shim-unsigned
   [pip3]=python3-pip
-  # tests/tests/tpm_qemu.rs: a software TPM, systemd's TPM2 LUKS tools and
+  # tests/tests/e2e/tpm_qemu.rs: a software TPM, systemd's TPM2 LUKS tools and
   # the TSS2 libraries they dlopen (tpm2-tools depends on all of them;
   # their package names change between releases, t64).
   [swtpm]=swtpm

@@ -15,6 +15,7 @@ pub mod lock;
 pub mod mounts;
 pub mod nixdata;
 pub mod nixexpr;
+pub mod process;
 pub mod refind;
 pub mod sb;
 pub mod shell;

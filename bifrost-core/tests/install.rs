@@ -33,6 +33,7 @@ fn request(mode: Mode) -> PlanRequest {
         storage_only: false,
         settings_file: "/flake/hosts/surface-pro-8/host.json".into(),
         nvram: true,
+        sb_keys: None,
     }
 }
 
@@ -49,6 +50,117 @@ fn fresh_plan_snapshot() {
 fn dual_boot_plan_snapshot() {
     insta::assert_snapshot!("dual_boot_plan", plan::render(&make(Mode::DualBoot)));
     insta::assert_json_snapshot!("dual_boot_plan_json", make(Mode::DualBoot));
+}
+
+fn secure_boot(route: spec::SecureBootRoute) -> HostSettings {
+    let mut s = settings();
+    s.security.secure_boot.enable = true;
+    s.security.secure_boot.keys_path = Some("/etc/secureboot".into());
+    s.security.secure_boot.route = route;
+    s
+}
+
+#[test]
+fn secure_boot_plan_snapshot() {
+    let p = plan::plan(
+        &secure_boot(spec::SecureBootRoute::Shim),
+        &request(Mode::Fresh),
+    )
+    .unwrap();
+    insta::assert_snapshot!("fresh_plan_secure_boot", plan::render(&p));
+}
+
+#[test]
+fn secure_boot_keys_are_placed_before_nixos_install_in_each_mode() {
+    let ids = |p: &Plan| p.steps.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+    // Off: no step, no signing.
+    let off = make(Mode::Fresh);
+    assert!(!ids(&off).contains(&"sb-keys".to_string()));
+    assert!(!argv_of(&off, "esp-install").contains(&"--sign-key".to_string()));
+
+    let shim = plan::plan(
+        &secure_boot(spec::SecureBootRoute::Shim),
+        &request(Mode::DualBoot),
+    )
+    .unwrap();
+    let i = ids(&shim);
+    let at = |id: &str| i.iter().position(|x| x == id).unwrap();
+    assert!(at("sb-keys") < at("nixos-install"));
+    assert_eq!(
+        argv_of(&shim, "sb-keys"),
+        [
+            "bifrost",
+            "sb",
+            "keys",
+            "--dir",
+            "/mnt/etc/secureboot",
+            "--keep-existing",
+            "--name",
+            "mok"
+        ]
+    );
+    let step = shim.steps.iter().find(|s| s.id == "sb-keys").unwrap();
+    assert_eq!(step.writes[0].kind, WriteKind::Keys);
+    let esp = argv_of(&shim, "esp-install");
+    let w = esp.windows(4).any(|w| {
+        w == [
+            "--sign-key",
+            "/mnt/etc/secureboot/mok.key",
+            "--sign-cert",
+            "/mnt/etc/secureboot/mok.crt",
+        ]
+    });
+    assert!(w && esp.contains(&"--shim".to_string()), "{esp:?}");
+
+    let own = plan::plan(
+        &secure_boot(spec::SecureBootRoute::OwnKeys),
+        &request(Mode::Fresh),
+    )
+    .unwrap();
+    assert!(argv_of(&own, "sb-keys").ends_with(&["--firmware".to_string()]));
+    let esp = argv_of(&own, "esp-install");
+    assert!(esp.contains(&"/mnt/etc/secureboot/db.key".to_string()));
+    assert!(!esp.contains(&"--shim".to_string()));
+
+    // The user's keys: copied by path; the plan holds no key contents.
+    let mut req = request(Mode::Fresh);
+    req.sb_keys = Some("/media/usb/keys".into());
+    let mine = plan::plan(&secure_boot(spec::SecureBootRoute::OwnKeys), &req).unwrap();
+    assert!(argv_of(&mine, "sb-keys").ends_with(&[
+        "--from".to_string(),
+        "/media/usb/keys".into(),
+        "--name".into(),
+        "db".into()
+    ]));
+}
+
+#[test]
+fn secure_boot_key_settings_are_checked() {
+    let mut s = secure_boot(spec::SecureBootRoute::Shim);
+    s.security.secure_boot.keys_path = Some("/nix/store/keys".into());
+    let e = plan::plan(&s, &request(Mode::Fresh)).unwrap_err();
+    assert!(
+        e.to_string().starts_with("security.secureBoot.keysPath"),
+        "{e}"
+    );
+    s.security.secure_boot.keys_path = None;
+    let e = plan::plan(&s, &request(Mode::Fresh)).unwrap_err();
+    assert!(
+        e.to_string().starts_with("security.secureBoot.keysPath"),
+        "{e}"
+    );
+    let mut req = request(Mode::Fresh);
+    req.sb_keys = Some("/keys".into());
+    let e = plan::plan(&settings(), &req).unwrap_err();
+    assert!(
+        e.to_string().starts_with("security.secureBoot.enable"),
+        "{e}"
+    );
+    let mut s = secure_boot(spec::SecureBootRoute::Shim);
+    s.security.secure_boot.enable = true;
+    req.sb_keys = Some("keys".into());
+    let e = plan::plan(&s, &req).unwrap_err();
+    assert!(e.to_string().contains("--sb-keys"), "{e}");
 }
 
 /// Every way a plan could write to Kinoite's side, from the step metadata

@@ -1,6 +1,6 @@
 # Evaluates modules/boot.nix with nixpkgs' lib against the strict model of
 # nixpkgs (nixpkgs-model.nix; a full NixOS evaluation needs all of nixpkgs).
-# Used by tests/tests/boot_module.rs; prints JSON.
+# Used by tests/tests/e2e/boot_module.rs; prints JSON.
 {
   libPath,
   settingsJson,

@@ -1,6 +1,6 @@
 # Evaluates flake.nix outputs with the real nixpkgs lib and stand-in packages
 # (nixpkgs itself is not reachable here): catches misspelt outputs, wrong
-# function shapes and the dev-shell variables. Used by tests/tests/flake_eval.rs.
+# function shapes and the dev-shell variables. Used by tests/tests/e2e/flake_eval.rs.
 {
   flakeDir,
   nixpkgsLib,
@@ -114,7 +114,7 @@ in {
   apps = lib.mapAttrs (_: a: lib.mapAttrs (_: app: app.type) a) outputs.apps;
   formatter = lib.mapAttrs (_: f: {inherit (f) text;} // {inputs = map (p: p.name) f.runtimeInputs;}) outputs.formatter;
   shellPackages = lib.mapAttrs (_: s: map (p: p.name) s.default.packages) outputs.devShells;
-  # What tests/tests/devshell_tools.rs compares with tests/run.sh.
+  # What tests/tests/e2e/devshell_tools.rs compares with tests/run.sh.
   shellCommands = lib.mapAttrs (_: s: lib.mapAttrs (_: p: p.name) s.default.passthru.commands) outputs.devShells;
   shellFiles = lib.mapAttrs (_: s: s.default.passthru.files) outputs.devShells;
 }

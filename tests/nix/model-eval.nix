@@ -2,7 +2,7 @@
 # each) against the strict model of nixpkgs (nixpkgs-model.nix), the way
 # `nix flake check` would with real nixpkgs: assertions, conflicting
 # definitions, undeclared options and broken packages all fail here.
-# Used by tests/tests/nixos_model.rs; prints JSON.
+# Used by tests/tests/e2e/nixos_model.rs; prints JSON.
 {
   libPath,
   # Folder of the flake to evaluate: bifrost's own, or a user's flake that

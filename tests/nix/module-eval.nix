@@ -2,7 +2,7 @@
 # nixpkgs itself: nixpkgs-model.nix declares the nixpkgs options bifrost sets
 # or reads (strictly: an undeclared one is an error) and makes the
 # definitions nixpkgs' own modules make on them.
-# Used by tests/tests/module_eval.rs; `lib` is a local nixpkgs lib.
+# Used by tests/tests/e2e/module_eval.rs; `lib` is a local nixpkgs lib.
 {
   lib,
   # Host settings (already parsed JSON), or null to use only `module`.

@@ -2,7 +2,7 @@
 # Secure Boot test material for the Nix dev shell, where Debian's ovmf
 # (snakeoil keys and VARS) and shim-signed (shim signed by Microsoft's UEFI
 # CA) do not exist. flake.nix runs it in a derivation; it runs unchanged on
-# Debian against Debian's files (tests/tests/sb_standin.rs).
+# Debian against Debian's files (tests/tests/e2e/sb_standin.rs).
 #
 #   sb-standin.sh OUT VARS MS_VARS SHIM_DIR
 #

@@ -100,6 +100,11 @@ pub struct More {
     /// or a disk prepared for another machine).
     #[arg(long)]
     no_nvram: bool,
+    /// With security.secureBoot.enable: copy the signing keys from DIR
+    /// (mok.key/mok.crt on the shim route, db.key/db.crt with own keys) to
+    /// keysPath on the new system instead of creating new ones there.
+    #[arg(long, value_name = "DIR")]
+    sb_keys: Option<Utf8PathBuf>,
 }
 
 const WORK_DIR: &str = "/run/bifrost";
@@ -156,6 +161,12 @@ pub fn run(a: Args) -> ExitCode {
             .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
             .unwrap_or_else(|| settings_path.clone()),
         nvram: !a.more.no_nvram,
+        sb_keys: a.more.sb_keys.as_ref().map(|p| {
+            std::path::absolute(p)
+                .ok()
+                .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
+                .unwrap_or_else(|| p.clone())
+        }),
     };
     let the_plan = match plan::plan(&settings, &req) {
         Ok(p) => p,

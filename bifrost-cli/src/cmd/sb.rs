@@ -12,6 +12,10 @@ pub enum Command {
     /// `mokutil --import` and MokManager take). With --firmware also PK, KEK and db
     /// (.key/.crt/.cer, the signature list .esl and the signed update .auth) for firmware
     /// that lets its owner enroll keys. Refuses when any of these files exists.
+    ///
+    /// With --from DIR, copies the user's NAME.key and NAME.crt (and NAME.cer and, with
+    /// --firmware, the PK/KEK/db files that DIR has) instead of creating keys. The folder
+    /// is made mode 0700, private keys 0600.
     Keys(KeysArgs),
     /// Check that every EFI binary rEFInd may load is signed by a certificate.
     ///
@@ -70,6 +74,13 @@ pub struct KeysArgs {
     /// Also create PK, KEK and db for `bifrost sb enroll` (firmware in setup mode).
     #[arg(long)]
     firmware: bool,
+    /// Copy the keys from this folder instead of creating new ones.
+    #[arg(long, value_name = "DIR")]
+    from: Option<Utf8PathBuf>,
+    /// Keep a complete set already in --dir (the same files as --from's, or any complete
+    /// set without --from) instead of refusing; anything else there is still refused.
+    #[arg(long)]
+    keep_existing: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -129,6 +140,9 @@ fn keys(a: KeysArgs) -> ExitCode {
         common_name: a.common_name,
         firmware: a.firmware,
     };
+    if a.from.is_some() || a.keep_existing {
+        return place(&o, a.from.as_deref(), a.keep_existing, a.json);
+    }
     match sb::keys::create(&o) {
         Ok(r) if a.json => {
             println!("{}", serde_json::to_string_pretty(&r).expect("serialises"));
@@ -148,6 +162,32 @@ fn keys(a: KeysArgs) -> ExitCode {
                 "next: sign with `bifrost esp install … --sign-key {} --sign-cert {}`, then enroll with `bifrost sb enroll-mok --cert {}`",
                 r.key, r.cert, r.cert_der
             );
+            ExitCode::SUCCESS
+        }
+        Err(e) => super::fail(&e),
+    }
+}
+
+fn place(
+    o: &sb::keys::KeysOptions,
+    from: Option<&camino::Utf8Path>,
+    keep_existing: bool,
+    json: bool,
+) -> ExitCode {
+    match sb::place::place(o, from, keep_existing) {
+        Ok(p) if json => {
+            println!("{}", serde_json::to_string_pretty(&p).expect("serialises"));
+            ExitCode::SUCCESS
+        }
+        Ok(p) => {
+            let verb = match p {
+                sb::place::Placed::Created { .. } => "created",
+                sb::place::Placed::Copied { .. } => "copied",
+                sb::place::Placed::Kept { .. } => "kept (already there)",
+            };
+            for f in p.files() {
+                println!("{verb}: {f}");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => super::fail(&e),

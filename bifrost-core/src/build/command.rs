@@ -5,30 +5,7 @@ use super::cancel;
 use std::io::{BufRead, BufReader, Read};
 use std::time::Duration;
 
-/// Errors of this module.
-#[derive(Debug, thiserror::Error)]
-pub enum CommandError {
-    #[error("could not run `{cmd}`: {source} (is Nix installed and on PATH?)")]
-    Spawn {
-        cmd: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("reading the output of `{cmd}`: {source}")]
-    Read {
-        cmd: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("`{cmd}` failed ({status}): {stderr}")]
-    Failed {
-        cmd: String,
-        status: String,
-        stderr: String,
-    },
-    #[error("interrupted")]
-    Interrupted,
-}
+pub use crate::process::{shell_line, ProcessError as CommandError};
 
 /// What `nix build` left behind.
 #[derive(Debug)]
@@ -37,16 +14,6 @@ pub struct BuildOutput {
     pub code: Option<i32>,
     /// stdout: the `--json` result document on success.
     pub stdout: String,
-}
-
-/// Render a command line for humans (and `--dry-run`): words that need it
-/// are single-quoted the way a POSIX shell reads them back.
-pub fn shell_line(program: &str, args: &[String]) -> String {
-    std::iter::once(program)
-        .chain(args.iter().map(String::as_str))
-        .map(crate::shell::quote)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn signal(pid: u32, sig: libc::c_int) {
@@ -132,65 +99,4 @@ pub fn nix_build_streaming(
         code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
     })
-}
-
-/// Run a short `nix`/`nix-store` command and return its stdout; non-zero exit
-/// is an error carrying its stderr. Stops it on SIGINT like a build.
-pub fn run_captured(program: &str, args: &[String]) -> Result<String, CommandError> {
-    let line = shell_line(program, args);
-    let handle = duct::cmd(program, args)
-        .stdout_capture()
-        .stderr_capture()
-        .stdin_null()
-        .unchecked()
-        .start()
-        .map_err(|source| CommandError::Spawn {
-            cmd: line.clone(),
-            source,
-        })?;
-    let output = loop {
-        match handle.wait_timeout(Duration::from_millis(50)) {
-            Ok(Some(o)) => break o,
-            Ok(None) => {
-                if cancel::requested() {
-                    let _ = handle.kill();
-                    let _ = handle.wait();
-                    return Err(CommandError::Interrupted);
-                }
-            }
-            Err(source) => return Err(CommandError::Read { cmd: line, source }),
-        }
-    };
-    if !output.status.success() {
-        let stderr = super::progress::strip_ansi(&String::from_utf8_lossy(&output.stderr));
-        return Err(CommandError::Failed {
-            cmd: line,
-            status: output.status.to_string(),
-            stderr: stderr.trim().to_owned(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoting() {
-        let args: Vec<String> = [
-            "build",
-            "path:/tmp/x#nixosConfigurations.\"a b\".config",
-            "--option",
-            "extra-substituters",
-            "",
-            "it's",
-        ]
-        .map(String::from)
-        .to_vec();
-        assert_eq!(
-            shell_line("nix", &args),
-            r#"nix build 'path:/tmp/x#nixosConfigurations."a b".config' --option extra-substituters '' 'it'\''s'"#
-        );
-    }
 }

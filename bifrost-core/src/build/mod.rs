@@ -371,10 +371,13 @@ pub fn list_hosts(flake: &str, eval_args: &[String]) -> Result<Vec<String>, Buil
     .map(String::from)
     .to_vec();
     args.extend(eval_args.iter().cloned());
-    let out = command::run_captured("nix", &args).map_err(|source| BuildError::Eval {
-        what: format!("{flake}#nixosConfigurations"),
-        source,
-    })?;
+    let out = crate::process::Cmd::new("nix", &args)
+        .cancellable()
+        .read()
+        .map_err(|source| BuildError::Eval {
+            what: format!("{flake}#nixosConfigurations"),
+            source,
+        })?;
     Ok(serde_json::from_str(&out).unwrap_or_default())
 }
 
@@ -402,7 +405,7 @@ pub fn resolve_host(req: &Request) -> Result<String, BuildError> {
 fn eval_raw(expr: &str, extra: &[String]) -> Result<String, command::CommandError> {
     let mut args = vec!["eval".to_owned(), "--raw".to_owned(), expr.to_owned()];
     args.extend(extra.iter().cloned());
-    command::run_captured("nix", &args)
+    crate::process::Cmd::new("nix", &args).cancellable().read()
 }
 
 /// Flake revision, dirtiness and the nixpkgs revision from its lock file.
@@ -414,7 +417,9 @@ pub fn flake_info(flake: &str, extra: &[String]) -> (manifest::FlakeInfo, Option
         flake.to_owned(),
     ];
     args.extend(extra.iter().cloned());
-    let meta: serde_json::Value = command::run_captured("nix", &args)
+    let meta: serde_json::Value = crate::process::Cmd::new("nix", &args)
+        .cancellable()
+        .read()
         .ok()
         .and_then(|s| serde_json::from_str(&s).ok())
         .unwrap_or_default();

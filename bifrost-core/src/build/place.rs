@@ -249,13 +249,16 @@ pub fn place_root(
             "--realise".to_owned(),
             target.to_owned(),
         ];
-        super::command::run_captured("nix-store", &args).map_err(|e| {
-            PlaceError::Io(crate::fsutil::IoError::new(
-                link.to_owned(),
-                "register GC root",
-                std::io::Error::other(e.to_string()),
-            ))
-        })?;
+        crate::process::Cmd::new("nix-store", &args)
+            .cancellable()
+            .read()
+            .map_err(|e| {
+                PlaceError::Io(crate::fsutil::IoError::new(
+                    link.to_owned(),
+                    "register GC root",
+                    std::io::Error::other(e.to_string()),
+                ))
+            })?;
         Ok(())
     };
     let target_of = |k: usize| -> Option<String> {

@@ -69,13 +69,12 @@ pub struct System;
 
 impl Probe for System {
     fn run(&self, program: &str, args: &[&str]) -> Option<Result<String, String>> {
-        let out = duct::cmd(program, args)
-            .stdout_capture()
-            .stderr_capture()
-            .unchecked()
-            .run()
+        // stdin stays this terminal's, as before.
+        let out = crate::process::Cmd::new(program, args)
+            .inherit_stdin()
+            .output()
             .ok()?;
-        if out.status.success() {
+        if out.success() {
             Some(Ok(String::from_utf8_lossy(&out.stdout).into_owned()))
         } else {
             Some(Err(String::from_utf8_lossy(&out.stderr).into_owned()))

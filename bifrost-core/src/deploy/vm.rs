@@ -515,15 +515,15 @@ pub fn run_qemu(qemu: &Utf8Path, args: &[String]) -> Result<i32, VmError> {
 }
 
 fn run(program: &str, args: &[String], env: &[(&str, String)]) -> Result<i32, VmError> {
-    let mut cmd = duct::cmd(program, args).unchecked();
+    let mut cmd = crate::process::Cmd::new(program, args).interactive();
     for (k, v) in env {
         cmd = cmd.env(k, v);
     }
-    let out = cmd.run().map_err(|source| VmError::Run {
+    let out = cmd.output().map_err(|e| VmError::Run {
         program: program.to_string(),
-        source,
+        source: e.into_io(),
     })?;
-    Ok(out.status.code().unwrap_or(1))
+    Ok(out.code.unwrap_or(1))
 }
 
 /// How to run a host's `system.build.vm`.

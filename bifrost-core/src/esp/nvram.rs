@@ -10,7 +10,6 @@
 //! it is already first. The writes go through `efibootmgr`, which handles
 //! efivarfs' immutable flag and variable attributes.
 
-use crate::build::command;
 use crate::fsutil::io_err;
 use crate::install::preflight;
 use camino::{Utf8Path, Utf8PathBuf};
@@ -401,7 +400,9 @@ pub struct Registered {
 }
 
 fn efibootmgr(args: &[String]) -> Result<(), NvramError> {
-    command::run_captured("efibootmgr", args)
+    crate::process::Cmd::new("efibootmgr", args)
+        .cancellable()
+        .read()
         .map(|_| ())
         .map_err(|e| NvramError::Efibootmgr(e.to_string()))
 }

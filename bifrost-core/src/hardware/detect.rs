@@ -84,9 +84,10 @@ impl Probe for RootProbe {
                 root: self.root.to_string(),
             });
         }
-        duct::cmd!("lsblk", "--json", "-O")
+        crate::process::Cmd::new("lsblk", ["--json", "-O"])
             .stderr_null()
-            .read()
+            .inherit_stdin()
+            .stdout_only()
             .map_err(|source| HardwareError::Run {
                 command: "lsblk --json -O".into(),
                 source,
@@ -102,10 +103,13 @@ impl Probe for RootProbe {
         }
         // Needs root and btrfs-progs; without them the mounted subvolumes
         // (from lsblk) are still known, so this is not an error.
-        Ok(duct::cmd!("btrfs", "subvolume", "list", mount_point)
-            .stderr_null()
-            .read()
-            .ok())
+        Ok(
+            crate::process::Cmd::new("btrfs", ["subvolume", "list", mount_point])
+                .stderr_null()
+                .inherit_stdin()
+                .stdout_only()
+                .ok(),
+        )
     }
 }
 

@@ -15,6 +15,7 @@ pub mod plan;
 pub mod preflight;
 pub mod refind_bin;
 pub mod run;
+pub mod sb_keys;
 pub mod secret;
 pub mod shared;
 pub mod source;

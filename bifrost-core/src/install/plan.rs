@@ -50,6 +50,9 @@ pub struct PlanRequest {
     pub settings_file: Utf8PathBuf,
     /// Register rEFInd in the firmware's boot menu (NVRAM) and put it first.
     pub nvram: bool,
+    /// Secure Boot: copy the user's keys from this folder to the settings'
+    /// `keysPath` on the target instead of creating new ones.
+    pub sb_keys: Option<Utf8PathBuf>,
 }
 
 /// The ordered steps of one install.
@@ -150,6 +153,8 @@ pub enum WriteKind {
     Files,
     /// A root-only file holding a password hash.
     PasswordHash,
+    /// Secure Boot signing keys: private keys 0600 in a 0700 folder.
+    Keys,
 }
 
 /// Whose data a write touches.
@@ -806,6 +811,14 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
             )
             .writes(WriteKind::PasswordHash, path, DataOwner::Nixos);
         }
+        // Before nixos-install: its boot-loader hook signs with these keys.
+        if let Some(sb) = super::sb_keys::step(settings, req)? {
+            b.push("sb-keys", sb.title, run(sb.argv)).writes(
+                WriteKind::Keys,
+                sb.dir,
+                DataOwner::Nixos,
+            );
+        }
         b.push(
             "nixos-install",
             format!(
@@ -903,6 +916,8 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
         if req.nvram {
             esp.push("--nvram".into());
         }
+        // Signed as the boot hook signed it: unsigned files would replace them.
+        esp.extend(super::sb_keys::esp_sign_args(settings, target));
         if kinoite.is_some_and(|k| k.mode == crate::spec::KinoiteMode::Direct) {
             esp.extend(["--kinoite-boot".into(), kinoite_boot.to_string()]);
         }
@@ -969,6 +984,7 @@ fn kind_name(k: WriteKind) -> &'static str {
         WriteKind::Directory => "directory",
         WriteKind::Files => "files",
         WriteKind::PasswordHash => "password hash (mode 0600)",
+        WriteKind::Keys => "signing keys (private 0600, folder 0700)",
     }
 }
 

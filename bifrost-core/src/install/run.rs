@@ -27,23 +27,6 @@ pub trait System {
     fn write_password_hash(&mut self, path: &Utf8Path, hash: &Secret) -> Result<(), String>;
 }
 
-/// A pipe whose ends are closed on exec (duct hands the read end to the child).
-fn pipe() -> std::io::Result<(std::fs::File, std::fs::File)> {
-    use std::os::fd::FromRawFd;
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors were just created and are owned by nobody else.
-    Ok(unsafe {
-        (
-            std::fs::File::from_raw_fd(fds[0]),
-            std::fs::File::from_raw_fd(fds[1]),
-        )
-    })
-}
-
 /// The real machine: processes through duct, probes through `/proc` and `/dev`.
 pub struct RealSystem;
 
@@ -67,34 +50,19 @@ impl System for RealSystem {
         } else {
             argv[0].clone()
         };
-        let cmd = duct::cmd(program, &argv[1..]).unchecked();
-        let result = match stdin {
-            // Through a pipe written straight from the wiped buffer: no
-            // other copy of the passphrase is left behind in memory.
-            Some(secret) => {
-                let (read_end, write_end) =
-                    pipe().map_err(|e| format!("could not make a pipe for {}: {e}", argv[0]))?;
-                let cmd = cmd.stdin_file(read_end);
-                std::thread::scope(|scope| {
-                    scope.spawn(move || {
-                        use std::io::Write;
-                        let mut w = write_end;
-                        // A program that exits without reading closes the
-                        // pipe; its exit status tells what happened.
-                        let _ = w.write_all(secret.expose());
-                    });
-                    cmd.run()
-                })
-            }
-            None => cmd.stdin_null().run(),
-        };
-        match result {
-            Ok(out) if out.status.success() => Ok(()),
-            Ok(out) => Err(match out.status.code() {
+        // Its messages go straight to this terminal; a secret goes on stdin
+        // through a pipe written from the wiped buffer, no other copy.
+        let mut cmd = crate::process::Cmd::new(&program, &argv[1..]).inherit_output();
+        if let Some(secret) = stdin {
+            cmd = cmd.secret_stdin(secret);
+        }
+        match cmd.output() {
+            Ok(out) if out.success() => Ok(()),
+            Ok(out) => Err(match out.code {
                 Some(c) => format!("exited with status {c} (its messages are above)"),
                 None => "was killed by a signal".into(),
             }),
-            Err(e) => Err(format!("could not start {}: {e}", argv[0])),
+            Err(e) => Err(format!("could not start {}: {}", argv[0], e.into_io())),
         }
     }
 

@@ -51,13 +51,13 @@ pub fn enroll_mok(cert: &Utf8Path) -> Result<(), SbError> {
         });
     }
     // Interactive: mokutil reads the password from this terminal.
-    let status = duct::cmd("mokutil", ["--import", der.as_str()])
-        .unchecked()
-        .run()
+    let status = crate::process::Cmd::new("mokutil", ["--import", der.as_str()])
+        .interactive()
+        .output()
         .map_err(|e| SbError::ToolMissing {
             program: "mokutil".into(),
             package: "mokutil",
-            detail: e.to_string(),
+            detail: e.into_io().to_string(),
         })?
         .status;
     if !status.success() {

@@ -9,10 +9,11 @@ pub mod efivars;
 pub mod enroll;
 pub mod keys;
 pub mod pe;
+pub mod place;
 pub mod verify;
 
-use crate::build::command::{run_captured, CommandError};
 use crate::fsutil::io_err;
+use crate::process::{Cmd, ProcessError as CommandError};
 use camino::Utf8Path;
 
 /// Errors of this module.
@@ -50,15 +51,17 @@ pub enum SbError {
 }
 
 pub(crate) fn run(program: &str, args: &[&str]) -> Result<String, SbError> {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    run_captured(program, &args).map_err(|e| match e {
-        CommandError::Spawn { source, .. } => SbError::ToolMissing {
-            program: program.into(),
-            package: package_of(program),
-            detail: source.to_string(),
-        },
-        e => SbError::Tool(e),
-    })
+    Cmd::new(program, args)
+        .cancellable()
+        .read()
+        .map_err(|e| match e {
+            CommandError::Spawn { source, .. } => SbError::ToolMissing {
+                program: program.into(),
+                package: package_of(program),
+                detail: source.to_string(),
+            },
+            e => SbError::Tool(e),
+        })
 }
 
 /// The Debian package that ships each tool bifrost runs.

@@ -5,28 +5,12 @@ use crate::install::secret::{Secret, SecretError};
 use camino::Utf8Path;
 use std::io::{IsTerminal, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
-use std::os::unix::ffi::OsStrExt;
 
 /// The real machine: the device's first bytes, sysfs, cryptsetup and
 /// systemd-cryptenroll.
 pub struct RealMachine;
 
 /// A pipe whose ends are closed on exec (the read end is handed to the child).
-fn pipe() -> std::io::Result<(std::fs::File, std::fs::File)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors were just created and are owned by nobody else.
-    Ok(unsafe {
-        (
-            std::fs::File::from_raw_fd(fds[0]),
-            std::fs::File::from_raw_fd(fds[1]),
-        )
-    })
-}
-
 /// An anonymous memory file (memfd, mode 0600, in no file system) holding
 /// `secret`, inherited by the next child process under its own number.
 ///
@@ -46,20 +30,6 @@ fn memfd_with(secret: &Secret) -> std::io::Result<std::fs::File> {
     file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     file.write_all(secret.expose())?;
     Ok(file)
-}
-
-/// Run `child` with `secret` written into `feed` (the write end of the pipe
-/// it reads), from a thread so a secret larger than the pipe cannot block.
-fn with_secret<T>(secret: &Secret, feed: std::fs::File, child: impl FnOnce() -> T) -> T {
-    std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let mut w = feed;
-            // A program that exits without reading closes the pipe; its
-            // exit status tells what happened.
-            let _ = w.write_all(secret.expose());
-        });
-        child()
-    })
 }
 
 fn exit_detail(status: std::process::ExitStatus, stderr: &[u8]) -> String {
@@ -106,11 +76,12 @@ impl Machine for RealMachine {
     }
 
     fn luks_json(&mut self, device: &Utf8Path) -> Result<String, String> {
-        let out = std::process::Command::new("cryptsetup")
-            .args(["luksDump", "--dump-json-metadata", device.as_str()])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|e| format!("could not start cryptsetup: {e}"))?;
+        let out = crate::process::Cmd::new(
+            "cryptsetup",
+            ["luksDump", "--dump-json-metadata", device.as_str()],
+        )
+        .output()
+        .map_err(|e| format!("could not start cryptsetup: {}", e.into_io()))?;
         if !out.status.success() {
             return Err(exit_detail(out.status, &out.stderr));
         }
@@ -118,22 +89,21 @@ impl Machine for RealMachine {
     }
 
     fn passphrase_opens(&mut self, device: &Utf8Path, secret: &Secret) -> Result<bool, String> {
-        let (read_end, write_end) = pipe().map_err(|e| format!("could not make a pipe: {e}"))?;
-        let out = with_secret(secret, write_end, || {
-            std::process::Command::new("cryptsetup")
-                // Token plugins would try the TPM first and print its refusals.
-                .args([
-                    "open",
-                    "--test-passphrase",
-                    "--disable-external-tokens",
-                    "--key-file",
-                    "-",
-                    device.as_str(),
-                ])
-                .stdin(read_end)
-                .output()
-        })
-        .map_err(|e| format!("could not start cryptsetup: {e}"))?;
+        let out = crate::process::Cmd::new(
+            "cryptsetup",
+            // Token plugins would try the TPM first and print its refusals.
+            [
+                "open",
+                "--test-passphrase",
+                "--disable-external-tokens",
+                "--key-file",
+                "-",
+                device.as_str(),
+            ],
+        )
+        .secret_stdin(secret)
+        .output()
+        .map_err(|e| format!("could not start cryptsetup: {}", e.into_io()))?;
         match out.status.code() {
             Some(0) => Ok(true),
             // cryptsetup(8), RETURN CODES: 2 is "no permission (bad passphrase)".
@@ -150,21 +120,27 @@ impl Machine for RealMachine {
     ) -> Result<(), String> {
         let key =
             memfd_with(secret).map_err(|e| format!("could not hold the key in memory: {e}"))?;
-        let mut cmd = std::process::Command::new("systemd-cryptenroll");
-        cmd.arg(format!(
-            "--unlock-key-file=/proc/self/fd/{}",
-            key.as_raw_fd()
-        ))
-        .args(args);
+        // The memfd is inherited by the child under its own number.
+        let unlock = format!("--unlock-key-file=/proc/self/fd/{}", key.as_raw_fd());
+        let cmd = crate::process::Cmd::new(
+            "systemd-cryptenroll",
+            std::iter::once(unlock.as_str()).chain(args.iter().map(String::as_str)),
+        )
+        .interactive();
         // An inherited $NEWPIN would silently become the PIN of a slot the
         // user asked none for (or another than the one given).
-        match new_pin {
-            Some(pin) => cmd.env("NEWPIN", std::ffi::OsStr::from_bytes(pin.expose())),
+        let cmd = match new_pin {
+            Some(pin) => {
+                let pin = std::str::from_utf8(pin.expose())
+                    .map_err(|_| "the new PIN is not valid UTF-8".to_string())?;
+                cmd.env("NEWPIN", pin)
+            }
             None => cmd.env_remove("NEWPIN"),
         };
         let status = cmd
-            .status()
-            .map_err(|e| format!("could not start systemd-cryptenroll: {e}"))?;
+            .output()
+            .map_err(|e| format!("could not start systemd-cryptenroll: {}", e.into_io()))?
+            .status;
         drop(key);
         if status.success() {
             Ok(())

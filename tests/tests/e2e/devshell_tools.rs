@@ -34,7 +34,7 @@ fn root() -> &'static Path {
 /// `env::var_os` or `tool_path` (the name may sit on the next line).
 fn variables_read() -> BTreeSet<String> {
     let mut found = BTreeSet::new();
-    for dir in ["tests/src", "tests/tests"] {
+    for dir in ["tests/src", "tests/tests/e2e"] {
         for entry in std::fs::read_dir(root().join(dir)).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_none_or(|e| e != "rs") {

@@ -70,7 +70,7 @@ header() { rm -f /tmp/hdr; cryptsetup luksHeaderBackup "$1" --header-backup-file
 same() { if [ "$(header "$1")" = "$2" ]; then echo "@@$3-header same"; else echo "@@$3-header changed"; fi; }
 attach() { @SDCRYPTSETUP@ attach tpmtest /dev/vda - tpm2-device=auto,headless=true 2>&1 | say "$1"
   if [ -e /dev/mapper/tpmtest ]; then echo "@@$1-opened yes"; @SDCRYPTSETUP@ detach tpmtest; else echo "@@$1-opened no"; fi; }
-# systemd-cryptsetup 252 takes the PIN from $PIN when headless (cryptsetup-tpm2.c).
+# systemd-cryptsetup 252 takes the PIN from $PIN when headless (src/cryptsetup/).
 pinattach() { PIN="$2" @SDCRYPTSETUP@ attach tpmtest /dev/vda - tpm2-device=auto,headless=true 2>&1 | say "$1"
   if [ -e /dev/mapper/tpmtest ]; then echo "@@$1-opened yes"; @SDCRYPTSETUP@ detach tpmtest; else echo "@@$1-opened no"; fi; }
 

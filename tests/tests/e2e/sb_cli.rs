@@ -155,6 +155,51 @@ fn keys_are_private_in_both_forms_and_never_overwritten() {
     }
 }
 
+/// What `bifrost install`'s sb-keys step runs: the user's keys copied
+/// private into a 0700 folder, kept on a re-run, refused when different.
+#[test]
+fn keys_from_the_user_are_copied_private_and_never_replaced() {
+    let Some(t) = setup("keys_from_the_user_are_copied_private_and_never_replaced") else {
+        return;
+    };
+    let src = t.d().join("keys");
+    let dest = t.d().join("mnt/etc/secureboot");
+    let args = [
+        "sb",
+        "keys",
+        "--dir",
+        dest.to_str().unwrap(),
+        "--from",
+        src.to_str().unwrap(),
+        "--keep-existing",
+    ];
+    let (ok, out, err) = bifrost(&args);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("copied:"), "{out}");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dest), 0o700);
+    assert_eq!(mode(&dest.join("mok.key")), 0o600);
+    for f in ["mok.key", "mok.crt", "mok.cer"] {
+        assert_eq!(
+            std::fs::read(dest.join(f)).unwrap(),
+            std::fs::read(src.join(f)).unwrap()
+        );
+    }
+    // No key material in what it prints.
+    let key = std::fs::read_to_string(src.join("mok.key")).unwrap();
+    let body = key.lines().nth(1).unwrap();
+    assert!(!out.contains(body) && !err.contains(body));
+    // Resumed install: the same set is kept.
+    let (ok, out, err) = bifrost(&args);
+    assert!(ok && out.contains("kept"), "{out}{err}");
+    // A different key there is refused and left as it is.
+    std::fs::write(dest.join("mok.crt"), "other").unwrap();
+    let before = tree_hash(&dest);
+    let (ok, out, err) = bifrost(&args);
+    assert!(!ok && err.contains("differs from"), "{out}{err}");
+    assert_eq!(tree_hash(&dest), before);
+}
+
 #[test]
 fn bad_keys_fail_clearly_and_leave_the_esp_unchanged() {
     let Some(t) = setup("bad_keys_fail_clearly_and_leave_the_esp_unchanged") else {

@@ -1,0 +1,118 @@
+//! The Secure Boot keys step of the install plan: `bifrost sb keys` puts
+//! the signing keys at the settings' `keysPath` on the target before
+//! `nixos-install`, whose boot-loader hook signs rEFInd and the kernels with
+//! them. Only key *paths* are on the command line; the keys themselves are
+//! made or copied by that process (never into the Nix store or a log).
+
+use super::plan::{PlanError, PlanRequest};
+use crate::spec::{HostSettings, SecureBootRoute};
+use camino::{Utf8Path, Utf8PathBuf};
+
+/// What the plan's `sb-keys` step runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeysStep {
+    pub title: String,
+    pub argv: Vec<String>,
+    /// The key folder on the target.
+    pub dir: Utf8PathBuf,
+}
+
+/// `target` + absolute `path`.
+fn on_target(target: &Utf8Path, path: &Utf8Path) -> Utf8PathBuf {
+    target.join(path.as_str().trim_start_matches('/'))
+}
+
+/// The step, when the settings turn Secure Boot on.
+pub fn step(settings: &HostSettings, req: &PlanRequest) -> Result<Option<KeysStep>, PlanError> {
+    let sb = &settings.security.secure_boot;
+    if !sb.enable {
+        if let Some(from) = &req.sb_keys {
+            return Err(PlanError::Settings {
+                field: "security.secureBoot.enable".into(),
+                message: format!(
+                    "is false, so --sb-keys {from} would not be used; set it to true or leave out --sb-keys"
+                ),
+            });
+        }
+        return Ok(None);
+    }
+    let keys_path = sb
+        .keys_path
+        .as_ref()
+        .filter(|p| p.is_absolute())
+        .ok_or_else(|| PlanError::Settings {
+            field: "security.secureBoot.keysPath".into(),
+            message: "must be an absolute folder such as `/etc/secureboot` when security.secureBoot.enable is true: bifrost install puts the signing keys there".into(),
+        })?;
+    if keys_path.starts_with("/nix") {
+        return Err(PlanError::Settings {
+            field: "security.secureBoot.keysPath".into(),
+            message: format!("{keys_path} is in the Nix store, readable by every user; use a folder such as `/etc/secureboot`"),
+        });
+    }
+    let dir = on_target(&req.target, keys_path);
+    let mut argv: Vec<String> = ["bifrost", "sb", "keys", "--dir", dir.as_str()]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    // Resumable: a set an earlier run of this install put there is kept;
+    // any other file there is refused, never overwritten.
+    argv.push("--keep-existing".into());
+    let title = match (&req.sb_keys, sb.route) {
+        (Some(from), route) => {
+            if !from.is_absolute() {
+                return Err(PlanError::NotAbsolute {
+                    arg: "--sb-keys",
+                    value: from.to_string(),
+                });
+            }
+            argv.extend(["--from".into(), from.to_string()]);
+            argv.extend(["--name".into(), signing_name(route).into()]);
+            format!(
+                "Copy the Secure Boot keys {from}/{0}.key and {0}.crt to {keys_path} on the new system (private key 0600, folder 0700)",
+                signing_name(route)
+            )
+        }
+        (None, SecureBootRoute::Shim) => {
+            argv.extend(["--name".into(), "mok".into()]);
+            format!("Create the Secure Boot signing key mok.key/mok.crt in {keys_path} on the new system (private key 0600, folder 0700)")
+        }
+        (None, SecureBootRoute::OwnKeys) => {
+            argv.push("--firmware".into());
+            format!("Create the Secure Boot keys (PK, KEK, db and the signing key) in {keys_path} on the new system (private keys 0600, folder 0700)")
+        }
+    };
+    Ok(Some(KeysStep { title, argv, dir }))
+}
+
+/// The key the boot hook signs with (modules/boot.nix): `mok` on the shim
+/// route, `db` with own keys.
+fn signing_name(route: SecureBootRoute) -> &'static str {
+    match route {
+        SecureBootRoute::Shim => "mok",
+        SecureBootRoute::OwnKeys => "db",
+    }
+}
+
+/// `bifrost esp install` flags that sign as the boot hook does
+/// (modules/boot.nix `signArgs`), with the keys on the target.
+pub fn esp_sign_args(settings: &HostSettings, target: &Utf8Path) -> Vec<String> {
+    let sb = &settings.security.secure_boot;
+    let Some(keys_path) = sb.keys_path.as_ref().filter(|_| sb.enable) else {
+        return Vec::new();
+    };
+    let base = on_target(target, keys_path).join(signing_name(sb.route));
+    let mut v = vec![
+        "--sign-key".into(),
+        format!("{base}.key"),
+        "--sign-cert".into(),
+        format!("{base}.crt"),
+    ];
+    if sb.route == SecureBootRoute::Shim {
+        v.push("--shim".into());
+        if let Some(shim) = &sb.shim {
+            v.push(on_target(target, shim).to_string());
+        }
+    }
+    v
+}
