@@ -105,6 +105,7 @@ pub struct Cmd<'a> {
     program: String,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    env_remove: Vec<String>,
     stdin: Input<'a>,
     capture: bool,
     stderr_null: bool,
@@ -118,6 +119,7 @@ impl<'a> Cmd<'a> {
             program: program.to_owned(),
             args: args.into_iter().map(|a| a.as_ref().to_owned()).collect(),
             env: Vec::new(),
+            env_remove: Vec::new(),
             stdin: Input::Null,
             capture: true,
             stderr_null: false,
@@ -127,6 +129,12 @@ impl<'a> Cmd<'a> {
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Leave `key` out of the child's environment, whatever bifrost inherited.
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.env_remove.push(key.to_owned());
         self
     }
 
@@ -177,6 +185,9 @@ impl<'a> Cmd<'a> {
         let mut e = duct::cmd(&self.program, &self.args).unchecked();
         for (k, v) in &self.env {
             e = e.env(k, v);
+        }
+        for k in &self.env_remove {
+            e = e.env_remove(k);
         }
         if self.capture {
             e = e.stdout_capture();

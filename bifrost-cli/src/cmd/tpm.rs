@@ -29,14 +29,27 @@ pub struct EnrollArgs {
     /// The LUKS2 partition, such as /dev/disk/by-partlabel/pool.
     #[arg(long, value_name = "DEV")]
     device: Utf8PathBuf,
-    /// PCRs to seal the key to, separated by ',' or '+' (match
-    /// storage.luks.unlock.tpm2Pcrs of the host settings).
-    #[arg(long, value_name = "LIST", default_value = "7")]
-    pcrs: String,
-    /// The TPM also asks for a PIN at boot; systemd-cryptenroll asks for the
-    /// new PIN on the terminal (storage.luks.unlock.method "tpm2-pin").
+    /// PCRs to seal the key to, separated by ',' or '+'. Default:
+    /// storage.luks.unlock.tpm2Pcrs of the host settings (--settings), or 7
+    /// when there are none at /etc/bifrost/host.json.
+    #[arg(long, value_name = "LIST")]
+    pcrs: Option<String>,
+    /// The host settings to take the PCRs (storage.luks.unlock.tpm2Pcrs) and
+    /// the PIN (method "tpm2-pin") from when --pcrs is not given. Default:
+    /// /etc/bifrost/host.json, which an installed system links.
+    #[arg(long, value_name = "FILE")]
+    settings: Option<Utf8PathBuf>,
+    /// The TPM also asks for a PIN at boot. bifrost asks for the new PIN on
+    /// the terminal (twice, no echo) and hands it to systemd-cryptenroll in
+    /// its environment ($NEWPIN), never on a command line. Implied when
+    /// --pcrs is not given and the host settings' storage.luks.unlock.method
+    /// is "tpm2-pin".
     #[arg(long)]
     pin: bool,
+    /// Read the new PIN from FILE instead (one trailing newline is dropped);
+    /// implies --pin.
+    #[arg(long, value_name = "FILE")]
+    pin_file: Option<Utf8PathBuf>,
     /// Also enroll a recovery key, printed once by systemd-cryptenroll: write
     /// it down, it opens the pool when the TPM refuses and the passphrase is lost.
     #[arg(long)]
@@ -64,10 +77,18 @@ pub fn run(c: Command) -> ExitCode {
 }
 
 fn enroll(a: EnrollArgs) -> ExitCode {
-    let pcrs = match tpm::parse_pcrs(&a.pcrs) {
-        Ok(p) => p,
+    let binding = match tpm::binding::resolve(
+        a.pcrs.as_deref(),
+        a.pin || a.pin_file.is_some(),
+        a.settings.as_deref(),
+    ) {
+        Ok(b) => b,
         Err(e) => return super::fail(&e),
     };
+    eprintln!("bifrost: sealing to {}", binding.source);
+    for note in &binding.notes {
+        eprintln!("bifrost: note: {note}");
+    }
     let prompt = format!("Passphrase of {}", a.device);
     let key_file = a.key_file;
     let mut secret = || match &key_file {
@@ -76,8 +97,9 @@ fn enroll(a: EnrollArgs) -> ExitCode {
     };
     let opts = EnrollOptions {
         device: a.device,
-        pcrs,
-        pin: a.pin,
+        pcrs: binding.pcrs,
+        pin: binding.pin,
+        pin_file: a.pin_file,
         recovery_key: a.recovery_key,
     };
     let result = tpm::enroll(&mut RealMachine, &opts, &mut secret, &mut |step| {

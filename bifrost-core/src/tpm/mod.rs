@@ -9,18 +9,25 @@
 //! as its `--unlock-key-file` `/proc/self/fd/N`, an anonymous memory file
 //! (memfd, mode 0600) it inherits, and cryptsetup on standard input: never
 //! on a command line, in the environment, in a file system, in a log or in
-//! the Nix store. Standard input stays the
-//! terminal, where systemd-cryptenroll asks for a new PIN itself.
+//! the Nix store.
+//!
+//! The new PIN (`--pin`) is asked by bifrost (twice, no echo) or read from
+//! `--pin-file`, and reaches systemd-cryptenroll in its environment as
+//! `$NEWPIN`, the one way systemd 252 takes it without a terminal
+//! (`get_pin()` in src/cryptenroll/cryptenroll-tpm2.c, which erases the
+//! variable once read): never on a command line or in a file bifrost writes.
 
+pub mod binding;
 pub mod header;
 pub mod run;
 pub mod slots;
 
+pub use binding::{Binding, HOST_SETTINGS};
 pub use run::RealMachine;
 pub use slots::{Slot, SlotKind};
 
 use crate::install::secret::{Secret, SecretError};
-use crate::spec::{MAX_PCR, SECURE_BOOT_PCR};
+use crate::spec::{SpecError, MAX_PCR, SECURE_BOOT_PCR};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 
@@ -51,10 +58,18 @@ pub enum TpmError {
     BadPcrs { given: String, reason: String },
     #[error("more than one TPM found ({found}): bifrost cannot tell which one the firmware measures the boot into; enroll with systemd-cryptenroll --tpm2-device=/dev/tpmrmN yourself; nothing was changed")]
     ManyTpms { found: String },
-    #[error("--pin needs a terminal: systemd-cryptenroll asks for the new PIN on it; run bifrost tpm enroll from a terminal (the passphrase can still come from --key-file)")]
+    #[error("a PIN (--pin, or storage.luks.unlock.method \"tpm2-pin\" in the host settings) is asked on the terminal, and standard input is not one: run bifrost tpm enroll from a terminal, or give --pin-file FILE; nothing was changed")]
     PinNeedsTerminal,
+    #[error("the new PIN {reason}; choose another; nothing was changed")]
+    BadPin { reason: &'static str },
     #[error(transparent)]
     Secret(#[from] SecretError),
+    #[error("no --pcrs given and the host settings {path} cannot tell the PCRs; fix the file, name another with --settings FILE, or give --pcrs LIST")]
+    Settings {
+        path: Utf8PathBuf,
+        #[source]
+        source: Box<SpecError>,
+    },
     #[error("{device}: {detail}")]
     Metadata { device: Utf8PathBuf, detail: String },
     #[error("{program} failed on {device}: {detail}")]
@@ -74,8 +89,11 @@ pub struct EnrollOptions {
     pub device: Utf8PathBuf,
     /// PCRs to seal the key to.
     pub pcrs: Vec<u8>,
-    /// Whether the TPM also asks for a PIN (systemd-cryptenroll asks for it).
+    /// Whether the TPM also asks for a PIN.
     pub pin: bool,
+    /// Read the new PIN from this file (one trailing newline dropped)
+    /// instead of asking on the terminal.
+    pub pin_file: Option<Utf8PathBuf>,
     /// Also enroll a recovery key, shown once by systemd-cryptenroll.
     pub recovery_key: bool,
 }
@@ -91,8 +109,16 @@ pub trait Machine {
     /// Whether `secret` opens a key slot of `device` (nothing is activated).
     fn passphrase_opens(&mut self, device: &Utf8Path, secret: &Secret) -> Result<bool, String>;
     /// Run `systemd-cryptenroll --unlock-key-file=<secret> args…`, its
-    /// standard streams those of bifrost (PIN prompt, recovery key).
-    fn cryptenroll(&mut self, args: &[String], secret: &Secret) -> Result<(), String>;
+    /// standard streams those of bifrost (recovery key), `$NEWPIN` set to
+    /// `new_pin` (and removed when `None`).
+    fn cryptenroll(
+        &mut self,
+        args: &[String],
+        secret: &Secret,
+        new_pin: Option<&Secret>,
+    ) -> Result<(), String>;
+    /// Ask for the new PIN on the terminal, twice, without echo.
+    fn ask_new_pin(&mut self) -> Result<Secret, SecretError>;
     /// Whether standard input is a terminal.
     fn stdin_is_terminal(&mut self) -> bool;
 }
@@ -268,7 +294,7 @@ pub fn enroll(
             })
         }
     }
-    if opts.pin && !m.stdin_is_terminal() {
+    if opts.pin && opts.pin_file.is_none() && !m.stdin_is_terminal() {
         return Err(TpmError::PinNeedsTerminal);
     }
     let before = read_slots(m, device)?;
@@ -290,6 +316,16 @@ pub fn enroll(
             })
         }
     }
+    let new_pin = if opts.pin {
+        let pin = match &opts.pin_file {
+            Some(f) => Secret::from_key_file(f)?,
+            None => m.ask_new_pin()?,
+        };
+        check_pin(&pin)?;
+        Some(pin)
+    } else {
+        None
+    };
     for args in &runs {
         progress(&if args[0] == "--recovery-key" {
             "enrolling a recovery key: write it down now, it is shown only this once".to_string()
@@ -301,7 +337,8 @@ pub fn enroll(
                 if opts.pin { ", with a PIN" } else { "" }
             )
         });
-        m.cryptenroll(args, &secret)
+        let pin = new_pin.as_ref().filter(|_| args[0] != "--recovery-key");
+        m.cryptenroll(args, &secret, pin)
             .map_err(|detail| TpmError::Tool {
                 program: "systemd-cryptenroll",
                 device: device.to_owned(),
@@ -323,6 +360,25 @@ pub fn enroll(
         tpm_devices,
         slots: after,
     })
+}
+
+/// A PIN the environment can carry and a keyboard can type at boot.
+fn check_pin(pin: &Secret) -> Result<(), TpmError> {
+    let bytes = pin.expose();
+    if bytes.is_empty() {
+        return Err(TpmError::BadPin { reason: "is empty" });
+    }
+    if bytes.iter().any(|b| matches!(b, 0 | b'\n' | b'\r')) {
+        return Err(TpmError::BadPin {
+            reason: "contains a NUL or line break, which cannot be typed at boot",
+        });
+    }
+    if std::str::from_utf8(bytes).is_err() {
+        return Err(TpmError::BadPin {
+            reason: "is not valid UTF-8",
+        });
+    }
+    Ok(())
 }
 
 /// Whether `pcrs` bind the key to the Secure Boot state (PCR 7); `bifrost tpm

@@ -1,7 +1,7 @@
 //! [`RealMachine`]: the TPM enrollment's only contact with the machine.
 
 use super::{header::HEADER_PREFIX, Machine, TPMRM_CLASS};
-use crate::install::secret::Secret;
+use crate::install::secret::{Secret, SecretError};
 use camino::Utf8Path;
 use std::io::{IsTerminal, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
@@ -112,25 +112,45 @@ impl Machine for RealMachine {
         }
     }
 
-    fn cryptenroll(&mut self, args: &[String], secret: &Secret) -> Result<(), String> {
+    fn cryptenroll(
+        &mut self,
+        args: &[String],
+        secret: &Secret,
+        new_pin: Option<&Secret>,
+    ) -> Result<(), String> {
         let key =
             memfd_with(secret).map_err(|e| format!("could not hold the key in memory: {e}"))?;
         // The memfd is inherited by the child under its own number.
         let unlock = format!("--unlock-key-file=/proc/self/fd/{}", key.as_raw_fd());
-        let status = crate::process::Cmd::new(
+        let cmd = crate::process::Cmd::new(
             "systemd-cryptenroll",
             std::iter::once(unlock.as_str()).chain(args.iter().map(String::as_str)),
         )
-        .interactive()
-        .output()
-        .map_err(|e| format!("could not start systemd-cryptenroll: {}", e.into_io()))?
-        .status;
+        .interactive();
+        // An inherited $NEWPIN would silently become the PIN of a slot the
+        // user asked none for (or another than the one given).
+        let cmd = match new_pin {
+            Some(pin) => {
+                let pin = std::str::from_utf8(pin.expose())
+                    .map_err(|_| "the new PIN is not valid UTF-8".to_string())?;
+                cmd.env("NEWPIN", pin)
+            }
+            None => cmd.env_remove("NEWPIN"),
+        };
+        let status = cmd
+            .output()
+            .map_err(|e| format!("could not start systemd-cryptenroll: {}", e.into_io()))?
+            .status;
         drop(key);
         if status.success() {
             Ok(())
         } else {
             Err(exit_detail(status, b""))
         }
+    }
+
+    fn ask_new_pin(&mut self) -> Result<Secret, SecretError> {
+        Secret::prompt("New TPM2 PIN", true)
     }
 
     fn stdin_is_terminal(&mut self) -> bool {

@@ -11,6 +11,8 @@ struct Fake {
     enroll_runs: Vec<Vec<String>>,
     secrets_seen: Vec<Vec<u8>>,
     asked_for_secret: bool,
+    pins_seen: Vec<Option<Vec<u8>>>,
+    pin_asked: usize,
 }
 
 const ONE_PASSPHRASE: &str = r#"{"keyslots": {"0": {"type": "luks2"}}, "tokens": {}}"#;
@@ -26,6 +28,8 @@ impl Fake {
             enroll_runs: Vec::new(),
             secrets_seen: Vec::new(),
             asked_for_secret: false,
+            pins_seen: Vec::new(),
+            pin_asked: 0,
         }
     }
 }
@@ -44,8 +48,14 @@ impl Machine for Fake {
         self.secrets_seen.push(secret.expose().to_vec());
         Ok(secret.expose() == self.passphrase.as_slice())
     }
-    fn cryptenroll(&mut self, args: &[String], secret: &Secret) -> Result<(), String> {
+    fn cryptenroll(
+        &mut self,
+        args: &[String],
+        secret: &Secret,
+        new_pin: Option<&Secret>,
+    ) -> Result<(), String> {
         assert_eq!(secret.expose(), self.passphrase.as_slice());
+        self.pins_seen.push(new_pin.map(|p| p.expose().to_vec()));
         self.enroll_runs.push(args.to_vec());
         let mut meta: serde_json::Value = serde_json::from_str(&self.json).unwrap();
         let slots = meta["keyslots"].as_object_mut().unwrap();
@@ -90,6 +100,10 @@ impl Machine for Fake {
         self.json = meta.to_string();
         Ok(())
     }
+    fn ask_new_pin(&mut self) -> Result<Secret, SecretError> {
+        self.pin_asked += 1;
+        Ok(secret("1234"))
+    }
     fn stdin_is_terminal(&mut self) -> bool {
         self.terminal
     }
@@ -100,6 +114,7 @@ fn opts() -> EnrollOptions {
         device: "/dev/vda2".into(),
         pcrs: vec![7],
         pin: false,
+        pin_file: None,
         recovery_key: false,
     }
 }
@@ -257,4 +272,66 @@ fn status_lists_slots_and_tpms() {
     );
     m.prefix = b"LUKS\xba\xbe\x00\x01".to_vec();
     assert!(status(&mut m, Utf8Path::new("/dev/vda2")).is_err());
+}
+
+#[test]
+fn the_new_pin_goes_to_the_tpm_run_only_and_is_asked_after_the_passphrase() {
+    let mut m = Fake::new();
+    m.terminal = true;
+    let o = EnrollOptions {
+        pin: true,
+        recovery_key: true,
+        ..opts()
+    };
+    run(&mut m, &o, "right").unwrap();
+    assert_eq!(m.pin_asked, 1);
+    assert_eq!(m.pins_seen, vec![None, Some(b"1234".to_vec())]);
+
+    // A wrong passphrase is refused before the PIN is asked.
+    let mut m = Fake::new();
+    m.terminal = true;
+    assert!(matches!(
+        run(&mut m, &o, "wrong"),
+        Err(TpmError::WrongPassphrase { .. })
+    ));
+    assert_eq!(m.pin_asked, 0);
+
+    // Without --pin, no $NEWPIN.
+    let mut m = Fake::new();
+    run(&mut m, &opts(), "right").unwrap();
+    assert_eq!(m.pins_seen, vec![None]);
+}
+
+#[test]
+fn pin_file_needs_no_terminal_and_bad_pins_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &[u8]| {
+        let p = camino::Utf8PathBuf::from_path_buf(dir.path().join(name)).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let with_file = |p| EnrollOptions {
+        pin: true,
+        pin_file: Some(p),
+        ..opts()
+    };
+    let mut m = Fake::new();
+    run(&mut m, &with_file(file("good", b"0000 pin\n")), "right").unwrap();
+    assert_eq!(m.pin_asked, 0);
+    assert_eq!(m.pins_seen, vec![Some(b"0000 pin".to_vec())]);
+
+    for (name, text) in [
+        ("nul", &b"12\x0034"[..]),
+        ("lines", b"12\n34\n"),
+        ("latin1", b"\xe9t\xe9"),
+    ] {
+        let mut m = Fake::new();
+        let e = run(&mut m, &with_file(file(name, text)), "right").unwrap_err();
+        assert!(matches!(e, TpmError::BadPin { .. }), "{name}: {e}");
+        assert!(m.enroll_runs.is_empty(), "{name}");
+    }
+    let mut m = Fake::new();
+    let e = run(&mut m, &with_file(file("empty", b"\n")), "right").unwrap_err();
+    assert!(matches!(e, TpmError::Secret(_)), "{e}");
+    assert!(m.enroll_runs.is_empty());
 }

@@ -3,7 +3,8 @@
 //! Debian's Microsoft-signed shim with the key in shim's MOK list (the
 //! Surface route) and with the key in the firmware's own db (Debian's
 //! snakeoil test keys); a kernel not signed by the key is refused in both,
-//! and `bifrost sb verify` names it.
+//! and `bifrost sb verify` names it. With own keys and a dual-boot ESP, the
+//! ext4 driver bifrost signed loads and rEFInd boots Kinoite's kernel from ext4.
 
 use bifrost_e2e::fakenix::{bifrost, tree_hash, Boot, FakeNix};
 use bifrost_e2e::{guest, image, initrd, qemu, skip, tool_path, BootTools};
@@ -476,4 +477,114 @@ fn own_keys_enrolled_by_bifrost_in_setup_mode_then_enforced() {
     std::fs::copy(&kernel, esp_kernel(&esp)).unwrap();
     let (printed, log) = boot_secure(&t, &vars, &fat(d, &esp, "bad.img"));
     assert_eq!(printed, None, "{}", qemu::tail(&log));
+}
+
+/// Kinoite's BLS entry on its ext4 `/boot` (as in esp_dualboot).
+const KINOITE_BLS: &str = "title Fedora Linux 40.20240601.0 (Kinoite) (ostree:0)
+version 1
+options console=ttyS0 root=UUID=1234 rw ostree=/ostree/boot.1/fedora/abc/0 side=kinoite
+linux /ostree/fedora-abc/vmlinuz-6.1.0
+initrd /ostree/fedora-abc/initramfs-6.1.0.img
+";
+
+/// Own keys and a dual-boot ESP with Kinoite's entries in direct mode:
+/// rEFInd, under Secure Boot, loads the ext4 driver bifrost signed and boots
+/// Kinoite's kernel from the ext4 `/boot`. An unsigned driver would be
+/// refused by the firmware, and rEFInd would not see the ext4 volume at all.
+#[test]
+fn own_keys_signed_ext4_driver_boots_kinoite_from_ext4() {
+    let Some(t) = SbTools::find("own_keys_signed_ext4_driver_boots_kinoite_from_ext4") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key = d.join("snakeoil.key");
+    run(Command::new("openssl")
+        .args(["pkey", "-passin", "pass:snakeoil", "-in"])
+        .arg(&t.snakeoil_key)
+        .arg("-out")
+        .arg(&key));
+    let cert = &t.snakeoil_cert;
+    let kernel = unsigned_kernel(&t.boot, d);
+
+    // Kinoite's /boot: its kernel is trusted by the firmware (Fedora's is
+    // signed by Fedora; here by the db key), bifrost does not sign it.
+    let kboot = d.join("kinoite-boot");
+    let deploy = kboot.join("ostree/fedora-abc");
+    std::fs::create_dir_all(kboot.join("loader/entries")).unwrap();
+    std::fs::create_dir_all(&deploy).unwrap();
+    run(Command::new("sbsign")
+        .arg("--key")
+        .arg(&key)
+        .arg("--cert")
+        .arg(cert)
+        .arg("--output")
+        .arg(deploy.join("vmlinuz-6.1.0"))
+        .arg(&kernel));
+    initrd::Initrd::new(&t.boot.busybox, initrd::PRINT_CMDLINE_INIT)
+        .write(&deploy.join("initramfs-6.1.0.img"));
+    std::fs::write(
+        kboot.join("loader/entries/ostree-1-fedora.conf"),
+        KINOITE_BLS,
+    )
+    .unwrap();
+
+    let entries = kboot.join("loader/entries");
+    let (esp, _) = install(
+        &t.boot,
+        d,
+        &kernel,
+        &[
+            "--sign-key",
+            key.to_str().unwrap(),
+            "--sign-cert",
+            cert.to_str().unwrap(),
+            "--kinoite-entries",
+            entries.to_str().unwrap(),
+            "--kinoite-volume",
+            "KINOITEBOOT",
+        ],
+    );
+    let driver = esp.join("EFI/BOOT/drivers_x64/ext4_x64.efi");
+    assert!(driver.is_file());
+    let (ok, out) = verify(&esp, cert);
+    assert!(ok, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("ext4_x64.efi") && l.contains("ok: signed")),
+        "{out}"
+    );
+
+    let ext4 = d.join("kinoite.img");
+    image::ext4_image(&kboot, &ext4, 64, "KINOITEBOOT");
+    let esp_img = fat(d, &esp, "esp.img");
+    let disk = d.join("disk.img");
+    image::gpt_disk(
+        &disk,
+        &[
+            image::Partition {
+                image: &esp_img,
+                type_code: "ef00",
+                name: "ESP",
+            },
+            image::Partition {
+                image: &ext4,
+                type_code: "8300",
+                name: "kinoite-boot",
+            },
+        ],
+    );
+    let vars = tempfile::NamedTempFile::new().unwrap();
+    std::fs::copy(&t.snakeoil_vars, vars.path()).unwrap();
+    let mut vm = secure_vm(&t, vars.path(), 512).disk(&disk).spawn();
+    vm.wait_for("Main Menu", Duration::from_secs(240));
+    // The second entry is Kinoite's (NixOS's generation comes first).
+    vm.keys(&["down", "ret"]);
+    let log = vm.wait_for(initrd::CMDLINE_MARKER, Duration::from_secs(240));
+    assert_eq!(
+        qemu::printed_cmdline(&log).as_deref(),
+        Some("console=ttyS0 root=UUID=1234 rw ostree=/ostree/boot.1/fedora/abc/0 side=kinoite"),
+        "{}",
+        qemu::tail(&log)
+    );
 }

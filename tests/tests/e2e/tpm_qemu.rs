@@ -19,6 +19,8 @@ use std::time::Duration;
 const TEST: &str = "tpm_enroll_unlock_and_refuse_in_qemu";
 /// The test passphrase: it must show up nowhere but in the key file.
 const PASS: &str = "Bifrost-tpm-passphrase-5c2e";
+/// The PIN of the PIN case, from `--pin-file` (the guest has no terminal).
+const PIN: &str = "Bifrost-pin-7f31";
 
 /// What the guest's kernel needs for virtio disks and dm-crypt (the TPM TIS
 /// driver is built into Debian's kernel).
@@ -68,11 +70,15 @@ header() { rm -f /tmp/hdr; cryptsetup luksHeaderBackup "$1" --header-backup-file
 same() { if [ "$(header "$1")" = "$2" ]; then echo "@@$3-header same"; else echo "@@$3-header changed"; fi; }
 attach() { @SDCRYPTSETUP@ attach tpmtest /dev/vda - tpm2-device=auto,headless=true 2>&1 | say "$1"
   if [ -e /dev/mapper/tpmtest ]; then echo "@@$1-opened yes"; @SDCRYPTSETUP@ detach tpmtest; else echo "@@$1-opened no"; fi; }
+# systemd-cryptsetup 252 takes the PIN from $PIN when headless (src/cryptsetup/).
+pinattach() { PIN="$2" @SDCRYPTSETUP@ attach tpmtest /dev/vda - tpm2-device=auto,headless=true 2>&1 | say "$1"
+  if [ -e /dev/mapper/tpmtest ]; then echo "@@$1-opened yes"; @SDCRYPTSETUP@ detach tpmtest; else echo "@@$1-opened no"; fi; }
 
 # Watch every process's command line and environment while bifrost runs.
 ( while [ ! -e /tmp/stop-watch ]; do
     cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ >> /tmp/procs 2>/dev/null
     ps -o args >> /tmp/procs
+    cat /proc/[0-9]*/cmdline >> /tmp/cmds 2>/dev/null
     usleep 20000
   done ) &
 
@@ -110,6 +116,15 @@ enroll --device /dev/vda --key-file /key | say reenroll; echo "@@reenroll-exit $
 bifrost tpm status --device /dev/vda | say status2
 attach tpm-attach2
 
+# With a PIN (from --pin-file), replacing the slot above: the TPM opens the
+# volume with the right PIN only (the right one first: wrong PINs count
+# towards the TPM's lockout); the passphrase still opens it.
+enroll --device /dev/vda --key-file /key --pin-file /pin | say pinenroll; echo "@@pinenroll-exit $?"
+bifrost tpm status --device /dev/vda | say status3
+pinattach pin-right "$(cat /pin)"
+pinattach pin-wrong not-the-pin
+if cryptsetup open --disable-external-tokens --key-file /key /dev/vda pass 2>&1; then echo "@@pinpass-opened yes"; cryptsetup close pass; else echo "@@pinpass-opened no"; fi
+
 # No TPM (its driver unbound): refused, nothing changed.
 tis=/sys/bus/platform/drivers/tpm_tis
 dev=$(cd $tis && ls -d *:* | head -n 1)
@@ -125,6 +140,7 @@ sleep 0.2
 echo "@@watched-bifrost $(grep -c 'bifrost tpm' /tmp/procs)"
 echo "@@watched-cryptenroll $(grep -c 'systemd-cryptenroll' /tmp/procs)"
 echo "@@watched-secret $(grep -c -F -f /key /tmp/procs)"
+echo "@@watched-pin-cmdline $(grep -c -F -f /pin /tmp/cmds)"
 "#;
 
 #[test]
@@ -201,7 +217,8 @@ fn tpm_enroll_unlock_and_refuse_in_qemu() {
     initrd
         .file("test.sh", script.as_bytes(), 0o755)
         .file("key", PASS.as_bytes(), 0o600)
-        .file("wrong", b"not-the-passphrase", 0o600);
+        .file("wrong", b"not-the-passphrase", 0o600)
+        .file("pin", format!("{PIN}\n").as_bytes(), 0o600);
     for m in &modules {
         initrd.file(
             &format!("modules/{}", m.file_name().unwrap().to_string_lossy()),
@@ -287,6 +304,12 @@ fn tpm_enroll_unlock_and_refuse_in_qemu() {
         "0",
         "the passphrase appeared in a command line or environment"
     );
+    assert!(!log.contains(PIN), "the PIN appeared on the console");
+    assert_eq!(
+        one(&m, "watched-pin-cmdline"),
+        "0",
+        "the PIN appeared in a command line"
+    );
     assert_ne!(
         one(&m, "watched-bifrost"),
         "0",
@@ -322,6 +345,10 @@ fn tpm_enroll_unlock_and_refuse_in_qemu() {
     // Enrolled: passphrase kept, TPM slot bound to PCR 7, recovery key shown once and working.
     let r = all(&m, "enroll");
     assert_eq!(one(&m, "enroll-exit"), "0", "{r}");
+    assert!(
+        r.contains("sealing to PCR 7 (the default of storage.luks.unlock.tpm2Pcrs: no --pcrs, and no host settings at /etc/bifrost/host.json)"),
+        "{r}"
+    );
     assert_eq!(one(&m, "recovery-opens"), "yes", "{r}");
     let status: serde_json::Value = serde_json::from_str(one(&m, "status1")).unwrap();
     let kinds: Vec<&str> = status["slots"]
@@ -372,4 +399,25 @@ fn tpm_enroll_unlock_and_refuse_in_qemu() {
         "{}",
         all(&m, "tpm-attach2")
     );
+
+    // With a PIN: one TPM2 slot, with PIN; the right PIN opens it, a wrong
+    // one is refused, the passphrase still opens it.
+    let r = all(&m, "pinenroll");
+    assert_eq!(one(&m, "pinenroll-exit"), "0", "{r}");
+    let s3 = all(&m, "status3");
+    assert_eq!(s3.matches("TPM2, bound to PCR 7").count(), 1, "{s3}");
+    assert!(s3.contains("with PIN"), "{s3}");
+    assert_eq!(
+        one(&m, "pin-right-opened"),
+        "yes",
+        "{}",
+        all(&m, "pin-right")
+    );
+    assert_eq!(
+        one(&m, "pin-wrong-opened"),
+        "no",
+        "{}",
+        all(&m, "pin-wrong")
+    );
+    assert_eq!(one(&m, "pinpass-opened"), "yes");
 }
