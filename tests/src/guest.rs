@@ -71,6 +71,36 @@ pub fn insmod_lines(files: &[PathBuf]) -> String {
         .collect()
 }
 
+/// A test guest's `/init`: busybox's applets on PATH, /proc, /sys and /dev
+/// mounted, kernel messages kept off the serial console (a late one would
+/// land inside an `@@` line), the kernel modules loaded (`insmod`, from
+/// [`insmod_lines`]), then `body`, then power off.
+pub fn init_script(insmod: &str, body: &str) -> String {
+    format!(
+        r#"#!/bin/busybox sh
+/bin/busybox mkdir -p /usr/bin /usr/sbin /sbin /proc /sys /dev /run /tmp /mnt
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+echo 1 > /proc/sys/kernel/printk
+{insmod}{body}
+sync
+poweroff -f
+"#
+    )
+}
+
+/// The body of a guest that runs the initrd's `/test.sh` with cryptsetup
+/// usable (no udev here: device-mapper makes its own /dev/mapper nodes),
+/// between `@@ready` and `@@end`.
+pub const RUN_TEST_SH: &str = r#"mkdir -p /run/cryptsetup
+export DM_DISABLE_UDEV=1
+echo "@@ready"
+sh /test.sh
+echo "@@end""#;
+
 /// The version folder of `kernel` under [`modules_root`]: from Debian's
 /// `vmlinuz-<version>` name, or the only folder there (a Nix kernel is
 /// named `bzImage`).

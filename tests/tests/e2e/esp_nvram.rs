@@ -7,7 +7,9 @@
 //! ESP has no EFI/BOOT/BOOTX64.EFI fallback) and rEFInd boots its default
 //! entry, whose initrd prints its kernel command line.
 
-use bifrost_e2e::guest::{all, insmod_lines, kernel_version, lines_by_key, one, resolve_modules};
+use bifrost_e2e::guest::{
+    all, init_script, insmod_lines, kernel_version, lines_by_key, one, resolve_modules,
+};
 use bifrost_e2e::{bifrost_bin, image, initrd, program, qemu, skip, BootTools};
 use std::process::Command;
 use std::time::Duration;
@@ -24,15 +26,8 @@ const MODULES: &[&str] = &[
 /// A Nix store hash (32 characters of Nix's base-32 alphabet).
 const HASH: &str = "0123456789abcdfghijklmnpqrsvwxyz";
 
-const INIT: &str = r#"#!/bin/busybox sh
-/bin/busybox mkdir -p /usr/bin /usr/sbin /sbin /proc /sys /dev /esp /tmp
-/bin/busybox --install -s /bin
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-echo 1 > /proc/sys/kernel/printk
-@INSMOD@
+/// What the guest runs after [`init_script`]'s setup.
+const BODY: &str = r#"mkdir -p /esp
 mount -t efivarfs efivarfs /sys/firmware/efi/efivars || echo "@@no-efivarfs"
 mount -t vfat /dev/vda1 /esp || echo "@@no-esp"
 count() { efibootmgr -v | grep -ci 'refind_x64'; }
@@ -53,9 +48,7 @@ efibootmgr -v | sed 's/^/@@entry /'
 ls /esp/EFI | sed 's/^/@@esp /'
 umount /esp
 sync
-echo "@@end"
-poweroff -f
-"#;
+echo "@@end""#;
 
 #[test]
 fn firmware_boots_refind_from_the_nvram_entry_bifrost_registered() {
@@ -88,7 +81,7 @@ fn firmware_boots_refind_from_the_nvram_entry_bifrost_registered() {
     // that prints its command line, as a store-shaped system profile.
     let gen_initrd = dir.path().join("gen-initrd");
     initrd::Initrd::new(&t.busybox, initrd::PRINT_CMDLINE_INIT).write(&gen_initrd);
-    let rd = initrd::Initrd::new(&t.busybox, &INIT.replace("@INSMOD@", &insmod));
+    let rd = initrd::Initrd::new(&t.busybox, &init_script(&insmod, BODY));
     let store = |name: &str| format!("/nix/store/{HASH}-{name}");
     let top = store("nixos-system-nvram-1");
     rd.file(

@@ -5,7 +5,9 @@
 //! change, then exercises the refusals. The guest prints `@@` lines that this
 //! side asserts on.
 
-use bifrost_e2e::guest::{all, insmod_lines, kernel_version, lines_by_key, one, resolve_modules};
+use bifrost_e2e::guest::{
+    all, init_script, insmod_lines, kernel_version, lines_by_key, one, resolve_modules, RUN_TEST_SH,
+};
 use bifrost_e2e::{bifrost_bin, initrd::Initrd, program, qemu, skip, Tools};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,24 +32,6 @@ const MODULES: &[&str] = &[
 /// Loaded only after the first install attempt, which therefore fails at the
 /// ESP mount: a real interruption after the subvolume step.
 const LATE_MODULES: &[&str] = &["vfat", "nls_cp437", "nls_ascii"];
-
-const INIT: &str = r#"#!/bin/busybox sh
-/bin/busybox mkdir -p /usr/bin /usr/sbin /sbin /proc /sys /dev /run /tmp /mnt
-/bin/busybox --install -s /bin
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-mkdir -p /run/cryptsetup
-# No udev here: device-mapper makes its own /dev/mapper nodes.
-export DM_DISABLE_UDEV=1
-@EARLY@
-echo "@@ready"
-sh /test.sh
-echo "@@end"
-sync
-poweroff -f
-"#;
 
 const TEST_SH: &str = r#"
 set -o pipefail
@@ -203,7 +187,7 @@ fn install_fresh_and_beside_kinoite_in_qemu() {
     resolve_modules(&kver, LATE_MODULES, &mut late);
     let late: Vec<PathBuf> = late[early.len()..].to_vec();
 
-    let init = INIT.replace("@EARLY@", &insmod_lines(&early));
+    let init = init_script(&insmod_lines(&early), RUN_TEST_SH);
     let initrd = Initrd::new(&busybox, &init);
     initrd
         .file(

@@ -9,7 +9,9 @@
 //! driver unbound. The guest prints `@@` lines that
 //! this side asserts on.
 
-use bifrost_e2e::guest::{all, insmod_lines, kernel_version, lines_by_key, one, resolve_modules};
+use bifrost_e2e::guest::{
+    all, init_script, insmod_lines, kernel_version, lines_by_key, one, resolve_modules, RUN_TEST_SH,
+};
 use bifrost_e2e::{
     bifrost_bin, guest::Swtpm, initrd::Initrd, program, qemu, skip, tool_path, Tools,
 };
@@ -42,25 +44,6 @@ const DLOPENED: &[&str] = &[
     "libtss2-mu.so.0",
     "libtss2-tcti-device.so.0",
 ];
-
-const INIT: &str = r#"#!/bin/busybox sh
-/bin/busybox mkdir -p /usr/bin /usr/sbin /sbin /proc /sys /dev /run /tmp
-/bin/busybox --install -s /bin
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-echo 1 > /proc/sys/kernel/printk
-mkdir -p /run/cryptsetup
-# No udev here: device-mapper makes its own /dev/mapper nodes.
-export DM_DISABLE_UDEV=1
-@MODULES@
-echo "@@ready"
-sh /test.sh
-echo "@@end"
-sync
-poweroff -f
-"#;
 
 const TEST_SH: &str = r#"
 set -o pipefail
@@ -211,7 +194,7 @@ fn tpm_enroll_unlock_and_refuse_in_qemu() {
     let mut modules = Vec::new();
     resolve_modules(&kver, MODULES, &mut modules);
 
-    let init = INIT.replace("@MODULES@", &insmod_lines(&modules));
+    let init = init_script(&insmod_lines(&modules), RUN_TEST_SH);
     let initrd = Initrd::new(&busybox, &init);
     let script = TEST_SH.replace("@SDCRYPTSETUP@", &sd_cryptsetup.to_string_lossy());
     initrd
