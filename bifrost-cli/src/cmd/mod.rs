@@ -16,9 +16,13 @@ pub mod vm;
 
 use std::process::ExitCode;
 
-/// Print an error (with its causes) and return the failure exit code.
-#[allow(dead_code)] // used as commands land
-pub fn fail(err: &dyn std::error::Error) -> ExitCode {
+/// What every command's `run` returns: the exit status it chose after
+/// printing its output (a report that finds problems may exit non-zero), or
+/// an error that `main` prints once, with its causes.
+pub type Outcome = Result<ExitCode, Box<dyn std::error::Error>>;
+
+/// The one error printer: the error and each of its causes, then failure.
+pub fn report(err: &dyn std::error::Error) -> ExitCode {
     let mut msg = format!("error: {err}");
     let mut src = err.source();
     while let Some(s) = src {
@@ -27,4 +31,9 @@ pub fn fail(err: &dyn std::error::Error) -> ExitCode {
     }
     eprintln!("{msg}");
     ExitCode::FAILURE
+}
+
+/// Until a command returns `Outcome` itself (errors flowing with `?`).
+pub fn fail(err: &dyn std::error::Error) -> ExitCode {
+    report(err)
 }
