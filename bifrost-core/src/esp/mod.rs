@@ -769,6 +769,79 @@ mod tests {
         assert_eq!(st.installs[0].default_generation, Some(3));
     }
 
+    /// The dry run's refind.conf, state line included, is what apply writes:
+    /// on a new ESP, after a new rEFInd and a new generation, and with the
+    /// last-booted default.
+    #[test]
+    fn plan_shows_exactly_what_apply_writes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(tmp.path()).unwrap();
+        fake_generation(root, 1, "linux-6.6", &[]);
+        let refind = root.join("refind/refind_x64.efi");
+        std::fs::create_dir_all(root.join("refind")).unwrap();
+        std::fs::write(&refind, b"MZ rEFInd 0.14").unwrap();
+        let esp = root.join("esp");
+        std::fs::create_dir_all(&esp).unwrap();
+        let mut o = InstallOptions {
+            esp: esp.clone(),
+            profiles: root.join("profiles"),
+            root: None,
+            refind_efi: refind.clone(),
+            removable: false,
+            force_removable: false,
+            limit: None,
+            kinoite: None,
+            kinoite_chainload: None,
+            timeout: 5,
+            text_only: false,
+            extra_config: String::new(),
+            default_kinoite: false,
+            last_booted: false,
+            sign: None,
+            shim: None,
+        };
+        let conf = esp.join("EFI/refind/refind.conf");
+        let mut round = |o: &InstallOptions| {
+            let p = plan(o).unwrap();
+            let st = parse_state(&p.new_config).unwrap();
+            let r = apply(&p, &mut |_| {}).unwrap();
+            assert_eq!(std::fs::read_to_string(&conf).unwrap(), p.new_config);
+            assert_eq!(r.config_written, p.config_changed());
+            (p, st)
+        };
+        let (p, st) = round(&o);
+        assert_eq!(p.copies.len(), 3);
+        let refind_rec = st.files.iter().find(|f| f.path.ends_with("refind_x64.efi"));
+        assert_eq!(
+            refind_rec.unwrap().sha256.as_deref(),
+            Some(hex::encode(Sha256::digest(b"MZ rEFInd 0.14")).as_str())
+        );
+        // A new rEFInd and a new generation: the plan's hash is the new one.
+        std::fs::write(&refind, b"MZ rEFInd 0.15").unwrap();
+        fake_generation(root, 2, "linux-6.7", &["gaming"]);
+        let (p, st) = round(&o);
+        assert_eq!(st.generations, vec![2, 1]);
+        assert!(p.copies.iter().any(|c| c.dest.ends_with("refind_x64.efi")));
+        assert!(st
+            .files
+            .iter()
+            .any(|f| f.sha256 == Some(hex::encode(Sha256::digest(b"MZ rEFInd 0.15")))));
+        // The last-booted default, and a limit that deletes generation 1's files.
+        o.last_booted = true;
+        o.limit = Some(1);
+        let (p, st) = round(&o);
+        assert_eq!(st.default, last_booted::NEWEST_TITLE);
+        assert!(!p.deletes.is_empty());
+        // Nothing left to do: the same text, nothing written.
+        let (p, _) = round(&o);
+        assert!(p.copies.is_empty() && p.deletes.is_empty() && !p.config_changed());
+        // A source that changes between plan and apply is refused.
+        std::fs::write(&refind, b"MZ rEFInd 0.16").unwrap();
+        let p = plan(&o).unwrap();
+        std::fs::write(&refind, b"MZ rEFInd 0.17").unwrap();
+        assert!(matches!(apply(&p, &mut |_| {}), Err(EspError::Changed(_))));
+    }
+
     #[test]
     fn state_line_round_trips() {
         let s = State {

@@ -266,3 +266,260 @@ pub fn check_space(
     };
     Err(EspError::no_space(esp, needed, available, advice))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::esp::world::{DirEntry, Icons, Space};
+
+    fn file(name: &str, size: Option<u64>) -> DirEntry {
+        DirEntry {
+            name: name.into(),
+            size,
+        }
+    }
+
+    fn target(n: u64) -> BootTarget {
+        BootTarget {
+            label: format!("NixOS {n}"),
+            kernel: format!("/nix/store/k{n}/bzImage").into(),
+            initrd: Some(format!("/nix/store/k{n}/initrd").into()),
+            toplevel: format!("/nix/store/s{n}").into(),
+            kernel_params: vec!["quiet".into()],
+        }
+    }
+
+    /// Two generations on an ESP with 4 KiB clusters, nothing installed yet.
+    fn world() -> World {
+        let generations: Vec<Generation> = [2, 1]
+            .into_iter()
+            .map(|n| Generation {
+                number: n,
+                link: format!("/p/system-{n}-link").into(),
+                boot: target(n),
+                specialisations: if n == 2 {
+                    vec![("gaming".into(), target(3))]
+                } else {
+                    vec![]
+                },
+            })
+            .collect();
+        let names = (1..=3)
+            .flat_map(|n| {
+                let t = target(n);
+                [
+                    (t.kernel, format!("{NIXOS_DIR}/k{n}-bzImage.efi")),
+                    (t.initrd.unwrap(), format!("{NIXOS_DIR}/k{n}-initrd.efi")),
+                ]
+            })
+            .collect();
+        World {
+            refind_dir: "EFI/refind",
+            refind_bin: "EFI/refind/refind_x64.efi".into(),
+            loader_files: vec![],
+            config_path: "EFI/refind/refind.conf".into(),
+            old_config: None,
+            other_menu_files: BTreeSet::new(),
+            journal: vec![],
+            nixos_dir: None,
+            refind_dir_entries: None,
+            generations,
+            skipped: vec![],
+            names,
+            icons: Icons::default(),
+            kinoite: None,
+            space: Space {
+                available: 1 << 20,
+                block: 4096,
+            },
+            signer: None,
+        }
+    }
+
+    fn record(path: &str, size: u64, sha256: Option<&str>) -> FileRecord {
+        FileRecord {
+            path: path.into(),
+            size,
+            sha256: sha256.map(String::from),
+        }
+    }
+
+    #[test]
+    fn entries_load_what_the_names_say_and_specialisations_are_submenus() {
+        let w = world();
+        let e = menu_entries(&w, false);
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].title, "Generation 2: NixOS 2");
+        assert_eq!(e[0].loader, "/EFI/nixos/k2-bzImage.efi");
+        assert_eq!(e[0].initrd, vec!["/EFI/nixos/k2-initrd.efi".to_string()]);
+        assert_eq!(e[0].submenus[0].title, "Specialisation gaming");
+        assert_eq!(
+            e[0].submenus[0].initrd.as_deref(),
+            Some("/EFI/nixos/k3-initrd.efi")
+        );
+        let last = menu_entries(&w, true);
+        assert_eq!(last[0].title, last_booted::NEWEST_TITLE);
+        assert_eq!(last[1].title, "Generation 1: NixOS 1");
+        let wanted = wanted_files(&w.refind_bin, "/r/refind_x64.efi".into(), &w.names, None);
+        assert_eq!(wanted.len(), 7);
+        assert_eq!(wanted["EFI/refind/refind_x64.efi"], "/r/refind_x64.efi");
+    }
+
+    #[test]
+    fn the_default_is_kinoite_only_when_there_is_a_kinoite_side() {
+        let mut e = menu_entries(&world(), false);
+        e.push(MenuEntry {
+            title: "Fedora".into(),
+            ..MenuEntry::default()
+        });
+        assert_eq!(default_title(&e, 2, false, true).unwrap(), e[0].title);
+        assert_eq!(default_title(&e, 2, true, true).unwrap(), "Fedora");
+        assert!(matches!(
+            default_title(&e, 2, true, false),
+            Err(EspError::DefaultWithoutKinoite)
+        ));
+    }
+
+    #[test]
+    fn kept_files_keep_their_record_and_copies_record_the_source() {
+        let wanted: BTreeMap<String, Utf8PathBuf> = [
+            ("EFI/nixos/same.efi", "/s/same"),
+            ("EFI/nixos/truncated.efi", "/s/truncated"),
+            ("EFI/nixos/new.efi", "/s/new"),
+            ("EFI/refind/refind_x64.efi", "/s/refind"),
+            ("EFI/refind/drivers_x64/ext4_x64.efi", "/s/ext4"),
+        ]
+        .into_iter()
+        .map(|(d, s)| (d.to_string(), s.into()))
+        .collect();
+        let facts = |size, on_esp, sha256: Option<&str>, same: Option<&str>| FileFacts {
+            size,
+            on_esp,
+            sha256: sha256.map(String::from),
+            same_on_esp: same.map(String::from),
+        };
+        let facts: BTreeMap<String, FileFacts> = [
+            ("EFI/nixos/same.efi", facts(10, Some(10), None, None)),
+            ("EFI/nixos/truncated.efi", facts(10, Some(4), None, None)),
+            ("EFI/nixos/new.efi", facts(7, None, None, None)),
+            (
+                "EFI/refind/refind_x64.efi",
+                facts(5, Some(5), Some("new"), Some("esp")),
+            ),
+            (
+                "EFI/refind/drivers_x64/ext4_x64.efi",
+                facts(3, Some(3), Some("drv"), None),
+            ),
+        ]
+        .into_iter()
+        .map(|(d, f)| (d.to_string(), f))
+        .collect();
+        let old: BTreeMap<String, FileRecord> = [
+            record("EFI/nixos/same.efi", 10, None),
+            record("EFI/nixos/truncated.efi", 10, None),
+        ]
+        .into_iter()
+        .map(|r| (r.path.clone(), r))
+        .collect();
+        let (copies, records) = copies_and_records(&wanted, &facts, &old);
+        let copied: Vec<&str> = copies.iter().map(|c| c.dest.as_str()).collect();
+        assert_eq!(
+            copied,
+            [
+                "EFI/nixos/new.efi",
+                "EFI/nixos/truncated.efi",
+                "EFI/refind/drivers_x64/ext4_x64.efi"
+            ]
+        );
+        assert_eq!(copies[2].sha256.as_deref(), Some("drv"));
+        // In ESP-path order, each as it will be on the ESP.
+        assert_eq!(
+            records,
+            vec![
+                record("EFI/nixos/new.efi", 7, None),
+                record("EFI/nixos/same.efi", 10, None),
+                record("EFI/nixos/truncated.efi", 10, None),
+                record("EFI/refind/drivers_x64/ext4_x64.efi", 3, Some("drv")),
+                record("EFI/refind/refind_x64.efi", 5, Some("esp")),
+            ]
+        );
+    }
+
+    #[test]
+    fn only_bifrosts_unneeded_files_are_deleted() {
+        let mut w = world();
+        w.nixos_dir = Some(vec![
+            file("k2-bzImage.efi", Some(1)),   // wanted
+            file("old-kernel.efi", Some(100)), // recorded, not wanted
+            file("journaled.efi", Some(20)),   // an interrupted run's copy
+            file(".bifrost-tmp-x", Some(3)),   // a killed run's temp file
+            file("systemd-boot.efi", Some(9)), // another tool's
+            file("other-menu.efi", Some(9)),   // the other folder's menu loads it
+            file("old-folder", None),          // recorded, but not a file
+        ]);
+        w.refind_dir_entries = Some(vec![
+            file(".bifrost-tmp-y", Some(2)),
+            file("x.efi", Some(1)),
+        ]);
+        w.journal = vec!["EFI/nixos/journaled.efi".into()];
+        w.other_menu_files = ["EFI/nixos/other-menu.efi".to_string()].into();
+        let old: BTreeMap<String, FileRecord> = [
+            "old-kernel.efi",
+            "other-menu.efi",
+            "old-folder",
+            "k2-bzImage.efi",
+        ]
+        .map(|n| record(&format!("EFI/nixos/{n}"), 1, None))
+        .into_iter()
+        .map(|r| (r.path.clone(), r))
+        .collect();
+        let wanted = wanted_files(&w.refind_bin, "/r".into(), &w.names, None);
+        let d = deletes(&w, &wanted, &old);
+        assert_eq!(
+            d,
+            [
+                "EFI/nixos/.bifrost-tmp-x",
+                "EFI/nixos/journaled.efi",
+                "EFI/nixos/old-kernel.efi",
+                "EFI/refind/.bifrost-tmp-y"
+            ]
+        );
+        assert_eq!(bytes_freed(&w, &d), 3 + 20 + 100 + 2);
+    }
+
+    #[test]
+    fn space_counts_whole_clusters_the_journal_and_new_folders() {
+        let mut w = world();
+        let copy = |dest: &str, size| Copy {
+            source: "/s".into(),
+            dest: dest.into(),
+            size,
+            sha256: None,
+        };
+        let copies = [
+            copy("EFI/nixos/a.efi", 1),
+            copy("EFI/refind/refind_x64.efi", 4097),
+        ];
+        // 1 + 2 clusters of files, 1 of refind.conf, 1 of journal, 2 new folders.
+        assert_eq!(bytes_needed(&w, &copies, Some(10), &[]), 7 * 4096);
+        w.nixos_dir = Some(vec![]);
+        w.refind_dir_entries = Some(vec![]);
+        assert_eq!(bytes_needed(&w, &copies[1..], None, &[]), 2 * 4096);
+        // Deleting alone writes the journal.
+        assert_eq!(bytes_needed(&w, &[], None, &["EFI/nixos/x".into()]), 4096);
+        assert_eq!(bytes_needed(&w, &[], None, &[]), 0);
+    }
+
+    #[test]
+    fn no_space_says_what_helps() {
+        let esp = Utf8Path::new("/boot");
+        assert!(check_space(esp, 10, 10, 1, 0).is_ok());
+        let many = check_space(esp, 11, 10, 3, 0).unwrap_err().to_string();
+        assert!(many.contains("lower --limit"), "{many}");
+        assert!(many.contains("1 bytes (0.0 MiB) are missing"), "{many}");
+        let one = check_space(esp, 30, 10, 1, 500).unwrap_err().to_string();
+        assert!(one.contains("a lower --limit cannot help"), "{one}");
+        assert!(one.contains("old files (500 bytes)"), "{one}");
+        assert!(one.contains("free 20 bytes"), "{one}");
+    }
+}

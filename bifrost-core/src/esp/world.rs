@@ -8,8 +8,7 @@
 use super::generations::{self, Generation};
 use super::kinoite::{self, Side};
 use super::{
-    confine, fallback, parse_state, sign, statvfs, EspError, InstallOptions, NIXOS_DIR,
-    REFIND_DIRS,
+    confine, fallback, parse_state, sign, statvfs, EspError, InstallOptions, NIXOS_DIR, REFIND_DIRS,
 };
 use crate::fsutil::io_err;
 use camino::{Utf8Path, Utf8PathBuf};
@@ -211,9 +210,7 @@ pub fn read_files(
         if !dest.starts_with(NIXOS_DIR) {
             let new = std::fs::read(src).map_err(io_err(src, "read"))?;
             sha256 = Some(hex::encode(Sha256::digest(&new)));
-            let old = std::fs::read(&target)
-                .ok()
-                .filter(|_| on_esp == Some(size));
+            let old = std::fs::read(&target).ok().filter(|_| on_esp == Some(size));
             same_on_esp = old
                 .filter(|b| *b == new || signer.is_some_and(|s| s.same_signed(b, &new, &target)))
                 .map(|b| hex::encode(Sha256::digest(&b)));
