@@ -801,7 +801,7 @@ mod tests {
             shim: None,
         };
         let conf = esp.join("EFI/refind/refind.conf");
-        let mut round = |o: &InstallOptions| {
+        let round = |o: &InstallOptions| {
             let p = plan(o).unwrap();
             let st = parse_state(&p.new_config).unwrap();
             let r = apply(&p, &mut |_| {}).unwrap();
