@@ -73,7 +73,7 @@ fn main() -> ExitCode {
     let outcome: cmd::Outcome = match cli.command {
         Command::Schema(a) => Ok(cmd::schema::run(a)),
         Command::Check(a) => Ok(cmd::check::run(a)),
-        Command::Esp(c) => Ok(cmd::esp::run(c)),
+        Command::Esp(c) => cmd::esp::run(c),
         Command::Gen(c) => Ok(cmd::gen::run(c)),
         Command::Detect(a) => Ok(cmd::detect::run(a)),
         Command::Build(a) => Ok(cmd::build::run(a)),

@@ -17,6 +17,7 @@ pub mod last_booted;
 pub mod lock;
 pub mod menu_check;
 pub mod nvram;
+pub mod request;
 pub mod sign;
 pub mod steps;
 pub mod volume;
@@ -85,6 +86,14 @@ pub enum EspError {
     Confine(#[from] confine::ConfineError),
     #[error(transparent)]
     Sign(#[from] sign::SignError),
+    #[error("--extra-config {path}: {err}")]
+    ExtraConfig { path: String, err: std::io::Error },
+    #[error(transparent)]
+    Settings(#[from] crate::spec::SpecError),
+    #[error(transparent)]
+    Choices(#[from] choices::ChoicesError),
+    #[error(transparent)]
+    Nvram(#[from] nvram::NvramError),
 }
 
 impl EspError {

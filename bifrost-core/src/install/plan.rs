@@ -913,9 +913,8 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
             "--settings".into(),
             req.settings_file.to_string(),
         ];
-        if req.nvram {
-            esp.push("--nvram".into());
-        }
+        // Explicit either way: with --settings, esp install registers by default.
+        esp.push(if req.nvram { "--nvram" } else { "--no-nvram" }.into());
         // Signed as the boot hook signed it: unsigned files would replace them.
         esp.extend(super::sb_keys::esp_sign_args(settings, target));
         if kinoite.is_some_and(|k| k.mode == crate::spec::KinoiteMode::Direct) {

@@ -85,14 +85,7 @@ pub fn step(settings: &HostSettings, req: &PlanRequest) -> Result<Option<KeysSte
     Ok(Some(KeysStep { title, argv, dir }))
 }
 
-/// The key the boot hook signs with (modules/boot.nix): `mok` on the shim
-/// route, `db` with own keys.
-fn signing_name(route: SecureBootRoute) -> &'static str {
-    match route {
-        SecureBootRoute::Shim => "mok",
-        SecureBootRoute::OwnKeys => "db",
-    }
-}
+use crate::esp::choices::signing_key_name as signing_name;
 
 /// `bifrost esp install` flags that sign as the boot hook does
 /// (modules/boot.nix `signArgs`), with the keys on the target.
