@@ -138,7 +138,7 @@ pub fn resolve(settings: Option<&HostSettings>, f: Flags) -> Result<Choices, Cho
 /// The key the settings sign with (`mok` on the shim route, `db` with own
 /// keys, in `keysPath`) and the shim they put in front, both below `root`;
 /// nothing unless Secure Boot is on with a key folder.
-fn secure_boot(
+pub fn secure_boot(
     settings: Option<&HostSettings>,
     root: Option<&Utf8Path>,
 ) -> (Option<SignOptions>, Option<ShimSource>) {

@@ -5,6 +5,7 @@
 //! made or copied by that process (never into the Nix store or a log).
 
 use super::plan::{PlanError, PlanRequest};
+use crate::esp::choices::signing_key_name as signing_name;
 use crate::spec::{HostSettings, SecureBootRoute};
 use camino::{Utf8Path, Utf8PathBuf};
 
@@ -85,27 +86,19 @@ pub fn step(settings: &HostSettings, req: &PlanRequest) -> Result<Option<KeysSte
     Ok(Some(KeysStep { title, argv, dir }))
 }
 
-use crate::esp::choices::signing_key_name as signing_name;
-
-/// `bifrost esp install` flags that sign as the boot hook does
-/// (modules/boot.nix `signArgs`), with the keys on the target.
+/// `bifrost esp install` flags that sign as the settings say (esp::choices
+/// derives them; the plan shows them), with the keys on the target.
 pub fn esp_sign_args(settings: &HostSettings, target: &Utf8Path) -> Vec<String> {
-    let sb = &settings.security.secure_boot;
-    let Some(keys_path) = sb.keys_path.as_ref().filter(|_| sb.enable) else {
-        return Vec::new();
-    };
-    let base = on_target(target, keys_path).join(signing_name(sb.route));
-    let mut v = vec![
-        "--sign-key".into(),
-        format!("{base}.key"),
-        "--sign-cert".into(),
-        format!("{base}.crt"),
-    ];
-    if sb.route == SecureBootRoute::Shim {
-        v.push("--shim".into());
-        if let Some(shim) = &sb.shim {
-            v.push(on_target(target, shim).to_string());
-        }
+    let (sign, shim) = crate::esp::choices::secure_boot(Some(settings), Some(target));
+    let mut v = vec![];
+    if let Some(k) = sign {
+        v.extend(["--sign-key".into(), k.key.to_string()]);
+        v.extend(["--sign-cert".into(), k.cert.to_string()]);
+    }
+    match shim {
+        Some(crate::esp::sign::ShimSource::File(f)) => v.extend(["--shim".into(), f.to_string()]),
+        Some(crate::esp::sign::ShimSource::Fedora) => v.push("--shim".into()),
+        None => {}
     }
     v
 }

@@ -192,8 +192,17 @@ fn hook_signs_with_keys_read_at_install_time() {
     // sb_cli::settings_sign_and_register_without_flags), so the hook names
     // no key, no shim and no store path of either.
     let settings_file = v["settingsFile"].as_str().unwrap();
-    assert!(hook.contains(&format!("--settings {settings_file}")), "{hook}");
-    for unwanted in ["--sign-key", "--sign-cert", "--shim", "/etc/secureboot", "--nvram "] {
+    assert!(
+        hook.contains(&format!("--settings {settings_file}")),
+        "{hook}"
+    );
+    for unwanted in [
+        "--sign-key",
+        "--sign-cert",
+        "--shim",
+        "/etc/secureboot",
+        "--nvram ",
+    ] {
         assert!(!hook.contains(unwanted), "hook has {unwanted:?}:\n{hook}");
     }
     let v = with_sb(r#"{"enable":true,"keysPath":"/etc/secureboot","route":"own-keys"}"#).unwrap();
