@@ -52,12 +52,8 @@ impl std::fmt::Display for Problem {
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    #[error("{path}: cannot read: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoError),
     #[error("{path}: invalid host settings:\n{}", format_problems(.problems))]
     Invalid {
         path: String,
@@ -170,10 +166,7 @@ fn read_capped(reader: impl std::io::Read, path: &Utf8Path) -> Result<Vec<u8>, S
     reader
         .take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|source| SpecError::Read {
-            path: path.to_string(),
-            source,
-        })?;
+        .map_err(crate::fsutil::io_err(path, "read"))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(too_big(path, &format!("more than {MAX_FILE_BYTES}")));
     }
@@ -186,10 +179,7 @@ fn read_limited(path: &Utf8Path) -> Result<Vec<u8>, SpecError> {
     if path.as_str() == "-" {
         return read_capped(std::io::stdin().lock(), path);
     }
-    let read_err = |source| SpecError::Read {
-        path: path.to_string(),
-        source,
-    };
+    let read_err = |e| crate::fsutil::io_err(path, "read")(e);
     let meta = std::fs::metadata(path).map_err(read_err)?;
     if meta.is_dir() {
         return Err(SpecError::Invalid {
@@ -293,7 +283,7 @@ pub fn check_file(path: &Utf8Path) -> Vec<FileProblem> {
             .into_iter()
             .map(|p| entry(p, Severity::Error))
             .collect(),
-        Err(SpecError::Read { source, .. }) => {
+        Err(SpecError::Io(crate::fsutil::IoError { source, .. })) => {
             let hint = match source.kind() {
                 std::io::ErrorKind::NotFound => "; check the file name",
                 std::io::ErrorKind::PermissionDenied => "; check its permissions",
