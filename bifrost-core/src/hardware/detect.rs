@@ -114,7 +114,7 @@ pub struct Detection {
     pub vendor: String,
     pub product: String,
     /// Host settings for the machine (valid per `bifrost check`).
-    pub settings: HostSettings,
+    pub settings: spec::Settings,
     /// What was proposed rather than found, and why.
     pub notes: Vec<String>,
 }
@@ -698,7 +698,8 @@ pub fn detect(machine: &dyn Machine) -> Result<Detection, HardwareError> {
     Ok(Detection {
         vendor,
         product,
-        settings,
+        settings: spec::validated(settings)
+            .map_err(|problems| HardwareError::Invalid { problems })?,
         notes,
     })
 }

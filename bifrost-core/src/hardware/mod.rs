@@ -34,4 +34,6 @@ pub enum HardwareError {
     LsblkFailed(crate::process::ProcessError),
     #[error("{root}: no lsblk.json there; record one with `lsblk --json -O > {root}/lsblk.json`, or leave out --root to read this machine")]
     NoLsblk { root: String },
+    #[error("the settings proposed for this machine are invalid, a bug in bifrost's detection; please report it with `lsblk --json -O` and /proc/self/mountinfo of the machine:\n{}", crate::spec::format_problems(.problems))]
+    Invalid { problems: Vec<crate::spec::Problem> },
 }

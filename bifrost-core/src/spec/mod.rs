@@ -2,15 +2,18 @@
 //!
 //! `load_file` is the one way every command reads a host file: it never
 //! panics, and any problem comes back as a [`Problem`] carrying the JSON path
-//! of the offending value and what would fix it.
+//! of the offending value and what would fix it. What it returns is a
+//! [`Settings`], the validated form every other module of the core requires.
 
 mod hints;
+mod settings;
 mod structure;
 mod types;
 mod unlock;
 mod validate;
 mod volume;
 
+pub use settings::{validated, Settings};
 pub use types::*;
 pub use unlock::{MAX_PCR, SECURE_BOOT_PCR};
 pub use validate::{
@@ -58,7 +61,8 @@ pub enum SpecError {
     },
 }
 
-fn format_problems(problems: &[Problem]) -> String {
+/// `problems`, one indented line each.
+pub fn format_problems(problems: &[Problem]) -> String {
     problems
         .iter()
         .map(|p| format!("  {p}"))
@@ -72,7 +76,7 @@ fn format_problems(problems: &[Problem]) -> String {
 /// stop at the first one, with its path: the typed parser cannot continue
 /// past a value it does not understand. Once the document has its shape,
 /// [`validate`] reports every problem of meaning at once.
-pub fn from_slice(bytes: &[u8]) -> Result<HostSettings, Vec<Problem>> {
+pub fn from_slice(bytes: &[u8]) -> Result<Settings, Vec<Problem>> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(vec![Problem {
             path: String::new(),
@@ -106,12 +110,7 @@ pub fn from_slice(bytes: &[u8]) -> Result<HostSettings, Vec<Problem>> {
         Ok(s) => s,
         Err(e) => return Err(vec![structural_problem(e)]),
     };
-    let problems = validate(&settings);
-    if problems.is_empty() {
-        Ok(settings)
-    } else {
-        Err(problems)
-    }
+    validated(settings)
 }
 
 /// A serde error as a problem whose path points at the offending key.
@@ -216,7 +215,7 @@ fn read_limited(path: &Utf8Path) -> Result<Vec<u8>, SpecError> {
 }
 
 /// Read, parse and validate a host file (`-` reads standard input).
-pub fn load_file(path: &Utf8Path) -> Result<HostSettings, SpecError> {
+pub fn load_file(path: &Utf8Path) -> Result<Settings, SpecError> {
     let bytes = read_limited(path)?;
     from_slice(&bytes).map_err(|problems| SpecError::Invalid {
         path: path.to_string(),
@@ -227,7 +226,7 @@ pub fn load_file(path: &Utf8Path) -> Result<HostSettings, SpecError> {
 /// Settings that are valid but do not give the protection they seem to
 /// (such as a TPM key bound to PCR 7 without Secure Boot). They never stop
 /// a command; `bifrost check` prints them as warnings.
-pub fn warnings(settings: &HostSettings) -> Vec<Problem> {
+pub fn warnings(settings: &Settings) -> Vec<Problem> {
     unlock::warnings(settings)
 }
 
