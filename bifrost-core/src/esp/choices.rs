@@ -6,7 +6,7 @@
 
 use super::nvram::DEFAULT_LABEL;
 use super::sign::{ShimSource, SignOptions};
-use crate::spec::{DefaultEntry, HostSettings, KinoiteMode, SecureBootRoute};
+use crate::spec::{DefaultEntry, HostSettings, KinoiteMode, SecureBootRoute, Settings};
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// The menu flags as given on the command line (`None`/`false`: not given).
@@ -71,7 +71,7 @@ pub const DEFAULT_KINOITE_TITLE: &str = "Fedora Kinoite";
 pub const DEFAULT_TIMEOUT: i32 = 5;
 
 /// Combine the host settings (if given) and the flags.
-pub fn resolve(settings: Option<&HostSettings>, f: Flags) -> Result<Choices, ChoicesError> {
+pub fn resolve(settings: Option<&Settings>, f: Flags) -> Result<Choices, ChoicesError> {
     let boot = settings.map(|s| &s.boot);
     let kinoite = settings.and_then(|s| s.dual_boot.kinoite.as_ref());
     let default_entry = f
@@ -108,7 +108,9 @@ pub fn resolve(settings: Option<&HostSettings>, f: Flags) -> Result<Choices, Cho
     };
     let removable = f.removable || boot.is_some_and(|b| b.removable);
     // Flags win; the settings sign only when no key is named here.
-    let (sb_sign, sb_shim) = secure_boot(settings, f.root.as_deref());
+    let (sb_sign, sb_shim) = settings
+        .map(|s| secure_boot(s, f.root.as_deref()))
+        .unwrap_or_default();
     let (sign, shim) = (f.sign.or(sb_sign), f.shim.or(sb_shim));
     // A removable install is found by the firmware at its fallback path:
     // with settings rEFInd is registered otherwise, unless told not to.
@@ -139,16 +141,11 @@ pub fn resolve(settings: Option<&HostSettings>, f: Flags) -> Result<Choices, Cho
 /// keys, in `keysPath`) and the shim they put in front, both below `root`;
 /// nothing unless Secure Boot is on with a key folder.
 pub fn secure_boot(
-    settings: Option<&HostSettings>,
+    settings: &HostSettings,
     root: Option<&Utf8Path>,
 ) -> (Option<SignOptions>, Option<ShimSource>) {
-    let Some(sb) = settings
-        .map(|s| &s.security.secure_boot)
-        .filter(|sb| sb.enable)
-    else {
-        return (None, None);
-    };
-    let Some(keys) = &sb.keys_path else {
+    let sb = &settings.security.secure_boot;
+    let Some(keys) = sb.keys_path.as_ref().filter(|_| sb.enable) else {
         return (None, None);
     };
     let on_root = |p: &Utf8Path| match root {
@@ -178,7 +175,7 @@ pub fn signing_key_name(route: SecureBootRoute) -> &'static str {
 
 /// `rel` (absolute in Kinoite's `/boot`, such as `/loader/entries`) below
 /// the folder where that `/boot` is mounted.
-fn join_below(mounted: &Utf8Path, rel: &Utf8Path) -> Utf8PathBuf {
+pub fn join_below(mounted: &Utf8Path, rel: &Utf8Path) -> Utf8PathBuf {
     mounted.join(rel.as_str().trim_start_matches('/'))
 }
 
@@ -186,12 +183,21 @@ fn join_below(mounted: &Utf8Path, rel: &Utf8Path) -> Utf8PathBuf {
 mod tests {
     use super::*;
 
-    fn settings(kinoite: Option<&str>) -> HostSettings {
+    fn settings(kinoite: Option<&str>) -> Settings {
+        valid(plain(kinoite))
+    }
+
+    fn valid(s: crate::spec::HostSettings) -> Settings {
+        crate::spec::validated(s).expect("valid test settings")
+    }
+
+    fn plain(kinoite: Option<&str>) -> crate::spec::HostSettings {
         let mut v = serde_json::json!({
             "hostName": "h",
             "hardware": { "profile": "generic-x86_64-uefi" },
             "boot": { "timeout": 3, "maxGenerations": 7, "removable": true, "textOnly": true },
             "storage": { "luks": { "device": "/dev/vda2" }, "subvolumes": [{ "name": "@", "mountPoint": "/" }] },
+            "users": [{ "name": "alice", "admin": true }],
         });
         if let Some(mode) = kinoite {
             v["dualBoot"] = serde_json::json!({ "kinoite": { "bootVolume": "kboot", "mode": mode, "title": "K" } });
@@ -291,11 +297,11 @@ mod tests {
             Some(("/run/kboot/loader/entries".into(), "LABEL=kboot".into()))
         );
         // A volume named by UUID goes on as written (esp::volume resolves it).
-        let mut by_uuid = s.clone();
+        let mut by_uuid = s.clone().into_inner();
         by_uuid.dual_boot.kinoite.as_mut().unwrap().boot_volume =
             crate::spec::BootVolume::parse("UUID=3f2a5c1e-8d4b-4e6f-9a7c-0b1d2e3f4a5b").unwrap();
         let c = resolve(
-            Some(&by_uuid),
+            Some(&valid(by_uuid)),
             Flags {
                 kinoite_boot: Some("/b".into()),
                 ..Flags::default()
@@ -325,16 +331,20 @@ mod tests {
 
     #[test]
     fn zero_generations_in_the_settings_keeps_all() {
-        let mut s = settings(None);
+        let mut s = plain(None);
         s.boot.max_generations = 0;
-        assert_eq!(resolve(Some(&s), Flags::default()).unwrap().limit, None);
+        assert_eq!(
+            resolve(Some(&valid(s)), Flags::default()).unwrap().limit,
+            None
+        );
     }
 
     #[test]
     fn settings_register_refind_unless_removable_or_told_not_to() {
-        let mut s = settings(None);
+        let mut s = plain(None);
         s.boot.removable = false;
-        let label = |s: Option<&HostSettings>, f: Flags| resolve(s, f).unwrap().nvram;
+        let s = valid(s);
+        let label = |s: Option<&Settings>, f: Flags| resolve(s, f).unwrap().nvram;
         assert_eq!(
             label(Some(&s), Flags::default()).as_deref(),
             Some(DEFAULT_LABEL)
@@ -366,14 +376,16 @@ mod tests {
 
     #[test]
     fn secure_boot_settings_sign_below_the_root_and_flags_win() {
-        let mut s = settings(None);
+        // Fedora's shim (no shim named) needs the Kinoite side.
+        let mut s = plain(Some("chainload"));
         let sb = &mut s.security.secure_boot;
         sb.keys_path = Some("/etc/secureboot".into());
+        let resolve = |s: &crate::spec::HostSettings, f| resolve(Some(&valid(s.clone())), f);
         // Off: nothing signs.
-        let c = resolve(Some(&s), Flags::default()).unwrap();
+        let c = resolve(&s, Flags::default()).unwrap();
         assert_eq!((c.sign, c.shim), (None, None));
         s.security.secure_boot.enable = true;
-        let c = resolve(Some(&s), Flags::default()).unwrap();
+        let c = resolve(&s, Flags::default()).unwrap();
         assert_eq!(
             c.sign,
             Some(SignOptions {
@@ -385,7 +397,7 @@ mod tests {
         // From an installer: the target's keys and shim, below --root.
         s.security.secure_boot.shim = Some("/run/shim/shimx64.efi".into());
         let c = resolve(
-            Some(&s),
+            &s,
             Flags {
                 root: Some("/mnt".into()),
                 ..Flags::default()
@@ -399,7 +411,7 @@ mod tests {
         );
         // Own keys: the db key, no shim.
         s.security.secure_boot.route = SecureBootRoute::OwnKeys;
-        let c = resolve(Some(&s), Flags::default()).unwrap();
+        let c = resolve(&s, Flags::default()).unwrap();
         assert_eq!(c.sign.unwrap().cert, "/etc/secureboot/db.crt");
         assert_eq!(c.shim, None);
         // Flags name the keys and the shim over the settings.
@@ -411,11 +423,14 @@ mod tests {
             shim: Some(ShimSource::File("/shim.efi".into())),
             ..Flags::default()
         };
-        let c = resolve(Some(&s), flags).unwrap();
+        let c = resolve(&s, flags).unwrap();
         assert_eq!(c.sign.unwrap().key, "/k.key");
         assert_eq!(c.shim, Some(ShimSource::File("/shim.efi".into())));
         // Enabled without a key folder signs nothing (validation reports it).
+        s.security.secure_boot.enable = false;
+        assert_eq!(secure_boot(&s, None), (None, None));
+        s.security.secure_boot.enable = true;
         s.security.secure_boot.keys_path = None;
-        assert_eq!(resolve(Some(&s), Flags::default()).unwrap().sign, None);
+        assert_eq!(secure_boot(&s, None), (None, None));
     }
 }

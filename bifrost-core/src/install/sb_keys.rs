@@ -5,8 +5,9 @@
 //! made or copied by that process (never into the Nix store or a log).
 
 use super::plan::{PlanError, PlanRequest};
+use crate::esp::choices::join_below as on_target;
 use crate::esp::choices::signing_key_name as signing_name;
-use crate::spec::{HostSettings, SecureBootRoute};
+use crate::spec::{SecureBootRoute, Settings};
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// What the plan's `sb-keys` step runs.
@@ -18,15 +19,12 @@ pub struct KeysStep {
     pub dir: Utf8PathBuf,
 }
 
-/// `target` + absolute `path`.
-fn on_target(target: &Utf8Path, path: &Utf8Path) -> Utf8PathBuf {
-    target.join(path.as_str().trim_start_matches('/'))
-}
-
 /// The step, when the settings turn Secure Boot on.
-pub fn step(settings: &HostSettings, req: &PlanRequest) -> Result<Option<KeysStep>, PlanError> {
+pub fn step(settings: &Settings, req: &PlanRequest) -> Result<Option<KeysStep>, PlanError> {
     let sb = &settings.security.secure_boot;
-    if !sb.enable {
+    // Validation makes keysPath an absolute folder outside the Nix store
+    // whenever Secure Boot is on.
+    let Some(keys_path) = sb.keys_path.as_ref().filter(|_| sb.enable) else {
         if let Some(from) = &req.sb_keys {
             return Err(PlanError::Settings {
                 field: "security.secureBoot.enable".into(),
@@ -36,21 +34,7 @@ pub fn step(settings: &HostSettings, req: &PlanRequest) -> Result<Option<KeysSte
             });
         }
         return Ok(None);
-    }
-    let keys_path = sb
-        .keys_path
-        .as_ref()
-        .filter(|p| p.is_absolute())
-        .ok_or_else(|| PlanError::Settings {
-            field: "security.secureBoot.keysPath".into(),
-            message: "must be an absolute folder such as `/etc/secureboot` when security.secureBoot.enable is true: bifrost install puts the signing keys there".into(),
-        })?;
-    if keys_path.starts_with("/nix") {
-        return Err(PlanError::Settings {
-            field: "security.secureBoot.keysPath".into(),
-            message: format!("{keys_path} is in the Nix store, readable by every user; use a folder such as `/etc/secureboot`"),
-        });
-    }
+    };
     let dir = on_target(&req.target, keys_path);
     let mut argv: Vec<String> = ["bifrost", "sb", "keys", "--dir", dir.as_str()]
         .iter()
@@ -88,8 +72,8 @@ pub fn step(settings: &HostSettings, req: &PlanRequest) -> Result<Option<KeysSte
 
 /// `bifrost esp install` flags that sign as the settings say (esp::choices
 /// derives them; the plan shows them), with the keys on the target.
-pub fn esp_sign_args(settings: &HostSettings, target: &Utf8Path) -> Vec<String> {
-    let (sign, shim) = crate::esp::choices::secure_boot(Some(settings), Some(target));
+pub fn esp_sign_args(settings: &Settings, target: &Utf8Path) -> Vec<String> {
+    let (sign, shim) = crate::esp::choices::secure_boot(settings, Some(target));
     let mut v = vec![];
     if let Some(k) = sign {
         v.extend(["--sign-key".into(), k.key.to_string()]);
