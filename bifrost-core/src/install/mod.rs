@@ -16,6 +16,7 @@ pub mod preflight;
 pub mod refind_bin;
 pub mod run;
 pub mod sb_keys;
+pub mod script;
 pub mod secret;
 pub mod shared;
 pub mod source;
