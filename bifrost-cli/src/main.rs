@@ -80,7 +80,7 @@ fn main() -> ExitCode {
         Command::Flash(a) => Ok(cmd::flash::run(a)),
         Command::Vm(a) => Ok(cmd::vm::run(a)),
         Command::Doctor(a) => Ok(cmd::doctor::run(a)),
-        Command::Install(a) => Ok(cmd::install::run(a)),
+        Command::Install(a) => cmd::install::run(a),
         Command::Sb(c) => Ok(cmd::sb::run(c)),
         Command::Tpm(c) => Ok(cmd::tpm::run(c)),
         Command::Completions(c) => Ok(cmd::completions::run(c)),

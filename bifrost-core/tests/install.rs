@@ -729,8 +729,13 @@ fn passwords_reach_only_their_hash_files() {
 
     let pw_file = Utf8PathBuf::from_path_buf(dir.path().join("pw")).unwrap();
     std::fs::write(&pw_file, format!("{PW}\n")).unwrap();
-    let hashes: BTreeMap<String, Secret> =
-        users::collect(&s, &[("user".into(), pw_file)], &mut |_| unreachable!()).unwrap();
+    let hashes: BTreeMap<String, Secret> = users::collect(
+        &s,
+        &[("user".into(), pw_file)],
+        &["user".into()],
+        &mut |_| unreachable!(),
+    )
+    .unwrap();
     let hash = String::from_utf8(hashes["user"].expose().to_vec()).unwrap();
     let passphrase = Secret::from_bytes(PASS.as_bytes().to_vec());
     let state = Utf8PathBuf::from_path_buf(dir.path().join("state.json")).unwrap();
@@ -741,7 +746,7 @@ fn passwords_reach_only_their_hash_files() {
     let mut sys = Fake::default();
     let mut events = String::new();
     let secrets = run::Secrets {
-        passphrase: &passphrase,
+        passphrase: Some(&passphrase),
         password_hashes: &hashes,
     };
     run::execute_with(&p, &mut sys, &secrets, &opts, &mut |e| {

@@ -18,8 +18,10 @@ pub mod run;
 pub mod sb_keys;
 pub mod script;
 pub mod secret;
+pub mod session;
 pub mod shared;
 pub mod source;
+pub mod terminal;
 pub mod undo;
 pub mod users;
 
