@@ -452,3 +452,6 @@ impl Installer for Live {
         &mut self.machine
     }
 }
+
+#[cfg(test)]
+mod tests;
