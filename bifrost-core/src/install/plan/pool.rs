@@ -5,7 +5,7 @@
 use super::layout::Layout;
 use super::step::{argv, mkdir, mount, run, umount};
 use super::{Action, DataOwner, Mode, Probe, Stdin, Step, WriteKind};
-use crate::spec::SubvolumeOwner;
+use crate::spec::{Subvolume, SubvolumeOwner};
 
 /// `cryptsetup open`, the passphrase on standard input; skipped when the
 /// mapping is already open on this very device.
@@ -57,6 +57,45 @@ pub(super) fn mkfs(l: &Layout) -> Option<Step> {
     })
 }
 
+/// The step creating subvolume `s` below the pool's top level; none for
+/// Kinoite's, which are never created or touched.
+fn subvolume(l: &Layout, s: &Subvolume) -> Option<Step> {
+    let group = &l.settings.storage.shared_group;
+    let path = l.top.join(&s.name);
+    let (title, action) = match s.owner {
+        SubvolumeOwner::Kinoite => return None,
+        SubvolumeOwner::Nixos => (
+            format!("Create subvolume {}", s.name),
+            run(argv(&["btrfs", "subvolume", "create", path.as_str()])),
+        ),
+        SubvolumeOwner::Shared => (
+            format!(
+                "Create the shared subvolume {} if it is missing (group {} gid {}, mode {})",
+                s.name,
+                group.name,
+                group.gid,
+                crate::install::shared::MODE
+            ),
+            run(crate::install::shared::create_argv(&l.top, &s.name, group)),
+        ),
+    };
+    let step = Step::new(format!("subvolume:{}", s.name), title, action)
+        .writes(WriteKind::Subvolume, path.clone(), s.owner.into())
+        .probe(Probe::Subvolume { path: path.clone() })
+        .kinoite(l.pool_access());
+    Some(match s.owner {
+        // NixOS's own: one already there is someone else's (refused unless
+        // --force), and an undo deletes what this install made.
+        SubvolumeOwner::Nixos => step
+            .undo(argv(&["btrfs", "subvolume", "delete", path.as_str()]))
+            .conflict_if_present(),
+        // Shared, on both layouts: created when missing (a stock Kinoite
+        // has no @shared), never formatted or overwritten — the probe skips
+        // one that exists — and never deleted by an undo.
+        _ => step,
+    })
+}
+
 /// Mount the top level, create the subvolumes, unmount it again.
 pub(super) fn subvolumes(l: &Layout) -> Vec<Step> {
     let storage = &l.settings.storage;
@@ -73,55 +112,14 @@ pub(super) fn subvolumes(l: &Layout) -> Vec<Step> {
         )
         .kinoite(l.pool_access()),
     ];
-    // On a fresh disk NixOS creates its own subvolumes; beside Kinoite only
-    // its own: Kinoite's are never created or touched.
-    for s in storage
-        .subvolumes
-        .iter()
-        .filter(|s| s.owner == SubvolumeOwner::Nixos)
-    {
-        let path = top.join(&s.name);
-        steps.push(
-            Step::new(
-                format!("subvolume:{}", s.name),
-                format!("Create subvolume {}", s.name),
-                run(argv(&["btrfs", "subvolume", "create", path.as_str()])),
-            )
-            .writes(WriteKind::Subvolume, path.clone(), s.owner.into())
-            .probe(Probe::Subvolume { path: path.clone() })
-            .kinoite(l.pool_access())
-            .undo(argv(&["btrfs", "subvolume", "delete", path.as_str()]))
-            .conflict_if_present(),
-        );
-    }
-    // The shared subvolumes, on both layouts: created when missing (a stock
-    // Kinoite has no @shared), never formatted or overwritten — the probe
-    // skips one that exists — and never deleted by an undo.
-    for s in storage
-        .subvolumes
-        .iter()
-        .filter(|s| s.owner == SubvolumeOwner::Shared)
-    {
-        let path = top.join(&s.name);
-        steps.push(
-            Step::new(
-                format!("subvolume:{}", s.name),
-                format!(
-                    "Create the shared subvolume {} if it is missing (group {} gid {}, mode {})",
-                    s.name,
-                    storage.shared_group.name,
-                    storage.shared_group.gid,
-                    crate::install::shared::MODE
-                ),
-                run(crate::install::shared::create_argv(
-                    top,
-                    &s.name,
-                    &storage.shared_group,
-                )),
-            )
-            .writes(WriteKind::Subvolume, path.clone(), DataOwner::Shared)
-            .probe(Probe::Subvolume { path })
-            .kinoite(l.pool_access()),
+    // NixOS's own first, then the shared ones; Kinoite's never.
+    for owner in [SubvolumeOwner::Nixos, SubvolumeOwner::Shared] {
+        steps.extend(
+            storage
+                .subvolumes
+                .iter()
+                .filter(|s| s.owner == owner)
+                .filter_map(|s| subvolume(l, s)),
         );
     }
     steps.push(umount(
