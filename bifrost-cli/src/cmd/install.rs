@@ -21,7 +21,8 @@ use std::process::ExitCode;
 /// --password-file USER=FILE); only its SHA-512 crypt hash is kept, written
 /// root-only to /var/lib/bifrost/passwords/USER on the new system. rEFInd is
 /// registered as the firmware's first boot entry unless --no-nvram. A failed
-/// step stops the install; running the same command again resumes it.
+/// step stops the install; running the same command again resumes it, asking
+/// only for the passphrase and passwords the remaining steps need.
 #[derive(clap::Args)]
 pub struct Args {
     /// Host to install (the flake's `nixosConfigurations.<host>`); on
