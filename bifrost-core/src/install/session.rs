@@ -183,7 +183,9 @@ pub fn needs(steps: &[&plan::Step]) -> Needs {
                 _ => None,
             })
             .collect(),
-        sb_keys: steps.iter().any(|s| s.id == "sb-keys"),
+        sb_keys: steps
+            .iter()
+            .any(|s| s.writes.iter().any(|w| w.kind == WriteKind::Keys)),
     }
 }
 

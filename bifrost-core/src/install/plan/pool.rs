@@ -92,7 +92,7 @@ fn subvolume(l: &Layout, s: &Subvolume) -> Option<Step> {
         // Shared, on both layouts: created when missing (a stock Kinoite
         // has no @shared), never formatted or overwritten — the probe skips
         // one that exists — and never deleted by an undo.
-        _ => step,
+        SubvolumeOwner::Shared | SubvolumeOwner::Kinoite => step,
     })
 }
 
