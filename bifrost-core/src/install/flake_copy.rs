@@ -9,7 +9,7 @@
 //! `nix flake update` and `git` work there without root. An existing
 //! `/etc/nixos/flake.nix` (a second install, a resumed one) is kept as it is.
 
-use crate::spec::{HostSettings, User};
+use crate::spec::{Settings, User};
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// Where the flake lands on the installed system.
@@ -17,7 +17,7 @@ pub const DEST: &str = "/etc/nixos";
 
 /// Who owns the copy: the first administrator of the host settings
 /// (validation guarantees one).
-pub fn admin(settings: &HostSettings) -> Option<&User> {
+pub fn admin(settings: &Settings) -> Option<&User> {
     settings.users.iter().find(|u| u.admin)
 }
 

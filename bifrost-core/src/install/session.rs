@@ -267,7 +267,7 @@ fn make_plan(
     req: &Request,
     io: &mut dyn Console,
     sys: &dyn Installer,
-) -> Result<(Plan, crate::spec::HostSettings, Choice), SessionError> {
+) -> Result<(Plan, crate::spec::Settings, Choice), SessionError> {
     let source = source::resolve(
         req.host.as_deref(),
         req.flake.as_deref(),
@@ -332,7 +332,7 @@ fn confirm(
 fn secrets(
     req: &Request,
     needs: &Needs,
-    settings: &crate::spec::HostSettings,
+    settings: &crate::spec::Settings,
     io: &mut dyn Console,
 ) -> Result<(Option<Secret>, BTreeMap<String, Secret>), SessionError> {
     let passphrase = match (needs.passphrase, &req.key_file) {

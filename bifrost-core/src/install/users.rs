@@ -9,7 +9,7 @@
 
 use super::secret::{Secret, SecretError};
 use crate::fsutil;
-use crate::spec::HostSettings;
+use crate::spec::Settings;
 use camino::{Utf8Path, Utf8PathBuf};
 use sha_crypt::{PasswordHasher, ShaCrypt};
 use std::collections::BTreeMap;
@@ -79,7 +79,7 @@ pub fn hash_password(user: &str, password: &Secret) -> Result<Secret, UsersError
 /// names for that user, else from `prompt` (asked twice, no echo). Every
 /// name in `files` must be a user of the host, wanted or not.
 pub fn collect(
-    settings: &HostSettings,
+    settings: &Settings,
     files: &[(String, Utf8PathBuf)],
     wanted: &[String],
     prompt: &mut dyn FnMut(&str) -> Result<Secret, SecretError>,
@@ -223,8 +223,8 @@ mod tests {
         );
         assert!(parse_file_arg("alice").is_err());
         assert!(parse_file_arg("=x").is_err());
-        let s: HostSettings =
-            serde_json::from_str(include_str!("../../../tests/data/install-host.json")).unwrap();
+        let s = crate::spec::from_slice(include_bytes!("../../../tests/data/install-host.json"))
+            .unwrap();
         let all = ["alice".to_string(), "bob".to_string()];
         let e = collect(
             &s,

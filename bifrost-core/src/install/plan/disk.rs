@@ -117,7 +117,7 @@ pub(super) fn luks_format(l: &Layout) -> Step {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{argv, request, settings};
+    use super::super::testing::{argv, changed, request};
     use super::super::Mode;
     use super::*;
 
@@ -126,8 +126,7 @@ mod tests {
         assert_eq!(partlabel("/dev/disk/by-partlabel/EFI".into(), "ESP"), "EFI");
         assert_eq!(partlabel("/dev/nvme0n1p1".into(), "ESP"), "ESP");
         assert_eq!(partlabel("/dev/disk/by-partlabel/".into(), "pool"), "pool");
-        let mut s = settings();
-        s.storage.luks.device = "/dev/disk/by-partlabel/nixpool".into();
+        let s = changed(|s| s.storage.luks.device = "/dev/disk/by-partlabel/nixpool".into());
         let r = request(Mode::Fresh);
         let steps = partition(&Layout::new(&s, &r).unwrap());
         let a = argv(&steps, "partition");
@@ -141,8 +140,7 @@ mod tests {
 
     #[test]
     fn luks_format_takes_the_cost_and_the_passphrase_on_stdin() {
-        let mut s = settings();
-        s.storage.luks.argon2id.memory_kib = 65536;
+        let s = changed(|s| s.storage.luks.argon2id.memory_kib = 65536);
         let r = request(Mode::Fresh);
         let step = luks_format(&Layout::new(&s, &r).unwrap());
         let Action::Run { argv, stdin } = &step.action else {

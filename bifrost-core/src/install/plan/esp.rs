@@ -100,7 +100,7 @@ pub(super) fn steps(l: &Layout) -> Vec<Step> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{argv, ids, request, settings};
+    use super::super::testing::{argv, changed, ids, request, settings};
     use super::super::Mode;
     use super::*;
 
@@ -121,7 +121,7 @@ mod tests {
 
     #[test]
     fn beside_kinoite_its_boot_is_mounted_read_only() {
-        let mut s = settings();
+        let s = settings();
         let r = request(Mode::DualBoot);
         let steps = steps(&Layout::new(&s, &r).unwrap());
         assert_eq!(
@@ -137,9 +137,11 @@ mod tests {
         assert!(argv(&steps, "esp-install")
             .windows(2)
             .any(|w| w == ["--kinoite-boot", "/run/bifrost/kinoite-boot"]));
-        let k = s.dual_boot.kinoite.as_mut().unwrap();
-        k.mode = KinoiteMode::Chainload;
-        k.boot_fs_type = "xfs".into();
+        let s = changed(|s| {
+            let k = s.dual_boot.kinoite.as_mut().unwrap();
+            k.mode = KinoiteMode::Chainload;
+            k.boot_fs_type = "btrfs".into();
+        });
         let steps = super::steps(&Layout::new(&s, &r).unwrap());
         assert_eq!(argv(&steps, "mount-kinoite-boot")[4], "ro");
         assert!(!argv(&steps, "esp-install").contains(&"--kinoite-boot".to_string()));

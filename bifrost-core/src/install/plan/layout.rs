@@ -3,12 +3,12 @@
 //! Kinoite is beside us. Refuses a request that cannot make a safe plan.
 
 use super::{partition_path, KinoiteAccess, Mode, PlanError, PlanRequest};
-use crate::spec::{HostSettings, Kinoite};
+use crate::spec::{Kinoite, Settings};
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// Settings, request and what follows from them.
 pub(super) struct Layout<'a> {
-    pub settings: &'a HostSettings,
+    pub settings: &'a Settings,
     pub req: &'a PlanRequest,
     /// Kinoite's side, in dual-boot mode.
     pub kinoite: Option<&'a Kinoite>,
@@ -27,7 +27,7 @@ pub(super) struct Layout<'a> {
 }
 
 impl<'a> Layout<'a> {
-    pub fn new(settings: &'a HostSettings, req: &'a PlanRequest) -> Result<Self, PlanError> {
+    pub fn new(settings: &'a Settings, req: &'a PlanRequest) -> Result<Self, PlanError> {
         let refind_efi = match (&req.refind_efi, req.storage_only) {
             (Some(r), _) => r.clone(),
             (None, true) => Utf8PathBuf::new(),
@@ -106,7 +106,7 @@ impl<'a> Layout<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{request, settings};
+    use super::super::testing::{changed, request, settings};
     use super::*;
 
     #[test]
@@ -168,8 +168,7 @@ mod tests {
 
     #[test]
     fn dual_boot_needs_kinoite_in_the_settings() {
-        let mut s = settings();
-        s.dual_boot.kinoite = None;
+        let s = changed(|s| s.dual_boot.kinoite = None);
         Layout::new(&s, &request(Mode::Fresh)).unwrap();
         assert!(matches!(
             Layout::new(&s, &request(Mode::DualBoot)),

@@ -40,13 +40,13 @@ pub(super) fn steps(l: &Layout) -> Result<Vec<Step>, PlanError> {
         let at = under(target, mp);
         let data = owner_of(&mounts, &at);
         if dual && matches!(data, DataOwner::Shared | DataOwner::Kinoite) {
-            return Err(PlanError::Settings {
-                field: "storage.subvolumes".into(),
-                message: format!(
+            return Err(super::settings_err(
+                "storage.subvolumes",
+                format!(
                     "the mount point {mp} of {} lies inside a subvolume NixOS must not write to; move it out",
                     s.name
                 ),
-            });
+            ));
         }
         steps.push(mkdir(format!("mkdir:{mp}"), &at, data));
         let mut opts = vec![format!("subvol={}", s.name)];
@@ -87,7 +87,7 @@ pub(super) fn steps(l: &Layout) -> Result<Vec<Step>, PlanError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{argv, ids, request, settings};
+    use super::super::testing::{argv, changed, ids, request, settings};
     use super::*;
 
     #[test]
@@ -123,7 +123,7 @@ mod tests {
 
     #[test]
     fn beside_kinoite_shared_data_is_read_only_and_never_a_parent() {
-        let mut s = settings();
+        let s = settings();
         let r = request(Mode::DualBoot);
         let steps = steps(&Layout::new(&s, &r).unwrap()).unwrap();
         let shared = steps.iter().find(|s| s.id == "mount:/shared").unwrap();
@@ -132,7 +132,7 @@ mod tests {
             argv(&steps, "mount:/shared")[4],
             "subvol=@shared,compress=zstd,noatime,ro"
         );
-        s.storage.subvolumes[1].mount_point = Some("/shared/home".into());
+        let s = changed(|s| s.storage.subvolumes[1].mount_point = Some("/shared/home".into()));
         let e = super::steps(&Layout::new(&s, &r).unwrap()).unwrap_err();
         assert!(e.to_string().contains("/shared/home of @home"), "{e}");
         // On a fresh disk the same layout is NixOS's own.

@@ -132,13 +132,13 @@ pub(super) fn subvolumes(l: &Layout) -> Vec<Step> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{argv as argv_of, ids, request, settings};
+    use super::super::testing::{argv as argv_of, changed, ids, request, settings};
     use super::super::KinoiteAccess;
     use super::*;
 
     #[test]
     fn open_passes_discards_and_is_skipped_when_open_on_this_device() {
-        let mut s = settings();
+        let s = settings();
         let r = request(Mode::DualBoot);
         let step = open(&Layout::new(&s, &r).unwrap());
         let Action::Run { argv, stdin } = &step.action else {
@@ -154,7 +154,7 @@ mod tests {
                 device: "/dev/disk/by-partlabel/pool".into()
             })
         );
-        s.storage.luks.allow_discards = false;
+        let s = changed(|s| s.storage.luks.allow_discards = false);
         let step = open(&Layout::new(&s, &r).unwrap());
         assert!(!format!("{:?}", step.action).contains("--allow-discards"));
     }

@@ -100,7 +100,7 @@ pub(super) fn flake(l: &Layout) -> Option<FlakeCopy> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{ids, request, settings};
+    use super::super::testing::{changed, ids, request, settings};
     use super::super::Mode;
     use super::*;
 
@@ -121,9 +121,10 @@ mod tests {
 
     #[test]
     fn the_flake_copy_belongs_to_the_first_administrator() {
-        let mut s = settings();
-        s.users[0].admin = false;
-        s.users[1].admin = true;
+        let s = changed(|s| {
+            s.users[0].admin = false;
+            s.users[1].admin = true;
+        });
         let r = request(Mode::Fresh);
         let c = flake(&Layout::new(&s, &r).unwrap()).unwrap();
         assert_eq!(
@@ -139,23 +140,24 @@ mod tests {
             "{}",
             c.step.title
         );
-        // A flake that is not a local folder, or no administrator: no copy.
+        // A flake that is not a local folder: no copy (validation makes
+        // sure there is an administrator).
         let mut remote = request(Mode::Fresh);
         remote.flake = "github:someone/flake".into();
         assert!(flake(&Layout::new(&s, &remote).unwrap()).is_none());
-        s.users[1].admin = false;
-        assert!(flake(&Layout::new(&s, &r).unwrap()).is_none());
     }
 
     #[test]
     fn secure_boot_keys_only_when_enabled() {
-        let mut s = settings();
+        let s = settings();
         let r = request(Mode::Fresh);
         assert!(secure_boot_keys(&Layout::new(&s, &r).unwrap())
             .unwrap()
             .is_none());
-        s.security.secure_boot.enable = true;
-        s.security.secure_boot.keys_path = Some("/etc/secureboot".into());
+        let s = changed(|s| {
+            s.security.secure_boot.enable = true;
+            s.security.secure_boot.keys_path = Some("/etc/secureboot".into());
+        });
         let step = secure_boot_keys(&Layout::new(&s, &r).unwrap())
             .unwrap()
             .unwrap();

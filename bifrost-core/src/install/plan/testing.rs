@@ -1,13 +1,21 @@
 //! A host and a request for the phases' unit tests.
 
 use super::{Mode, PlanRequest};
-use crate::spec::HostSettings;
+use crate::spec::{HostSettings, Settings};
 
 /// tests/data/install-host.json: two users (alice the administrator),
 /// NixOS, shared and Kinoite subvolumes, Kinoite booted directly.
-pub fn settings() -> HostSettings {
-    serde_json::from_str(include_str!("../../../../tests/data/install-host.json"))
-        .expect("the test host parses")
+pub fn settings() -> Settings {
+    changed(|_| {})
+}
+
+/// The test host with `change` made to it, validated again.
+pub fn changed(change: impl FnOnce(&mut HostSettings)) -> Settings {
+    let mut s: HostSettings =
+        serde_json::from_str(include_str!("../../../../tests/data/install-host.json"))
+            .expect("the test host parses");
+    change(&mut s);
+    crate::spec::validated(s).expect("the changed test host is valid")
 }
 
 pub fn request(mode: Mode) -> PlanRequest {

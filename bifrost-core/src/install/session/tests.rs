@@ -213,8 +213,7 @@ fn a_run_stopped_between_the_passwords_asks_for_the_rest() {
 
 #[test]
 fn needs_follow_the_pending_steps() {
-    let s: crate::spec::HostSettings =
-        serde_json::from_str(include_str!("../../../../tests/data/install-host.json")).unwrap();
+    let s = crate::spec::load_file(Utf8Path::new(HOST)).unwrap();
     let mut preq = plan::PlanRequest {
         host: "h".into(),
         flake: ".".into(),
