@@ -67,6 +67,29 @@ pub fn planned_files(o: &KeysOptions) -> Vec<Utf8PathBuf> {
     v
 }
 
+/// What `bifrost sb keys` made: new keys in an empty place, or (with
+/// `--from` or `--keep-existing`) keys put in place by [`super::place::place`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum MadeKeys {
+    Created(KeysReport),
+    Placed(super::place::Placed),
+}
+
+/// `bifrost sb keys`: copy or keep keys when asked to (`from`,
+/// `keep_existing`), else create them where none are.
+pub fn make(
+    o: &KeysOptions,
+    from: Option<&Utf8Path>,
+    keep_existing: bool,
+) -> Result<MadeKeys, SbError> {
+    if from.is_some() || keep_existing {
+        super::place::place(o, from, keep_existing).map(MadeKeys::Placed)
+    } else {
+        create(o).map(MadeKeys::Created)
+    }
+}
+
 /// Create the keys; refuses when any file exists, writes nothing then.
 pub fn create(o: &KeysOptions) -> Result<KeysReport, SbError> {
     use std::os::unix::fs::PermissionsExt;

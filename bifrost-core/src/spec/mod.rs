@@ -4,6 +4,7 @@
 //! panics, and any problem comes back as a [`Problem`] carrying the JSON path
 //! of the offending value and what would fix it.
 
+pub mod check;
 mod hints;
 mod structure;
 mod types;
