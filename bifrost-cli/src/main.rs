@@ -76,7 +76,7 @@ fn main() -> ExitCode {
         Command::Esp(c) => Ok(cmd::esp::run(c)),
         Command::Gen(c) => Ok(cmd::gen::run(c)),
         Command::Detect(a) => Ok(cmd::detect::run(a)),
-        Command::Build(a) => Ok(cmd::build::run(a)),
+        Command::Build(a) => cmd::build::run(a),
         Command::Flash(a) => cmd::flash::run(a),
         Command::Vm(a) => cmd::vm::run(a),
         Command::Doctor(a) => cmd::doctor::run(a),

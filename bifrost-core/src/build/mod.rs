@@ -15,6 +15,7 @@
 pub mod cancel;
 pub mod command;
 pub mod flakeref;
+pub mod job;
 pub mod manifest;
 pub mod outdir;
 pub mod output;
