@@ -13,7 +13,7 @@ pub enum Built {
     /// `--dry-run`: what would run; nothing ran.
     Planned(Plan),
     /// The artifact is in place.
-    Done(Report),
+    Done(Box<Report>),
 }
 
 /// Plan the build `req` asks for and, unless `dry_run`, run it.
@@ -30,7 +30,7 @@ pub fn build(
     if dry_run {
         return Ok(Built::Planned(plan));
     }
-    run(&plan, on_event).map(Built::Done)
+    run(&plan, on_event).map(|r| Built::Done(Box::new(r)))
 }
 
 impl Event<'_> {
@@ -79,22 +79,16 @@ mod tests {
 
     fn req(out: Utf8PathBuf) -> Request {
         Request {
-            format: Format::Iso,
-            flake: ".".into(),
             host: Some("h".into()),
             out,
-            keep: 1,
-            builders: None,
-            substituters: vec![],
-            trusted_keys: vec![],
-            nix_args: vec![],
+            ..crate::build::tests::req(Format::Iso)
         }
     }
 
     #[test]
     fn a_dry_run_plans_and_touches_nothing() {
-        let d = tempfile::tempdir().unwrap();
-        let out = Utf8PathBuf::from_path_buf(d.path().join("out")).unwrap();
+        let (_d, dir) = crate::fsutil::test_dir();
+        let out = dir.join("out");
         let mut events = 0;
         let Built::Planned(plan) = build(&req(out.clone()), true, |_| events += 1).unwrap() else {
             panic!("a dry run only plans")
@@ -107,8 +101,8 @@ mod tests {
 
     #[test]
     fn a_bad_request_is_refused_before_nix_runs() {
-        let d = tempfile::tempdir().unwrap();
-        let out = Utf8PathBuf::from_path_buf(d.path().join("out")).unwrap();
+        let (_d, dir) = crate::fsutil::test_dir();
+        let out = dir.join("out");
         let bad = Request {
             keep: 101,
             ..req(out)

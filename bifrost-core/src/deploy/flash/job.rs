@@ -274,8 +274,7 @@ mod tests {
 
     #[test]
     fn a_file_target_needs_no_confirmation_and_a_bad_image_opens_nothing() {
-        let d = tempfile::tempdir().unwrap();
-        let dir = Utf8PathBuf::from_path_buf(d.path().to_path_buf()).unwrap();
+        let (_d, dir) = crate::fsutil::test_dir();
         let image = dir.join("img");
         std::fs::write(&image, vec![7u8; 8192]).unwrap();
         let mut req = FlashRequest {

@@ -162,13 +162,8 @@ pub fn exit_status(code: i32) -> u8 {
 mod tests {
     use super::*;
     use crate::deploy::vm::Accel;
+    use crate::fsutil::test_dir as tmp;
     use std::collections::HashMap;
-
-    fn tmp() -> (tempfile::TempDir, Utf8PathBuf) {
-        let d = tempfile::tempdir().unwrap();
-        let p = Utf8PathBuf::from_path_buf(d.path().to_path_buf()).unwrap();
-        (d, p)
-    }
 
     fn request(target: Target) -> VmRequest {
         VmRequest {
