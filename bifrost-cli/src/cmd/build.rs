@@ -9,29 +9,6 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum FormatArg {
-    /// Raw EFI disk image (nixpkgs `images.raw-efi`) → 2_raw/nixos.raw
-    Raw,
-    /// USB installer ISO (nixpkgs `images.iso-installer`) → 2_raw/nixos.iso
-    Iso,
-    /// QCOW2 disk with EFI (nixpkgs `images.qemu-efi`) → 2_raw/nixos.qcow2
-    Qcow,
-    /// VM runner (`system.build.vm`) → GC-rooted link 2_raw/nixos-vm
-    Vm,
-}
-
-impl From<FormatArg> for Format {
-    fn from(f: FormatArg) -> Format {
-        match f {
-            FormatArg::Raw => Format::Raw,
-            FormatArg::Iso => Format::Iso,
-            FormatArg::Qcow => Format::Qcow,
-            FormatArg::Vm => Format::Vm,
-        }
-    }
-}
-
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
   bifrost build iso                      # the installer ISO of the flake in .
@@ -41,7 +18,7 @@ impl From<FormatArg> for Format {
 pub struct Args {
     /// Image format.
     #[arg(value_enum)]
-    format: FormatArg,
+    format: Format,
     /// Flake holding the host (any flake reference nix accepts).
     #[arg(long, value_name = "REF", default_value = ".")]
     flake: String,
@@ -76,7 +53,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> super::Outcome {
     let req = Request {
-        format: a.format.into(),
+        format: a.format,
         flake: a.flake,
         host: a.host,
         out: a.out,

@@ -121,17 +121,19 @@ pub fn render_failure(errors: &[String], failures: &[(String, Vec<String>)]) -> 
     s.trim_end().to_owned()
 }
 
-/// The image formats of the seed's `./build.sh build <format>`.
+/// The image formats of the seed's `./build.sh build <format>` (and of
+/// `bifrost build FORMAT`, whose `--help` shows these comments).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
-    /// Raw EFI disk image: `images.raw-efi` → `2_raw/nixos.raw`.
+    /// Raw EFI disk image (nixpkgs `images.raw-efi`) → 2_raw/nixos.raw
     Raw,
-    /// Installer ISO: `images.iso-installer` → `2_raw/nixos.iso`.
+    /// USB installer ISO (nixpkgs `images.iso-installer`) → 2_raw/nixos.iso
     Iso,
-    /// QCOW2 disk with EFI: `images.qemu-efi` → `2_raw/nixos.qcow2`.
+    /// QCOW2 disk with EFI (nixpkgs `images.qemu-efi`) → 2_raw/nixos.qcow2
     Qcow,
-    /// VM runner: `system.build.vm` → GC-rooted link `2_raw/nixos-vm`.
+    /// VM runner (`system.build.vm`) → GC-rooted link 2_raw/nixos-vm
     Vm,
 }
 
