@@ -68,10 +68,7 @@ impl Machine for RootMachine {
         match std::fs::read_to_string(&path) {
             Ok(s) => Ok(Some(s)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(HardwareError::Read {
-                path: path.to_string(),
-                source,
-            }),
+            Err(source) => Err(crate::fsutil::IoError::new(path, "read", source).into()),
         }
     }
 
@@ -85,13 +82,9 @@ impl Machine for RootMachine {
             });
         }
         crate::process::Cmd::new("lsblk", ["--json", "-O"])
-            .stderr_null()
             .inherit_stdin()
-            .stdout_only()
-            .map_err(|source| HardwareError::Run {
-                command: "lsblk --json -O".into(),
-                source,
-            })
+            .read()
+            .map_err(HardwareError::LsblkFailed)
     }
 
     fn subvolume_list(&self, mount_point: &str) -> Result<Option<String>, HardwareError> {
@@ -121,7 +114,7 @@ pub struct Detection {
     pub vendor: String,
     pub product: String,
     /// Host settings for the machine (valid per `bifrost check`).
-    pub settings: HostSettings,
+    pub settings: spec::Settings,
     /// What was proposed rather than found, and why.
     pub notes: Vec<String>,
 }
@@ -705,7 +698,8 @@ pub fn detect(machine: &dyn Machine) -> Result<Detection, HardwareError> {
     Ok(Detection {
         vendor,
         product,
-        settings,
+        settings: spec::validated(settings)
+            .map_err(|problems| HardwareError::Invalid { problems })?,
         notes,
     })
 }

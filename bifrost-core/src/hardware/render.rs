@@ -7,7 +7,7 @@
 
 use super::{HardwareError, Profile};
 use crate::nixexpr::{self, Value};
-use crate::spec::{HardwareProfile, HostSettings, KernelSource, SwapKind};
+use crate::spec::{HardwareProfile, HostSettings, KernelSource, Settings, SwapKind};
 use std::collections::BTreeMap;
 
 /// Where the swap file lives when `storage.swap.kind` is `file`.
@@ -50,7 +50,7 @@ fn strs<'a>(items: impl IntoIterator<Item = &'a str>) -> Value {
 }
 
 /// The module's body (an attribute set) for `settings`.
-pub fn module_value(settings: &HostSettings) -> Value {
+pub fn module_value(settings: &Settings) -> Value {
     let profile = Profile::of(settings.hardware.profile);
     let storage = &settings.storage;
     let mut m = Attrs::new();
@@ -201,7 +201,7 @@ fn kernel_expr(profile: HardwareProfile, attr: &str) -> String {
 }
 
 /// The whole generated file. `source` names the host file in the header.
-pub fn render_module(settings: &HostSettings, source: &str) -> Result<String, HardwareError> {
+pub fn render_module(settings: &Settings, source: &str) -> Result<String, HardwareError> {
     let profile = Profile::of(settings.hardware.profile);
     let body = nixexpr::render(&module_value(settings))?;
     let mut out = String::new();

@@ -11,6 +11,39 @@ fn repo() -> Utf8PathBuf {
         .to_owned()
 }
 
+/// One of detection's notes mentions `needle`.
+fn assert_noted(d: &detect::Detection, needle: &str) {
+    assert!(
+        d.notes.iter().any(|n| n.contains(needle)),
+        "{needle} not noted: {:?}",
+        d.notes
+    );
+}
+
+/// Each subvolume's name, owner and mount point.
+fn subvolumes(s: &spec::HostSettings) -> Vec<(&str, SubvolumeOwner, Option<&str>)> {
+    s.storage
+        .subvolumes
+        .iter()
+        .map(|v| {
+            (
+                v.name.as_str(),
+                v.owner,
+                v.mount_point.as_deref().map(|p| p.as_str()),
+            )
+        })
+        .collect()
+}
+
+/// A host file of the repository, to change before [`valid`].
+fn plain(rel: &str) -> spec::HostSettings {
+    spec::load_file(&repo().join(rel)).unwrap().into_inner()
+}
+
+fn valid(s: spec::HostSettings) -> spec::Settings {
+    spec::validated(s).expect("valid test settings")
+}
+
 fn render_host(rel: &str) -> String {
     let settings = spec::load_file(&repo().join(rel)).unwrap();
     render_module(&settings, rel).unwrap()
@@ -28,20 +61,23 @@ fn example_vm_hardware_module() {
 
 #[test]
 fn rendering_is_deterministic_and_escapes_values() {
-    let mut s = spec::load_file(&repo().join("hosts/example-vm/host.json")).unwrap();
-    s.storage.luks.device = "/dev/disk/by-id/with\"quote${x}".into();
+    let mut s = plain("hosts/example-vm/host.json");
+    // Validation refuses '"' and '\' in a device path; `${` is allowed and
+    // must not become a Nix interpolation.
+    s.storage.luks.device = "/dev/disk/by-id/with${x}".into();
+    let s = valid(s);
     let a = render_module(&s, "x").unwrap();
     assert_eq!(a, render_module(&s, "x").unwrap());
     assert!(
-        a.contains(r#"device = "/dev/disk/by-id/with\"quote\${x}";"#),
+        a.contains(r#"device = "/dev/disk/by-id/with\${x}";"#),
         "{a}"
     );
 }
 
 #[test]
 fn surface_kernel_choices() {
-    let mut s = spec::load_file(&repo().join("hosts/surface-pro-8/host.json")).unwrap();
-    let text = render_module(&s, "x").unwrap();
+    let mut s = plain("hosts/surface-pro-8/host.json");
+    let text = render_module(&valid(s.clone()), "x").unwrap();
     assert!(text.contains("kernelVersion = \"longterm\";"));
     assert!(!text.contains("kernelPackages"));
     for m in [
@@ -54,7 +90,7 @@ fn surface_kernel_choices() {
         assert!(text.contains(&format!("\"{m}\"")), "initrd lacks {m}");
     }
     s.kernel.source = KernelSource::NixosDefault;
-    let text = render_module(&s, "x").unwrap();
+    let text = render_module(&valid(s), "x").unwrap();
     assert!(
         text.contains("kernelPackages = lib.mkForce pkgs.linuxPackages;"),
         "{text}"
@@ -64,21 +100,23 @@ fn surface_kernel_choices() {
 
 #[test]
 fn zram_swap() {
-    let mut s = spec::load_file(&repo().join("hosts/example-vm/host.json")).unwrap();
+    let mut s = plain("hosts/example-vm/host.json");
     s.storage.swap.kind = SwapKind::Zram;
     s.storage.swap.size_mib = 4096;
-    let text = render_module(&s, "x").unwrap();
+    let text = render_module(&valid(s), "x").unwrap();
     assert!(text.contains("memoryMax = 4294967296;"), "{text}");
     assert!(text.contains("swapDevices = [];"));
     assert!(!text.contains("/swap\""));
 }
 
+/// Detection of a recorded machine; it returns only settings that pass
+/// validation (what `bifrost check` runs), so `unwrap` checks that too.
 fn detect_fixture(name: &str) -> bifrost_core::hardware::Detection {
     let root = repo().join("tests/fixtures/detect").join(name).join("root");
     detect(&RootMachine { root }).unwrap()
 }
 
-fn expected(name: &str) -> spec::HostSettings {
+fn expected(name: &str) -> spec::Settings {
     spec::load_file(
         &repo()
             .join("tests/fixtures/detect")
@@ -93,24 +131,12 @@ fn detects_surface_pro_8_with_luks_btrfs_and_kinoite() {
     let d = detect_fixture("surface-pro-8");
     assert_eq!(d.product, "Surface Pro 8");
     let s = &d.settings;
-    assert_eq!(spec::validate(s), vec![]);
     assert_eq!(s.hardware.profile, HardwareProfile::SurfacePro8);
     assert_eq!(s.kernel.source, KernelSource::LinuxSurface);
     assert_eq!(s.storage.luks.name, "cryptroot");
     assert_eq!(s.storage.luks.device, "/dev/disk/by-partlabel/pool");
     assert_eq!(s.boot.esp.device, "/dev/disk/by-partlabel/ESP");
-    let owners: Vec<_> = s
-        .storage
-        .subvolumes
-        .iter()
-        .map(|v| {
-            (
-                v.name.as_str(),
-                v.owner,
-                v.mount_point.as_ref().map(|p| p.as_str()),
-            )
-        })
-        .collect();
+    let owners = subvolumes(s);
     assert!(owners.contains(&("@shared", SubvolumeOwner::Shared, Some("/shared"))));
     assert!(owners.contains(&("@root", SubvolumeOwner::Kinoite, None)));
     assert!(
@@ -145,7 +171,6 @@ fn detects_surface_pro_8_with_luks_btrfs_and_kinoite() {
 fn detects_kinoite_from_its_own_mounted_ostree_boot() {
     let d = detect_fixture("kinoite");
     let s = &d.settings;
-    assert_eq!(spec::validate(s), vec![]);
     assert_eq!(s.hardware.profile, HardwareProfile::SurfacePro8);
     let k = s.dual_boot.kinoite.as_ref().expect("Kinoite's /boot found");
     assert_eq!(
@@ -161,16 +186,8 @@ fn detects_kinoite_from_its_own_mounted_ostree_boot() {
     let shared = find("@shared").expect("@shared proposed");
     assert_eq!(shared.owner, SubvolumeOwner::Shared);
     assert_eq!(shared.mount_point.as_deref(), Some("/shared".into()));
-    assert!(
-        d.notes.iter().any(|n| n.contains("ostree /boot")),
-        "{:?}",
-        d.notes
-    );
-    assert!(
-        d.notes.iter().any(|n| n.contains("@shared")),
-        "{:?}",
-        d.notes
-    );
+    assert_noted(&d, "ostree /boot");
+    assert_noted(&d, "@shared");
     assert_eq!(*s, expected("kinoite"));
 }
 
@@ -178,17 +195,12 @@ fn detects_kinoite_from_its_own_mounted_ostree_boot() {
 fn detects_generic_desktop_without_luks() {
     let d = detect_fixture("generic-desktop");
     let s = &d.settings;
-    assert_eq!(spec::validate(s), vec![]);
     assert_eq!(s.hardware.profile, HardwareProfile::GenericX86_64Uefi);
     assert_eq!(s.kernel.source, KernelSource::NixosDefault);
     // "EFI system partition" has spaces: udev escapes them, so the UUID is used.
     assert_eq!(s.boot.esp.device, "/dev/disk/by-uuid/12CE-A600");
     assert_eq!(s.boot.esp.mount_point, "/boot");
-    assert!(
-        d.notes.iter().any(|n| n.contains("no LUKS2 container")),
-        "{:?}",
-        d.notes
-    );
+    assert_noted(&d, "no LUKS2 container");
     assert!(s.dual_boot.kinoite.is_none());
     assert_eq!(*s, expected("generic-desktop"));
 }
@@ -197,7 +209,6 @@ fn detects_generic_desktop_without_luks() {
 fn detects_qemu_vm_with_unusual_layout() {
     let d = detect_fixture("qemu-vm");
     let s = &d.settings;
-    assert_eq!(spec::validate(s), vec![]);
     assert_eq!(s.hardware.profile, HardwareProfile::GenericX86_64Uefi);
     assert_eq!(s.boot.esp.mount_point, "/efi");
     assert!(s.storage.luks.name.starts_with("luks-"));
@@ -241,19 +252,7 @@ fn detect_needs_lsblk_under_a_fake_root() {
 fn detects_a_non_nixos_system_using_nixos_subvolume_names() {
     let d = detect_fixture("fedora-btrfs");
     let s = &d.settings;
-    assert_eq!(spec::validate(s), vec![], "{:#?}", s.storage.subvolumes);
-    let subs: Vec<_> = s
-        .storage
-        .subvolumes
-        .iter()
-        .map(|v| {
-            (
-                v.name.as_str(),
-                v.owner,
-                v.mount_point.as_ref().map(|p| p.as_str()),
-            )
-        })
-        .collect();
+    let subs = subvolumes(s);
     for other in ["@", "@home", "@nix", "@data"] {
         assert!(
             subs.contains(&(other, SubvolumeOwner::Kinoite, None)),
@@ -264,10 +263,6 @@ fn detects_a_non_nixos_system_using_nixos_subvolume_names() {
     assert!(subs.contains(&("@nixos-home", SubvolumeOwner::Nixos, Some("/home"))));
     assert!(subs.contains(&("@nixos-nix", SubvolumeOwner::Nixos, Some("/nix"))));
     for odd in ["@odd\\\"name", "old backup"] {
-        assert!(
-            d.notes.iter().any(|n| n.contains(odd)),
-            "{odd} not named: {:?}",
-            d.notes
-        );
+        assert_noted(&d, odd);
     }
 }
