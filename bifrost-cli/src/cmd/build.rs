@@ -32,7 +32,7 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// How many previous artifacts to keep (as nixos.raw.1, nixos.raw.2, …).
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = bifrost_core::build::DEFAULT_KEEP)]
     keep: usize,
     /// Remote builders, passed to `nix build --builders` (e.g. 'ssh://host x86_64-linux - 8').
     #[arg(long, value_name = "SPEC")]

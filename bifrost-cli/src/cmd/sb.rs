@@ -52,7 +52,7 @@ pub struct EnrollArgs {
     #[arg(long)]
     microsoft: bool,
     /// efivarfs mount point.
-    #[arg(long, value_name = "DIR", default_value = "/sys/firmware/efi/efivars")]
+    #[arg(long, value_name = "DIR", default_value = bifrost_core::esp::nvram::EFIVARS)]
     efivars: Utf8PathBuf,
 }
 
@@ -62,14 +62,10 @@ pub struct KeysArgs {
     #[arg(long, value_name = "DIR")]
     dir: Utf8PathBuf,
     /// File name stem of the signing key.
-    #[arg(long, value_name = "NAME", default_value = "mok")]
+    #[arg(long, value_name = "NAME", default_value = sb::keys::DEFAULT_NAME)]
     name: String,
     /// Common name written into the certificates.
-    #[arg(
-        long,
-        value_name = "CN",
-        default_value = "bifrost Secure Boot signing key"
-    )]
+    #[arg(long, value_name = "CN", default_value = sb::keys::DEFAULT_COMMON_NAME)]
     common_name: String,
     /// Also create PK, KEK and db for `bifrost sb enroll` (firmware in setup mode).
     #[arg(long)]

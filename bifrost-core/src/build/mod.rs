@@ -180,6 +180,9 @@ impl std::str::FromStr for Format {
     }
 }
 
+/// How many previous artifacts a build keeps unless `--keep` says otherwise.
+pub const DEFAULT_KEEP: usize = 1;
+
 /// What the user asked for.
 #[derive(Debug, Clone)]
 pub struct Request {

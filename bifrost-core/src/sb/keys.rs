@@ -12,6 +12,12 @@ use crate::fsutil::io_err;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 
+/// File stem of the signing key unless `--name` says otherwise (the key of
+/// the shim route, `mok.key`/`mok.crt`/`mok.cer`).
+pub const DEFAULT_NAME: &str = "mok";
+/// Common name of the certificates unless `--common-name` says otherwise.
+pub const DEFAULT_COMMON_NAME: &str = "bifrost Secure Boot signing key";
+
 /// Options of `bifrost sb keys`.
 #[derive(Debug, Clone)]
 pub struct KeysOptions {
