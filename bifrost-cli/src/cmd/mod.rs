@@ -78,3 +78,41 @@ pub fn fail(err: &dyn Error) -> ExitCode {
     print_error(err);
     ExitCode::FAILURE
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Cause;
+    impl std::fmt::Display for Cause {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("the cause")
+        }
+    }
+    impl Error for Cause {}
+
+    #[derive(Debug)]
+    struct Top(Cause);
+    impl std::fmt::Display for Top {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("it failed")
+        }
+    }
+    impl Error for Top {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn an_error_ends_with_1_unless_it_carries_its_status() {
+        let plain: Box<dyn Error> = Box::new(Top(Cause));
+        assert_eq!(report(plain.as_ref()), ExitCode::FAILURE);
+        let interrupted: Box<dyn Error> = WithStatus::new(130, Top(Cause)).into();
+        assert_eq!(report(interrupted.as_ref()), ExitCode::from(130));
+        // It prints as the error it carries, causes included.
+        assert_eq!(interrupted.to_string(), "it failed");
+        assert_eq!(interrupted.source().unwrap().to_string(), "the cause");
+    }
+}
