@@ -2,6 +2,7 @@
 //! refind.conf (`status`), broken old generations and odd Kinoite entries
 //! (`install` goes on), and an ESP too small even for one generation.
 
+use bifrost_e2e::esp_install::EspInstall;
 use bifrost_e2e::fakenix::{bifrost, tree_hash, Boot, FakeNix};
 use std::path::{Path, PathBuf};
 
@@ -54,20 +55,9 @@ impl Fx {
         top
     }
     fn install(&self, extra: &[&str]) -> (bool, String, String) {
-        let esp = self.esp();
-        let p = self.path("p");
-        let mut args = vec![
-            "esp",
-            "install",
-            "--esp",
-            esp.to_str().unwrap(),
-            "--refind-efi",
-            self.refind.to_str().unwrap(),
-            "--profiles",
-            p.to_str().unwrap(),
-        ];
-        args.extend(extra);
-        bifrost(&args)
+        EspInstall::new(&self.esp(), &self.path("p"), &self.refind)
+            .args(extra)
+            .run()
     }
     fn status(&self) -> (bool, String) {
         let (ok, out, err) = bifrost(&["esp", "status", "--esp", self.esp().to_str().unwrap()]);

@@ -2,7 +2,8 @@
 //! partition holding Kinoite's BLS entries, kernel and initrd; rEFInd loads
 //! the ext4 driver bifrost installed and boots the Kinoite entry.
 
-use bifrost_e2e::fakenix::{bifrost, Boot, FakeNix};
+use bifrost_e2e::esp_install::EspInstall;
+use bifrost_e2e::fakenix::{Boot, FakeNix};
 use bifrost_e2e::{image, initrd, BootTools};
 
 const BLS: &str = "title Fedora Linux 40.20240601.0 (Kinoite) (ostree:0)
@@ -49,24 +50,11 @@ fn refind_boots_kinoite_from_ext4() {
     nix.link(&profiles, 1, &top);
     let esp = dir.path().join("esp");
     std::fs::create_dir_all(&esp).unwrap();
-    let (ok, out, err) = bifrost(&[
-        "esp",
-        "install",
-        "--esp",
-        esp.to_str().unwrap(),
-        "--profiles",
-        profiles.to_str().unwrap(),
-        "--refind-efi",
-        t.refind_dir.join("refind_x64.efi").to_str().unwrap(),
-        "--removable",
-        "--timeout",
-        "30",
-        "--text-only",
-        "--kinoite-entries",
-        kboot.join("loader/entries").to_str().unwrap(),
-        "--kinoite-volume",
-        "KINOITEBOOT",
-    ]);
+    let (ok, out, err) = EspInstall::new(&esp, &profiles, &t.refind_dir.join("refind_x64.efi"))
+        .boot_menu()
+        .path("--kinoite-entries", &kboot.join("loader/entries"))
+        .args(["--kinoite-volume", "KINOITEBOOT"])
+        .run();
     assert!(ok, "install failed:\n{out}\n{err}");
     assert!(esp.join("EFI/BOOT/drivers_x64/ext4_x64.efi").is_file());
     let conf = std::fs::read_to_string(esp.join("EFI/BOOT/refind.conf")).unwrap();

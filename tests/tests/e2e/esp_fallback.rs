@@ -3,7 +3,8 @@
 //! Fedora's bootupd; bifrost refuses to replace it unless forced, and
 //! changes nothing on the ESP when it refuses.
 
-use bifrost_e2e::fakenix::{bifrost, tree_hash, Boot, FakeNix};
+use bifrost_e2e::esp_install::EspInstall;
+use bifrost_e2e::fakenix::{tree_hash, Boot, FakeNix};
 
 #[test]
 fn removable_refuses_another_systems_fallback_loader() {
@@ -37,20 +38,7 @@ fn removable_refuses_another_systems_fallback_loader() {
     std::fs::write(esp.join("EFI/fedora/shimx64.efi"), b"MZ fedora shim").unwrap();
     let before = tree_hash(&esp);
 
-    let install = |extra: &[&str]| {
-        let mut args = vec![
-            "esp",
-            "install",
-            "--esp",
-            esp.to_str().unwrap(),
-            "--profiles",
-            profiles.to_str().unwrap(),
-            "--refind-efi",
-            refind.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        bifrost(&args)
-    };
+    let install = |extra: &[&str]| EspInstall::new(&esp, &profiles, &refind).args(extra).run();
 
     let (ok, out, err) = install(&["--removable"]);
     assert!(!ok, "replaced Fedora's shim:\n{out}\n{err}");

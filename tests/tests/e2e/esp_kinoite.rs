@@ -13,6 +13,7 @@
 //!   with its new `ostree=` argument, and the NixOS side of the ESP is byte
 //!   for byte what it was.
 
+use bifrost_e2e::esp_install::EspInstall;
 use bifrost_e2e::fakenix::{bifrost, Boot, FakeNix};
 use bifrost_e2e::{image, initrd, BootTools};
 use std::collections::BTreeMap;
@@ -38,21 +39,8 @@ fn one_generation(t: &BootTools, dir: &Path, rd: &Path) -> PathBuf {
     profiles
 }
 
-fn install_args<'a>(esp: &'a str, profiles: &'a str, refind: &'a str) -> Vec<&'a str> {
-    vec![
-        "esp",
-        "install",
-        "--esp",
-        esp,
-        "--profiles",
-        profiles,
-        "--refind-efi",
-        refind,
-        "--removable",
-        "--timeout",
-        "30",
-        "--text-only",
-    ]
+fn install_args(esp: &Path, profiles: &Path, refind: &Path) -> EspInstall {
+    EspInstall::new(esp, profiles, refind).boot_menu()
 }
 
 fn boot_disk(dir: &Path, esp: &Path, kinoite_boot: Option<&Path>) -> PathBuf {
@@ -89,15 +77,10 @@ fn chainload_entry_starts_fedoras_shim() {
     let esp = dir.path().join("esp");
     std::fs::create_dir_all(&esp).unwrap();
     let refind = t.refind_dir.join("refind_x64.efi");
-    let mut args = install_args(
-        esp.to_str().unwrap(),
-        profiles.to_str().unwrap(),
-        refind.to_str().unwrap(),
-    );
-    args.extend(["--kinoite-mode", "chainload"]);
+    let args = install_args(&esp, &profiles, &refind).args(["--kinoite-mode", "chainload"]);
 
     // No Fedora loader on the ESP: refused, with what to do, nothing written.
-    let (ok, out, err) = bifrost(&args);
+    let (ok, out, err) = args.run();
     assert!(!ok, "installed without Fedora's loader:\n{out}");
     assert!(
         err.contains("EFI/fedora/shimx64.efi") && err.contains("bootupctl update"),
@@ -116,7 +99,7 @@ fn chainload_entry_starts_fedoras_shim() {
         "timeout 1\nscanfor manual\ntextonly\nmenuentry \"stand-in shim\" {\n  loader /EFI/fedora/kernel\n  initrd /EFI/fedora/initrd\n  options \"console=ttyS0 started-by=fedora-shim\"\n}\n",
     )
     .unwrap();
-    let (ok, out, err) = bifrost(&args);
+    let (ok, out, err) = args.run();
     assert!(ok, "install failed:\n{out}\n{err}");
     let conf = std::fs::read_to_string(esp.join("EFI/BOOT/refind.conf")).unwrap();
     assert!(conf.contains("loader /EFI/fedora/shimx64.efi"), "{conf}");
@@ -249,20 +232,11 @@ fn direct_entries_follow_an_ostree_update() {
     let esp = dir.path().join("esp");
     std::fs::create_dir_all(&esp).unwrap();
     let refind = t.refind_dir.join("refind_x64.efi");
-    let mut args = install_args(
-        esp.to_str().unwrap(),
-        profiles.to_str().unwrap(),
-        refind.to_str().unwrap(),
-    );
-    args.extend([
-        "--kinoite-mode",
-        "direct",
-        "--kinoite-entries",
-        entries.to_str().unwrap(),
-        "--kinoite-volume",
-        "KINOITEBOOT",
-    ]);
-    let (ok, out, err) = bifrost(&args);
+    let args = install_args(&esp, &profiles, &refind)
+        .args(["--kinoite-mode", "direct"])
+        .path("--kinoite-entries", &entries)
+        .args(["--kinoite-volume", "KINOITEBOOT"]);
+    let (ok, out, err) = args.run();
     assert!(ok, "install failed:\n{out}\n{err}");
     let conf_path = esp.join("EFI/BOOT/refind.conf");
     let before_conf = std::fs::read_to_string(&conf_path).unwrap();
@@ -386,17 +360,11 @@ fn install_and_refresh_wait_for_the_esp_lock() {
     let esp = dir.path().join("esp");
     std::fs::create_dir_all(&esp).unwrap();
     let install = || {
-        let mut c = std::process::Command::new(bifrost_e2e::bifrost_bin());
-        c.args(["esp", "install", "--esp"])
-            .arg(&esp)
-            .arg("--profiles")
-            .arg(&profiles)
-            .arg("--refind-efi")
-            .arg(&refind)
-            .args(["--kinoite-mode", "direct", "--kinoite-entries"])
-            .arg(&entries[0])
-            .args(["--kinoite-volume", "KB"]);
-        c
+        EspInstall::new(&esp, &profiles, &refind)
+            .args(["--kinoite-mode", "direct"])
+            .path("--kinoite-entries", &entries[0])
+            .args(["--kinoite-volume", "KB"])
+            .command()
     };
     let out = install().output().unwrap();
     assert!(

@@ -6,6 +6,7 @@
 //! and `bifrost sb verify` names it. With own keys and a dual-boot ESP, the
 //! ext4 driver bifrost signed loads and rEFInd boots Kinoite's kernel from ext4.
 
+use bifrost_e2e::esp_install::EspInstall;
 use bifrost_e2e::fakenix::{bifrost, tree_hash, Boot, FakeNix};
 use bifrost_e2e::{guest, image, initrd, qemu, skip, tool_path, BootTools};
 use std::path::{Path, PathBuf};
@@ -130,22 +131,10 @@ fn install(t: &BootTools, dir: &Path, kernel: &Path, extra: &[&str]) -> (PathBuf
     let esp = dir.join("esp");
     std::fs::create_dir_all(&esp).unwrap();
     let refind = t.refind_dir.join("refind_x64.efi");
-    let mut args = vec![
-        "esp",
-        "install",
-        "--esp",
-        esp.to_str().unwrap(),
-        "--profiles",
-        profiles.to_str().unwrap(),
-        "--refind-efi",
-        refind.to_str().unwrap(),
-        "--removable",
-        "--timeout",
-        "30",
-        "--text-only",
-    ];
-    args.extend_from_slice(extra);
-    let (ok, out, err) = bifrost(&args);
+    let (ok, out, err) = EspInstall::new(&esp, &profiles, &refind)
+        .boot_menu()
+        .args(extra)
+        .run();
     assert!(ok, "install failed:\n{out}\n{err}");
     (esp, profiles)
 }
@@ -364,21 +353,11 @@ fn own_keys_in_db_boot_signed_kernel_and_refuse_unsigned() {
     assert_eq!(printed, None, "{}", qemu::tail(&log));
 }
 
-/// What the guest runs: load efivarfs, enroll the keys with bifrost, print
-/// the result and the firmware's state, power off.
-const ENROLL_INIT: &str = r#"#!/bin/busybox sh
-/bin/busybox --install -s /bin
-export PATH=/usr/bin:/bin
-mkdir -p /proc /sys /tmp /dev
-mount -t devtmpfs dev /dev
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-echo 1 > /proc/sys/kernel/printk
-@MODULES@mount -t efivarfs efivarfs /sys/firmware/efi/efivars
+/// What the guest runs (inside [`guest::init_script`]): mount efivarfs,
+/// enroll the keys with bifrost, print the result.
+const ENROLL_BODY: &str = r#"mount -t efivarfs efivarfs /sys/firmware/efi/efivars
 @BIFROST@ sb enroll --keys /keys 2>&1
-echo "@@rc=$?"
-poweroff -f
-"#;
+echo "@@rc=$?""#;
 
 #[test]
 fn own_keys_enrolled_by_bifrost_in_setup_mode_then_enforced() {
@@ -417,9 +396,10 @@ fn own_keys_enrolled_by_bifrost_in_setup_mode_then_enforced() {
         .arg("--strip-debug")
         .arg(bifrost_e2e::bifrost_bin())
         .arg(&small));
-    let init = ENROLL_INIT
-        .replace("@BIFROST@", small.to_str().unwrap())
-        .replace("@MODULES@", &guest::insmod_lines(&modules));
+    let init = guest::init_script(
+        &guest::insmod_lines(&modules),
+        &ENROLL_BODY.replace("@BIFROST@", small.to_str().unwrap()),
+    );
     let rd = initrd::Initrd::new(&t.boot.busybox, &init);
     for m in &modules {
         rd.file(
