@@ -252,5 +252,6 @@ pub mod fakenix;
 pub mod guest;
 pub mod image;
 pub mod initrd;
+pub mod nixeval;
 pub mod nixrun;
 pub mod qemu;
