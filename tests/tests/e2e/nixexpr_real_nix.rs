@@ -22,7 +22,7 @@ fn nix_instantiate(test: &str) -> Option<PathBuf> {
 }
 
 /// Evaluate `expr` strictly and return Nix's JSON of the result.
-fn eval_json(nix: &PathBuf, expr: &str) -> serde_json::Value {
+fn eval_json(nix: &std::path::Path, expr: &str) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("values.nix");
     std::fs::write(&file, expr).unwrap();
