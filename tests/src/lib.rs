@@ -247,6 +247,7 @@ fn newest_boot_kernel() -> Option<PathBuf> {
     kernels.pop()
 }
 
+pub mod dualboot;
 pub mod esp_install;
 pub mod fakenix;
 pub mod guest;

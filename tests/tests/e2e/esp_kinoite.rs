@@ -15,54 +15,12 @@
 
 use bifrost_e2e::esp_install::EspInstall;
 use bifrost_e2e::fakenix::{bifrost, Boot, FakeNix};
-use bifrost_e2e::{image, initrd, BootTools};
+use bifrost_e2e::{dualboot, initrd, BootTools};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// One NixOS generation in `dir/profiles`; returns the profiles folder.
-fn one_generation(t: &BootTools, dir: &Path, rd: &Path) -> PathBuf {
-    let nix = FakeNix::new(&dir.join("root"));
-    let k = nix.store_copy("linux-6.1.0", "bzImage", &t.kernel);
-    let i = nix.store_copy("initrd-6.1.0", "initrd", rd);
-    let top = nix.toplevel(
-        "nixos-system-1",
-        &Boot {
-            label: "NixOS 26.05".into(),
-            kernel: k,
-            initrd: i,
-            params: vec!["console=ttyS0".into(), "side=nixos".into()],
-        },
-        &[],
-    );
-    let profiles = dir.join("profiles");
-    nix.link(&profiles, 1, &top);
-    profiles
-}
-
 fn install_args(esp: &Path, profiles: &Path, refind: &Path) -> EspInstall {
     EspInstall::new(esp, profiles, refind).boot_menu()
-}
-
-fn boot_disk(dir: &Path, esp: &Path, kinoite_boot: Option<&Path>) -> PathBuf {
-    let esp_img = dir.join("esp.img");
-    image::fat_image(esp, &esp_img, 64, "ESP");
-    let mut parts = vec![image::Partition {
-        image: &esp_img,
-        type_code: "ef00",
-        name: "ESP",
-    }];
-    let ext4 = dir.join("kinoite.img");
-    if let Some(k) = kinoite_boot {
-        image::ext4_image(k, &ext4, 64, "KINOITEBOOT");
-        parts.push(image::Partition {
-            image: &ext4,
-            type_code: "8300",
-            name: "kinoite-boot",
-        });
-    }
-    let disk = dir.join("disk.img");
-    image::gpt_disk(&disk, &parts);
-    disk
 }
 
 #[test]
@@ -73,7 +31,7 @@ fn chainload_entry_starts_fedoras_shim() {
     let dir = tempfile::tempdir().unwrap();
     let rd = dir.path().join("initrd");
     initrd::Initrd::new(&t.busybox, initrd::PRINT_CMDLINE_INIT).write(&rd);
-    let profiles = one_generation(&t, dir.path(), &rd);
+    let profiles = dualboot::nixos_generation(dir.path(), &t.kernel, &rd);
     let esp = dir.path().join("esp");
     std::fs::create_dir_all(&esp).unwrap();
     let refind = t.refind_dir.join("refind_x64.efi");
@@ -114,7 +72,7 @@ fn chainload_entry_starts_fedoras_shim() {
         "{out}"
     );
 
-    let disk = boot_disk(dir.path(), &esp, None);
+    let disk = dualboot::boot_disk(dir.path(), &esp, None);
     assert_eq!(
         t.boot_menu(&disk, &["down", "ret"]),
         "console=ttyS0 started-by=fedora-shim"
@@ -210,7 +168,7 @@ fn direct_entries_follow_an_ostree_update() {
     let dir = tempfile::tempdir().unwrap();
     let rd = dir.path().join("initrd");
     initrd::Initrd::new(&t.busybox, initrd::PRINT_CMDLINE_INIT).write(&rd);
-    let profiles = one_generation(&t, dir.path(), &rd);
+    let profiles = dualboot::nixos_generation(dir.path(), &t.kernel, &rd);
 
     // Kinoite's /boot at boot version 0: deployment b booted, a its rollback.
     let kboot = dir.path().join("kinoite-boot");
@@ -307,7 +265,7 @@ fn direct_entries_follow_an_ostree_update() {
     assert_eq!(nixos_part(&after_conf), nixos_part(&before_conf));
     assert!(!after_conf.contains("aaa111"), "{after_conf}");
 
-    let disk = boot_disk(dir.path(), &esp, Some(&kboot));
+    let disk = dualboot::boot_disk(dir.path(), &esp, Some(&kboot));
     assert_eq!(
         t.boot_menu(&disk, &["down", "ret"]),
         "console=ttyS0 root=UUID=1234 rw ostree=/ostree/boot.1/fedora/ccc333/0 side=kinoite"
