@@ -3,7 +3,7 @@
 //! (`install` goes on), and an ESP too small even for one generation.
 
 use bifrost_e2e::esp_install::EspInstall;
-use bifrost_e2e::fakenix::{bifrost, tree_hash, Boot, FakeNix};
+use bifrost_e2e::fakenix::{bifrost, fake_refind, tree_hash, Boot, FakeNix};
 use std::path::{Path, PathBuf};
 
 struct Fx {
@@ -15,14 +15,7 @@ struct Fx {
 fn fx() -> Fx {
     let dir = tempfile::tempdir().unwrap();
     let nix = FakeNix::new(&dir.path().join("root"));
-    let refind = dir.path().join("refind/refind_x64.efi");
-    std::fs::create_dir_all(dir.path().join("refind/drivers_x64")).unwrap();
-    std::fs::write(&refind, b"MZ fake refind").unwrap();
-    std::fs::write(
-        dir.path().join("refind/drivers_x64/ext4_x64.efi"),
-        b"MZ ext4",
-    )
-    .unwrap();
+    let refind = fake_refind(dir.path());
     let esp = dir.path().join("esp");
     std::fs::create_dir_all(&esp).unwrap();
     Fx { dir, nix, refind }

@@ -4,15 +4,13 @@
 //! changes nothing on the ESP when it refuses.
 
 use bifrost_e2e::esp_install::EspInstall;
-use bifrost_e2e::fakenix::{tree_hash, Boot, FakeNix};
+use bifrost_e2e::fakenix::{fake_refind, tree_hash, Boot, FakeNix};
 
 #[test]
 fn removable_refuses_another_systems_fallback_loader() {
     let dir = tempfile::tempdir().unwrap();
     let nix = FakeNix::new(&dir.path().join("root"));
-    let refind = dir.path().join("refind/refind_x64.efi");
-    std::fs::create_dir_all(refind.parent().unwrap()).unwrap();
-    std::fs::write(&refind, b"MZ fake refind").unwrap();
+    let refind = fake_refind(dir.path());
     let k = nix.store_file("linux-6.6", "bzImage", b"kernel");
     let i = nix.store_file("initrd-6.6", "initrd", b"initrd");
     let top = nix.toplevel(

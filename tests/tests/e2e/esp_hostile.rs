@@ -3,7 +3,7 @@
 //! (issue 13, items 2 and 4).
 
 use bifrost_e2e::esp_install::EspInstall;
-use bifrost_e2e::fakenix::{bifrost, tree_hash, Boot, FakeNix};
+use bifrost_e2e::fakenix::{bifrost, fake_refind, tree_hash, Boot, FakeNix};
 use std::path::{Path, PathBuf};
 
 struct Fx {
@@ -15,9 +15,7 @@ struct Fx {
 fn fx() -> Fx {
     let dir = tempfile::tempdir().unwrap();
     let nix = FakeNix::new(&dir.path().join("root"));
-    let refind = dir.path().join("refind/refind_x64.efi");
-    std::fs::create_dir_all(dir.path().join("refind/drivers_x64")).unwrap();
-    std::fs::write(&refind, b"MZ fake refind").unwrap();
+    let refind = fake_refind(dir.path());
     Fx { dir, nix, refind }
 }
 
