@@ -15,28 +15,15 @@
   mounted = builtins.filter (v: v.mountPoint != null) st.subvolumes;
   swapMounted = builtins.any (v: v.mountPoint == facts.swap.mountPoint) mounted;
 
-  repeated = xs: lib.unique (builtins.filter (x: lib.count (y: y == x) xs > 1) xs);
-  twiceMounted = repeated (map (v: v.mountPoint) mounted ++ [s.boot.esp.mountPoint]);
-  twiceNamed = repeated (map (v: v.name) st.subvolumes);
-
   btrfs = name: options: {
     device = pool;
     fsType = "btrfs";
     options = ["subvol=${name}"] ++ options;
   };
 in {
+  # Subvolume names and mount points used once each: bifrost's rule, checked
+  # by check.nix (`bifrost check`).
   config = lib.mkIf cfg.enable {
-    assertions = [
-      {
-        assertion = twiceMounted == [];
-        message = "bifrost.settings: ${lib.concatStringsSep ", " twiceMounted} is the mount point of more than one subvolume (or of a subvolume and the ESP); give each subvolume its own mountPoint, or null to leave it unmounted.";
-      }
-      {
-        assertion = twiceNamed == [];
-        message = "bifrost.settings.storage.subvolumes lists ${lib.concatStringsSep ", " twiceNamed} more than once; keep one entry per subvolume.";
-      }
-    ];
-
     # The shared subvolume's group, with the gid Kinoite gives it too
     # (`bifrost install` makes the subvolume's top folder root:<gid> 2775).
     users.groups = lib.mkIf (builtins.any (v: v.owner == "shared") st.subvolumes) {
