@@ -36,32 +36,30 @@ fn nix_str(p: &Path) -> String {
 }
 
 impl Env {
-    /// Evaluate tests/nix/module-eval.nix with `args` (Nix source) and return `attr`.
-    fn eval(&self, args: &str, attr: &str) -> Result<Value, String> {
+    /// `attr` of tests/nix/module-eval.nix called with `args` (Nix source).
+    fn expr(&self, args: &str, attr: &str) -> String {
         let harness = repo().join("tests/nix/module-eval.nix");
-        let expr = format!(
+        format!(
             "let lib = import (/. + {}); in (import (/. + {}) ({{ inherit lib; }} // {args})).{attr}",
             nix_str(&self.0.lib),
             nix_str(&harness)
-        );
-        nixeval::try_json(nixeval::eval(&self.0.nix).args(["-E", &expr]))
+        )
+    }
+
+    /// Evaluate tests/nix/module-eval.nix with `args` (Nix source) and return `attr`.
+    fn eval(&self, args: &str, attr: &str) -> Result<Value, String> {
+        nixeval::try_json(nixeval::eval(&self.0.nix).args(["-E", &self.expr(args, attr)]))
     }
 
     /// Build `attr` of tests/nix/module-eval.nix with `args` for real
     /// (`nix-build`, beside nix-instantiate); stderr when it fails.
     fn build(&self, args: &str, attr: &str) -> Result<(), String> {
-        let harness = repo().join("tests/nix/module-eval.nix");
-        let expr = format!(
-            "let lib = import (/. + {}); in (import (/. + {}) ({{ inherit lib; }} // {args})).{attr}",
-            nix_str(&self.lib),
-            nix_str(&harness)
-        );
-        let out =
-            bifrost_e2e::nixrun::output(Command::new(self.nix.with_file_name("nix-build")).args([
-                "--no-out-link",
-                "-E",
-                &expr,
-            ]));
+        let nix_build = self.0.nix.with_file_name("nix-build");
+        let out = bifrost_e2e::nixrun::output(Command::new(nix_build).args([
+            "--no-out-link",
+            "-E",
+            &self.expr(args, attr),
+        ]));
         if out.status.success() {
             Ok(())
         } else {
