@@ -6,7 +6,7 @@
 //! - [`render`]: host settings in, a `hardware-configuration.nix`-style NixOS
 //!   module out (pure, snapshot-tested).
 //! - [`detect`]: DMI, `lsblk`, mounts and btrfs subvolumes in, host settings out.
-//!   Reading the machine goes through one seam ([`detect::Probe`]) so tests
+//!   Reading the machine goes through one seam ([`detect::Machine`]) into a [`detect::Snapshot`] so tests
 //!   use recorded fixtures.
 
 pub mod detect;
