@@ -3,13 +3,17 @@
 //!
 //! - [`profile`]: the catalogue of supported devices and what each needs
 //!   (nixos-hardware module, initrd kernel modules).
+//! - [`layout`]: the fixed storage facts (ESP mount options, swap file) and
+//!   the Nix function, written once in `modules/lib/hardware-config.nix`, that
+//!   turns settings into NixOS configuration.
 //! - [`render`]: host settings in, a `hardware-configuration.nix`-style NixOS
-//!   module out (pure, snapshot-tested).
+//!   module out (that function applied to the settings; snapshot-tested).
 //! - [`detect`]: DMI, `lsblk`, mounts and btrfs subvolumes in, host settings out.
 //!   Reading the machine goes through one seam ([`detect::Machine`]) into a [`detect::Snapshot`] so tests
 //!   use recorded fixtures.
 
 pub mod detect;
+pub mod layout;
 pub mod profile;
 pub mod render;
 

@@ -776,7 +776,7 @@ pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanErro
         run(argv(&["mkdir", "-p", esp_at.as_str()])),
     )
     .writes(WriteKind::Directory, esp_at.clone(), data);
-    let esp_options = crate::hardware::render::ESP_OPTIONS.join(",");
+    let esp_options = crate::hardware::layout::ESP_OPTIONS.join(",");
     b.push(
         "mount-esp",
         format!("Mount the ESP {esp_device} at {esp_at}"),
