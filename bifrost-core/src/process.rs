@@ -6,16 +6,27 @@
 //! from the wiped buffer, captures or inherits the output, and keeps the exit
 //! status in the error. Tests fake processes at the seams above this one
 //! (`install::run::System`, `deploy::doctor::Machine`, `tpm`'s machine),
-//! which take argv and return results.
+//! which take argv and return results. A long-running program (`nix build`)
+//! can hand its stderr over line by line as it arrives ([`Cmd::stream_stderr`]);
+//! a cancellable one is stopped the same way whichever mode it runs in.
 
 use crate::install::secret::Secret;
+use std::io::{BufRead, BufReader, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Errors of this module. The wording is the one `bifrost build` has
-/// always printed for its `nix` commands.
+/// How long a cancelled child has between SIGINT and SIGKILL: time for nix
+/// to stop its builders and clean up.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+const POLL: Duration = Duration::from_millis(50);
+
+/// Errors of this module: the one wording for a program that could not be
+/// started, read or that failed. Callers that know the fix (which package to
+/// install) wrap it with that hint.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    #[error("could not run `{cmd}`: {source} (is Nix installed and on PATH?)")]
+    #[error("could not run `{cmd}`: {source}{}", spawn_hint(.cmd))]
     Spawn {
         cmd: String,
         #[source]
@@ -39,6 +50,15 @@ pub enum ProcessError {
     Interrupted,
 }
 
+/// The hint `bifrost build` has always printed when `nix` would not start.
+fn spawn_hint(cmd: &str) -> &'static str {
+    if cmd == "nix" || cmd.starts_with("nix ") {
+        " (is Nix installed and on PATH?)"
+    } else {
+        ""
+    }
+}
+
 impl ProcessError {
     /// The underlying I/O error, for callers whose errors name the program
     /// themselves.
@@ -58,23 +78,6 @@ pub fn shell_line(program: &str, args: &[String]) -> String {
         .map(crate::shell::quote)
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// A pipe whose ends are closed on exec (duct hands the read end to the child).
-fn pipe() -> std::io::Result<(std::fs::File, std::fs::File)> {
-    use std::os::fd::FromRawFd;
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors were just created and are owned by nobody else.
-    Ok(unsafe {
-        (
-            std::fs::File::from_raw_fd(fds[0]),
-            std::fs::File::from_raw_fd(fds[1]),
-        )
-    })
 }
 
 /// Where the child's stdin comes from.
@@ -170,7 +173,9 @@ impl<'a> Cmd<'a> {
     }
 
     /// Stop the child (and return [`ProcessError::Interrupted`]) when
-    /// bifrost is asked to stop (`build::cancel`).
+    /// bifrost is asked to stop (`build::cancel`): it gets SIGINT, so it can
+    /// stop its own children and clean up, then SIGKILL if it has not exited
+    /// within 10 s.
     pub fn cancellable(mut self) -> Self {
         self.cancellable = true;
         self
@@ -181,7 +186,7 @@ impl<'a> Cmd<'a> {
         shell_line(&self.program, &self.args)
     }
 
-    fn expr(&self) -> duct::Expression {
+    fn expr(&self, stderr_pipe: Option<os_pipe::PipeWriter>) -> duct::Expression {
         let mut e = duct::cmd(&self.program, &self.args).unchecked();
         for (k, v) in &self.env {
             e = e.env(k, v);
@@ -189,7 +194,9 @@ impl<'a> Cmd<'a> {
         for k in &self.env_remove {
             e = e.env_remove(k);
         }
-        if self.capture {
+        if let Some(w) = stderr_pipe {
+            e = e.stdout_capture().stderr_file(w);
+        } else if self.capture {
             e = e.stdout_capture();
             e = if self.stderr_null {
                 e.stderr_null()
@@ -205,6 +212,17 @@ impl<'a> Cmd<'a> {
 
     /// Run to the end, whatever its exit status.
     pub fn output(self) -> Result<Output, ProcessError> {
+        self.run(None)
+    }
+
+    /// Run to the end, whatever its exit status, handing each line of
+    /// stderr (without its line end) to `on_line` as it arrives; stdout is
+    /// captured, stderr is not kept.
+    pub fn stream_stderr(self, mut on_line: impl FnMut(&str)) -> Result<Output, ProcessError> {
+        self.run(Some(&mut on_line))
+    }
+
+    fn run(self, on_line: Option<&mut dyn FnMut(&str)>) -> Result<Output, ProcessError> {
         let line = self.line();
         if std::env::var_os("BIFROST_LOG_COMMANDS").is_some_and(|v| v == "1") {
             eprintln!("+ {line}");
@@ -213,10 +231,19 @@ impl<'a> Cmd<'a> {
             cmd: line.clone(),
             source,
         };
-        let expr = self.expr();
+        let (expr, stderr) = match on_line {
+            Some(on_line) => {
+                let (reader, writer) = os_pipe::pipe().map_err(spawn)?;
+                (
+                    self.expr(Some(writer)),
+                    Some(LineStream { reader, on_line }),
+                )
+            }
+            None => (self.expr(None), None),
+        };
         let out = match self.stdin {
             Input::Secret(secret) => {
-                let (read_end, write_end) = pipe().map_err(spawn)?;
+                let (read_end, write_end) = os_pipe::pipe().map_err(spawn)?;
                 let expr = expr.stdin_file(read_end);
                 std::thread::scope(|scope| {
                     scope.spawn(move || {
@@ -226,10 +253,10 @@ impl<'a> Cmd<'a> {
                         // pipe; its exit status tells what happened.
                         let _ = w.write_all(secret.expose());
                     });
-                    self.wait(expr, &line)
+                    self.wait(expr, &line, stderr)
                 })
             }
-            _ => self.wait(expr, &line),
+            _ => self.wait(expr, &line, stderr),
         }?;
         Ok(Output {
             code: out.status.code(),
@@ -243,36 +270,29 @@ impl<'a> Cmd<'a> {
         &self,
         expr: duct::Expression,
         line: &str,
+        stderr: Option<LineStream<'_>>,
     ) -> Result<std::process::Output, ProcessError> {
+        let read_err = |source| ProcessError::Read {
+            cmd: line.to_owned(),
+            source,
+        };
         let handle = expr.start().map_err(|source| ProcessError::Spawn {
             cmd: line.to_owned(),
             source,
         })?;
+        // The expression holds the stderr pipe's write end; drop it so EOF
+        // arrives when the child exits.
         drop(expr);
-        if !self.cancellable {
-            return handle.into_output().map_err(|source| ProcessError::Read {
-                cmd: line.to_owned(),
-                source,
-            });
+        let stopper = self.cancellable.then(|| Stopper::watch(handle.pids()));
+        let streamed = stderr.map_or(Ok(()), |s| read_lines(s.reader, s.on_line));
+        let out = handle.into_output();
+        drop(stopper);
+        let out = out.map_err(read_err)?;
+        streamed.map_err(read_err)?;
+        if self.cancellable && crate::build::cancel::requested() {
+            return Err(ProcessError::Interrupted);
         }
-        loop {
-            match handle.wait_timeout(Duration::from_millis(50)) {
-                Ok(Some(o)) => return Ok(o.clone()),
-                Ok(None) => {
-                    if crate::build::cancel::requested() {
-                        let _ = handle.kill();
-                        let _ = handle.wait();
-                        return Err(ProcessError::Interrupted);
-                    }
-                }
-                Err(source) => {
-                    return Err(ProcessError::Read {
-                        cmd: line.to_owned(),
-                        source,
-                    })
-                }
-            }
-        }
+        Ok(out)
     }
 
     /// Run and return stdout trimmed of its last newline, whatever the exit
@@ -309,6 +329,88 @@ impl<'a> Cmd<'a> {
             });
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// A stderr streamed line by line: the pipe's read end and where lines go.
+struct LineStream<'f> {
+    reader: os_pipe::PipeReader,
+    on_line: &'f mut dyn FnMut(&str),
+}
+
+/// Hand each line of `reader` to `on_line`, then drain the rest so the
+/// child never blocks on a full pipe.
+fn read_lines(reader: impl Read, on_line: &mut dyn FnMut(&str)) -> std::io::Result<()> {
+    let mut buf = BufReader::with_capacity(1 << 16, reader);
+    let mut raw = Vec::new();
+    let result = loop {
+        raw.clear();
+        match buf.read_until(b'\n', &mut raw) {
+            Ok(0) => break Ok(()),
+            Ok(_) => on_line(String::from_utf8_lossy(&raw).trim_end_matches(['\n', '\r'])),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => break Err(e),
+        }
+    };
+    let _ = buf.read_to_end(&mut raw);
+    result
+}
+
+/// Watches for a stop request (`build::cancel`) while a child runs: SIGINT
+/// first, SIGKILL after [`STOP_GRACE`]. Dropping it ends the watch.
+struct Stopper {
+    done: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Stopper {
+    fn watch(pids: Vec<u32>) -> Self {
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        let thread = std::thread::spawn(move || {
+            let finished = || flag.load(Ordering::Relaxed);
+            while !finished() {
+                if crate::build::cancel::requested() {
+                    signal(&pids, rustix::process::Signal::INT);
+                    let deadline = std::time::Instant::now() + STOP_GRACE;
+                    while std::time::Instant::now() < deadline {
+                        if finished() {
+                            return;
+                        }
+                        std::thread::sleep(POLL);
+                    }
+                    signal(&pids, rustix::process::Signal::KILL);
+                    return;
+                }
+                std::thread::sleep(POLL);
+            }
+        });
+        Stopper {
+            done,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Send `sig` to the child's processes (duct only offers SIGKILL). The watch
+/// ends right after the wait that reaps them, as the stop loop always did.
+fn signal(pids: &[u32], sig: rustix::process::Signal) {
+    for pid in pids {
+        if let Some(pid) = i32::try_from(*pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, sig);
+        }
     }
 }
 
@@ -353,6 +455,25 @@ mod tests {
         let cmd = Cmd::new("cat", Vec::<String>::new()).secret_stdin(&secret);
         assert_eq!(cmd.line(), "cat");
         assert_eq!(cmd.read().unwrap(), "hunter2");
+    }
+
+    #[test]
+    fn stream_stderr_hands_over_each_line_and_keeps_stdout_and_status() {
+        let mut lines = Vec::new();
+        let out = Cmd::new(
+            "sh",
+            [
+                "-c",
+                "echo one >&2; echo result; printf 'two\\r\\nthree' >&2; exit 4",
+            ],
+        )
+        .cancellable()
+        .stream_stderr(|l| lines.push(l.to_owned()))
+        .unwrap();
+        assert_eq!(lines, ["one", "two", "three"]);
+        assert_eq!(out.stdout, b"result\n");
+        assert!(out.stderr.is_empty());
+        assert_eq!(out.code, Some(4));
     }
 
     #[test]

@@ -10,9 +10,22 @@ use bifrost_core::spec::{self, HostSettings, SubvolumeOwner};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::time::Duration;
 
+/// The seed's host settings, to change before [`plan_for`].
 fn settings() -> HostSettings {
     let p = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../hosts/surface-pro-8/host.json");
-    spec::load_file(&p).expect("the seed's host file loads")
+    spec::load_file(&p)
+        .expect("the seed's host file loads")
+        .into_inner()
+}
+
+/// The plan of hand-built settings, which go through validation first as
+/// loading a host file would; either refusal as its message.
+fn plan_for(s: &HostSettings, req: &PlanRequest) -> Result<Plan, String> {
+    let s = spec::validated(s.clone()).map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        lines.join("\n")
+    })?;
+    plan::plan(&s, req).map_err(|e| e.to_string())
 }
 
 fn request(mode: Mode) -> PlanRequest {
@@ -38,7 +51,7 @@ fn request(mode: Mode) -> PlanRequest {
 }
 
 fn make(mode: Mode) -> Plan {
-    plan::plan(&settings(), &request(mode)).expect("plan")
+    plan_for(&settings(), &request(mode)).expect("plan")
 }
 
 #[test]
@@ -62,7 +75,7 @@ fn secure_boot(route: spec::SecureBootRoute) -> HostSettings {
 
 #[test]
 fn secure_boot_plan_snapshot() {
-    let p = plan::plan(
+    let p = plan_for(
         &secure_boot(spec::SecureBootRoute::Shim),
         &request(Mode::Fresh),
     )
@@ -78,7 +91,7 @@ fn secure_boot_keys_are_placed_before_nixos_install_in_each_mode() {
     assert!(!ids(&off).contains(&"sb-keys".to_string()));
     assert!(!argv_of(&off, "esp-install").contains(&"--sign-key".to_string()));
 
-    let shim = plan::plan(
+    let shim = plan_for(
         &secure_boot(spec::SecureBootRoute::Shim),
         &request(Mode::DualBoot),
     )
@@ -112,7 +125,7 @@ fn secure_boot_keys_are_placed_before_nixos_install_in_each_mode() {
     });
     assert!(w && esp.contains(&"--shim".to_string()), "{esp:?}");
 
-    let own = plan::plan(
+    let own = plan_for(
         &secure_boot(spec::SecureBootRoute::OwnKeys),
         &request(Mode::Fresh),
     )
@@ -125,7 +138,7 @@ fn secure_boot_keys_are_placed_before_nixos_install_in_each_mode() {
     // The user's keys: copied by path; the plan holds no key contents.
     let mut req = request(Mode::Fresh);
     req.sb_keys = Some("/media/usb/keys".into());
-    let mine = plan::plan(&secure_boot(spec::SecureBootRoute::OwnKeys), &req).unwrap();
+    let mine = plan_for(&secure_boot(spec::SecureBootRoute::OwnKeys), &req).unwrap();
     assert!(argv_of(&mine, "sb-keys").ends_with(&[
         "--from".to_string(),
         "/media/usb/keys".into(),
@@ -138,20 +151,20 @@ fn secure_boot_keys_are_placed_before_nixos_install_in_each_mode() {
 fn secure_boot_key_settings_are_checked() {
     let mut s = secure_boot(spec::SecureBootRoute::Shim);
     s.security.secure_boot.keys_path = Some("/nix/store/keys".into());
-    let e = plan::plan(&s, &request(Mode::Fresh)).unwrap_err();
+    let e = plan_for(&s, &request(Mode::Fresh)).unwrap_err();
     assert!(
         e.to_string().starts_with("security.secureBoot.keysPath"),
         "{e}"
     );
     s.security.secure_boot.keys_path = None;
-    let e = plan::plan(&s, &request(Mode::Fresh)).unwrap_err();
+    let e = plan_for(&s, &request(Mode::Fresh)).unwrap_err();
     assert!(
         e.to_string().starts_with("security.secureBoot.keysPath"),
         "{e}"
     );
     let mut req = request(Mode::Fresh);
     req.sb_keys = Some("/keys".into());
-    let e = plan::plan(&settings(), &req).unwrap_err();
+    let e = plan_for(&settings(), &req).unwrap_err();
     assert!(
         e.to_string().starts_with("security.secureBoot.enable"),
         "{e}"
@@ -159,7 +172,7 @@ fn secure_boot_key_settings_are_checked() {
     let mut s = secure_boot(spec::SecureBootRoute::Shim);
     s.security.secure_boot.enable = true;
     req.sb_keys = Some("keys".into());
-    let e = plan::plan(&s, &req).unwrap_err();
+    let e = plan_for(&s, &req).unwrap_err();
     assert!(e.to_string().contains("--sb-keys"), "{e}");
 }
 
@@ -288,7 +301,7 @@ fn dual_boot_plan_never_writes_kinoite_or_shared_data() {
     // Direct mode hands over Kinoite's /boot, mounted read-only.
     let mut direct = s.clone();
     direct.dual_boot.kinoite.as_mut().unwrap().mode = bifrost_core::spec::KinoiteMode::Direct;
-    let p = plan::plan(&direct, &request(Mode::DualBoot)).unwrap();
+    let p = plan_for(&direct, &request(Mode::DualBoot)).unwrap();
     assert!(argv_of(&p, "esp-install")
         .windows(2)
         .any(|w| w == ["--kinoite-boot", "/run/bifrost/kinoite-boot"]));
@@ -303,7 +316,7 @@ fn dual_boot_plan_uses_a_uuid_named_kinoite_boot() {
     let uuid = "3f2a5c1e-8d4b-4e6f-9a7c-0b1d2e3f4a5b";
     s.dual_boot.kinoite.as_mut().unwrap().boot_volume =
         bifrost_core::spec::BootVolume::parse(&format!("UUID={uuid}")).unwrap();
-    let p = plan::plan(&s, &request(Mode::DualBoot)).expect("plan");
+    let p = plan_for(&s, &request(Mode::DualBoot)).expect("plan");
     let argv_of = |id: &str| {
         let step = p.steps.iter().find(|s| s.id == id).unwrap();
         let Action::Run { argv, .. } = &step.action else {
@@ -373,7 +386,7 @@ fn the_local_flake_is_copied_onto_the_target() {
     }
     let mut r = request(Mode::Fresh);
     r.flake = "github:bifrost-nix/bifrost".into();
-    let p = plan::plan(&settings(), &r).unwrap();
+    let p = plan_for(&settings(), &r).unwrap();
     assert!(p.flake_copy.is_none());
     assert!(!p.steps.iter().any(|s| s.id == "copy-flake"));
 }
@@ -407,17 +420,17 @@ fn fresh_plan_creates_nixos_and_shared_subvolumes_but_not_kinoites() {
 fn bad_settings_and_requests_are_refused_with_the_field() {
     let mut s = settings();
     s.dual_boot.kinoite = None;
-    let e = plan::plan(&s, &request(Mode::DualBoot)).unwrap_err();
+    let e = plan_for(&s, &request(Mode::DualBoot)).unwrap_err();
     assert!(e.to_string().contains("dualBoot.kinoite"), "{e}");
 
     let mut s = settings();
     s.storage.subvolumes[1].mount_point = Some("/shared/home".into());
-    let e = plan::plan(&s, &request(Mode::DualBoot)).unwrap_err();
+    let e = plan_for(&s, &request(Mode::DualBoot)).unwrap_err();
     assert!(e.to_string().contains("/shared/home"), "{e}");
 
     let mut s = settings();
     s.storage.luks.argon2id.iterations = 1;
-    let e = plan::plan(&s, &request(Mode::Fresh)).unwrap_err();
+    let e = plan_for(&s, &request(Mode::Fresh)).unwrap_err();
     assert!(
         e.to_string().contains("storage.luks.argon2id.iterations"),
         "{e}"
@@ -425,8 +438,8 @@ fn bad_settings_and_requests_are_refused_with_the_field() {
 
     let mut s = settings();
     s.storage.subvolumes.retain(|v| v.name != "@");
-    let e = plan::plan(&s, &request(Mode::Fresh)).unwrap_err();
-    assert!(e.to_string().contains("mounted at `/`"), "{e}");
+    let e = plan_for(&s, &request(Mode::Fresh)).unwrap_err();
+    assert!(e.contains("no subvolume is mounted at \"/\""), "{e}");
 }
 
 const PASS: &str = "correct horse battery staple 7f3a";
@@ -470,7 +483,7 @@ impl Machine for Fake {
 fn storage_plan(mode: Mode) -> Plan {
     let mut r = request(mode);
     r.storage_only = true;
-    plan::plan(&settings(), &r).unwrap()
+    plan_for(&settings(), &r).unwrap()
 }
 
 fn argv_of(p: &Plan, id: &str) -> Vec<String> {
@@ -724,13 +737,17 @@ fn passwords_reach_only_their_hash_files() {
     assert!(argv_of(&p, "esp-install").contains(&"--nvram".to_string()));
     let mut r = request(Mode::Fresh);
     r.nvram = false;
-    let no_nvram = plan::plan(&s, &r).unwrap();
+    let no_nvram = plan_for(&s, &r).unwrap();
     assert!(!argv_of(&no_nvram, "esp-install").contains(&"--nvram".to_string()));
 
     let pw_file = Utf8PathBuf::from_path_buf(dir.path().join("pw")).unwrap();
     std::fs::write(&pw_file, format!("{PW}\n")).unwrap();
-    let hashes: BTreeMap<String, Secret> =
-        users::collect(&s, &[("user".into(), pw_file)], &mut |_| unreachable!()).unwrap();
+    let hashes: BTreeMap<String, Secret> = users::collect(
+        &spec::validated(s).unwrap(),
+        &[("user".into(), pw_file)],
+        &mut |_| unreachable!(),
+    )
+    .unwrap();
     let hash = String::from_utf8(hashes["user"].expose().to_vec()).unwrap();
     let passphrase = Secret::from_bytes(PASS.as_bytes().to_vec());
     let state = Utf8PathBuf::from_path_buf(dir.path().join("state.json")).unwrap();
@@ -790,7 +807,7 @@ fn zero_generations_keeps_them_all() {
     let mut s = settings();
     s.boot.max_generations = 0;
     assert!(spec::validate(&s).is_empty(), "0 (keep all) is valid");
-    let p = plan::plan(&s, &request(Mode::Fresh)).unwrap();
+    let p = plan_for(&s, &request(Mode::Fresh)).unwrap();
     let argv = argv_of(&p, "esp-install");
     assert!(!argv.contains(&"--limit".to_string()), "{argv:?}");
     assert!(argv.contains(&"--settings".to_string()), "{argv:?}");

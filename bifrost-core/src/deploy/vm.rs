@@ -41,12 +41,8 @@ pub enum VmError {
     BadAccel(String),
     #[error("no VM runner for host {host}: {looked} is missing and no flake was given; run `bifrost build vm --host {host}` first, or pass --flake")]
     NoRunner { host: String, looked: String },
-    #[error("{program}: {source}")]
-    Run {
-        program: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
     #[error("no home folder to keep VM state in; set BIFROST_STATE_DIR")]
     NoStateDir,
 }
@@ -519,10 +515,7 @@ fn run(program: &str, args: &[String], env: &[(&str, String)]) -> Result<i32, Vm
     for (k, v) in env {
         cmd = cmd.env(k, v);
     }
-    let out = cmd.output().map_err(|e| VmError::Run {
-        program: program.to_string(),
-        source: e.into_io(),
-    })?;
+    let out = cmd.output()?;
     Ok(out.code.unwrap_or(1))
 }
 

@@ -3,7 +3,7 @@
 //! NixOS boot hook and for `bifrost install`; a flag given on the command
 //! line wins over the settings (for scripts and tests).
 
-use crate::spec::{DefaultEntry, HostSettings, KinoiteMode};
+use crate::spec::{DefaultEntry, KinoiteMode, Settings};
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// The menu flags as given on the command line (`None`/`false`: not given).
@@ -53,7 +53,7 @@ pub const DEFAULT_KINOITE_TITLE: &str = "Fedora Kinoite";
 pub const DEFAULT_TIMEOUT: i32 = 5;
 
 /// Combine the host settings (if given) and the flags.
-pub fn resolve(settings: Option<&HostSettings>, f: Flags) -> Result<Choices, ChoicesError> {
+pub fn resolve(settings: Option<&Settings>, f: Flags) -> Result<Choices, ChoicesError> {
     let boot = settings.map(|s| &s.boot);
     let kinoite = settings.and_then(|s| s.dual_boot.kinoite.as_ref());
     let default_entry = f
@@ -116,12 +116,21 @@ fn join_below(mounted: &Utf8Path, rel: &Utf8Path) -> Utf8PathBuf {
 mod tests {
     use super::*;
 
-    fn settings(kinoite: Option<&str>) -> HostSettings {
+    fn settings(kinoite: Option<&str>) -> Settings {
+        valid(plain(kinoite))
+    }
+
+    fn valid(s: crate::spec::HostSettings) -> Settings {
+        crate::spec::validated(s).expect("valid test settings")
+    }
+
+    fn plain(kinoite: Option<&str>) -> crate::spec::HostSettings {
         let mut v = serde_json::json!({
             "hostName": "h",
             "hardware": { "profile": "generic-x86_64-uefi" },
             "boot": { "timeout": 3, "maxGenerations": 7, "removable": true, "textOnly": true },
             "storage": { "luks": { "device": "/dev/vda2" }, "subvolumes": [{ "name": "@", "mountPoint": "/" }] },
+            "users": [{ "name": "alice", "admin": true }],
         });
         if let Some(mode) = kinoite {
             v["dualBoot"] = serde_json::json!({ "kinoite": { "bootVolume": "kboot", "mode": mode, "title": "K" } });
@@ -214,11 +223,11 @@ mod tests {
             Some(("/run/kboot/loader/entries".into(), "LABEL=kboot".into()))
         );
         // A volume named by UUID goes on as written (esp::volume resolves it).
-        let mut by_uuid = s.clone();
+        let mut by_uuid = s.clone().into_inner();
         by_uuid.dual_boot.kinoite.as_mut().unwrap().boot_volume =
             crate::spec::BootVolume::parse("UUID=3f2a5c1e-8d4b-4e6f-9a7c-0b1d2e3f4a5b").unwrap();
         let c = resolve(
-            Some(&by_uuid),
+            Some(&valid(by_uuid)),
             Flags {
                 kinoite_boot: Some("/b".into()),
                 ..Flags::default()
@@ -248,8 +257,11 @@ mod tests {
 
     #[test]
     fn zero_generations_in_the_settings_keeps_all() {
-        let mut s = settings(None);
+        let mut s = plain(None);
         s.boot.max_generations = 0;
-        assert_eq!(resolve(Some(&s), Flags::default()).unwrap().limit, None);
+        assert_eq!(
+            resolve(Some(&valid(s)), Flags::default()).unwrap().limit,
+            None
+        );
     }
 }

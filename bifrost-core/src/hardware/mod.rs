@@ -26,24 +26,18 @@ pub use render::render_module;
 pub enum HardwareError {
     #[error("cannot write Nix: {0}")]
     Nix(#[from] crate::nixexpr::NixExprError),
-    #[error("{path}: cannot read: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoError),
     #[error("{path}: not valid `lsblk --json` output: {source}; record it with `lsblk --json -O > lsblk.json`")]
     Lsblk {
         path: String,
         #[source]
         source: serde_json::Error,
     },
-    #[error("cannot run `{command}`: {source}; install it (util-linux / btrfs-progs) or record its output under --root")]
-    Run {
-        command: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{0}; install util-linux or record its output under --root")]
+    LsblkFailed(crate::process::ProcessError),
     #[error("{root}: no lsblk.json there; record one with `lsblk --json -O > {root}/lsblk.json`, or leave out --root to read this machine")]
     NoLsblk { root: String },
+    #[error("the settings proposed for this machine are invalid, a bug in bifrost's detection; please report it with `lsblk --json -O` and /proc/self/mountinfo of the machine:\n{}", crate::spec::format_problems(.problems))]
+    Invalid { problems: Vec<crate::spec::Problem> },
 }

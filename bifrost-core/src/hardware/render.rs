@@ -11,7 +11,7 @@
 
 use super::{layout, HardwareError, Profile};
 use crate::nixexpr::{self, Value};
-use crate::spec::HostSettings;
+use crate::spec::{HostSettings, Settings};
 
 /// The settings the hardware configuration reads: `hardware`, `kernel`,
 /// `boot.esp` and `storage`, with every field present as in
@@ -58,7 +58,7 @@ fn indented(text: &str, by: usize) -> String {
 }
 
 /// The whole generated file. `source` names the host file in the header.
-pub fn render_module(settings: &HostSettings, source: &str) -> Result<String, HardwareError> {
+pub fn render_module(settings: &Settings, source: &str) -> Result<String, HardwareError> {
     let profile = Profile::of(settings.hardware.profile);
     let values = settings_value(settings)?;
     let facts = Value::from_json(&layout::facts([profile]))?;

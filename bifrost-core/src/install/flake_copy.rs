@@ -9,7 +9,7 @@
 //! `nix flake update` and `git` work there without root. An existing
 //! `/etc/nixos/flake.nix` (a second install, a resumed one) is kept as it is.
 
-use crate::spec::HostSettings;
+use crate::spec::Settings;
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// Where the flake lands on the installed system.
@@ -18,7 +18,7 @@ pub const DEST: &str = "/etc/nixos";
 /// `uid:gid` owning the copy: the first administrator of the host settings
 /// (validation guarantees one), numeric because the target's user database
 /// is not the installer's.
-pub fn owner(settings: &HostSettings) -> Option<String> {
+pub fn owner(settings: &Settings) -> Option<String> {
     let admin = settings.users.iter().find(|u| u.admin)?;
     Some(format!("{0}:{0}", admin.uid))
 }

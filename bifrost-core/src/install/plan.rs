@@ -4,7 +4,7 @@
 //! data that is), whether it reads Kinoite's side, and how a re-run can tell
 //! it is already done. `--plan` prints this; the runner executes exactly it.
 
-use crate::spec::{HostSettings, Subvolume, SubvolumeOwner};
+use crate::spec::{Settings, Subvolume, SubvolumeOwner};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -347,91 +347,8 @@ impl Step {
     }
 }
 
-fn check_settings(settings: &HostSettings) -> Result<(), PlanError> {
-    let a = &settings.storage.luks.argon2id;
-    if !(32..=4_194_304).contains(&a.memory_kib) {
-        return Err(settings_err(
-            "storage.luks.argon2id.memoryKib",
-            format!(
-                "{} is outside cryptsetup's range 32..4194304 KiB",
-                a.memory_kib
-            ),
-        ));
-    }
-    if a.iterations < 4 {
-        return Err(settings_err(
-            "storage.luks.argon2id.iterations",
-            format!("{} is below cryptsetup's minimum of 4", a.iterations),
-        ));
-    }
-    if !(1..=4).contains(&a.parallelism) {
-        return Err(settings_err(
-            "storage.luks.argon2id.parallelism",
-            format!("{} is outside cryptsetup's range 1..4", a.parallelism),
-        ));
-    }
-    let name = &settings.storage.luks.name;
-    if name.is_empty() || name.contains(['/', ' ']) {
-        return Err(settings_err(
-            "storage.luks.name",
-            "must be a plain mapper name such as `cryptroot`",
-        ));
-    }
-    let subs = &settings.storage.subvolumes;
-    for (i, s) in subs.iter().enumerate() {
-        if s.name.is_empty() || s.name.contains(['/', ',', ' ']) || s.name == "." || s.name == ".."
-        {
-            return Err(settings_err(
-                format!("storage.subvolumes[{i}].name"),
-                "must be a top-level subvolume name such as `@home` (no `/`, `,` or spaces)",
-            ));
-        }
-        if subs[..i].iter().any(|o| o.name == s.name) {
-            return Err(settings_err(
-                format!("storage.subvolumes[{i}].name"),
-                format!("{} is listed twice", s.name),
-            ));
-        }
-        if let Some(mp) = &s.mount_point {
-            if !mp.is_absolute() {
-                return Err(settings_err(
-                    format!("storage.subvolumes[{i}].mountPoint"),
-                    "must be absolute, such as `/home`",
-                ));
-            }
-            if subs[..i].iter().any(|o| o.mount_point.as_ref() == Some(mp)) {
-                return Err(settings_err(
-                    format!("storage.subvolumes[{i}].mountPoint"),
-                    format!("{mp} is the mount point of two subvolumes"),
-                ));
-            }
-        }
-        if s.mount_options.iter().any(|o| o.starts_with("subvol")) {
-            return Err(settings_err(
-                format!("storage.subvolumes[{i}].mountOptions"),
-                "leave out `subvol=`/`subvolid=`: bifrost adds `subvol=<name>` itself",
-            ));
-        }
-    }
-    let root = subs
-        .iter()
-        .find(|s| s.mount_point.as_deref() == Some(Utf8Path::new("/")));
-    match root {
-        None => Err(settings_err(
-            "storage.subvolumes",
-            "no subvolume is mounted at `/`; add one such as `{ \"name\": \"@\", \"mountPoint\": \"/\" }`",
-        )),
-        Some(r) if r.owner != SubvolumeOwner::Nixos => Err(settings_err(
-            "storage.subvolumes",
-            format!("{} is mounted at `/` but is not owned by NixOS", r.name),
-        )),
-        Some(_) => Ok(()),
-    }
-}
-
 /// Build the plan. Pure: nothing is read from the machine.
-pub fn plan(settings: &HostSettings, req: &PlanRequest) -> Result<Plan, PlanError> {
-    check_settings(settings)?;
+pub fn plan(settings: &Settings, req: &PlanRequest) -> Result<Plan, PlanError> {
     let refind_efi = match (&req.refind_efi, req.storage_only) {
         (Some(r), _) => r.clone(),
         (None, true) => Utf8PathBuf::new(),

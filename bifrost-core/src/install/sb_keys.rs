@@ -5,7 +5,7 @@
 //! made or copied by that process (never into the Nix store or a log).
 
 use super::plan::{PlanError, PlanRequest};
-use crate::spec::{HostSettings, SecureBootRoute};
+use crate::spec::{SecureBootRoute, Settings};
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// What the plan's `sb-keys` step runs.
@@ -23,9 +23,11 @@ fn on_target(target: &Utf8Path, path: &Utf8Path) -> Utf8PathBuf {
 }
 
 /// The step, when the settings turn Secure Boot on.
-pub fn step(settings: &HostSettings, req: &PlanRequest) -> Result<Option<KeysStep>, PlanError> {
+pub fn step(settings: &Settings, req: &PlanRequest) -> Result<Option<KeysStep>, PlanError> {
     let sb = &settings.security.secure_boot;
-    if !sb.enable {
+    // Validation makes keysPath an absolute folder outside the Nix store
+    // whenever Secure Boot is on.
+    let Some(keys_path) = sb.keys_path.as_ref().filter(|_| sb.enable) else {
         if let Some(from) = &req.sb_keys {
             return Err(PlanError::Settings {
                 field: "security.secureBoot.enable".into(),
@@ -35,21 +37,7 @@ pub fn step(settings: &HostSettings, req: &PlanRequest) -> Result<Option<KeysSte
             });
         }
         return Ok(None);
-    }
-    let keys_path = sb
-        .keys_path
-        .as_ref()
-        .filter(|p| p.is_absolute())
-        .ok_or_else(|| PlanError::Settings {
-            field: "security.secureBoot.keysPath".into(),
-            message: "must be an absolute folder such as `/etc/secureboot` when security.secureBoot.enable is true: bifrost install puts the signing keys there".into(),
-        })?;
-    if keys_path.starts_with("/nix") {
-        return Err(PlanError::Settings {
-            field: "security.secureBoot.keysPath".into(),
-            message: format!("{keys_path} is in the Nix store, readable by every user; use a folder such as `/etc/secureboot`"),
-        });
-    }
+    };
     let dir = on_target(&req.target, keys_path);
     let mut argv: Vec<String> = ["bifrost", "sb", "keys", "--dir", dir.as_str()]
         .iter()
@@ -96,7 +84,7 @@ fn signing_name(route: SecureBootRoute) -> &'static str {
 
 /// `bifrost esp install` flags that sign as the boot hook does
 /// (modules/boot.nix `signArgs`), with the keys on the target.
-pub fn esp_sign_args(settings: &HostSettings, target: &Utf8Path) -> Vec<String> {
+pub fn esp_sign_args(settings: &Settings, target: &Utf8Path) -> Vec<String> {
     let sb = &settings.security.secure_boot;
     let Some(keys_path) = sb.keys_path.as_ref().filter(|_| sb.enable) else {
         return Vec::new();

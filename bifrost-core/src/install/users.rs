@@ -9,7 +9,7 @@
 
 use super::secret::{Secret, SecretError};
 use crate::fsutil;
-use crate::spec::HostSettings;
+use crate::spec::Settings;
 use camino::{Utf8Path, Utf8PathBuf};
 use sha_crypt::{PasswordHasher, ShaCrypt};
 use std::collections::BTreeMap;
@@ -77,7 +77,7 @@ pub fn hash_password(user: &str, password: &Secret) -> Result<Secret, UsersError
 /// One hash per user of `settings`, in the settings' order: from the file
 /// `files` names for that user, else from `prompt` (asked twice, no echo).
 pub fn collect(
-    settings: &HostSettings,
+    settings: &Settings,
     files: &[(String, Utf8PathBuf)],
     prompt: &mut dyn FnMut(&str) -> Result<Secret, SecretError>,
 ) -> Result<BTreeMap<String, Secret>, UsersError> {
@@ -220,8 +220,8 @@ mod tests {
         );
         assert!(parse_file_arg("alice").is_err());
         assert!(parse_file_arg("=x").is_err());
-        let s: HostSettings =
-            serde_json::from_str(include_str!("../../../tests/data/install-host.json")).unwrap();
+        let s = crate::spec::from_slice(include_bytes!("../../../tests/data/install-host.json"))
+            .unwrap();
         let e = collect(
             &s,
             &[("carol".into(), "/x".into())],

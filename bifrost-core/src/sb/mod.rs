@@ -2,7 +2,7 @@
 //! enrollment (shim's MOK list, or the firmware's own db/KEK/PK).
 //!
 //! Every cryptographic step runs a well-known tool (openssl, sbsigntool,
-//! efitools, mokutil) through [`crate::build::command::run_captured`], the
+//! efitools, mokutil) through [`crate::process::Cmd`], the
 //! process seam; this module decides what to run and checks the results.
 
 pub mod efivars;

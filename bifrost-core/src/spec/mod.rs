@@ -2,15 +2,18 @@
 //!
 //! `load_file` is the one way every command reads a host file: it never
 //! panics, and any problem comes back as a [`Problem`] carrying the JSON path
-//! of the offending value and what would fix it.
+//! of the offending value and what would fix it. What it returns is a
+//! [`Settings`], the validated form every other module of the core requires.
 
 mod hints;
+mod settings;
 mod structure;
 mod types;
 mod unlock;
 mod validate;
 mod volume;
 
+pub use settings::{validated, Settings};
 pub use types::*;
 pub use unlock::{MAX_PCR, SECURE_BOOT_PCR};
 pub use validate::{
@@ -49,12 +52,8 @@ impl std::fmt::Display for Problem {
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    #[error("{path}: cannot read: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoError),
     #[error("{path}: invalid host settings:\n{}", format_problems(.problems))]
     Invalid {
         path: String,
@@ -62,7 +61,8 @@ pub enum SpecError {
     },
 }
 
-fn format_problems(problems: &[Problem]) -> String {
+/// `problems`, one indented line each.
+pub fn format_problems(problems: &[Problem]) -> String {
     problems
         .iter()
         .map(|p| format!("  {p}"))
@@ -76,7 +76,7 @@ fn format_problems(problems: &[Problem]) -> String {
 /// stop at the first one, with its path: the typed parser cannot continue
 /// past a value it does not understand. Once the document has its shape,
 /// [`validate`] reports every problem of meaning at once.
-pub fn from_slice(bytes: &[u8]) -> Result<HostSettings, Vec<Problem>> {
+pub fn from_slice(bytes: &[u8]) -> Result<Settings, Vec<Problem>> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(vec![Problem {
             path: String::new(),
@@ -110,12 +110,7 @@ pub fn from_slice(bytes: &[u8]) -> Result<HostSettings, Vec<Problem>> {
         Ok(s) => s,
         Err(e) => return Err(vec![structural_problem(e)]),
     };
-    let problems = validate(&settings);
-    if problems.is_empty() {
-        Ok(settings)
-    } else {
-        Err(problems)
-    }
+    validated(settings)
 }
 
 /// A serde error as a problem whose path points at the offending key.
@@ -171,10 +166,7 @@ fn read_capped(reader: impl std::io::Read, path: &Utf8Path) -> Result<Vec<u8>, S
     reader
         .take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|source| SpecError::Read {
-            path: path.to_string(),
-            source,
-        })?;
+        .map_err(crate::fsutil::io_err(path, "read"))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(too_big(path, &format!("more than {MAX_FILE_BYTES}")));
     }
@@ -187,10 +179,7 @@ fn read_limited(path: &Utf8Path) -> Result<Vec<u8>, SpecError> {
     if path.as_str() == "-" {
         return read_capped(std::io::stdin().lock(), path);
     }
-    let read_err = |source| SpecError::Read {
-        path: path.to_string(),
-        source,
-    };
+    let read_err = |e| crate::fsutil::io_err(path, "read")(e);
     let meta = std::fs::metadata(path).map_err(read_err)?;
     if meta.is_dir() {
         return Err(SpecError::Invalid {
@@ -226,7 +215,7 @@ fn read_limited(path: &Utf8Path) -> Result<Vec<u8>, SpecError> {
 }
 
 /// Read, parse and validate a host file (`-` reads standard input).
-pub fn load_file(path: &Utf8Path) -> Result<HostSettings, SpecError> {
+pub fn load_file(path: &Utf8Path) -> Result<Settings, SpecError> {
     let bytes = read_limited(path)?;
     from_slice(&bytes).map_err(|problems| SpecError::Invalid {
         path: path.to_string(),
@@ -237,7 +226,7 @@ pub fn load_file(path: &Utf8Path) -> Result<HostSettings, SpecError> {
 /// Settings that are valid but do not give the protection they seem to
 /// (such as a TPM key bound to PCR 7 without Secure Boot). They never stop
 /// a command; `bifrost check` prints them as warnings.
-pub fn warnings(settings: &HostSettings) -> Vec<Problem> {
+pub fn warnings(settings: &Settings) -> Vec<Problem> {
     unlock::warnings(settings)
 }
 
@@ -294,7 +283,7 @@ pub fn check_file(path: &Utf8Path) -> Vec<FileProblem> {
             .into_iter()
             .map(|p| entry(p, Severity::Error))
             .collect(),
-        Err(SpecError::Read { source, .. }) => {
+        Err(SpecError::Io(crate::fsutil::IoError { source, .. })) => {
             let hint = match source.kind() {
                 std::io::ErrorKind::NotFound => "; check the file name",
                 std::io::ErrorKind::PermissionDenied => "; check its permissions",

@@ -576,7 +576,7 @@ impl Validator {
                     parts.join(", ")
                 ),
             );
-        } else if opt.starts_with("subvol=") || opt.starts_with("subvolid=") {
+        } else if matches!(opt.split('=').next(), Some("subvol" | "subvolid")) {
             self.push(
                 path,
                 format!(
@@ -665,10 +665,16 @@ impl Validator {
                 "security.secureBoot.keysPath",
                 "must be set when security.secureBoot.enable is true; give the folder holding mok.key and mok.crt (shim route) or db.key and db.crt (own keys), as `bifrost sb keys` makes them",
             ),
-            Some(p) => {
-                self.abs_path("security.secureBoot.keysPath", p);
+            Some(p) if self.abs_path("security.secureBoot.keysPath", p) && p.starts_with("/nix") => {
+                self.push(
+                    "security.secureBoot.keysPath",
+                    format!(
+                        "{} is in the Nix store, which every user can read, and the private signing key goes there; use a folder such as \"/etc/secureboot\"",
+                        show(p.as_str())
+                    ),
+                )
             }
-            None => {}
+            Some(_) | None => {}
         }
         match &sb.shim {
             Some(p) => {
@@ -1022,28 +1028,125 @@ mod tests {
         assert!(msg.contains("did you mean \"/home\"?"), "{msg}");
     }
 
+    /// Problems of one setting changed by `change`, as (path, message).
+    fn refused(change: impl FnOnce(&mut HostSettings)) -> Vec<(String, String)> {
+        let mut s = surface();
+        change(&mut s);
+        validate(&s)
+            .into_iter()
+            .map(|p| (p.path, p.message))
+            .collect()
+    }
+
     #[test]
     fn argon2id_limits_match_cryptsetup() {
-        let mut s = surface();
-        let a = &mut s.storage.luks.argon2id;
-        (a.memory_kib, a.iterations, a.parallelism) = (32, 4, 1);
-        assert_eq!(paths(&s), Vec::<String>::new());
-        let a = &mut s.storage.luks.argon2id;
-        (a.memory_kib, a.iterations, a.parallelism) = (4_194_304, u32::MAX, 4);
-        assert_eq!(paths(&s), Vec::<String>::new());
-        let a = &mut s.storage.luks.argon2id;
-        (a.memory_kib, a.iterations, a.parallelism) = (31, 3, 0);
+        let set = |m, i, p| {
+            move |s: &mut HostSettings| {
+                let a = &mut s.storage.luks.argon2id;
+                (a.memory_kib, a.iterations, a.parallelism) = (m, i, p);
+            }
+        };
+        let lowest = (
+            ARGON2_MIN_MEMORY_KIB,
+            ARGON2_MIN_ITERATIONS,
+            ARGON2_MIN_PARALLELISM,
+        );
+        assert_eq!(refused(set(lowest.0, lowest.1, lowest.2)), vec![]);
         assert_eq!(
-            paths(&s),
+            refused(set(ARGON2_MAX_MEMORY_KIB, u32::MAX, ARGON2_MAX_PARALLELISM)),
+            vec![]
+        );
+        let p = refused(set(
+            ARGON2_MIN_MEMORY_KIB - 1,
+            ARGON2_MIN_ITERATIONS - 1,
+            ARGON2_MIN_PARALLELISM - 1,
+        ));
+        let got: Vec<&str> = p.iter().map(|(path, _)| path.as_str()).collect();
+        assert_eq!(
+            got,
             [
                 "storage.luks.argon2id.memoryKib",
                 "storage.luks.argon2id.iterations",
                 "storage.luks.argon2id.parallelism"
             ]
         );
-        s.storage.luks.argon2id.memory_kib = 4_194_305;
-        s.storage.luks.argon2id.parallelism = 5;
-        assert_eq!(paths(&s).len(), 3);
+        assert!(p[0].1.contains("cryptsetup"), "{}", p[0].1);
+        let p = refused(set(
+            ARGON2_MAX_MEMORY_KIB + 1,
+            ARGON2_MIN_ITERATIONS,
+            ARGON2_MAX_PARALLELISM + 1,
+        ));
+        let got: Vec<&str> = p.iter().map(|(path, _)| path.as_str()).collect();
+        assert_eq!(
+            got,
+            [
+                "storage.luks.argon2id.memoryKib",
+                "storage.luks.argon2id.parallelism"
+            ]
+        );
+    }
+
+    #[test]
+    fn luks_name_must_be_a_device_mapper_name() {
+        for bad in ["", "a/b", "crypt root", ".", "..", &"x".repeat(128)] {
+            let p = refused(|s| s.storage.luks.name = bad.to_string());
+            assert_eq!(p.len(), 1, "{bad:?}: {p:?}");
+            assert_eq!(p[0].0, "storage.luks.name", "{bad:?}");
+            assert!(p[0].1.contains("\"cryptroot\""), "{}", p[0].1);
+        }
+        assert_eq!(
+            refused(|s| s.storage.luks.name = "crypt-root_2.x".into()),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn subvolume_names_sit_at_the_top_of_the_pool() {
+        for bad in ["", "@a/b", "@a,b", "@a b", ".", "..", &"x".repeat(256)] {
+            let p = refused(|s| s.storage.subvolumes[1].name = bad.to_string());
+            assert_eq!(p.len(), 1, "{bad:?}: {p:?}");
+            assert_eq!(p[0].0, "storage.subvolumes[1].name", "{bad:?}");
+            assert!(p[0].1.contains("\"@home\""), "{}", p[0].1);
+        }
+    }
+
+    #[test]
+    fn a_subvolume_name_is_listed_once() {
+        let p = refused(|s| s.storage.subvolumes[2].name = s.storage.subvolumes[0].name.clone());
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].0, "storage.subvolumes[2].name");
+        assert!(p[0].1.contains("storage.subvolumes[0]"), "{}", p[0].1);
+        assert!(p[0].1.contains("its own name"), "{}", p[0].1);
+    }
+
+    #[test]
+    fn a_mount_point_belongs_to_one_subvolume() {
+        let p = refused(|s| s.storage.subvolumes[2].mount_point = Some("/".into()));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].0, "storage.subvolumes[2].mountPoint");
+        assert!(p[0].1.contains("storage.subvolumes[0]"), "{}", p[0].1);
+    }
+
+    #[test]
+    fn mount_points_are_absolute() {
+        let p = refused(|s| s.storage.subvolumes[1].mount_point = Some("home".into()));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].0, "storage.subvolumes[1].mountPoint");
+        assert!(p[0].1.contains("did you mean \"/home\"?"), "{}", p[0].1);
+    }
+
+    #[test]
+    fn mount_options_leave_the_subvolume_to_bifrost() {
+        for bad in ["subvol=@x", "subvolid=5", "subvol"] {
+            let p = refused(|s| s.storage.subvolumes[1].mount_options = vec![bad.into()]);
+            assert_eq!(p.len(), 1, "{bad:?}: {p:?}");
+            assert_eq!(p[0].0, "storage.subvolumes[1].mountOptions[0]", "{bad:?}");
+            assert!(p[0].1.contains("remove it"), "{}", p[0].1);
+        }
+        assert_eq!(
+            refused(|s| s.storage.subvolumes[1].mount_options = vec!["subvolumes".into()]),
+            vec![]
+        );
     }
 
     #[test]
@@ -1087,6 +1190,18 @@ mod tests {
         let mut s = surface();
         s.storage.subvolumes[0].owner = SubvolumeOwner::Shared;
         assert_eq!(paths(&s), ["storage.subvolumes[0].owner"]);
+        assert!(validate(&s)[0].message.contains("owned by \"nixos\""));
+    }
+
+    #[test]
+    fn secure_boot_keys_stay_out_of_the_nix_store() {
+        let p = refused(|s| {
+            s.security.secure_boot.enable = true;
+            s.security.secure_boot.keys_path = Some("/nix/store/keys".into());
+        });
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].0, "security.secureBoot.keysPath");
+        assert!(p[0].1.contains("\"/etc/secureboot\""), "{}", p[0].1);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! expects.
 
 use super::{parse_pcrs, pcr_list, TpmError};
-use crate::spec::{self, HostSettings, UnlockMethod};
+use crate::spec::{self, Settings, UnlockMethod};
 use camino::Utf8Path;
 
 /// Where an installed system's effective host settings are linked
@@ -73,15 +73,19 @@ fn resolve_with_default(
 
 /// The binding `storage.luks.unlock` of `settings` (read from `path`) asks
 /// for; `pin` is `--pin`, which a method of `"tpm2-pin"` implies.
-pub fn from_settings(
-    settings: &HostSettings,
-    path: &Utf8Path,
-    pin: bool,
-) -> Result<Binding, TpmError> {
+pub fn from_settings(settings: &Settings, path: &Utf8Path, pin: bool) -> Result<Binding, TpmError> {
     let unlock = &settings.storage.luks.unlock;
-    // spec validation refuses an empty or out-of-range list already; this
-    // is parse_pcrs' check again for settings built another way.
-    let pcrs = parse_pcrs(&pcr_list(&unlock.tpm2_pcrs))?;
+    // Validation leaves PCRs in range and listed once; it lets the list be
+    // empty only for the method "passphrase", and sealing to no PCR would
+    // release the key to any boot chain.
+    if unlock.tpm2_pcrs.is_empty() {
+        return Err(TpmError::BadPcrs {
+            given: String::new(),
+            reason: format!("storage.luks.unlock.tpm2Pcrs of {path} is empty"),
+        });
+    }
+    let mut pcrs = unlock.tpm2_pcrs.clone();
+    pcrs.sort_unstable();
     let mut notes = Vec::new();
     let pin = match unlock.method {
         UnlockMethod::Tpm2Pin => true,
@@ -184,6 +188,15 @@ mod tests {
         assert_eq!((b.pcrs, b.pin), (vec![7], false));
         assert_eq!(b.notes.len(), 1, "{:?}", b.notes);
         assert!(b.notes[0].contains("\"passphrase\""), "{}", b.notes[0]);
+    }
+
+    #[test]
+    fn passphrase_method_without_pcrs_is_not_sealed_to_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = file(&dir, &host(r#"{"method": "passphrase", "tpm2Pcrs": []}"#));
+        let e = resolve(None, false, Some(&p)).unwrap_err();
+        assert!(matches!(e, TpmError::BadPcrs { .. }), "{e}");
+        assert!(e.to_string().contains("tpm2Pcrs"), "{e}");
     }
 
     #[test]

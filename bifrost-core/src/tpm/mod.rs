@@ -38,12 +38,8 @@ pub const TPMRM_CLASS: &str = "/sys/class/tpmrm";
 /// Errors of this module. None carries a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum TpmError {
-    #[error("{device}: cannot read: {source}; give the LUKS2 partition, such as /dev/nvme0n1p2")]
-    Read {
-        device: Utf8PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{0}; give the LUKS2 partition, such as /dev/nvme0n1p2")]
+    Read(crate::fsutil::IoError),
     #[error("{device}: is not a LUKS container (no LUKS header at its start); give the encrypted partition, such as /dev/disk/by-partlabel/pool")]
     NotLuks { device: Utf8PathBuf },
     #[error("{device}: is LUKS{version}; a TPM2 key slot needs LUKS2 (its tokens record the PCRs). Back up the header (`cryptsetup luksHeaderBackup {device} --header-backup-file FILE`), then convert it with `cryptsetup convert --type luks2 {device}`; nothing was changed")]
@@ -182,10 +178,9 @@ fn pcr_list(pcrs: &[u8]) -> String {
 
 /// The LUKS2 check every command starts with.
 fn require_luks2(m: &mut dyn Machine, device: &Utf8Path) -> Result<(), TpmError> {
-    let prefix = m.header_prefix(device).map_err(|source| TpmError::Read {
-        device: device.to_owned(),
-        source,
-    })?;
+    let prefix = m
+        .header_prefix(device)
+        .map_err(|e| TpmError::Read(crate::fsutil::IoError::new(device, "read", e)))?;
     match header::luks_version(&prefix) {
         None => Err(TpmError::NotLuks {
             device: device.to_owned(),

@@ -81,7 +81,7 @@ impl Machine for RealMachine {
             ["luksDump", "--dump-json-metadata", device.as_str()],
         )
         .output()
-        .map_err(|e| format!("could not start cryptsetup: {}", e.into_io()))?;
+        .map_err(|e| e.to_string())?;
         if !out.status.success() {
             return Err(exit_detail(out.status, &out.stderr));
         }
@@ -103,7 +103,7 @@ impl Machine for RealMachine {
         )
         .secret_stdin(secret)
         .output()
-        .map_err(|e| format!("could not start cryptsetup: {}", e.into_io()))?;
+        .map_err(|e| e.to_string())?;
         match out.status.code() {
             Some(0) => Ok(true),
             // cryptsetup(8), RETURN CODES: 2 is "no permission (bad passphrase)".
@@ -137,10 +137,7 @@ impl Machine for RealMachine {
             }
             None => cmd.env_remove("NEWPIN"),
         };
-        let status = cmd
-            .output()
-            .map_err(|e| format!("could not start systemd-cryptenroll: {}", e.into_io()))?
-            .status;
+        let status = cmd.output().map_err(|e| e.to_string())?.status;
         drop(key);
         if status.success() {
             Ok(())

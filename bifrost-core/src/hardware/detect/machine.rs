@@ -40,10 +40,7 @@ impl Machine for RootMachine {
         match std::fs::read_to_string(&path) {
             Ok(s) => Ok(Some(s)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(HardwareError::Read {
-                path: path.to_string(),
-                source,
-            }),
+            Err(source) => Err(crate::fsutil::IoError::new(path, "read", source).into()),
         }
     }
 
@@ -57,13 +54,9 @@ impl Machine for RootMachine {
             });
         }
         crate::process::Cmd::new("lsblk", ["--json", "-O"])
-            .stderr_null()
             .inherit_stdin()
-            .stdout_only()
-            .map_err(|source| HardwareError::Run {
-                command: "lsblk --json -O".into(),
-                source,
-            })
+            .read()
+            .map_err(HardwareError::LsblkFailed)
     }
 
     fn subvolume_list(&self, mount_point: &str) -> Result<Option<String>, HardwareError> {

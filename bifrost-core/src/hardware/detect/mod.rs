@@ -20,7 +20,7 @@ pub use lsblk::Dev;
 pub use machine::{Machine, RootMachine, Snapshot, SwapArea, LSBLK_FILE, SUBVOLUME_LIST_FILE};
 
 use super::HardwareError;
-use crate::spec::{Boot, DualBoot, Hardware, HostSettings, Kernel, Storage};
+use crate::spec::{self, Boot, DualBoot, Hardware, HostSettings, Kernel, Storage};
 use serde::Serialize;
 
 /// The result of detection.
@@ -31,19 +31,21 @@ pub struct Detection {
     pub vendor: String,
     pub product: String,
     /// Host settings for the machine (valid per `bifrost check`).
-    pub settings: HostSettings,
+    pub settings: spec::Settings,
     /// What was proposed rather than found, and why.
     pub notes: Vec<String>,
 }
 
 /// Detect the machine seen by `machine`: read it once, then decide.
 pub fn detect(machine: &dyn Machine) -> Result<Detection, HardwareError> {
-    Ok(decide(&Snapshot::read(machine)?))
+    decide(&Snapshot::read(machine)?)
 }
 
 /// Host settings for the machine `s` describes. Each step is a function of
-/// [`steps`]; the notes come in the order the steps run.
-pub fn decide(s: &Snapshot) -> Detection {
+/// [`steps`]; the notes come in the order the steps run. The settings are
+/// validated before they are returned: invalid ones would be a bug in a
+/// step ([`HardwareError::Invalid`]).
+pub fn decide(s: &Snapshot) -> Result<Detection, HardwareError> {
     let mut notes = Vec::new();
     let profile = steps::profile(&s.vendor, &s.product, &mut notes);
     let host_name = steps::host_name(&s.hostname, &mut notes);
@@ -110,25 +112,26 @@ pub fn decide(s: &Snapshot) -> Detection {
         output: Default::default(),
         users,
     };
-    Detection {
+    Ok(Detection {
         vendor: s.vendor.clone(),
         product: s.product.clone(),
-        settings,
+        settings: spec::validated(settings)
+            .map_err(|problems| HardwareError::Invalid { problems })?,
         notes,
-    }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{self, SubvolumeOwner};
+    use crate::spec::SubvolumeOwner;
 
     /// A machine that says nothing still gets valid settings, and every
     /// proposal is named, in the order the steps run.
     #[test]
     fn an_empty_machine_gets_bifrost_defaults_with_notes() {
-        let d = decide(&Snapshot::default());
-        assert_eq!(spec::validate(&d.settings), vec![]);
+        // decide validates what it proposes: Ok means `bifrost check` passes.
+        let d = decide(&Snapshot::default()).unwrap();
         let starts: Vec<&str> = d.notes.iter().map(|n| &n[..12]).collect();
         assert_eq!(
             starts,
@@ -198,9 +201,8 @@ mod tests {
             subvolume_list: Some(vec!["root".into(), "home".into()]),
             ..Snapshot::default()
         };
-        let d = decide(&s);
+        let d = decide(&s).unwrap();
         let st = &d.settings.storage;
-        assert_eq!(spec::validate(&d.settings), vec![]);
         assert_eq!(
             (st.luks.name.as_str(), st.btrfs_label.as_str()),
             ("luks-1234", "fedora")
