@@ -19,7 +19,7 @@ pub mod render;
 
 pub use detect::{detect, Detection, Machine};
 pub use profile::{Profile, PROFILES};
-pub use render::render_module;
+pub use render::{render_host_file, render_module};
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +38,8 @@ pub enum HardwareError {
     LsblkFailed(crate::process::ProcessError),
     #[error("{root}: no lsblk.json there; record one with `lsblk --json -O > {root}/lsblk.json`, or leave out --root to read this machine")]
     NoLsblk { root: String },
+    #[error(transparent)]
+    Settings(#[from] crate::spec::SpecError),
     #[error("the settings proposed for this machine are invalid, a bug in bifrost's detection; please report it with `lsblk --json -O` and /proc/self/mountinfo of the machine:\n{}", crate::spec::format_problems(.problems))]
     Invalid { problems: Vec<crate::spec::Problem> },
 }

@@ -12,6 +12,7 @@
 use super::{layout, HardwareError, Profile};
 use crate::nixexpr::{self, Value};
 use crate::spec::{HostSettings, Settings};
+use camino::Utf8Path;
 
 /// The settings the hardware configuration reads: `hardware`, `kernel`,
 /// `boot.esp` and `storage`, with every field present as in
@@ -95,6 +96,12 @@ pub fn render_module(settings: &Settings, source: &str) -> Result<String, Hardwa
     out.push_str(";\n  layout = hardwareConfig {inherit lib pkgs settings facts;};\n");
     out.push_str("in {\n  config = lib.mkMerge (\n    [layout.hardware layout.storage]\n    ++ lib.optional layout.onSurface layout.surface\n  );\n}\n");
     Ok(out)
+}
+
+/// `bifrost gen hardware FILE`: the module for the host settings in `file`
+/// (loaded and validated), naming `file` in its header.
+pub fn render_host_file(file: &Utf8Path) -> Result<String, HardwareError> {
+    render_module(&crate::spec::load_file(file)?, file.as_str())
 }
 
 fn one_line(s: &str) -> String {

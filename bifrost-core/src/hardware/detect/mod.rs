@@ -14,6 +14,7 @@
 
 mod lsblk;
 mod machine;
+mod report;
 mod steps;
 
 pub use lsblk::Dev;
