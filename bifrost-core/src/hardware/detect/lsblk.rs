@@ -65,12 +65,12 @@ impl Dev {
     /// for a space), and older lsblk writes `\x20`.
     pub(super) fn mounts(&self) -> impl Iterator<Item = (String, Option<String>)> + '_ {
         self.mountpoints.iter().enumerate().filter_map(|(i, mp)| {
-            let mp = unescape_mount(mp.as_deref()?);
+            let mp = crate::mounts::unescape_octal_or_hex(mp.as_deref()?);
             let root = self
                 .fsroots
                 .get(i)
                 .and_then(|r| r.as_deref())
-                .map(unescape_mount);
+                .map(crate::mounts::unescape_octal_or_hex);
             Some((mp, root))
         })
     }
@@ -120,48 +120,9 @@ fn plain_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'))
 }
 
-/// lsblk passes on mountinfo's octal escapes (`\040`); lsblk before
-/// util-linux 2.37 wrote `\x20`. Bytes are decoded as UTF-8 once all escapes
-/// are undone. (`/proc/self/mountinfo` itself is read by [`crate::mounts`].)
-fn unescape_mount(s: &str) -> String {
-    let mut out = Vec::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() {
-            let (digits, radix, len) = if b[i + 1] == b'x' {
-                (&s[i + 2..i + 4], 16, 4)
-            } else {
-                (&s[i + 1..i + 4], 8, 4)
-            };
-            let ok = if radix == 16 {
-                digits.bytes().all(|c| c.is_ascii_hexdigit())
-            } else {
-                digits.bytes().all(|c| (b'0'..=b'7').contains(&c))
-            };
-            if let Some(v) = ok.then(|| u8::from_str_radix(digits, radix).ok()).flatten() {
-                out.push(v);
-                i += len;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn octal_and_hex_escapes_are_undone() {
-        assert_eq!(unescape_mount("/srv/my\\040data"), "/srv/my data");
-        assert_eq!(unescape_mount("/srv/my\\x20data"), "/srv/my data");
-        assert_eq!(unescape_mount("/@odd\\042name"), "/@odd\"name");
-        assert_eq!(unescape_mount("/a\\999b\\"), "/a\\999b\\");
-    }
 
     #[test]
     fn plain_names_only_in_by_paths() {
