@@ -28,6 +28,7 @@
 in {
   imports = [
     ./settings.nix
+    ./check.nix
     ./hardware.nix
     ./storage.nix
     ./tpm.nix

@@ -29,11 +29,10 @@
 in {
   config = lib.mkIf cfg.enable (layout.hardware
     // {
+      # "linux-surface" only with the Surface profile is bifrost's rule
+      # (check.nix runs `bifrost check`); whether nixos-hardware's module is
+      # imported only Nix knows.
       assertions = [
-        {
-          assertion = s.kernel.source != "linux-surface" || surface;
-          message = "bifrost.settings.kernel.source is \"linux-surface\" but hardware.profile is \"${s.hardware.profile}\": the linux-surface kernel is only for Surface devices; set kernel.source to \"nixos-default\" or \"nixos-latest\".";
-        }
         {
           assertion = !surface || surfaceImported;
           message = "bifrost.settings.hardware.profile is \"surface-pro-8\" but nixos-hardware's Surface module is not imported: use bifrost's nixosModules.surface-pro-8 instead of nixosModules.default.";

@@ -8,19 +8,9 @@
   cfg = config.bifrost;
   sec = cfg.settings.security;
 in {
+  # Secure Boot's keysPath and shim rules are bifrost's, checked by
+  # check.nix (`bifrost check`).
   config = lib.mkIf cfg.enable {
-    assertions = [
-      {
-        assertion = !sec.secureBoot.enable || sec.secureBoot.keysPath != null;
-        message = "bifrost.settings.security.secureBoot.enable is true but keysPath is not set: set security.secureBoot.keysPath to the folder holding mok.key and mok.crt (shim route) or db.key and db.crt (own keys), as `bifrost sb keys` makes them, or turn Secure Boot off.";
-      }
-      {
-        # Without Fedora's shim on the ESP the shim route needs one given.
-        assertion = !(sec.secureBoot.enable && sec.secureBoot.route == "shim" && sec.secureBoot.shim == null && (cfg.settings.dualBoot.kinoite or null) == null);
-        message = "bifrost.settings.security.secureBoot.route is \"shim\" but there is no Kinoite side whose shim (EFI/fedora/shimx64.efi) could be used: set security.secureBoot.shim to a Microsoft-signed shimx64.efi, or use route \"own-keys\".";
-      }
-    ];
-
     networking.firewall = {
       inherit (sec.firewall) enable;
       allowedTCPPorts = sec.firewall.allowedTcpPorts;

@@ -28,12 +28,9 @@
   tpm = unlock.method != "passphrase";
 in {
   config = lib.mkIf (cfg.enable && tpm) {
-    assertions = [
-      {
-        assertion = unlock.tpm2Pcrs != [];
-        message = "bifrost.settings.storage.luks.unlock.tpm2Pcrs is empty while method is \"${unlock.method}\": the TPM would release the key to any boot chain; use [7] (the Secure Boot state).";
-      }
-    ];
+    # An empty tpm2Pcrs with a TPM method is refused by bifrost's rules
+    # (check.nix runs `bifrost check`). The warning stays here: a check
+    # that passes prints nothing where `nixos-rebuild` shows it.
     warnings = lib.optional (builtins.elem 7 unlock.tpm2Pcrs && !s.security.secureBoot.enable) "bifrost.settings.security.secureBoot.enable is false while storage.luks.unlock.method is \"${unlock.method}\" bound to PCR 7: without Secure Boot, PCR 7 stays the same when the boot chain changes, so the TPM releases the key to any kernel or initrd. Turn Secure Boot on and run `bifrost tpm enroll` again, or use \"tpm2-pin\".";
 
     boot.initrd.systemd.enable = true;

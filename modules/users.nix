@@ -32,14 +32,9 @@ in {
     '';
   };
 
+  # At least one administrator: bifrost's rule, checked by check.nix
+  # (`bifrost check`); nixpkgs' lockout assertion guards the result too.
   config = lib.mkIf cfg.enable {
-    assertions = [
-      {
-        assertion = lib.any (u: u.admin) people;
-        message = "bifrost.settings.users has no administrator: set `admin = true` on one user (run `bifrost check` on the host file for every problem).";
-      }
-    ];
-
     users.mutableUsers = lib.mkDefault false;
 
     # A private group per person with the uid as gid, as Fedora makes them:

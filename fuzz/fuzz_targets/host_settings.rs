@@ -1,7 +1,7 @@
 //! Parse and validate arbitrary bytes as host settings.
 //!
 //! The body is `bifrost_core::spec::fuzz_one`, which the normal test suite
-//! also runs (bifrost-core/tests/spec_inputs.rs), so the checked promises
+//! also runs (bifrost-core/tests/integration/spec_inputs.rs), so the checked promises
 //! are the same with or without a nightly toolchain.
 #![no_main]
 

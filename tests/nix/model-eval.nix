@@ -79,6 +79,12 @@
   in
     check name c {
       toplevel = c.system.build.toplevel.name;
+      # The system's checks, and the command of bifrost's settings check
+      # with the file it checks.
+      checks = map (p: p.name) c.system.checks;
+      passedChecks = c.system.build.toplevel.passedChecks;
+      settingsCheck = c.bifrost.settingsCheck.buildCommand;
+      settingsFile = toString c.bifrost.settingsFile;
       installHook = hook c.system.build.installBootLoader;
       hookSettings = hookSettings c.system.build.toplevel;
       kernelParams = c.boot.kernelParams;

@@ -11,8 +11,12 @@
   surface ? false,
   # Evaluate this module instead of bifrost's (a generated hardware module).
   generated ? null,
+  # `bifrost.package` (a real package, with `buildable`), else a stand-in.
+  package ? null,
+  # Real writeText and runCommandLocal, so `settingsCheck` can be built.
+  buildable ? package != null,
 }: let
-  model = import ./nixpkgs-model.nix {inherit lib;};
+  model = import ./nixpkgs-model.nix {inherit lib buildable;};
   inherit (model) pkgs nixos-hardware;
   surfaceModule = nixos-hardware.nixosModules.microsoft-surface-pro-intel;
   bifrost = import ../../modules {
@@ -32,6 +36,7 @@
             bifrost.settings = settings;
           }
         ]
+        ++ lib.optional (package != null) {bifrost.package = package;}
         ++ lib.optional surface (import ../../modules/surface-pro-8.nix {inherit nixos-hardware;})
     );
   eval = lib.evalModules {inherit modules;};
@@ -86,6 +91,10 @@
     else throw "module-eval.nix: no shape for option type ${t.name}";
 in {
   failedAssertions = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
+  # The system's checks (names), and the one that runs `bifrost check`.
+  systemChecks = map (p: p.name) c.system.checks;
+  inherit (c.bifrost) settingsCheck;
+  passedChecks = c.system.build.toplevel.passedChecks;
   inherit (c) warnings;
   initrdSystemd = {
     inherit (c.boot.initrd.systemd) enable;

@@ -11,7 +11,14 @@
 #
 # `nixosSystem` has the shape of nixpkgs' `lib.nixosSystem`, so the flake's
 # own `nixosConfigurations` can be evaluated with it (tests/nix/model-eval.nix).
-{lib}: let
+#
+# `buildable`: `writeText` and `runCommandLocal` make real derivations, built
+# by the host's /bin/sh, so a test can build what the modules build with
+# them (the settings file and its check); every other package stays a name.
+{
+  lib,
+  buildable ? false,
+}: let
   inherit (lib) mkOption types mkDefault mkIf mkImageMediaOverride mkVMOverride;
   opt = type: default: mkOption {inherit type default;};
   bool = default: opt types.bool default;
@@ -38,6 +45,30 @@
       else throw "Package ‘zfs-kernel-2.3-${name}’ in pkgs/os-specific/linux/zfs is marked as broken, refusing to evaluate.";
   };
 
+  # pkgs/build-support/trivial-builders/default.nix: runCommandLocal runs
+  # its command in stdenvNoCC (bash with `set -e`, coreutils on PATH) and
+  # writeText writes the text to $out. The stand-in runs the command with the
+  # host's sh and coreutils.
+  shBuild = name: env: command:
+    derivation (env
+      // {
+        inherit name;
+        system = pkgs.stdenv.hostPlatform.system;
+        builder = "/bin/sh";
+        args = ["-e" "-c" command];
+        PATH = "/usr/bin:/bin";
+      });
+  trivial =
+    if buildable
+    then {
+      writeText = name: text: shBuild name {inherit text;} ''printf '%s' "$text" > "$out"'';
+      runCommandLocal = shBuild;
+    }
+    else {
+      writeText = name: text: drv name {inherit text;};
+      runCommandLocal = name: env: buildCommand: drv name (env // {inherit buildCommand;});
+    };
+
   pkgs = let
     names = ["refind" "coreutils" "util-linux" "efibootmgr" "gnugrep" "cryptsetup" "btrfs-progs" "gptfdisk" "dosfstools" "flatpak" "networkmanager" "surface-control" "xdg-desktop-portal-gtk"];
   in
@@ -45,7 +76,7 @@
     // {
       linuxPackages = kernelSet "default" true;
       linuxPackages_latest = kernelSet "latest" false;
-      writeText = name: text: drv name {inherit text;};
+      inherit (trivial) writeText runCommandLocal;
       writeShellScript = name: text: drv name {inherit text;};
       writeShellApplication = a: drv a.name {inherit (a) text;};
       stdenv.hostPlatform = {
@@ -90,6 +121,8 @@
       };
       # nixos/modules/config/system-path.nix (system.extraDependencies: top-level.nix)
       system.extraDependencies = opt (types.listOf types.pathInStore) [];
+      # nixos/modules/system/activation/top-level.nix
+      system.checks = opt (types.listOf types.package) [];
       environment.systemPackages = opt (types.listOf types.package) [];
       # nixos/modules/system/etc/etc.nix
       environment.etc = opt (types.attrsOf (types.submodule ({name, ...}: {
@@ -597,6 +630,8 @@
       else
         drv "nixos-system-${config.networking.hostName}" {
           installBootLoader = config.system.build.installBootLoader;
+          # top-level.nix: the build depends on every check, which must build.
+          passedChecks = lib.concatStringsSep " " config.system.checks;
           kernelModules = config.boot.extraModulePackages;
           # The system's /etc, which the toplevel links in (etc/etc.nix).
           etc = config.environment.etc;

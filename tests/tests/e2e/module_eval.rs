@@ -1,6 +1,7 @@
 //! The NixOS module, evaluated with nixpkgs' `lib.evalModules` against the
 //! strict model of nixpkgs in tests/nix/nixpkgs-model.nix:
-//! options type-check, assertions fire on contradictory settings, the
+//! options type-check, assertions fire on what only Nix knows, the system
+//! build runs `bifrost check` on the settings (built for real here), the
 //! effective settings JSON is what the Rust side reads, the hardware it
 //! configures equals `bifrost gen hardware`, and the option tree equals
 //! `bifrost schema` (names, kinds, enums, required fields, defaults).
@@ -72,6 +73,28 @@ impl Env {
             return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         }
         Ok(serde_json::from_slice(&out.stdout).unwrap())
+    }
+
+    /// Build `attr` of tests/nix/module-eval.nix with `args` for real
+    /// (`nix-build`, beside nix-instantiate); stderr when it fails.
+    fn build(&self, args: &str, attr: &str) -> Result<(), String> {
+        let harness = repo().join("tests/nix/module-eval.nix");
+        let expr = format!(
+            "let lib = import (/. + {}); in (import (/. + {}) ({{ inherit lib; }} // {args})).{attr}",
+            nix_str(&self.lib),
+            nix_str(&harness)
+        );
+        let out =
+            bifrost_e2e::nixrun::output(Command::new(self.nix.with_file_name("nix-build")).args([
+                "--no-out-link",
+                "-E",
+                &expr,
+            ]));
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
     }
 
     fn eval_settings(&self, settings: &Path, surface: bool, attr: &str) -> Result<Value, String> {
@@ -257,34 +280,12 @@ fn assertions_fire_on_contradictions() {
     let vm: Value =
         serde_json::from_slice(&std::fs::read(repo().join("hosts/example-vm/host.json")).unwrap())
             .unwrap();
+    // Only what Nix alone knows: the settings' own rules are bifrost's
+    // (system_build_runs_bifrost_check_on_the_settings).
     type Edit = fn(&mut Value);
     let cases: &[(&str, Edit, bool, &str)] = &[
         (
-            "subvolume mounted twice",
-            |v| v["storage"]["subvolumes"][2]["mountPoint"] = json!("/home"),
-            true,
-            "/home is the mount point of more than one subvolume",
-        ),
-        (
-            "surface kernel on a generic machine",
-            |v| v["kernel"]["source"] = json!("linux-surface"),
-            true,
-            "set kernel.source to \"nixos-default\" or \"nixos-latest\"",
-        ),
-        (
-            "secure boot without keys",
-            |v| v["security"]["secureBoot"] = json!({ "enable": true }),
-            true,
-            "set security.secureBoot.keysPath",
-        ),
-        (
-            "no administrator (nixpkgs' lockout guard fires too)",
-            |v| v["users"][0]["admin"] = json!(false),
-            true,
-            "set `admin = true` on one user",
-        ),
-        (
-            "no administrator: nixpkgs' own message",
+            "no administrator: nixpkgs' own lockout guard",
             |v| v["users"][0]["admin"] = json!(false),
             true,
             "Neither the root account nor any wheel user",
@@ -312,14 +313,17 @@ fn assertions_fire_on_contradictions() {
             messages.iter().any(|m| m.contains(fix)),
             "{what}: no assertion says {fix:?}; got {messages:?}"
         );
-        if *check_catches {
-            let st = Command::new(bifrost_bin())
-                .arg("check")
-                .arg(&file)
-                .output()
-                .unwrap();
-            assert!(!st.status.success(), "{what}: bifrost check accepts it");
-        }
+        let st = Command::new(bifrost_bin())
+            .arg("check")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(
+            !st.status.success(),
+            *check_catches,
+            "{what}: bifrost check: {}",
+            String::from_utf8_lossy(&st.stdout)
+        );
     }
     // A value of the wrong type fails evaluation with the option's name.
     let mut bad = vm.clone();
@@ -328,6 +332,126 @@ fn assertions_fire_on_contradictions() {
     std::fs::write(&file, serde_json::to_vec(&bad).unwrap()).unwrap();
     let err = env.eval_settings(&file, false, "settings").unwrap_err();
     assert!(err.contains("bifrost.settings.boot.timeout"), "{err}");
+}
+
+/// `bifrost.package` for a real build: a package whose `bin/bifrost` runs
+/// the binary under test. `seed` gives it, and so the check, a store path
+/// of its own, so the check runs again instead of being found built.
+fn package_under_test(seed: &str) -> String {
+    let script = format!(
+        "mkdir -p $out/bin; printf '#!/bin/sh\\nexec %s \"$@\"\\n' {} > $out/bin/bifrost; chmod +x $out/bin/bifrost",
+        bifrost_bin().display()
+    );
+    format!(
+        "derivation {{ name = \"bifrost-under-test\"; system = \"x86_64-linux\"; builder = \"/bin/sh\"; PATH = \"/usr/bin:/bin\"; seed = {seed:?}; args = [\"-e\" \"-c\" {script:?}]; }} // {{ meta.mainProgram = \"bifrost\"; }}"
+    )
+}
+
+/// The rules the modules once repeated as assertions are bifrost's alone
+/// now: the system build depends on a check that runs `bifrost check` on
+/// the settings file the modules write, which builds for a valid host and
+/// fails with bifrost's message (and no assertion of ours) for each rule.
+#[test]
+fn system_build_runs_bifrost_check_on_the_settings() {
+    let test = "system_build_runs_bifrost_check_on_the_settings";
+    let Some(env) = env(test) else {
+        return;
+    };
+    if !cfg!(target_arch = "x86_64") {
+        // The model's system is x86_64-linux; its builds run on the host.
+        skip(test, "an x86_64 host (the model builds for x86_64-linux)");
+        return;
+    }
+    let host = repo().join("hosts/example-vm/host.json");
+    let settings = |file: &Path| format!("settings = lib.importJSON (/. + {});", nix_str(file));
+
+    // One of the system's checks, and the toplevel depends on it.
+    let checks = env.eval_settings(&host, false, "systemChecks").unwrap();
+    assert_eq!(checks, json!(["bifrost-check-settings"]));
+    let check = env.eval_settings(&host, false, "settingsCheck").unwrap();
+    let passed = env.eval_settings(&host, false, "passedChecks").unwrap();
+    assert!(
+        passed.as_str().unwrap().contains(check.as_str().unwrap()),
+        "{passed} lacks {check}"
+    );
+
+    let seed = format!(
+        "{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+    );
+    let package = package_under_test(&seed);
+    let args = |file: &Path| format!("{{ {} package = {package}; }}", settings(file));
+    env.build(&args(&host), "settingsCheck")
+        .expect("the example VM's settings pass the check");
+
+    let dir = tempfile::tempdir().unwrap();
+    let vm: Value = serde_json::from_slice(&std::fs::read(&host).unwrap()).unwrap();
+    type Edit = fn(&mut Value);
+    let cases: &[(&str, Edit, &str)] = &[
+        (
+            "a subvolume mounted twice",
+            |v| v["storage"]["subvolumes"][2]["mountPoint"] = json!("/home"),
+            "storage.subvolumes[2].mountPoint: \"/home\" is already the mount point of storage.subvolumes[1]",
+        ),
+        (
+            "a subvolume listed twice",
+            |v| v["storage"]["subvolumes"][2]["name"] = json!("@home"),
+            "storage.subvolumes[2].name: \"@home\" is already the name of storage.subvolumes[1]",
+        ),
+        (
+            "the Surface kernel on a generic machine",
+            |v| v["kernel"]["source"] = json!("linux-surface"),
+            "kernel.source: \"linux-surface\" is only for Surface devices",
+        ),
+        (
+            "Secure Boot without keys",
+            |v| v["security"]["secureBoot"] = json!({ "enable": true, "route": "own-keys" }),
+            "security.secureBoot.keysPath: must be set when security.secureBoot.enable is true",
+        ),
+        (
+            "the shim route without a shim or a Kinoite side",
+            |v| v["security"]["secureBoot"] = json!({ "enable": true, "keysPath": "/etc/secureboot" }),
+            "security.secureBoot.shim: must be set for the shim route",
+        ),
+        (
+            "no administrator",
+            |v| v["users"][0]["admin"] = json!(false),
+            "users: no user is an administrator",
+        ),
+        (
+            "a TPM method with no PCR",
+            |v| v["storage"]["luks"]["unlock"] = json!({ "method": "tpm2", "tpm2Pcrs": [] }),
+            "storage.luks.unlock.tpm2Pcrs: must name at least one PCR",
+        ),
+    ];
+    for (what, edit, says) in cases {
+        let mut bad = vm.clone();
+        edit(&mut bad);
+        let file = dir.path().join("bad.json");
+        std::fs::write(&file, serde_json::to_vec(&bad).unwrap()).unwrap();
+        let failed = env.eval_settings(&file, false, "failedAssertions").unwrap();
+        let ours: Vec<&Value> = failed
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m.as_str().unwrap().starts_with("bifrost.settings"))
+            .collect();
+        assert!(
+            ours.is_empty(),
+            "{what}: an assertion repeats the rule: {ours:?}"
+        );
+        let err = env
+            .build(&args(&file), "settingsCheck")
+            .expect_err(&format!("{what}: the check builds"));
+        assert!(
+            err.contains(says),
+            "{what}: the build does not say {says:?}:\n{err}"
+        );
+        assert!(err.contains("bifrost.settings: fix"), "{what}: {err}");
+    }
 }
 
 /// `bifrost schema` reduced to the shape module-eval.nix extracts from the options.

@@ -129,6 +129,41 @@ fn every_host_and_image_variant_evaluates_without_the_host_disk() {
 }
 
 /// The model refuses an option nixpkgs does not declare, like nixpkgs.
+/// Each host's system build depends on `bifrost check` of the settings
+/// file its boot hook hands to `bifrost esp install` (modules/check.nix).
+#[test]
+fn every_host_is_built_only_with_settings_bifrost_accepts() {
+    let Some(m) = model("every_host_is_built_only_with_settings_bifrost_accepts") else {
+        return;
+    };
+    for host in HOSTS {
+        let v = m.host(host, NONE);
+        assert_eq!(v["checks"], json!(["bifrost-check-settings"]), "{host}");
+        let file = v["settingsFile"].as_str().unwrap();
+        assert!(file.ends_with("-bifrost-host.json"), "{host}: {file}");
+        let command = v["settingsCheck"].as_str().unwrap();
+        assert!(
+            command.contains(&format!("/bin/bifrost check {file};")),
+            "{host}: {command}"
+        );
+        assert!(
+            v["installHook"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("--settings {file}")),
+            "{host}: the hook reads another file than the check"
+        );
+        assert!(
+            v["passedChecks"]
+                .as_str()
+                .unwrap()
+                .ends_with("-bifrost-check-settings"),
+            "{host}: {}",
+            v["passedChecks"]
+        );
+    }
+}
+
 #[test]
 fn model_refuses_undeclared_options() {
     let Some(m) = model("model_refuses_undeclared_options") else {

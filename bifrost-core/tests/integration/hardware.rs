@@ -12,6 +12,30 @@ fn repo() -> Utf8PathBuf {
         .to_owned()
 }
 
+/// One of detection's notes mentions `needle`.
+fn assert_noted(d: &detect::Detection, needle: &str) {
+    assert!(
+        d.notes.iter().any(|n| n.contains(needle)),
+        "{needle} not noted: {:?}",
+        d.notes
+    );
+}
+
+/// Each subvolume's name, owner and mount point.
+fn subvolumes(s: &spec::HostSettings) -> Vec<(&str, SubvolumeOwner, Option<&str>)> {
+    s.storage
+        .subvolumes
+        .iter()
+        .map(|v| {
+            (
+                v.name.as_str(),
+                v.owner,
+                v.mount_point.as_deref().map(|p| p.as_str()),
+            )
+        })
+        .collect()
+}
+
 /// A host file of the repository, to change before [`valid`].
 fn plain(rel: &str) -> spec::HostSettings {
     spec::load_file(&repo().join(rel)).unwrap().into_inner()
@@ -123,18 +147,7 @@ fn detects_surface_pro_8_with_luks_btrfs_and_kinoite() {
     assert_eq!(s.storage.luks.name, "cryptroot");
     assert_eq!(s.storage.luks.device, "/dev/disk/by-partlabel/pool");
     assert_eq!(s.boot.esp.device, "/dev/disk/by-partlabel/ESP");
-    let owners: Vec<_> = s
-        .storage
-        .subvolumes
-        .iter()
-        .map(|v| {
-            (
-                v.name.as_str(),
-                v.owner,
-                v.mount_point.as_ref().map(|p| p.as_str()),
-            )
-        })
-        .collect();
+    let owners = subvolumes(s);
     assert!(owners.contains(&("@shared", SubvolumeOwner::Shared, Some("/shared"))));
     assert!(owners.contains(&("@root", SubvolumeOwner::Kinoite, None)));
     assert!(
@@ -184,16 +197,8 @@ fn detects_kinoite_from_its_own_mounted_ostree_boot() {
     let shared = find("@shared").expect("@shared proposed");
     assert_eq!(shared.owner, SubvolumeOwner::Shared);
     assert_eq!(shared.mount_point.as_deref(), Some("/shared".into()));
-    assert!(
-        d.notes.iter().any(|n| n.contains("ostree /boot")),
-        "{:?}",
-        d.notes
-    );
-    assert!(
-        d.notes.iter().any(|n| n.contains("@shared")),
-        "{:?}",
-        d.notes
-    );
+    assert_noted(&d, "ostree /boot");
+    assert_noted(&d, "@shared");
     assert_eq!(*s, expected("kinoite"));
 }
 
@@ -206,11 +211,7 @@ fn detects_generic_desktop_without_luks() {
     // "EFI system partition" has spaces: udev escapes them, so the UUID is used.
     assert_eq!(s.boot.esp.device, "/dev/disk/by-uuid/12CE-A600");
     assert_eq!(s.boot.esp.mount_point, "/boot");
-    assert!(
-        d.notes.iter().any(|n| n.contains("no LUKS2 container")),
-        "{:?}",
-        d.notes
-    );
+    assert_noted(&d, "no LUKS2 container");
     assert!(s.dual_boot.kinoite.is_none());
     assert_eq!(*s, expected("generic-desktop"));
 }
@@ -262,18 +263,7 @@ fn detect_needs_lsblk_under_a_fake_root() {
 fn detects_a_non_nixos_system_using_nixos_subvolume_names() {
     let d = detect_fixture("fedora-btrfs");
     let s = &d.settings;
-    let subs: Vec<_> = s
-        .storage
-        .subvolumes
-        .iter()
-        .map(|v| {
-            (
-                v.name.as_str(),
-                v.owner,
-                v.mount_point.as_ref().map(|p| p.as_str()),
-            )
-        })
-        .collect();
+    let subs = subvolumes(s);
     for other in ["@", "@home", "@nix", "@data"] {
         assert!(
             subs.contains(&(other, SubvolumeOwner::Kinoite, None)),
@@ -284,10 +274,6 @@ fn detects_a_non_nixos_system_using_nixos_subvolume_names() {
     assert!(subs.contains(&("@nixos-home", SubvolumeOwner::Nixos, Some("/home"))));
     assert!(subs.contains(&("@nixos-nix", SubvolumeOwner::Nixos, Some("/nix"))));
     for odd in ["@odd\\\"name", "old backup"] {
-        assert!(
-            d.notes.iter().any(|n| n.contains(odd)),
-            "{odd} not named: {:?}",
-            d.notes
-        );
+        assert_noted(&d, odd);
     }
 }
