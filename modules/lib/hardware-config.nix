@@ -20,7 +20,8 @@
   s = settings;
   st = s.storage;
   profile = facts.profiles.${s.hardware.profile};
-  onSurface = s.hardware.profile == "surface-pro-8";
+  # The Surface settings below are options of this nixos-hardware module.
+  onSurface = profile.nixosHardwareModule == "microsoft-surface-pro-intel";
   pool = "/dev/mapper/${st.luks.name}";
   mounted = builtins.filter (v: v.mountPoint != null) st.subvolumes;
   swapMounted = builtins.any (v: v.mountPoint == facts.swap.mountPoint) mounted;
