@@ -71,19 +71,19 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome: cmd::Outcome = match cli.command {
-        Command::Schema(a) => Ok(cmd::schema::run(a)),
-        Command::Check(a) => Ok(cmd::check::run(a)),
+        Command::Schema(a) => cmd::schema::run(a),
+        Command::Check(a) => cmd::check::run(a),
         Command::Esp(c) => Ok(cmd::esp::run(c)),
         Command::Gen(c) => cmd::gen::run(c),
         Command::Detect(a) => cmd::detect::run(a),
-        Command::Build(a) => Ok(cmd::build::run(a)),
-        Command::Flash(a) => Ok(cmd::flash::run(a)),
-        Command::Vm(a) => Ok(cmd::vm::run(a)),
-        Command::Doctor(a) => Ok(cmd::doctor::run(a)),
-        Command::Install(a) => Ok(cmd::install::run(a)),
-        Command::Sb(c) => Ok(cmd::sb::run(c)),
-        Command::Tpm(c) => Ok(cmd::tpm::run(c)),
-        Command::Completions(c) => Ok(cmd::completions::run(c)),
+        Command::Build(a) => cmd::build::run(a),
+        Command::Flash(a) => cmd::flash::run(a),
+        Command::Vm(a) => cmd::vm::run(a),
+        Command::Doctor(a) => cmd::doctor::run(a),
+        Command::Install(a) => cmd::install::run(a),
+        Command::Sb(c) => cmd::sb::run(c),
+        Command::Tpm(c) => cmd::tpm::run(c),
+        Command::Completions(c) => cmd::completions::run(c),
     };
     outcome.unwrap_or_else(|e| cmd::report(e.as_ref()))
 }

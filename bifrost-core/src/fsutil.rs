@@ -177,3 +177,11 @@ impl AtomicBatch {
         Ok(())
     }
 }
+
+/// A fresh temporary folder for a test, and its path (gone when the guard drops).
+#[cfg(test)]
+pub(crate) fn test_dir() -> (tempfile::TempDir, Utf8PathBuf) {
+    let d = tempfile::tempdir().expect("temporary folder");
+    let p = Utf8PathBuf::from_path_buf(d.path().to_path_buf()).expect("UTF-8 temporary path");
+    (d, p)
+}

@@ -1,35 +1,13 @@
 //! `bifrost build`: arguments, progress display, result printing.
 
-use bifrost_core::build::{self, Event, Format, Plan, Request};
+use bifrost_core::build::job::{self, Built};
+use bifrost_core::build::{Event, Format, Request};
 use bifrost_core::spec::defaults;
 use camino::Utf8PathBuf;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum FormatArg {
-    /// Raw EFI disk image (nixpkgs `images.raw-efi`) → 2_raw/nixos.raw
-    Raw,
-    /// USB installer ISO (nixpkgs `images.iso-installer`) → 2_raw/nixos.iso
-    Iso,
-    /// QCOW2 disk with EFI (nixpkgs `images.qemu-efi`) → 2_raw/nixos.qcow2
-    Qcow,
-    /// VM runner (`system.build.vm`) → GC-rooted link 2_raw/nixos-vm
-    Vm,
-}
-
-impl From<FormatArg> for Format {
-    fn from(f: FormatArg) -> Format {
-        match f {
-            FormatArg::Raw => Format::Raw,
-            FormatArg::Iso => Format::Iso,
-            FormatArg::Qcow => Format::Qcow,
-            FormatArg::Vm => Format::Vm,
-        }
-    }
-}
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
@@ -40,7 +18,7 @@ impl From<FormatArg> for Format {
 pub struct Args {
     /// Image format.
     #[arg(value_enum)]
-    format: FormatArg,
+    format: Format,
     /// Flake holding the host (any flake reference nix accepts).
     #[arg(long, value_name = "REF", default_value = ".")]
     flake: String,
@@ -54,7 +32,7 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// How many previous artifacts to keep (as nixos.raw.1, nixos.raw.2, …).
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = bifrost_core::build::DEFAULT_KEEP)]
     keep: usize,
     /// Remote builders, passed to `nix build --builders` (e.g. 'ssh://host x86_64-linux - 8').
     #[arg(long, value_name = "SPEC")]
@@ -73,9 +51,9 @@ pub struct Args {
     nix_args: Vec<String>,
 }
 
-pub fn run(a: Args) -> ExitCode {
+pub fn run(a: Args) -> super::Outcome {
     let req = Request {
-        format: a.format.into(),
+        format: a.format,
         flake: a.flake,
         host: a.host,
         out: a.out,
@@ -85,98 +63,57 @@ pub fn run(a: Args) -> ExitCode {
         trusted_keys: a.trusted_key,
         nix_args: a.nix_args,
     };
-    let json = a.json;
-    // Before nix runs at all: a build that cannot be placed is not started.
-    if !a.dry_run {
-        if let Err(e) = build::outdir::prepare(&req.out) {
-            return failed(&e.into(), json);
-        }
-    }
-    let plan = match build::resolve_host(&req).and_then(|h| Plan::new(&req, &h)) {
-        Ok(p) => p,
-        Err(e) => return failed(&e, json),
-    };
-    if a.dry_run {
-        if json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&plan).expect("plan serializes")
-            );
-        } else {
-            print!("{}", plan.render());
-        }
-        return ExitCode::SUCCESS;
-    }
-
-    let started = Instant::now();
     let mut ui = Ui::new(std::io::stderr().is_terminal());
-    let result = build::run(&plan, |ev| ui.event(ev, started.elapsed()));
+    let built = job::build(&req, a.dry_run, |ev| ui.event(ev));
     ui.finish();
-    match result {
-        Ok(report) => {
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).expect("report serializes")
-                );
-            } else {
-                println!("{}", report.artifact);
-                eprintln!(
-                    "built {} of {} in {}: {} (sha256 {})",
-                    plan.format.name(),
-                    plan.host,
-                    build::progress::fmt_elapsed(started.elapsed()),
-                    report.artifact,
-                    report.entry.sha256
-                );
+    match built {
+        Ok(Built::Planned(plan)) if a.json => println!("{}", serde_json::to_string_pretty(&plan)?),
+        Ok(Built::Planned(plan)) => print!("{}", plan.render()),
+        Ok(Built::Done(report)) if a.json => {
+            println!("{}", serde_json::to_string_pretty(&report)?)
+        }
+        Ok(Built::Done(report)) => {
+            println!("{}", report.artifact);
+            eprintln!("{}", report.summary());
+        }
+        Err(e) => {
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&e.json_document())?);
             }
-            ExitCode::SUCCESS
+            return Err(super::WithStatus::new(e.exit_code(), e).into());
         }
-        Err(e) => failed(&e, json),
     }
+    Ok(ExitCode::SUCCESS)
 }
 
-fn failed(e: &build::BuildError, json: bool) -> ExitCode {
-    let code = e.exit_code();
-    if json {
-        let mut msg = e.to_string();
-        let mut src = std::error::Error::source(e);
-        while let Some(s) = src {
-            msg.push_str(&format!("\ncaused by: {s}"));
-            src = s.source();
-        }
-        let doc = serde_json::json!({ "error": msg, "exitCode": code });
-        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
-    }
-    super::fail(e);
-    ExitCode::from(code)
-}
-
-/// Progress on stderr: an indicatif line on a terminal, plain lines otherwise.
+/// Progress on stderr: an indicatif line on a terminal, plain lines
+/// otherwise; shown from the build's first event on (a dry run shows none).
 struct Ui {
+    tty: bool,
     bar: Option<ProgressBar>,
+    started: Option<Instant>,
     last: String,
 }
 
 impl Ui {
     fn new(tty: bool) -> Ui {
-        let bar = tty.then(|| {
-            let b = ProgressBar::new_spinner();
-            b.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("template"));
-            b.enable_steady_tick(Duration::from_millis(120));
-            b
-        });
         Ui {
-            bar,
+            tty,
+            bar: None,
+            started: None,
             last: String::new(),
         }
     }
 
-    fn event(&mut self, ev: Event, elapsed: Duration) {
-        let line = match ev {
-            Event::Stage(s) => format!("[{}] {s}", build::progress::fmt_elapsed(elapsed)),
-            Event::Nix(p) => p.render(elapsed),
-        };
+    fn event(&mut self, ev: Event) {
+        let started = *self.started.get_or_insert_with(Instant::now);
+        if self.tty && self.bar.is_none() {
+            let b = ProgressBar::new_spinner();
+            b.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("template"));
+            b.enable_steady_tick(Duration::from_millis(120));
+            self.bar = Some(b);
+        }
+        let line = ev.line(started.elapsed());
         match &self.bar {
             Some(b) => b.set_message(line),
             None => {

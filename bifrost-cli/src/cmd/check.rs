@@ -1,4 +1,4 @@
-use bifrost_core::spec;
+use bifrost_core::spec::check;
 use camino::Utf8PathBuf;
 use std::process::ExitCode;
 
@@ -27,36 +27,16 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: Args) -> ExitCode {
-    let mut all = Vec::new();
-    for f in &args.files {
-        let problems = spec::check_file(f);
-        if !args.json {
-            for p in &problems {
-                println!("{p}");
-            }
-            let errors = problems
-                .iter()
-                .filter(|p| p.severity == spec::Severity::Error)
-                .count();
-            match (errors, problems.len()) {
-                (0, 0) => println!("{f}: ok"),
-                (0, 1) => println!("{f}: ok, with 1 warning"),
-                (0, n) => println!("{f}: ok, with {n} warnings"),
-                _ => {}
-            }
-        }
-        all.extend(problems);
-    }
+pub fn run(args: Args) -> super::Outcome {
+    let report = check::check_files(&args.files);
     if args.json {
-        match serde_json::to_string_pretty(&all) {
-            Ok(s) => println!("{s}"),
-            Err(e) => return super::fail(&e),
-        }
+        println!("{}", serde_json::to_string_pretty(&report.problems())?);
+    } else {
+        print!("{}", report.render_text());
     }
-    if all.iter().all(|p| p.severity == spec::Severity::Warning) {
+    Ok(if report.valid() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(INVALID)
-    }
+    })
 }

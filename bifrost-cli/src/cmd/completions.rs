@@ -26,7 +26,7 @@ pub enum Command {
     },
 }
 
-pub fn run(c: Command) -> ExitCode {
+pub fn run(c: Command) -> super::Outcome {
     let mut cmd = crate::Cli::command();
     let shell = match c {
         Command::Bash => clap_complete::Shell::Bash,
@@ -35,27 +35,18 @@ pub fn run(c: Command) -> ExitCode {
         Command::Elvish => clap_complete::Shell::Elvish,
         Command::Powershell => clap_complete::Shell::PowerShell,
         Command::Man { dir: Some(dir) } => {
-            return match std::fs::create_dir_all(&dir)
+            std::fs::create_dir_all(&dir)
                 .and_then(|()| clap_mangen::generate_to(cmd, &dir))
-            {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {dir}: writing man pages: {e}");
-                    ExitCode::FAILURE
-                }
-            };
+                .map_err(|e| format!("{dir}: writing man pages: {e}"))?;
+            return Ok(ExitCode::SUCCESS);
         }
         Command::Man { dir: None } => {
-            let mut out = std::io::stdout().lock();
-            return match clap_mangen::Man::new(cmd).render(&mut out) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: writing the man page: {e}");
-                    ExitCode::FAILURE
-                }
-            };
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout().lock())
+                .map_err(|e| format!("writing the man page: {e}"))?;
+            return Ok(ExitCode::SUCCESS);
         }
     };
     clap_complete::generate(shell, &mut cmd, "bifrost", &mut std::io::stdout());
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }

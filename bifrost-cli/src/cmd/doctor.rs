@@ -1,4 +1,4 @@
-use bifrost_core::deploy::doctor::{self, Inputs, RealMachine};
+use bifrost_core::deploy::doctor;
 use bifrost_core::spec::defaults;
 use camino::Utf8PathBuf;
 use std::process::ExitCode;
@@ -28,24 +28,16 @@ pub struct Args {
     esp: Utf8PathBuf,
 }
 
-pub fn run(args: Args) -> ExitCode {
-    let inputs = Inputs {
-        root: "/".into(),
-        output_root: args.out,
-        esp_mount_point: args.esp,
-    };
-    let report = doctor::run(&inputs, &RealMachine);
+pub fn run(args: Args) -> super::Outcome {
+    let report = doctor::check_this_machine(args.out, args.esp);
     if args.json {
-        match doctor::render_json(&report) {
-            Ok(s) => print!("{s}"),
-            Err(e) => return super::fail(&e),
-        }
+        print!("{}", doctor::render_json(&report)?);
     } else {
         print!("{}", doctor::render_text(&report));
     }
-    if report.ok {
+    Ok(if report.ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
+    })
 }

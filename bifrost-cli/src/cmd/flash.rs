@@ -1,8 +1,8 @@
-use bifrost_core::deploy::blockdev::{self, human_size, Target};
-use bifrost_core::deploy::flash::{self, Phase, Progress};
-use camino::{Utf8Path, Utf8PathBuf};
+use bifrost_core::deploy::flash::job::{self, FlashRequest};
+use bifrost_core::deploy::flash::{Phase, Progress};
+use camino::Utf8PathBuf;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -47,121 +47,20 @@ pub struct Args {
     image_is_device: bool,
 }
 
-pub fn run(args: Args) -> ExitCode {
-    match flash_cmd(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => super::fail(e.as_ref()),
-    }
-}
-
-fn flash_cmd(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    let root = Utf8Path::new("/");
-    let size = flash::image_size(&args.image, args.image_is_device)?;
-    let target = blockdev::inspect(&args.device, root)?;
-    blockdev::check(&target, size, args.allow_fixed, root)?;
-    if let Target::Disk(disk) = &target {
-        if !args.yes {
-            confirm(disk)?;
-        }
-    }
-    let cancel = flash::interrupt_flag()?;
+pub fn run(args: Args) -> super::Outcome {
+    let req = FlashRequest {
+        image: args.image,
+        device: args.device,
+        yes: args.yes,
+        verify: !args.no_verify,
+        allow_fixed: args.allow_fixed,
+        image_is_device: args.image_is_device,
+    };
     let mut shown = Shown::new();
-    let report = flash::flash(
-        &args.image,
-        &target,
-        flash::Options {
-            verify: !args.no_verify,
-            image_is_device: args.image_is_device,
-        },
-        &cancel,
-        &mut |p| shown.update(p),
-    );
+    let report = job::flash_here(&req, &mut |p| shown.update(p));
     shown.finish();
-    let report = report?;
-    let rate = |bytes: u64, secs: f64| human_size((bytes as f64 / secs.max(1e-9)) as u64);
-    eprintln!(
-        "wrote {} of data ({} zeroed) to {} in {:.1}s ({}/s)",
-        human_size(report.written),
-        human_size(report.zeroed),
-        args.device,
-        report.write_secs,
-        rate(report.written, report.write_secs)
-    );
-    if report.verified {
-        eprintln!(
-            "verified: {} reads back identical to {} ({:.1}s)",
-            args.device, args.image, report.verify_secs
-        );
-    } else {
-        eprintln!("not verified (--no-verify)");
-    }
-    Ok(())
-}
-
-/// Why the user's confirmation was not obtained.
-#[derive(Debug)]
-enum ConfirmError {
-    NotATerminal,
-    Declined(String),
-}
-
-impl std::fmt::Display for ConfirmError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ConfirmError::NotATerminal => write!(
-                f,
-                "standard input is not a terminal, so bifrost cannot ask before overwriting the device; pass --yes to confirm"
-            ),
-            ConfirmError::Declined(name) => {
-                write!(f, "the answer was not {name:?}; nothing was written")
-            }
-        }
-    }
-}
-
-impl std::error::Error for ConfirmError {}
-
-fn confirm(disk: &blockdev::Disk) -> Result<(), ConfirmError> {
-    if !std::io::stdin().is_terminal() {
-        return Err(ConfirmError::NotATerminal);
-    }
-    let mut err = std::io::stderr();
-    let _ = writeln!(
-        err,
-        "About to OVERWRITE {} ({}): {}, {}{}",
-        disk.path,
-        disk.name,
-        disk.model.as_deref().unwrap_or("unknown model"),
-        human_size(disk.size),
-        if disk.is_removable() {
-            ", removable"
-        } else {
-            ", FIXED disk"
-        }
-    );
-    if disk.partitions.is_empty() {
-        let _ = writeln!(err, "  no partitions");
-    }
-    for p in &disk.partitions {
-        let _ = writeln!(err, "  partition {} ({})", p.name, human_size(p.size));
-    }
-    let _ = write!(
-        err,
-        "Everything on it will be lost. Type the device name ({}) to continue: ",
-        disk.name
-    );
-    let _ = err.flush();
-    let mut answer = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut answer);
-    let answer = answer.trim();
-    if answer == disk.name
-        || answer == disk.path.as_str()
-        || answer == format!("/dev/{}", disk.name)
-    {
-        Ok(())
-    } else {
-        Err(ConfirmError::Declined(disk.name.clone()))
-    }
+    eprint!("{}", report?.summary(&req.image, &req.device));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Progress: a bar on a terminal, a plain line every few seconds otherwise.
@@ -182,13 +81,6 @@ impl Shown {
         }
     }
 
-    fn label(p: Phase) -> &'static str {
-        match p {
-            Phase::Write => "writing",
-            Phase::Verify => "verifying",
-        }
-    }
-
     fn update(&mut self, p: Progress) {
         let tty = std::io::stderr().is_terminal();
         if self.phase != Some(p.phase) {
@@ -206,7 +98,7 @@ impl Shown {
                     .expect("valid template")
                     .progress_chars("=> "),
                 );
-                bar.set_message(Self::label(p.phase));
+                bar.set_message(p.phase.label());
                 self.bar = Some(bar);
             }
         }
@@ -218,17 +110,7 @@ impl Shown {
             bar.set_position(p.done);
         } else if self.last_line.elapsed() >= Duration::from_secs(2) || p.done == p.total {
             self.last_line = Instant::now();
-            let (rate, eta) = flash::rate_and_eta(p.done, p.total, self.started.elapsed());
-            eprintln!(
-                "{}: {} of {} ({}%), {}/s, ETA {}",
-                Self::label(p.phase),
-                human_size(p.done),
-                human_size(p.total),
-                (p.done * 100).checked_div(p.total).unwrap_or(100),
-                human_size(rate as u64),
-                eta.map(|d| format!("{}s", d.as_secs()))
-                    .unwrap_or_else(|| "?".into())
-            );
+            eprintln!("{}", job::progress_line(p, self.started.elapsed()));
         }
     }
 

@@ -1,7 +1,7 @@
-use bifrost_core::install::{self, plan, preflight, run, secret::Secret};
-use bifrost_core::spec;
+use bifrost_core::install::plan::Mode;
+use bifrost_core::install::session::{self, Finished, PlanFormat};
+use bifrost_core::install::terminal::Terminal;
 use camino::Utf8PathBuf;
-use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 /// Install NixOS to a disk: fresh (erases the disk), or beside Kinoite in its
@@ -21,7 +21,8 @@ use std::process::ExitCode;
 /// --password-file USER=FILE); only its SHA-512 crypt hash is kept, written
 /// root-only to /var/lib/bifrost/passwords/USER on the new system. rEFInd is
 /// registered as the firmware's first boot entry unless --no-nvram. A failed
-/// step stops the install; running the same command again resumes it.
+/// step stops the install; running the same command again resumes it, asking
+/// only for the passphrase and passwords the remaining steps need.
 #[derive(clap::Args)]
 pub struct Args {
     /// Host to install (the flake's `nixosConfigurations.<host>`); on
@@ -107,229 +108,39 @@ pub struct More {
     sb_keys: Option<Utf8PathBuf>,
 }
 
-const WORK_DIR: &str = "/run/bifrost";
-
-fn err(e: &dyn std::error::Error) -> ExitCode {
-    super::fail(e)
-}
-
-pub fn run(a: Args) -> ExitCode {
-    let source = match install::source::resolve(
-        a.host.as_deref(),
-        a.flake.as_deref(),
-        a.settings.as_ref(),
-        &install::source::Carried::from_env(),
-    ) {
-        Ok(s) => s,
-        Err(e) => return err(&e),
-    };
-    if !(a.plan && a.json) {
-        print!("{}", install::source::announce(&source));
-    }
-    let settings_path = source.settings.clone();
-    let settings = match spec::load_file(&settings_path) {
-        Ok(s) => s,
-        Err(e) => return err(&e),
-    };
-    let mode = if a.dual_boot {
-        plan::Mode::DualBoot
-    } else {
-        plan::Mode::Fresh
-    };
-    let refind = install::refind_bin::find(a.more.refind_efi.as_deref());
-    let req = plan::PlanRequest {
-        host: source.host.clone(),
-        flake: source.flake.clone(),
-        disk: a.disk.clone(),
-        mode,
-        target: a.more.target.clone(),
-        work_dir: WORK_DIR.into(),
-        esp_device: a.more.esp_device.clone(),
-        luks_device: a.more.luks_device.clone(),
-        kinoite_boot_device: a.more.kinoite_boot_device.clone(),
-        refind_efi: refind
-            .path()
-            .or_else(|| {
-                a.plan
-                    .then(|| camino::Utf8Path::new(install::refind_bin::USUAL[0]))
-            })
-            .map(Into::into),
-        storage_only: a.more.storage_only,
-        // Absolute: `esp install` may run from a resumed install elsewhere.
-        settings_file: std::path::absolute(&settings_path)
-            .ok()
-            .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
-            .unwrap_or_else(|| settings_path.clone()),
-        nvram: !a.more.no_nvram,
-        sb_keys: a.more.sb_keys.as_ref().map(|p| {
-            std::path::absolute(p)
-                .ok()
-                .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
-                .unwrap_or_else(|| p.clone())
-        }),
-    };
-    let the_plan = match plan::plan(&settings, &req) {
-        Ok(p) => p,
-        Err(e) => return err(&e),
-    };
-    if a.plan {
-        if !a.more.storage_only {
-            eprintln!("{}", refind.describe());
-        }
-        if a.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&the_plan).expect("plans serialize")
-            );
+pub fn run(a: Args) -> super::Outcome {
+    let m = *a.more;
+    let req = session::Request {
+        host: a.host,
+        flake: a.flake,
+        settings: a.settings,
+        disk: a.disk,
+        mode: if a.dual_boot {
+            Mode::DualBoot
         } else {
-            print!("{}", plan::render(&the_plan));
-        }
-        return ExitCode::SUCCESS;
-    }
-
-    if let Err(e) = preflight::check_programs(&the_plan).and_then(|_| preflight::check_root()) {
-        return err(&e);
-    }
-    let state_path = a
-        .more
-        .state
-        .clone()
-        .unwrap_or_else(|| run::default_state_path(&a.disk));
-    let state = match run::load_state(&state_path) {
-        Ok(s) => s,
-        Err(e) => return err(&e),
-    };
-    let resuming = run::resumes(&the_plan, state.as_ref());
-    // A resumed run finds its own mounts from last time; only those are allowed.
-    let allowed: Vec<Utf8PathBuf> = if resuming {
-        vec![a.more.target.clone(), WORK_DIR.into()]
-    } else {
-        Vec::new()
-    };
-    if let Err(e) =
-        preflight::check_disk(&the_plan, &allowed).and_then(|_| preflight::check_nvram(&the_plan))
-    {
-        return err(&e);
-    }
-
-    if !a.yes {
-        print!("{}", plan::render(&the_plan));
-        if let Some(s) = state.as_ref().filter(|_| resuming) {
-            println!(
-                "\nresuming: {} of {} steps are done ({state_path})",
-                s.done.len(),
-                the_plan.steps.len()
-            );
-        }
-        if !std::io::stdin().is_terminal() {
-            eprintln!(
-                "error: no terminal to confirm on; review the plan with --plan, then pass --yes"
-            );
-            return ExitCode::FAILURE;
-        }
-        print!("\nType the disk name ({}) to go ahead: ", a.disk);
-        let _ = std::io::stdout().flush();
-        let mut line = String::new();
-        if std::io::stdin().lock().read_line(&mut line).is_err() || line.trim() != a.disk.as_str() {
-            eprintln!("aborted: nothing was changed");
-            return ExitCode::FAILURE;
-        }
-    }
-
-    let secret = match &a.key_file {
-        Some(f) => Secret::from_key_file(f),
-        None => {
-            let (what, confirm) = match mode {
-                plan::Mode::Fresh => ("New LUKS2 passphrase", true),
-                plan::Mode::DualBoot => ("Passphrase of the existing LUKS2 pool", false),
-            };
-            Secret::prompt(what, confirm)
-        }
-    };
-    let secret = match secret {
-        Ok(s) => s,
-        Err(e) => return err(&e),
-    };
-    let password_hashes = if a.more.storage_only {
-        Default::default()
-    } else {
-        let files: Result<Vec<_>, _> = a
-            .more
-            .password_file
-            .iter()
-            .map(|f| install::users::parse_file_arg(f))
-            .collect();
-        let hashes = files.and_then(|files| {
-            install::users::collect(&settings, &files, &mut |what| Secret::prompt(what, true))
-        });
-        match hashes {
-            Ok(h) => h,
-            Err(e) => return err(&e),
-        }
-    };
-
-    let opts = run::RunOptions {
-        state_path: state_path.clone(),
+            Mode::Fresh
+        },
+        plan_only: match (a.plan, a.json) {
+            (false, _) => None,
+            (true, false) => Some(PlanFormat::Text),
+            (true, true) => Some(PlanFormat::Json),
+        },
+        yes: a.yes,
+        key_file: a.key_file,
         force: a.force,
+        target: m.target,
+        esp_device: m.esp_device,
+        luks_device: m.luks_device,
+        kinoite_boot_device: m.kinoite_boot_device,
+        refind_efi: m.refind_efi,
+        storage_only: m.storage_only,
+        state: m.state,
+        password_files: m.password_file,
+        nvram: !m.no_nvram,
+        sb_keys: m.sb_keys,
     };
-    let mut progress = |ev: run::Event| match ev {
-        run::Event::Start {
-            index,
-            total,
-            title,
-            command,
-            ..
-        } => {
-            eprintln!("[{}/{total}] {title}", index + 1);
-            if !command.is_empty() {
-                eprintln!("        $ {command}");
-            }
-        }
-        run::Event::Skip {
-            index,
-            total,
-            id,
-            reason,
-        } => eprintln!("[{}/{total}] skip {id}: {reason}", index + 1),
-        run::Event::Done { .. } => {}
-    };
-    let secrets = run::Secrets {
-        passphrase: &secret,
-        password_hashes: &password_hashes,
-    };
-    match run::execute_with(
-        &the_plan,
-        &mut run::RealMachine,
-        &secrets,
-        &opts,
-        &mut progress,
-    ) {
-        Ok(_) => {
-            if a.more.storage_only {
-                println!(
-                    "storage ready: {} is open and mounted under {} (progress: {state_path})",
-                    the_plan.mapper, a.more.target
-                );
-            } else {
-                let target = &a.more.target;
-                if let Some(f) = &the_plan.flake_copy {
-                    println!(
-                        "your flake is in {f} on the installed system (owned by uid 1000): \
-                         update and rebuild there with `nix flake update` and \
-                         `sudo nixos-rebuild switch --flake {f}#{}`",
-                        the_plan.host
-                    );
-                }
-                println!(
-                    "installed {} on {} (progress: {state_path})\n\
-                     next: umount -R {target} && cryptsetup close {} && reboot; log in as one of the users with the password you gave",
-                    source.host,
-                    a.disk,
-                    the_plan.mapper.file_name().unwrap_or("cryptroot")
-                );
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => err(&e),
+    match session::run(&req, &mut Terminal, &mut session::Live::new())? {
+        Finished::Planned | Finished::Installed => Ok(ExitCode::SUCCESS),
+        Finished::Aborted => Ok(ExitCode::FAILURE),
     }
 }

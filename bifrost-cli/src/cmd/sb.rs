@@ -52,7 +52,7 @@ pub struct EnrollArgs {
     #[arg(long)]
     microsoft: bool,
     /// efivarfs mount point.
-    #[arg(long, value_name = "DIR", default_value = "/sys/firmware/efi/efivars")]
+    #[arg(long, value_name = "DIR", default_value = bifrost_core::esp::nvram::EFIVARS)]
     efivars: Utf8PathBuf,
 }
 
@@ -62,14 +62,10 @@ pub struct KeysArgs {
     #[arg(long, value_name = "DIR")]
     dir: Utf8PathBuf,
     /// File name stem of the signing key.
-    #[arg(long, value_name = "NAME", default_value = "mok")]
+    #[arg(long, value_name = "NAME", default_value = sb::keys::DEFAULT_NAME)]
     name: String,
     /// Common name written into the certificates.
-    #[arg(
-        long,
-        value_name = "CN",
-        default_value = "bifrost Secure Boot signing key"
-    )]
+    #[arg(long, value_name = "CN", default_value = sb::keys::DEFAULT_COMMON_NAME)]
     common_name: String,
     /// Also create PK, KEK and db for `bifrost sb enroll` (firmware in setup mode).
     #[arg(long)]
@@ -99,134 +95,49 @@ pub struct VerifyArgs {
     json: bool,
 }
 
-pub fn run(c: Command) -> ExitCode {
+pub fn run(c: Command) -> super::Outcome {
     match c {
-        Command::Keys(a) => keys(a),
-        Command::Verify(a) => verify(a),
-        Command::EnrollMok(a) => match sb::enroll::enroll_mok(&a.cert) {
-            Ok(()) => {
-                println!("{} is queued for enrollment.", a.cert);
-                println!("{}", sb::enroll::MOK_NEXT_BOOT);
-                ExitCode::SUCCESS
+        Command::Keys(a) => {
+            let o = sb::keys::KeysOptions {
+                dir: a.dir,
+                name: a.name,
+                common_name: a.common_name,
+                firmware: a.firmware,
+            };
+            let made = sb::keys::make(&o, a.from.as_deref(), a.keep_existing)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&made)?);
+            } else {
+                print!("{made}");
             }
-            Err(e) => super::fail(&e),
-        },
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify(a) => {
+            let v = sb::verify::verify(&a.esp, &a.cert)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{v}");
+            }
+            Ok(if v.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::EnrollMok(a) => {
+            sb::enroll::enroll_mok(&a.cert)?;
+            print!("{}", sb::text::mok_queued(&a.cert));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Enroll(a) => {
             let o = sb::enroll::EnrollOptions {
                 keys: a.keys,
                 microsoft: a.microsoft,
                 efivars: a.efivars,
             };
-            match sb::enroll::enroll(&o) {
-                Ok(r) => {
-                    println!(
-                        "wrote {} (kept {} certificates of the firmware's own)",
-                        r.written.join(", "),
-                        r.kept
-                    );
-                    println!("the firmware has left setup mode; turn Secure Boot on in its setup");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => super::fail(&e),
-            }
+            print!("{}", sb::enroll::enroll(&o)?);
+            Ok(ExitCode::SUCCESS)
         }
-    }
-}
-
-fn keys(a: KeysArgs) -> ExitCode {
-    let o = sb::keys::KeysOptions {
-        dir: a.dir,
-        name: a.name,
-        common_name: a.common_name,
-        firmware: a.firmware,
-    };
-    if a.from.is_some() || a.keep_existing {
-        return place(&o, a.from.as_deref(), a.keep_existing, a.json);
-    }
-    match sb::keys::create(&o) {
-        Ok(r) if a.json => {
-            println!("{}", serde_json::to_string_pretty(&r).expect("serialises"));
-            ExitCode::SUCCESS
-        }
-        Ok(r) => {
-            println!(
-                "key:         {} (private: keep it secret, off the ESP)",
-                r.key
-            );
-            println!("certificate: {} (PEM), {} (DER)", r.cert, r.cert_der);
-            println!("SHA-256:     {}", r.fingerprint);
-            for f in &r.firmware {
-                println!("firmware:    {f}");
-            }
-            println!(
-                "next: sign with `bifrost esp install … --sign-key {} --sign-cert {}`, then enroll with `bifrost sb enroll-mok --cert {}`",
-                r.key, r.cert, r.cert_der
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => super::fail(&e),
-    }
-}
-
-fn place(
-    o: &sb::keys::KeysOptions,
-    from: Option<&camino::Utf8Path>,
-    keep_existing: bool,
-    json: bool,
-) -> ExitCode {
-    match sb::place::place(o, from, keep_existing) {
-        Ok(p) if json => {
-            println!("{}", serde_json::to_string_pretty(&p).expect("serialises"));
-            ExitCode::SUCCESS
-        }
-        Ok(p) => {
-            let verb = match p {
-                sb::place::Placed::Created { .. } => "created",
-                sb::place::Placed::Copied { .. } => "copied",
-                sb::place::Placed::Kept { .. } => "kept (already there)",
-            };
-            for f in p.files() {
-                println!("{verb}: {f}");
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => super::fail(&e),
-    }
-}
-
-fn verify(a: VerifyArgs) -> ExitCode {
-    let v = match sb::verify::verify(&a.esp, &a.cert) {
-        Ok(v) => v,
-        Err(e) => return super::fail(&e),
-    };
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&v).expect("serialises"));
-    } else {
-        for f in &v.files {
-            let state = match (&f.problem, f.signed) {
-                (Some(p), _) => format!("FAIL: {p}"),
-                (None, None) => "ok (not signed by you: checked by the firmware)".into(),
-                (None, Some(_)) => "ok: signed".into(),
-            };
-            let sbat = match f.sbat {
-                Some(true) => ", has .sbat",
-                _ => "",
-            };
-            println!(
-                "{:<11} {}: {state}{sbat}",
-                format!("{:?}", f.role).to_lowercase(),
-                f.path
-            );
-        }
-        if v.files.is_empty() {
-            println!("no rEFInd install found on {}", v.esp);
-        } else if v.ok() {
-            println!("every file is signed by {}", v.cert);
-        }
-    }
-    if v.ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
     }
 }

@@ -1,7 +1,7 @@
 //! `bifrost tpm`: unlock the LUKS2 pool with the TPM, keeping the passphrase.
 
-use bifrost_core::install::secret::Secret;
-use bifrost_core::tpm::{self, EnrollOptions, RealMachine};
+use bifrost_core::tpm::request::{self, EnrollRequest};
+use bifrost_core::tpm::{self, RealMachine};
 use camino::Utf8PathBuf;
 use std::process::ExitCode;
 
@@ -69,67 +69,35 @@ pub struct StatusArgs {
     json: bool,
 }
 
-pub fn run(c: Command) -> ExitCode {
+pub fn run(c: Command) -> super::Outcome {
     match c {
-        Command::Enroll(a) => enroll(a),
-        Command::Status(a) => status(a),
-    }
-}
-
-fn enroll(a: EnrollArgs) -> ExitCode {
-    let binding = match tpm::binding::resolve(
-        a.pcrs.as_deref(),
-        a.pin || a.pin_file.is_some(),
-        a.settings.as_deref(),
-    ) {
-        Ok(b) => b,
-        Err(e) => return super::fail(&e),
-    };
-    eprintln!("bifrost: sealing to {}", binding.source);
-    for note in &binding.notes {
-        eprintln!("bifrost: note: {note}");
-    }
-    let prompt = format!("Passphrase of {}", a.device);
-    let key_file = a.key_file;
-    let mut secret = || match &key_file {
-        Some(f) => Secret::from_key_file(f),
-        None => Secret::prompt(&prompt, false),
-    };
-    let opts = EnrollOptions {
-        device: a.device,
-        pcrs: binding.pcrs,
-        pin: binding.pin,
-        pin_file: a.pin_file,
-        recovery_key: a.recovery_key,
-    };
-    let result = tpm::enroll(&mut RealMachine, &opts, &mut secret, &mut |step| {
-        eprintln!("bifrost: {step}")
-    });
-    match result {
-        Ok(status) => {
-            print!("{status}");
-            if !tpm::binds_secure_boot(&opts.pcrs) {
-                eprintln!("bifrost: note: PCR 7 (the Secure Boot state) is not bound; the key does not depend on Secure Boot");
+        Command::Enroll(a) => {
+            let req = EnrollRequest {
+                device: a.device,
+                pcrs: a.pcrs,
+                settings: a.settings,
+                pin: a.pin,
+                pin_file: a.pin_file,
+                recovery_key: a.recovery_key,
+                key_file: a.key_file,
+            };
+            let done = request::enroll_as_asked(&mut RealMachine, &req, &mut |line| {
+                eprintln!("bifrost: {line}")
+            })?;
+            print!("{}", done.status);
+            for note in &done.notes {
+                eprintln!("bifrost: note: {note}");
             }
-            ExitCode::SUCCESS
+            Ok(ExitCode::SUCCESS)
         }
-        Err(e) => super::fail(&e),
-    }
-}
-
-fn status(a: StatusArgs) -> ExitCode {
-    match tpm::status(&mut RealMachine, &a.device) {
-        Ok(s) if a.json => match serde_json::to_string_pretty(&s) {
-            Ok(j) => {
-                println!("{j}");
-                ExitCode::SUCCESS
+        Command::Status(a) => {
+            let s = tpm::status(&mut RealMachine, &a.device)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                print!("{s}");
             }
-            Err(e) => super::fail(&e),
-        },
-        Ok(s) => {
-            print!("{s}");
-            ExitCode::SUCCESS
+            Ok(ExitCode::SUCCESS)
         }
-        Err(e) => super::fail(&e),
     }
 }

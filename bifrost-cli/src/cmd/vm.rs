@@ -1,6 +1,6 @@
-use bifrost_core::deploy::vm::{self, VmSpec};
+use bifrost_core::deploy::vm::launch::{self, Launched, Target, VmRequest};
 use bifrost_core::spec::defaults;
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
 use std::process::ExitCode;
 
 /// Shown by `--help` after the options (the one-line summary lives in main.rs).
@@ -44,74 +44,28 @@ pub struct Args {
     out: Utf8PathBuf,
 }
 
-pub fn run(args: Args) -> ExitCode {
-    let result = match (&args.host, &args.image) {
-        (Some(host), _) => run_host(&args, host),
-        (None, Some(image)) => run_image(&args, image),
+pub fn run(args: Args) -> super::Outcome {
+    let target = match (args.host, args.image) {
+        (Some(name), _) => Target::Host {
+            name,
+            flake: args.flake,
+            out: args.out,
+        },
+        (None, Some(image)) => Target::Image(image),
         (None, None) => unreachable!("clap requires IMAGE or --host"),
     };
-    match result {
-        Ok(0) => ExitCode::SUCCESS,
-        Ok(code) => ExitCode::from(code.clamp(1, 255) as u8),
-        Err(e) => super::fail(&e),
-    }
-}
-
-fn run_host(args: &Args, host: &str) -> Result<i32, vm::VmError> {
-    let runner = vm::find_runner(&args.out, host, args.flake.as_deref())?;
-    eprintln!("bifrost vm: running {runner:?}");
-    vm::run_runner(&runner, args.memory, args.cpus, args.headless)
-}
-
-fn run_image(args: &Args, image: &Utf8Path) -> Result<i32, vm::VmError> {
-    let env: vm::Env = &vm::process_env;
-    let root = Utf8Path::new("/");
-    let format = vm::detect_format(image)?;
-    let qemu = vm::find_qemu(env, root);
-    let ovmf = vm::find_ovmf(env, root, qemu.as_ref().ok().map(|q| q.as_path()))?;
-    let accel = vm::choose_accel(env, root)?;
-    let abs = std::fs::canonicalize(image)
-        .ok()
-        .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
-        .unwrap_or_else(|| image.to_owned());
-    let name = image
-        .file_stem()
-        .filter(|s| !s.is_empty())
-        .unwrap_or("bifrost-vm")
-        .to_string();
-    let mut spec = VmSpec {
-        name,
-        image: abs,
-        format,
-        snapshot: false,
-        memory_mib: args.memory.unwrap_or(2048),
-        cpus: args.cpus.unwrap_or(2),
+    let req = VmRequest {
+        target,
+        memory_mib: args.memory,
+        cpus: args.cpus,
         headless: args.headless,
-        accel: accel.accel,
-        ovmf_code: ovmf.code.clone(),
-        // libvirt copies the template into its own per-domain store.
-        ovmf_vars: ovmf.vars.clone(),
+        libvirt_xml: args.libvirt_xml,
     };
-    if args.libvirt_xml {
-        print!("{}", vm::libvirt_xml(&spec));
-        return Ok(0);
-    }
-    let qemu = qemu?;
-    let dir = vm::vm_dir(&vm::state_dir(env)?, image);
-    spec.ovmf_vars = vm::private_vars(&dir, &ovmf.vars)?;
-    spec.snapshot = format != vm::Format::Iso && !vm::writable(image);
-    eprintln!(
-        "bifrost vm: {} ({:?}), {:?} ({}), NVRAM {}{}",
-        spec.image,
-        spec.format,
-        spec.accel,
-        accel.reason,
-        spec.ovmf_vars,
-        if spec.snapshot {
-            ", read-only image: changes are discarded (snapshot=on)"
-        } else {
-            ""
+    match launch::launch_here(&req, &mut |line| eprintln!("bifrost vm: {line}"))? {
+        Launched::LibvirtXml(xml) => {
+            print!("{xml}");
+            Ok(ExitCode::SUCCESS)
         }
-    );
-    vm::run_qemu(&qemu, &vm::qemu_args(&spec))
+        Launched::Exited(status) => Ok(ExitCode::from(status)),
+    }
 }

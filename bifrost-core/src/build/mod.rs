@@ -15,6 +15,7 @@
 pub mod cancel;
 pub mod command;
 pub mod flakeref;
+pub mod job;
 pub mod manifest;
 pub mod outdir;
 pub mod output;
@@ -120,17 +121,19 @@ pub fn render_failure(errors: &[String], failures: &[(String, Vec<String>)]) -> 
     s.trim_end().to_owned()
 }
 
-/// The image formats of the seed's `./build.sh build <format>`.
+/// The image formats of the seed's `./build.sh build <format>` (and of
+/// `bifrost build FORMAT`, whose `--help` shows these comments).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
-    /// Raw EFI disk image: `images.raw-efi` → `2_raw/nixos.raw`.
+    /// Raw EFI disk image (nixpkgs `images.raw-efi`) → 2_raw/nixos.raw
     Raw,
-    /// Installer ISO: `images.iso-installer` → `2_raw/nixos.iso`.
+    /// USB installer ISO (nixpkgs `images.iso-installer`) → 2_raw/nixos.iso
     Iso,
-    /// QCOW2 disk with EFI: `images.qemu-efi` → `2_raw/nixos.qcow2`.
+    /// QCOW2 disk with EFI (nixpkgs `images.qemu-efi`) → 2_raw/nixos.qcow2
     Qcow,
-    /// VM runner: `system.build.vm` → GC-rooted link `2_raw/nixos-vm`.
+    /// VM runner (`system.build.vm`) → GC-rooted link 2_raw/nixos-vm
     Vm,
 }
 
@@ -176,6 +179,9 @@ impl std::str::FromStr for Format {
             .ok_or_else(|| format!("unknown format {s:?}: use raw, iso, qcow or vm"))
     }
 }
+
+/// How many previous artifacts a build keeps unless `--keep` says otherwise.
+pub const DEFAULT_KEEP: usize = 1;
 
 /// What the user asked for.
 #[derive(Debug, Clone)]

@@ -1,6 +1,6 @@
 use super::*;
 
-fn req(format: Format) -> Request {
+pub(super) fn req(format: Format) -> Request {
     Request {
         format,
         flake: "github:bifrost-nix/bifrost".into(),

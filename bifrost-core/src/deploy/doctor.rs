@@ -114,6 +114,16 @@ pub const OUTPUT_WARN: u64 = 20 * GIB;
 /// Each NixOS generation puts a kernel and an initrd (often 60+ MiB) on the ESP.
 pub const ESP_WARN: u64 = 200 * MIB;
 
+/// `bifrost doctor`: every check, on the machine bifrost runs on.
+pub fn check_this_machine(output_root: Utf8PathBuf, esp_mount_point: Utf8PathBuf) -> Report {
+    let inputs = Inputs {
+        root: "/".into(),
+        output_root,
+        esp_mount_point,
+    };
+    run(&inputs, &RealMachine)
+}
+
 /// Run every check.
 pub fn run(inputs: &Inputs, machine: &dyn Machine) -> Report {
     let mut checks = Vec::new();

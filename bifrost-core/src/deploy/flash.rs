@@ -21,6 +21,8 @@
 //! written, so the image is read once. After the fsync, holes must read as
 //! zeros (on a regular file, a hole that is still a hole needs no read).
 
+pub mod job;
+
 use super::blockdev::Target;
 use crate::fsutil::io_err;
 use camino::{Utf8Path, Utf8PathBuf};
@@ -81,6 +83,12 @@ pub enum FlashError {
     EmptyImage { image: String },
     #[error("{image} is a block device, not an image file; nothing was written. Check the order (`bifrost flash IMAGE DEVICE`), or pass --image-is-device to copy a whole device")]
     DeviceImage { image: String },
+    #[error(transparent)]
+    Target(#[from] super::blockdev::BlockdevError),
+    #[error("standard input is not a terminal, so bifrost cannot ask before overwriting the device; pass --yes to confirm")]
+    NotATerminal,
+    #[error("the answer was not {0:?}; nothing was written")]
+    Declined(String),
 }
 
 /// What is being done.

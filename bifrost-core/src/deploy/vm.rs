@@ -20,6 +20,8 @@
 //! Building the command line and the libvirt XML is pure; finding files and
 //! starting QEMU are the effects.
 
+pub mod launch;
+
 use crate::fsutil::io_err;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;

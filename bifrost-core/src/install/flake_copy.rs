@@ -9,18 +9,22 @@
 //! `nix flake update` and `git` work there without root. An existing
 //! `/etc/nixos/flake.nix` (a second install, a resumed one) is kept as it is.
 
-use crate::spec::Settings;
+use crate::spec::{Settings, User};
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// Where the flake lands on the installed system.
 pub const DEST: &str = "/etc/nixos";
 
-/// `uid:gid` owning the copy: the first administrator of the host settings
-/// (validation guarantees one), numeric because the target's user database
-/// is not the installer's.
-pub fn owner(settings: &Settings) -> Option<String> {
-    let admin = settings.users.iter().find(|u| u.admin)?;
-    Some(format!("{0}:{0}", admin.uid))
+/// Who owns the copy: the first administrator of the host settings
+/// (validation guarantees one).
+pub fn admin(settings: &Settings) -> Option<&User> {
+    settings.users.iter().find(|u| u.admin)
+}
+
+/// `uid:gid` of `admin`, numeric because the target's user database is not
+/// the installer's.
+pub fn owner(admin: &User) -> String {
+    format!("{0}:{0}", admin.uid)
 }
 
 const SCRIPT: &str = r#"set -eu
@@ -34,15 +38,7 @@ chown -R "$owner" "$dest"
 
 /// `sh -c` command copying `src` to `DEST` below `target`, owned by `owner`.
 pub fn argv(src: &Utf8Path, target: &Utf8Path, owner: &str) -> Vec<String> {
-    vec![
-        "sh".into(),
-        "-c".into(),
-        SCRIPT.into(),
-        "sh".into(),
-        src.to_string(),
-        dest_under(target).to_string(),
-        owner.into(),
-    ]
+    super::script::argv(SCRIPT, &[src.as_str(), dest_under(target).as_str(), owner])
 }
 
 /// `DEST` as the installer sees it, below the target root.
@@ -52,6 +48,7 @@ pub fn dest_under(target: &Utf8Path) -> Utf8PathBuf {
 
 #[cfg(test)]
 mod tests {
+    use super::super::script::stubs::Stubs;
     use super::*;
 
     /// The script run for real (with a stand-in `chown` that records):
@@ -70,29 +67,10 @@ mod tests {
             std::fs::Permissions::from_mode(0o444),
         )
         .unwrap();
-        let bin = root.join("bin");
-        std::fs::create_dir(&bin).unwrap();
-        let log = root.join("log");
-        std::fs::write(
-            bin.join("chown"),
-            format!("#!/bin/sh\necho \"chown $*\" >> {log}\n"),
-        )
-        .unwrap();
-        std::fs::set_permissions(bin.join("chown"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        let stubs = Stubs::new(root, &[("chown", "")]);
         let target = root.join("mnt");
-        let run = || {
-            let a = argv(&src, &target, "1001:1001");
-            std::process::Command::new(&a[0])
-                .args(&a[1..])
-                .env(
-                    "PATH",
-                    format!("{bin}:{}", std::env::var("PATH").unwrap_or_default()),
-                )
-                .status()
-                .unwrap()
-        };
-        assert!(run().success());
+        let argv = argv(&src, &target, "1001:1001");
+        assert!(stubs.run(&argv).success());
         let dest = target.join("etc/nixos");
         assert_eq!(std::fs::read(dest.join("flake.nix")).unwrap(), b"{ }");
         assert!(dest.join(".git/HEAD").is_file());
@@ -101,12 +79,12 @@ mod tests {
             .permissions()
             .mode();
         assert_ne!(mode & 0o200, 0, "copy stays read-only");
-        assert!(std::fs::read_to_string(&log)
-            .unwrap()
+        assert!(stubs
+            .logged()
             .contains(&format!("chown -R 1001:1001 {dest}")));
         // The user's own edits survive a second run.
         std::fs::write(dest.join("flake.nix"), b"{ edited }").unwrap();
-        assert!(run().success());
+        assert!(stubs.run(&argv).success());
         assert_eq!(
             std::fs::read(dest.join("flake.nix")).unwrap(),
             b"{ edited }"

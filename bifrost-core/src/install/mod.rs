@@ -16,9 +16,12 @@ pub mod preflight;
 pub mod refind_bin;
 pub mod run;
 pub mod sb_keys;
+pub mod script;
 pub mod secret;
+pub mod session;
 pub mod shared;
 pub mod source;
+pub mod terminal;
 pub mod undo;
 pub mod users;
 

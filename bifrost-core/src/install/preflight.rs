@@ -69,6 +69,12 @@ pub enum PreflightError {
     NoRefind { path: String, flag: &'static str },
     #[error("{device}: Kinoite's /boot is not there; pass it with --kinoite-boot-device (see `lsblk -o NAME,LABEL,PARTLABEL,FSTYPE`)")]
     NoKinoiteBoot { device: String },
+    #[error("--sb-keys {dir}: {problem}; give the folder that holds {}", .files.join(" and "))]
+    SbKeys {
+        dir: String,
+        problem: String,
+        files: Vec<String>,
+    },
     #[error("installing needs root: run it with sudo (or as root on the installer)")]
     NotRoot,
     #[error(transparent)]
@@ -291,6 +297,31 @@ pub fn check_disk(plan: &Plan, allowed: &[Utf8PathBuf]) -> Result<DiskDevices, P
         }
     }
     Ok(devices)
+}
+
+/// The folder `--sb-keys` names is a folder (not a link out of it) holding
+/// `files` as regular files: checked before the first step, since the keys
+/// are copied only after `nixos-install`.
+pub fn check_sb_keys(dir: &Utf8Path, files: &[String]) -> Result<(), PreflightError> {
+    let refuse = |problem: String| PreflightError::SbKeys {
+        dir: dir.to_string(),
+        problem,
+        files: files.to_vec(),
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(refuse("not a folder".into())),
+        Err(e) => return Err(refuse(format!("cannot open it ({e})"))),
+    }
+    let missing: Vec<&str> = files
+        .iter()
+        .filter(|f| !std::fs::metadata(dir.join(f)).is_ok_and(|m| m.is_file()))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(refuse(format!("no file {}", missing.join(", no file "))));
+    }
+    Ok(())
 }
 
 /// Partitioning, cryptsetup and mounting need root; say so before anything else fails.

@@ -312,6 +312,15 @@ fn save(path: &Utf8Path, state: &State) -> Result<(), RunError> {
     Ok(())
 }
 
+/// Mark step `id` finished, on disk before anything else happens.
+fn record(path: &Utf8Path, state: &mut State, id: &str, outcome: Outcome) -> Result<(), RunError> {
+    state.done.push(DoneStep {
+        id: id.to_string(),
+        outcome,
+    });
+    save(path, state)
+}
+
 fn step_command(step: &Step) -> String {
     match &step.action {
         Action::Run { argv, .. } => command_line(argv),
@@ -322,8 +331,8 @@ fn step_command(step: &Step) -> String {
 /// Everything secret a run may need, held in wiped memory.
 #[derive(Debug)]
 pub struct Secrets<'a> {
-    /// The LUKS passphrase.
-    pub passphrase: &'a Secret,
+    /// The LUKS passphrase; `None` when no step still to run reads it.
+    pub passphrase: Option<&'a Secret>,
     /// Password hash of each user, by name.
     pub password_hashes: &'a std::collections::BTreeMap<String, Secret>,
 }
@@ -347,7 +356,7 @@ pub fn execute(
 ) -> Result<State, RunError> {
     let none = std::collections::BTreeMap::new();
     let secrets = Secrets {
-        passphrase: secret,
+        passphrase: Some(secret),
         password_hashes: &none,
     };
     execute_with(plan, sys, &secrets, opts, progress)
@@ -361,7 +370,6 @@ pub fn execute_with(
     opts: &RunOptions,
     progress: &mut dyn FnMut(Event),
 ) -> Result<State, RunError> {
-    let secret = secrets.passphrase;
     let hash = plan_hash(plan);
     let state_str = opts.state_path.to_string();
     let mut state = match load_state(&opts.state_path)? {
@@ -409,11 +417,7 @@ pub fn execute_with(
                 } else {
                     format!("{p}")
                 };
-                state.done.push(DoneStep {
-                    id: step.id.clone(),
-                    outcome: Outcome::Found,
-                });
-                save(&opts.state_path, &state)?;
+                record(&opts.state_path, &mut state, &step.id, Outcome::Found)?;
                 progress(Event::Skip {
                     index,
                     total,
@@ -431,10 +435,14 @@ pub fn execute_with(
             command: step_command(step),
         });
         let result = match &step.action {
-            Action::Run { argv, stdin } => {
-                let input = (*stdin == Stdin::Passphrase).then_some(secret);
-                sys.run(argv, input)
-            }
+            Action::Run { argv, stdin } => match (*stdin, secrets.passphrase) {
+                (Stdin::Passphrase, None) => Err(
+                    "no passphrase was given; run again and type it, or pass --key-file FILE"
+                        .into(),
+                ),
+                (Stdin::Passphrase, Some(p)) => sys.run(argv, Some(p)),
+                (Stdin::Null, _) => sys.run(argv, None),
+            },
             Action::WaitFor {
                 paths,
                 timeout_secs,
@@ -468,11 +476,7 @@ pub fn execute_with(
                 state: opts.state_path.clone(),
             })));
         }
-        state.done.push(DoneStep {
-            id: step.id.clone(),
-            outcome: Outcome::Ran,
-        });
-        save(&opts.state_path, &state)?;
+        record(&opts.state_path, &mut state, &step.id, Outcome::Ran)?;
         progress(Event::Done {
             index,
             total,

@@ -82,6 +82,14 @@ fn signing_name(route: SecureBootRoute) -> &'static str {
     }
 }
 
+/// The files `--sb-keys DIR` must hold for the settings' route: the
+/// signing key and its certificate (`bifrost sb keys --from` copies the
+/// rest when present).
+pub fn source_files(settings: &Settings) -> [String; 2] {
+    let name = signing_name(settings.security.secure_boot.route);
+    [format!("{name}.key"), format!("{name}.crt")]
+}
+
 /// `bifrost esp install` flags that sign as the boot hook does
 /// (modules/boot.nix `signArgs`), with the keys on the target.
 pub fn esp_sign_args(settings: &Settings, target: &Utf8Path) -> Vec<String> {

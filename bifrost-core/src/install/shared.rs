@@ -29,19 +29,12 @@ mv "$new" "$top/$name"
 
 /// The command that creates `top/name` with the shared group and mode.
 pub fn create_argv(top: &Utf8Path, name: &str, group: &SharedGroup) -> Vec<String> {
-    vec![
-        "sh".into(),
-        "-c".into(),
-        SCRIPT.into(),
-        "sh".into(),
-        top.to_string(),
-        name.to_string(),
-        group.gid.to_string(),
-    ]
+    super::script::argv(SCRIPT, &[top.as_str(), name, &group.gid.to_string()])
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::script::stubs::Stubs;
     use super::*;
 
     /// The script, run for real against a folder with stand-ins for btrfs and
@@ -52,46 +45,33 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let t = tempfile::tempdir().unwrap();
         let root = Utf8Path::from_path(t.path()).unwrap();
-        let bin = root.join("bin");
-        std::fs::create_dir(&bin).unwrap();
-        let log = root.join("log");
-        for (name, body) in [
-            (
-                "btrfs",
-                format!("echo \"btrfs $*\" >> {log}\ncase $2 in create) mkdir \"$3\";; delete) rm -r \"$3\";; esac\n"),
-            ),
-            ("chown", format!("echo \"chown $*\" >> {log}\n")),
-        ] {
-            let p = bin.join(name);
-            std::fs::write(&p, format!("#!/bin/sh\n{body}")).unwrap();
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
+        let stubs = Stubs::new(
+            root,
+            &[
+                (
+                    "btrfs",
+                    "case $2 in create) mkdir \"$3\";; delete) rm -r \"$3\";; esac",
+                ),
+                ("chown", ""),
+            ],
+        );
         let top = root.join("top");
         std::fs::create_dir(&top).unwrap();
         let group = SharedGroup {
             name: "shared".into(),
             gid: 2000,
         };
-        let run = || {
-            let argv = create_argv(&top, "@shared", &group);
-            std::process::Command::new(&argv[0])
-                .args(&argv[1..])
-                .env(
-                    "PATH",
-                    format!("{bin}:{}", std::env::var("PATH").unwrap_or_default()),
-                )
-                .status()
-                .unwrap()
-        };
-        assert!(run().success());
+        let argv = create_argv(&top, "@shared", &group);
+        assert!(stubs.run(&argv).success());
         let meta = std::fs::metadata(top.join("@shared")).unwrap();
         assert_eq!(meta.permissions().mode() & 0o7777, 0o2775);
         assert!(!top.join(".@shared.bifrost-new").exists());
-        let log_text = std::fs::read_to_string(&log).unwrap();
-        assert!(log_text.contains(&format!("chown 0:2000 {top}/.@shared.bifrost-new")));
+        assert!(stubs
+            .logged()
+            .contains(&format!("chown 0:2000 {top}/.@shared.bifrost-new")));
         // A second run with the target present refuses and leaves it alone.
         std::fs::write(top.join("@shared/keep"), b"data").unwrap();
-        assert!(!run().success());
+        assert!(!stubs.run(&argv).success());
         assert_eq!(std::fs::read(top.join("@shared/keep")).unwrap(), b"data");
         assert!(!top.join(".@shared.bifrost-new").exists());
     }

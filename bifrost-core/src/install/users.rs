@@ -74,11 +74,14 @@ pub fn hash_password(user: &str, password: &Secret) -> Result<Secret, UsersError
     Ok(Secret::from_bytes(hash.as_str().as_bytes().to_vec()))
 }
 
-/// One hash per user of `settings`, in the settings' order: from the file
-/// `files` names for that user, else from `prompt` (asked twice, no echo).
+/// One hash per user of `settings` named in `wanted` (the users whose hash
+/// is still to be written), in the settings' order: from the file `files`
+/// names for that user, else from `prompt` (asked twice, no echo). Every
+/// name in `files` must be a user of the host, wanted or not.
 pub fn collect(
     settings: &Settings,
     files: &[(String, Utf8PathBuf)],
+    wanted: &[String],
     prompt: &mut dyn FnMut(&str) -> Result<Secret, SecretError>,
 ) -> Result<BTreeMap<String, Secret>, UsersError> {
     let known: Vec<&str> = settings.users.iter().map(|u| u.name.as_str()).collect();
@@ -94,7 +97,7 @@ pub fn collect(
         }
     }
     let mut out = BTreeMap::new();
-    for u in &settings.users {
+    for u in settings.users.iter().filter(|u| wanted.contains(&u.name)) {
         let secret_err = |source| UsersError::Secret {
             user: u.name.clone(),
             source,
@@ -222,9 +225,11 @@ mod tests {
         assert!(parse_file_arg("=x").is_err());
         let s = crate::spec::from_slice(include_bytes!("../../../tests/data/install-host.json"))
             .unwrap();
+        let all = ["alice".to_string(), "bob".to_string()];
         let e = collect(
             &s,
             &[("carol".into(), "/x".into())],
+            &all,
             &mut |_| unreachable!(),
         )
         .unwrap_err();
@@ -233,7 +238,7 @@ mod tests {
         let f = Utf8PathBuf::from_path_buf(dir.path().join("pw")).unwrap();
         std::fs::write(&f, "s3cret\n").unwrap();
         let mut asked = Vec::new();
-        let hashes = collect(&s, &[("bob".into(), f)], &mut |what| {
+        let hashes = collect(&s, &[("bob".into(), f.clone())], &all, &mut |what| {
             asked.push(what.to_string());
             Ok(Secret::from_bytes(b"typed".to_vec()))
         })
@@ -245,5 +250,14 @@ mod tests {
         ShaCrypt::default()
             .verify_password(b"typed", alice)
             .unwrap();
+        // Only the wanted users: a resumed install asks for none of the others.
+        let only_bob = collect(&s, &[], &["bob".into()], &mut |what| {
+            assert_eq!(what, "Password for bob");
+            Ok(Secret::from_bytes(b"b".to_vec()))
+        })
+        .unwrap();
+        assert_eq!(only_bob.keys().collect::<Vec<_>>(), ["bob"]);
+        let none = collect(&s, &[("bob".into(), f)], &[], &mut |_| unreachable!()).unwrap();
+        assert!(none.is_empty());
     }
 }

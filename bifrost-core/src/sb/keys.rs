@@ -12,6 +12,12 @@ use crate::fsutil::io_err;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 
+/// File stem of the signing key unless `--name` says otherwise (the key of
+/// the shim route, `mok.key`/`mok.crt`/`mok.cer`).
+pub const DEFAULT_NAME: &str = "mok";
+/// Common name of the certificates unless `--common-name` says otherwise.
+pub const DEFAULT_COMMON_NAME: &str = "bifrost Secure Boot signing key";
+
 /// Options of `bifrost sb keys`.
 #[derive(Debug, Clone)]
 pub struct KeysOptions {
@@ -65,6 +71,29 @@ pub fn planned_files(o: &KeysOptions) -> Vec<Utf8PathBuf> {
         }
     }
     v
+}
+
+/// What `bifrost sb keys` made: new keys in an empty place, or (with
+/// `--from` or `--keep-existing`) keys put in place by [`super::place::place`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum MadeKeys {
+    Created(KeysReport),
+    Placed(super::place::Placed),
+}
+
+/// `bifrost sb keys`: copy or keep keys when asked to (`from`,
+/// `keep_existing`), else create them where none are.
+pub fn make(
+    o: &KeysOptions,
+    from: Option<&Utf8Path>,
+    keep_existing: bool,
+) -> Result<MadeKeys, SbError> {
+    if from.is_some() || keep_existing {
+        super::place::place(o, from, keep_existing).map(MadeKeys::Placed)
+    } else {
+        create(o).map(MadeKeys::Created)
+    }
 }
 
 /// Create the keys; refuses when any file exists, writes nothing then.

@@ -10,6 +10,7 @@ pub mod enroll;
 pub mod keys;
 pub mod pe;
 pub mod place;
+pub mod text;
 pub mod verify;
 
 use crate::fsutil::io_err;

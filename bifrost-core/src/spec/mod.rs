@@ -5,6 +5,7 @@
 //! of the offending value and what would fix it. What it returns is a
 //! [`Settings`], the validated form every other module of the core requires.
 
+pub mod check;
 mod hints;
 mod settings;
 mod structure;

@@ -19,6 +19,7 @@
 
 pub mod binding;
 pub mod header;
+pub mod request;
 pub mod run;
 pub mod slots;
 

@@ -335,3 +335,51 @@ fn pin_file_needs_no_terminal_and_bad_pins_change_nothing() {
     assert!(matches!(e, TpmError::Secret(_)), "{e}");
     assert!(m.enroll_runs.is_empty());
 }
+
+#[test]
+fn enroll_as_asked_takes_the_flags_and_says_what_it_binds() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Utf8PathBuf::from_path_buf(dir.path().join("key")).unwrap();
+    std::fs::write(&key, "right\n").unwrap();
+    let req = request::EnrollRequest {
+        device: "/dev/vda2".into(),
+        pcrs: Some("0+2".into()),
+        key_file: Some(key.clone()),
+        ..Default::default()
+    };
+    let mut m = Fake::new();
+    let mut said = Vec::new();
+    let done = request::enroll_as_asked(&mut m, &req, &mut |s| said.push(s.to_owned())).unwrap();
+    assert_eq!(said[0], "sealing to PCR 0+2 (from --pcrs)");
+    assert!(m.enroll_runs[0].contains(&"--tpm2-pcrs=0+2".to_string()));
+    assert_eq!(m.secrets_seen, [b"right".to_vec()]);
+    assert_eq!(done.notes.len(), 1);
+    assert!(done.notes[0].starts_with("PCR 7 (the Secure Boot state) is not bound"));
+
+    // PCR 7 bound: nothing to note; a PIN file implies --pin.
+    let pin = Utf8PathBuf::from_path_buf(dir.path().join("pin")).unwrap();
+    std::fs::write(&pin, "4321\n").unwrap();
+    let req = request::EnrollRequest {
+        pcrs: Some("7".into()),
+        pin_file: Some(pin),
+        ..req
+    };
+    let mut m = Fake::new();
+    let done = request::enroll_as_asked(&mut m, &req, &mut |_| {}).unwrap();
+    assert!(done.notes.is_empty());
+    assert!(m.enroll_runs[0].contains(&"--tpm2-with-pin=yes".to_string()));
+}
+
+#[test]
+fn enroll_as_asked_refuses_a_bad_pcr_list_before_touching_the_device() {
+    let req = request::EnrollRequest {
+        device: "/dev/vda2".into(),
+        pcrs: Some("7,x".into()),
+        ..Default::default()
+    };
+    let mut m = Fake::new();
+    let mut said = Vec::new();
+    let e = request::enroll_as_asked(&mut m, &req, &mut |s| said.push(s.to_owned())).unwrap_err();
+    assert!(matches!(e, TpmError::BadPcrs { .. }), "{e}");
+    assert!(said.is_empty() && m.enroll_runs.is_empty());
+}

@@ -745,6 +745,7 @@ fn passwords_reach_only_their_hash_files() {
     let hashes: BTreeMap<String, Secret> = users::collect(
         &spec::validated(s).unwrap(),
         &[("user".into(), pw_file)],
+        &["user".into()],
         &mut |_| unreachable!(),
     )
     .unwrap();
@@ -758,7 +759,7 @@ fn passwords_reach_only_their_hash_files() {
     let mut sys = Fake::default();
     let mut events = String::new();
     let secrets = run::Secrets {
-        passphrase: &passphrase,
+        passphrase: Some(&passphrase),
         password_hashes: &hashes,
     };
     run::execute_with(&p, &mut sys, &secrets, &opts, &mut |e| {

@@ -23,6 +23,7 @@ fn stubs() -> tempfile::TempDir {
         "mount",
         "umount",
         "sh",
+        "nixos-install",
     ] {
         let f = dir.path().join(p);
         std::fs::write(&f, "#!/bin/sh\necho \"STUB-CALLED $0\" >&2\nexit 99\n").unwrap();
@@ -365,5 +366,63 @@ fn installs_the_installers_own_host_by_default_and_says_so() {
     assert!(
         text.contains("not the system this installer carries"),
         "{text}"
+    );
+}
+
+/// `--sb-keys DIR` is checked before the first step (its keys are copied
+/// only after nixos-install): a folder without the route's key and
+/// certificate stops the install before the disk is even looked at.
+#[test]
+fn sb_keys_without_the_signing_key_are_refused_before_anything_runs() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return bifrost_e2e::skip_optional(
+            "sb_keys_without_the_signing_key_are_refused_before_anything_runs",
+            "root (the root check comes first)",
+        );
+    }
+    let s = stubs();
+    let dir = tempfile::tempdir().unwrap();
+    let mut host: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(HOST).unwrap()).unwrap();
+    host["security"] = serde_json::json!({
+        "secureBoot": { "enable": true, "keysPath": "/etc/secureboot", "route": "own-keys" }
+    });
+    let settings = dir.path().join("host.json");
+    std::fs::write(&settings, host.to_string()).unwrap();
+    let refind = dir.path().join("refind_x64.efi");
+    std::fs::write(&refind, "").unwrap();
+    let keys = dir.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    std::fs::write(keys.join("db.key"), "").unwrap();
+    let out = Command::new(bifrost_bin())
+        .args(["install", "--host", "install-test", "--yes"])
+        .arg("--settings")
+        .arg(&settings)
+        .arg("--refind-efi")
+        .arg(&refind)
+        .arg("--sb-keys")
+        .arg(&keys)
+        .args([
+            "--disk",
+            "/dev/bifrost-no-such-disk",
+            "--key-file",
+            "/nonexistent",
+        ])
+        .arg("--state")
+        .arg(dir.path().join("state.json"))
+        .env("PATH", s.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let e = stderr(&out);
+    assert!(!out.status.success());
+    assert!(!e.contains("STUB-CALLED"), "{e}");
+    assert!(
+        e.contains(&format!(
+            "--sb-keys {}: no file db.crt; give the folder that holds db.key and db.crt",
+            keys.display()
+        )),
+        "{e}"
     );
 }
