@@ -5,15 +5,18 @@
 {nixos-hardware}: {
   config,
   lib,
+  pkgs,
   ...
-}: {
+}: let
+  # The Surface kernel version and the kernel parameters nixos-hardware's
+  # module must keep (lib/hardware-config.nix, shared with `bifrost gen hardware`).
+  layout = import ./lib/hardware-config.nix {
+    inherit lib pkgs;
+    inherit (config.bifrost) settings;
+    facts = lib.importJSON ./generated/facts.json;
+  };
+in {
   imports = [nixos-hardware.nixosModules.microsoft-surface-pro-intel];
 
-  config = lib.mkIf config.bifrost.enable {
-    hardware.microsoft-surface.kernelVersion = config.bifrost.settings.kernel.surfaceVersion;
-    # nixos-hardware's microsoft/surface/common sets this with mkDefault, so
-    # any other kernelParams definition (the host's, an image's) drops it;
-    # S0ix suspend needs it.
-    boot.kernelParams = ["mem_sleep_default=deep"];
-  };
+  config = lib.mkIf config.bifrost.enable layout.surface;
 }

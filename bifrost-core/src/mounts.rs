@@ -90,21 +90,41 @@ pub fn read(root: &Utf8Path) -> std::io::Result<Vec<Mount>> {
 /// The kernel escapes space, tab, newline and backslash as `\ooo` (in
 /// mountinfo and in `/proc/swaps`).
 pub fn unescape_octal(s: &str) -> String {
+    unescape(s, false)
+}
+
+/// [`unescape_octal`], and `\xHH` too: lsblk passes on mountinfo's escapes,
+/// and lsblk before util-linux 2.37 wrote `\x20`.
+pub fn unescape_octal_or_hex(s: &str) -> String {
+    unescape(s, true)
+}
+
+/// Undo `\ooo` (and with `hex`, `\xHH`) escapes; anything else, such as
+/// `\999` or a value above 255, stays as written. Bytes are decoded as
+/// UTF-8 once all escapes are undone.
+fn unescape(s: &str, hex: bool) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
+        if b[i] == b'\\' && i + 3 < b.len() {
+            let (digits, radix) = if hex && b[i + 1] == b'x' {
+                (&b[i + 2..i + 4], 16)
+            } else {
+                (&b[i + 1..i + 4], 8)
+            };
+            let value = std::str::from_utf8(digits)
+                .ok()
+                .filter(|d| d.bytes().all(|c| (c as char).is_digit(radix)))
+                .and_then(|d| u8::from_str_radix(d, radix).ok());
+            if let Some(v) = value {
+                out.push(v);
+                i += 4;
+                continue;
+            }
         }
+        out.push(b[i]);
+        i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
 }
@@ -144,5 +164,16 @@ mod tests {
         let m = parse_line("22 1 259:3 / / rw,relatime - ext4 /dev/nvme0n1p3 rw").unwrap();
         assert_eq!(m.mount_point, "/");
         assert_eq!(m.options, ["rw", "relatime"]);
+    }
+
+    #[test]
+    fn octal_and_hex_escapes_are_undone() {
+        assert_eq!(unescape_octal_or_hex("/srv/my\\040data"), "/srv/my data");
+        assert_eq!(unescape_octal_or_hex("/srv/my\\x20data"), "/srv/my data");
+        assert_eq!(unescape_octal_or_hex("/@odd\\042name"), "/@odd\"name");
+        assert_eq!(unescape_octal_or_hex("/a\\999b\\"), "/a\\999b\\");
+        // The kernel writes octal only; above 255 is no escape.
+        assert_eq!(unescape_octal("/my\\x20data"), "/my\\x20data");
+        assert_eq!(unescape_octal("/a\\777b"), "/a\\777b");
     }
 }

@@ -3,13 +3,13 @@
 //!
 //! Rust owns each fact once (the settings types in `spec::types`, the device
 //! profiles in `hardware::profile`, the storage layout and ESP mount options
-//! in `hardware::render`); the modules read these files with
+//! in `hardware::layout`); the modules read these files with
 //! `lib.importJSON` instead of writing the facts again. The files are
 //! committed so that a flake evaluation needs no Rust build. The test below
 //! fails when one is stale and names the command that writes them again.
 
-use crate::hardware::{render, PROFILES};
-use serde_json::{json, Map, Value};
+use crate::hardware::PROFILES;
+use serde_json::Value;
 
 /// The command that writes every generated file again.
 pub const REGENERATE: &str = "BIFROST_REGENERATE=1 cargo test -p bifrost-core --lib nixdata";
@@ -23,31 +23,16 @@ pub struct Generated {
 /// Device profiles, storage layout and ESP mount options (read by
 /// `modules/hardware.nix` and `modules/storage.nix`).
 pub fn facts() -> Value {
-    let profiles: Map<String, Value> = PROFILES
-        .iter()
-        .map(|p| {
-            let id = serde_json::to_value(p.id).expect("profile ids serialize");
-            let id = id.as_str().expect("profile ids are strings").to_string();
-            let value = json!({
-                "name": p.name,
-                "nixosHardwareModule": p.nixos_hardware_module,
-                "initrdAvailable": p.initrd_available,
-                "initrdForced": p.initrd_forced,
-            });
-            (id, value)
-        })
-        .collect();
-    json!({
-        "_comment": format!("Generated from bifrost-core (nixdata.rs); do not edit. Regenerate: {REGENERATE}"),
-        "profiles": profiles,
-        "esp": { "mountOptions": render::ESP_OPTIONS },
-        "swap": {
-            "mountPoint": render::SWAP_MOUNT_POINT,
-            "subvolume": render::SWAP_SUBVOLUME,
-            "mountOptions": render::SWAP_MOUNT_OPTIONS,
-            "file": render::SWAP_FILE,
-        },
-    })
+    let mut facts = serde_json::Map::new();
+    facts.insert(
+        "_comment".into(),
+        format!("Generated from bifrost-core (nixdata.rs); do not edit. Regenerate: {REGENERATE}")
+            .into(),
+    );
+    if let Value::Object(rest) = crate::hardware::layout::facts(PROFILES) {
+        facts.extend(rest);
+    }
+    Value::Object(facts)
 }
 
 fn pretty(v: &Value) -> String {
@@ -105,7 +90,7 @@ mod tests {
         assert!(
             stale.is_empty(),
             "stale generated files: {}\nThe Rust definitions (spec/types.rs, hardware/profile.rs, \
-             hardware/render.rs) changed; write them again with\n    {REGENERATE}\nand commit \
+             hardware/layout.rs) changed; write them again with\n    {REGENERATE}\nand commit \
              the result. Never edit them by hand; on a merge conflict take either side and \
              regenerate.",
             stale.join(", ")
@@ -169,7 +154,7 @@ mod tests {
             "surface_aggregator"
         );
         assert_eq!(
-            f["profiles"].as_object().map(Map::len),
+            f["profiles"].as_object().map(serde_json::Map::len),
             Some(PROFILES.len())
         );
     }

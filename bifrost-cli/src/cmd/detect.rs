@@ -1,3 +1,4 @@
+use super::Outcome;
 use bifrost_core::hardware::detect::RootMachine;
 use camino::Utf8PathBuf;
 use std::process::ExitCode;
@@ -19,48 +20,15 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(a: Args) -> ExitCode {
-    let probe = RootMachine { root: a.root };
-    let d = match bifrost_core::hardware::detect(&probe) {
-        Ok(d) => d,
-        Err(e) => return super::fail(&e),
-    };
-    let json = serde_json::to_string_pretty(&d.settings).expect("settings serialize");
+pub fn run(a: Args) -> Outcome {
+    let d = bifrost_core::hardware::detect(&RootMachine { root: a.root })?;
     for n in &d.notes {
         eprintln!("note: {n}");
     }
     if a.json {
-        println!("{json}");
+        println!("{}", d.settings_json());
     } else {
-        let profile = bifrost_core::hardware::Profile::of(d.settings.hardware.profile);
-        println!(
-            "machine:  {} {}",
-            or_unknown(&d.vendor),
-            or_unknown(&d.product)
-        );
-        println!("profile:  {} ({})", profile.name, profile_key(&d.settings));
-        println!(
-            "storage:  LUKS {} at {}, {} subvolume(s)",
-            d.settings.storage.luks.name,
-            d.settings.storage.luks.device,
-            d.settings.storage.subvolumes.len()
-        );
-        println!("host settings:\n{json}");
+        print!("{}", d.summary());
     }
-    ExitCode::SUCCESS
-}
-
-fn profile_key(s: &bifrost_core::spec::HostSettings) -> String {
-    serde_json::to_value(s.hardware.profile)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
-fn or_unknown(s: &str) -> &str {
-    if s.is_empty() {
-        "(unknown)"
-    } else {
-        s
-    }
+    Ok(ExitCode::SUCCESS)
 }

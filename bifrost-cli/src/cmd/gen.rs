@@ -1,3 +1,4 @@
+use super::Outcome;
 use camino::Utf8PathBuf;
 use std::process::ExitCode;
 
@@ -22,32 +23,20 @@ pub struct HardwareArgs {
     out: Option<Utf8PathBuf>,
 }
 
-pub fn run(c: Command) -> ExitCode {
+pub fn run(c: Command) -> Outcome {
     match c {
         Command::Hardware(a) => hardware(a),
     }
 }
 
-fn hardware(a: HardwareArgs) -> ExitCode {
-    let settings = match bifrost_core::spec::load_file(&a.file) {
-        Ok(s) => s,
-        Err(e) => return super::fail(&e),
-    };
-    let text = match bifrost_core::hardware::render_module(&settings, a.file.as_str()) {
-        Ok(t) => t,
-        Err(e) => return super::fail(&e),
-    };
+fn hardware(a: HardwareArgs) -> Outcome {
+    let text = bifrost_core::hardware::render_host_file(&a.file)?;
     match a.out {
-        None => {
-            print!("{text}");
-            ExitCode::SUCCESS
+        None => print!("{text}"),
+        Some(out) => {
+            bifrost_core::fsutil::write_atomic(&out, text.as_bytes())?;
+            eprintln!("wrote {out}");
         }
-        Some(out) => match bifrost_core::fsutil::write_atomic(&out, text.as_bytes()) {
-            Ok(()) => {
-                eprintln!("wrote {out}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => super::fail(&e),
-        },
     }
+    Ok(ExitCode::SUCCESS)
 }

@@ -3,19 +3,23 @@
 //!
 //! - [`profile`]: the catalogue of supported devices and what each needs
 //!   (nixos-hardware module, initrd kernel modules).
+//! - [`layout`]: the fixed storage facts (ESP mount options, swap file) and
+//!   the Nix function, written once in `modules/lib/hardware-config.nix`, that
+//!   turns settings into NixOS configuration.
 //! - [`render`]: host settings in, a `hardware-configuration.nix`-style NixOS
-//!   module out (pure, snapshot-tested).
+//!   module out (that function applied to the settings; snapshot-tested).
 //! - [`detect`]: DMI, `lsblk`, mounts and btrfs subvolumes in, host settings out.
-//!   Reading the machine goes through one seam ([`detect::Probe`]) so tests
+//!   Reading the machine goes through one seam ([`detect::Machine`]) into a [`detect::Snapshot`] so tests
 //!   use recorded fixtures.
 
 pub mod detect;
+pub mod layout;
 pub mod profile;
 pub mod render;
 
 pub use detect::{detect, Detection, Machine};
 pub use profile::{Profile, PROFILES};
-pub use render::render_module;
+pub use render::{render_host_file, render_module};
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +38,8 @@ pub enum HardwareError {
     LsblkFailed(crate::process::ProcessError),
     #[error("{root}: no lsblk.json there; record one with `lsblk --json -O > {root}/lsblk.json`, or leave out --root to read this machine")]
     NoLsblk { root: String },
+    #[error(transparent)]
+    Settings(#[from] crate::spec::SpecError),
     #[error("the settings proposed for this machine are invalid, a bug in bifrost's detection; please report it with `lsblk --json -O` and /proc/self/mountinfo of the machine:\n{}", crate::spec::format_problems(.problems))]
     Invalid { problems: Vec<crate::spec::Problem> },
 }

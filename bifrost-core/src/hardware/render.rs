@@ -1,209 +1,68 @@
-//! Host settings → a NixOS module in the spirit of `hardware-configuration.nix`.
+//! Host settings → a NixOS module in the spirit of `hardware-configuration.nix`
+//! (`bifrost gen hardware`).
 //!
-//! The module sets exactly what `modules/storage.nix` and `modules/hardware.nix`
-//! set for the same settings, so a host that imports `nixosModules.default`
-//! and one that imports this file get the same file systems, LUKS device,
-//! swap, initrd modules and kernel. Every value goes through [`nixexpr`].
+//! The module holds the host's settings (the parts about hardware and
+//! storage) and bifrost's fixed facts as Nix values, and applies to them the
+//! same Nix function the bifrost NixOS module applies to `bifrost.settings`
+//! ([`layout::HARDWARE_CONFIG_NIX`]), so a host that imports the file and
+//! one that imports `nixosModules.default` get the same file systems, LUKS
+//! device, swap, initrd modules and kernel by construction. Every value goes
+//! through [`nixexpr`].
 
-use super::{HardwareError, Profile};
+use super::{layout, HardwareError, Profile};
 use crate::nixexpr::{self, Value};
-use crate::spec::{HardwareProfile, HostSettings, KernelSource, Settings, SwapKind};
-use std::collections::BTreeMap;
+use crate::spec::{HostSettings, Settings};
+use camino::Utf8Path;
 
-/// Where the swap file lives when `storage.swap.kind` is `file`.
-pub const SWAP_MOUNT_POINT: &str = "/swap";
-/// The subvolume mounted there unless the settings mount one themselves.
-pub const SWAP_SUBVOLUME: &str = "@swap";
-/// Its mount options: no compression (btrfs refuses swap files in
-/// compressed subvolumes).
-pub const SWAP_MOUNT_OPTIONS: &[&str] = &["noatime"];
-/// The swap file.
-pub const SWAP_FILE: &str = "/swap/swapfile";
-/// What nixos-generate-config writes for a FAT ESP: only root may read it.
-pub const ESP_OPTIONS: &[&str] = &["fmask=0077", "dmask=0077"];
-
-struct Attrs(BTreeMap<String, Value>);
-
-impl Attrs {
-    fn new() -> Self {
-        Attrs(BTreeMap::new())
-    }
-    /// Set `value` at the dotted `path`, creating the sets on the way.
-    fn set(&mut self, path: &[&str], value: Value) {
-        let (last, parents) = path.split_last().expect("non-empty path");
-        let mut map = &mut self.0;
-        for key in parents {
-            let entry = map
-                .entry((*key).to_string())
-                .or_insert_with(|| Value::Attrs(BTreeMap::new()));
-            map = match entry {
-                Value::Attrs(m) => m,
-                _ => unreachable!("renderer never sets a value and a set at one path"),
-            };
+/// The settings the hardware configuration reads: `hardware`, `kernel`,
+/// `boot.esp` and `storage`, with every field present as in
+/// `bifrost.settings` (the JSON form leaves out empty lists and unmounted
+/// subvolumes' mount points; the Nix function reads them).
+fn settings_value(settings: &HostSettings) -> Result<Value, HardwareError> {
+    use serde_json::{json, Value as Json};
+    let mut json = serde_json::to_value(settings).expect("host settings serialize");
+    let mut fill = |section: &str, key: &str, default: Json| {
+        if let Some(obj) = json[section].as_object_mut() {
+            obj.entry(key).or_insert(default);
         }
-        map.insert((*last).to_string(), value);
-    }
-}
-
-fn strs<'a>(items: impl IntoIterator<Item = &'a str>) -> Value {
-    Value::list(items.into_iter().map(Value::str))
-}
-
-/// The module's body (an attribute set) for `settings`.
-pub fn module_value(settings: &Settings) -> Value {
-    let profile = Profile::of(settings.hardware.profile);
-    let storage = &settings.storage;
-    let mut m = Attrs::new();
-
-    // initrd: the profile's drivers, then the host's extras (deduplicated,
-    // order kept, so the output is stable).
-    let mut available: Vec<&str> = Vec::new();
-    for name in profile.initrd_available.iter().copied().chain(
-        settings
-            .hardware
-            .extra_initrd_modules
-            .iter()
-            .map(String::as_str),
-    ) {
-        if !available.contains(&name) {
-            available.push(name);
+    };
+    fill("hardware", "extraInitrdModules", json!([]));
+    fill("kernel", "params", json!([]));
+    if let Some(subvolumes) = json["storage"]["subvolumes"].as_array_mut() {
+        for v in subvolumes.iter_mut().filter_map(Json::as_object_mut) {
+            v.entry("mountPoint").or_insert(Json::Null);
         }
     }
-    m.set(
-        &["boot", "initrd", "availableKernelModules"],
-        strs(available),
-    );
-    if !profile.initrd_forced.is_empty() {
-        m.set(
-            &["boot", "initrd", "kernelModules"],
-            strs(profile.initrd_forced.iter().copied()),
-        );
+    let mut pick = serde_json::Map::new();
+    for key in ["hardware", "kernel", "storage"] {
+        pick.insert(key.into(), json[key].take());
     }
+    pick.insert("boot".into(), json!({ "esp": json["boot"]["esp"].take() }));
+    Ok(Value::from_json(&Json::Object(pick))?)
+}
 
-    let luks = &storage.luks;
-    m.set(
-        &["boot", "initrd", "luks", "devices", &luks.name],
-        Value::attrs([
-            ("device", Value::str(luks.device.as_str())),
-            ("allowDiscards", Value::Bool(luks.allow_discards)),
-        ]),
-    );
-
-    match settings.kernel.source {
-        KernelSource::LinuxSurface => m.set(
-            &["hardware", "microsoft-surface", "kernelVersion"],
-            Value::str(surface_version(settings)),
-        ),
-        KernelSource::NixosLatest => m.set(
-            &["boot", "kernelPackages"],
-            Value::Expr(kernel_expr(
-                settings.hardware.profile,
-                "linuxPackages_latest",
-            )),
-        ),
-        KernelSource::NixosDefault => {
-            if settings.hardware.profile == HardwareProfile::SurfacePro8 {
-                m.set(
-                    &["boot", "kernelPackages"],
-                    Value::Expr(kernel_expr(settings.hardware.profile, "linuxPackages")),
-                );
+/// `text` with every line after the first indented by `by` spaces (none of
+/// what is indented holds a multi-line string).
+fn indented(text: &str, by: usize) -> String {
+    let pad = " ".repeat(by);
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 || l.is_empty() {
+                l.to_string()
+            } else {
+                format!("{pad}{l}")
             }
-        }
-    }
-    if !settings.kernel.params.is_empty() {
-        m.set(
-            &["boot", "kernelParams"],
-            strs(settings.kernel.params.iter().map(String::as_str)),
-        );
-    }
-
-    let pool = format!("/dev/mapper/{}", luks.name);
-    let mut swap_mounted = false;
-    for sv in &storage.subvolumes {
-        let Some(mp) = &sv.mount_point else { continue };
-        swap_mounted |= mp.as_str() == SWAP_MOUNT_POINT;
-        let mut options = vec![format!("subvol={}", sv.name)];
-        options.extend(sv.mount_options.iter().cloned());
-        m.set(
-            &["fileSystems", mp.as_str()],
-            Value::attrs([
-                ("device", Value::str(&pool)),
-                ("fsType", Value::str("btrfs")),
-                ("options", strs(options.iter().map(String::as_str))),
-            ]),
-        );
-    }
-
-    let esp = &settings.boot.esp;
-    m.set(
-        &["fileSystems", esp.mount_point.as_str()],
-        Value::attrs([
-            ("device", Value::str(esp.device.as_str())),
-            ("fsType", Value::str(&esp.fs_type)),
-            ("options", strs(ESP_OPTIONS.iter().copied())),
-        ]),
-    );
-
-    match storage.swap.kind {
-        SwapKind::None => m.set(&["swapDevices"], Value::list([])),
-        SwapKind::File => {
-            if !swap_mounted {
-                // No compression and no snapshots: btrfs refuses swap files
-                // in compressed or snapshotted subvolumes.
-                let subvol = format!("subvol={SWAP_SUBVOLUME}");
-                let options =
-                    std::iter::once(subvol.as_str()).chain(SWAP_MOUNT_OPTIONS.iter().copied());
-                m.set(
-                    &["fileSystems", SWAP_MOUNT_POINT],
-                    Value::attrs([
-                        ("device", Value::str(&pool)),
-                        ("fsType", Value::str("btrfs")),
-                        ("options", strs(options)),
-                    ]),
-                );
-            }
-            m.set(
-                &["swapDevices"],
-                Value::list([Value::attrs([
-                    ("device", Value::str(SWAP_FILE)),
-                    ("size", Value::Int(i64::from(storage.swap.size_mib))),
-                ])]),
-            );
-        }
-        SwapKind::Zram => {
-            m.set(&["swapDevices"], Value::list([]));
-            m.set(&["zramSwap", "enable"], Value::Bool(true));
-            m.set(
-                &["zramSwap", "memoryMax"],
-                Value::Int(i64::from(storage.swap.size_mib) * 1024 * 1024),
-            );
-        }
-    }
-
-    Value::Attrs(m.0)
-}
-
-fn surface_version(settings: &HostSettings) -> &'static str {
-    match settings.kernel.surface_version {
-        crate::spec::SurfaceKernelVersion::Longterm => "longterm",
-        crate::spec::SurfaceKernelVersion::Stable => "stable",
-    }
-}
-
-/// nixos-hardware's Surface module sets `boot.kernelPackages` at normal
-/// priority; a nixpkgs kernel on a Surface must win over it.
-fn kernel_expr(profile: HardwareProfile, attr: &str) -> String {
-    if profile == HardwareProfile::SurfacePro8 {
-        format!("lib.mkForce pkgs.{attr}")
-    } else {
-        format!("pkgs.{attr}")
-    }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The whole generated file. `source` names the host file in the header.
 pub fn render_module(settings: &Settings, source: &str) -> Result<String, HardwareError> {
     let profile = Profile::of(settings.hardware.profile);
-    let body = nixexpr::render(&module_value(settings))?;
+    let values = settings_value(settings)?;
+    let facts = Value::from_json(&layout::facts([profile]))?;
     let mut out = String::new();
     out.push_str("# Hardware configuration of ");
     // The header is a comment: keep it on one line whatever the names hold.
@@ -218,10 +77,31 @@ pub fn render_module(settings: &Settings, source: &str) -> Result<String, Hardwa
         out.push_str(module);
         out.push_str(" (bifrost's nixosModules.surface-pro-8 imports it).\n");
     }
-    out.push_str("{\n  lib,\n  pkgs,\n  ...\n}: ");
-    out.push_str(&body);
-    out.push('\n');
+    out.push_str("{\n  lib,\n  pkgs,\n  ...\n}: let\n");
+    out.push_str("  # The host settings this file was generated from (what it reads of them).\n");
+    out.push_str(&format!(
+        "  settings = {};\n",
+        indented(&nixexpr::render(&values)?, 2)
+    ));
+    out.push_str("  # bifrost's fixed facts: the device profile, ESP mount options, swap.\n");
+    out.push_str(&format!(
+        "  facts = {};\n",
+        indented(&nixexpr::render(&facts)?, 2)
+    ));
+    out.push_str(
+        "  # bifrost's modules/lib/hardware-config.nix, which its NixOS module applies too.\n",
+    );
+    out.push_str("  hardwareConfig =\n    ");
+    out.push_str(&indented(layout::HARDWARE_CONFIG_NIX.trim_end(), 4));
+    out.push_str(";\n  layout = hardwareConfig {inherit lib pkgs settings facts;};\n");
+    out.push_str("in {\n  config = lib.mkMerge (\n    [layout.hardware layout.storage]\n    ++ lib.optional layout.onSurface layout.surface\n  );\n}\n");
     Ok(out)
+}
+
+/// `bifrost gen hardware FILE`: the module for the host settings in `file`
+/// (loaded and validated), naming `file` in its header.
+pub fn render_host_file(file: &Utf8Path) -> Result<String, HardwareError> {
+    render_module(&crate::spec::load_file(file)?, file.as_str())
 }
 
 fn one_line(s: &str) -> String {

@@ -1,5 +1,6 @@
 //! `bifrost gen hardware` rendering and `bifrost detect` against recorded machines.
 
+use bifrost_core::hardware::layout::HARDWARE_CONFIG_NIX;
 use bifrost_core::hardware::{detect, detect::RootMachine, render_module};
 use bifrost_core::spec::{self, HardwareProfile, KernelSource, SubvolumeOwner, SwapKind};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -74,39 +75,49 @@ fn rendering_is_deterministic_and_escapes_values() {
     );
 }
 
+/// The file applies bifrost's one description of the layout
+/// (modules/lib/hardware-config.nix) to the host's settings: what each
+/// setting configures is checked by evaluating it beside the module
+/// (tests/tests/e2e/module_eval.rs, `module_configures_what_gen_hardware_writes`).
 #[test]
-fn surface_kernel_choices() {
+fn the_module_applies_the_layout_function_to_the_settings() {
     let mut s = plain("hosts/surface-pro-8/host.json");
     let text = render_module(&valid(s.clone()), "x").unwrap();
-    assert!(text.contains("kernelVersion = \"longterm\";"));
-    assert!(!text.contains("kernelPackages"));
-    for m in [
-        "surface_aggregator_hub",
-        "surface_hid",
-        "intel_lpss_pci",
-        "8250_dw",
-        "pinctrl_tigerlake",
-    ] {
-        assert!(text.contains(&format!("\"{m}\"")), "initrd lacks {m}");
+    let mut rest = text.as_str();
+    for line in HARDWARE_CONFIG_NIX.lines().filter(|l| !l.trim().is_empty()) {
+        let line = format!("\n    {line}");
+        let at = rest
+            .find(&line)
+            .unwrap_or_else(|| panic!("layout line missing or out of order: {line}"));
+        rest = &rest[at + line.len()..];
     }
-    s.kernel.source = KernelSource::NixosDefault;
+    assert!(text.contains("source = \"linux-surface\";"), "{text}");
+    // Only the host's profile, with the drivers forced in on the Surface.
+    assert!(text.contains("\"pinctrl_tigerlake\""));
+    assert!(!text.contains("generic-x86_64-uefi"));
+    s.kernel.source = KernelSource::NixosLatest;
     let text = render_module(&valid(s), "x").unwrap();
-    assert!(
-        text.contains("kernelPackages = lib.mkForce pkgs.linuxPackages;"),
-        "{text}"
-    );
-    assert!(!text.contains("kernelVersion"));
+    assert!(text.contains("source = \"nixos-latest\";"), "{text}");
 }
 
+/// Every field the layout reads is written, even where the JSON form leaves
+/// it out (empty lists, an unmounted subvolume's mount point).
 #[test]
-fn zram_swap() {
-    let mut s = plain("hosts/example-vm/host.json");
+fn empty_lists_and_unmounted_subvolumes_are_written_out() {
+    let mut s = plain("hosts/surface-pro-8/host.json");
     s.storage.swap.kind = SwapKind::Zram;
     s.storage.swap.size_mib = 4096;
     let text = render_module(&valid(s), "x").unwrap();
-    assert!(text.contains("memoryMax = 4294967296;"), "{text}");
-    assert!(text.contains("swapDevices = [];"));
-    assert!(!text.contains("/swap\""));
+    assert!(text.contains("extraInitrdModules = [];"), "{text}");
+    assert!(text.contains("params = [];"), "{text}");
+    assert!(
+        text.contains("mountPoint = null;\n          name = \"@root\";"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kind = \"zram\";\n        sizeMib = 4096;"),
+        "{text}"
+    );
 }
 
 /// Detection of a recorded machine; it returns only settings that pass

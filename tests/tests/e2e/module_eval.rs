@@ -10,7 +10,8 @@
 //! nixpkgs or of nix-community/nixpkgs.lib. Without it these tests print
 //! `SKIPPED (optional)` and pass; CI machines here cannot reach nixpkgs.
 
-use bifrost_e2e::{bifrost_bin, skip, skip_optional, Tools};
+use bifrost_e2e::nixeval::{self, NixLib};
+use bifrost_e2e::{bifrost_bin, skip, Tools};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,34 +23,11 @@ fn repo() -> PathBuf {
         .to_owned()
 }
 
-struct Env {
-    nix: PathBuf,
-    lib: PathBuf,
-}
+/// nix-instantiate and nixpkgs' lib, for the module harness.
+struct Env(NixLib);
 
 fn env(test: &str) -> Option<Env> {
-    let Some(nix) = Tools::find().nix_instantiate else {
-        skip(test, "nix-instantiate (Debian package nix-bin)");
-        return None;
-    };
-    let Some(dir) = std::env::var_os("BIFROST_NIXPKGS_LIB").map(PathBuf::from) else {
-        skip_optional(
-            test,
-            "BIFROST_NIXPKGS_LIB (a local nixpkgs or nix-community/nixpkgs.lib checkout); the module was NOT evaluated",
-        );
-        return None;
-    };
-    let lib = if dir.join("lib/default.nix").exists() {
-        dir.join("lib")
-    } else {
-        dir
-    };
-    assert!(
-        lib.join("default.nix").exists(),
-        "BIFROST_NIXPKGS_LIB={}: no lib/default.nix there",
-        lib.display()
-    );
-    Some(Env { nix, lib })
+    NixLib::find(test).map(Env)
 }
 
 fn nix_str(p: &Path) -> String {
@@ -58,38 +36,30 @@ fn nix_str(p: &Path) -> String {
 }
 
 impl Env {
+    /// `attr` of tests/nix/module-eval.nix called with `args` (Nix source).
+    fn expr(&self, args: &str, attr: &str) -> String {
+        let harness = repo().join("tests/nix/module-eval.nix");
+        format!(
+            "let lib = import (/. + {}); in (import (/. + {}) ({{ inherit lib; }} // {args})).{attr}",
+            nix_str(&self.0.lib),
+            nix_str(&harness)
+        )
+    }
+
     /// Evaluate tests/nix/module-eval.nix with `args` (Nix source) and return `attr`.
     fn eval(&self, args: &str, attr: &str) -> Result<Value, String> {
-        let harness = repo().join("tests/nix/module-eval.nix");
-        let expr = format!(
-            "let lib = import (/. + {}); in (import (/. + {}) ({{ inherit lib; }} // {args})).{attr}",
-            nix_str(&self.lib),
-            nix_str(&harness)
-        );
-        let out = bifrost_e2e::nixrun::output(
-            Command::new(&self.nix).args(["--eval", "--strict", "--json", "-E", &expr]),
-        );
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-        }
-        Ok(serde_json::from_slice(&out.stdout).unwrap())
+        nixeval::try_json(nixeval::eval(&self.0.nix).args(["-E", &self.expr(args, attr)]))
     }
 
     /// Build `attr` of tests/nix/module-eval.nix with `args` for real
     /// (`nix-build`, beside nix-instantiate); stderr when it fails.
     fn build(&self, args: &str, attr: &str) -> Result<(), String> {
-        let harness = repo().join("tests/nix/module-eval.nix");
-        let expr = format!(
-            "let lib = import (/. + {}); in (import (/. + {}) ({{ inherit lib; }} // {args})).{attr}",
-            nix_str(&self.lib),
-            nix_str(&harness)
-        );
-        let out =
-            bifrost_e2e::nixrun::output(Command::new(self.nix.with_file_name("nix-build")).args([
-                "--no-out-link",
-                "-E",
-                &expr,
-            ]));
+        let nix_build = self.0.nix.with_file_name("nix-build");
+        let out = bifrost_e2e::nixrun::output(Command::new(nix_build).args([
+            "--no-out-link",
+            "-E",
+            &self.expr(args, attr),
+        ]));
         if out.status.success() {
             Ok(())
         } else {
@@ -113,15 +83,106 @@ const HOSTS: &[(&str, bool)] = &[
     ("hosts/example-vm/host.json", false),
 ];
 
+/// A host file, changed by `edit`, written to `dir`.
+fn edited_host(dir: &Path, host: &str, name: &str, edit: fn(&mut Value)) -> PathBuf {
+    let mut v: Value = serde_json::from_slice(&std::fs::read(repo().join(host)).unwrap()).unwrap();
+    edit(&mut v);
+    let file = dir.join(format!("{name}.json"));
+    std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
+    file
+}
+
+/// The layout is written once (modules/lib/hardware-config.nix): the
+/// module applies it to `bifrost.settings`, `bifrost gen hardware` writes it
+/// with the settings as values. Both evaluate to the same initrd modules,
+/// LUKS device, file systems, swap and kernel, for each kind of choice.
 #[test]
 fn module_configures_what_gen_hardware_writes() {
     let Some(env) = env("module_configures_what_gen_hardware_writes") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    for (host, surface) in HOSTS {
-        let host = repo().join(host);
-        let generated = dir.path().join("hardware.nix");
+    let d = dir.path();
+    type Check = fn(&Value);
+    let cases: Vec<(PathBuf, bool, Check)> = vec![
+        (repo().join(HOSTS[0].0), true, |h| {
+            assert_eq!(h["kernelPackages"], "linux-surface-longterm");
+            assert_eq!(h["surfaceKernel"], "longterm");
+            assert_eq!(h["kernelParams"], json!(["mem_sleep_default=deep"]));
+            assert_eq!(h["kernelModules"][0], "surface_aggregator");
+            assert_eq!(
+                h["luks"]["cryptroot"]["device"],
+                "/dev/disk/by-partlabel/pool"
+            );
+            assert_eq!(h["luks"]["cryptroot"]["allowDiscards"], true);
+            assert_eq!(
+                h["fileSystems"]["/home"]["options"],
+                json!(["subvol=@home", "compress=zstd", "noatime"])
+            );
+            assert_eq!(h["fileSystems"]["/home"]["device"], "/dev/mapper/cryptroot");
+            assert_eq!(
+                h["fileSystems"]["/boot/efi"]["options"],
+                json!(["fmask=0077", "dmask=0077"])
+            );
+            assert_eq!(h["swapDevices"], json!([]));
+        }),
+        (repo().join(HOSTS[1].0), false, |h| {
+            assert_eq!(
+                h["swapDevices"],
+                json!([{"device": "/swap/swapfile", "size": 1024}])
+            );
+            assert_eq!(
+                h["fileSystems"]["/swap"]["options"],
+                json!(["subvol=@swap", "noatime"])
+            );
+            assert_eq!(h["surfaceKernel"], Value::Null);
+        }),
+        (
+            edited_host(d, HOSTS[0].0, "surface-nixpkgs-kernel", |v| {
+                v["kernel"]["source"] = json!("nixos-default");
+                v["kernel"]["params"] = json!(["quiet"]);
+            }),
+            true,
+            |h| {
+                assert_eq!(h["kernelPackages"], "linux-default");
+                assert_eq!(
+                    h["kernelParams"],
+                    json!(["quiet", "mem_sleep_default=deep"])
+                );
+            },
+        ),
+        (
+            edited_host(d, HOSTS[0].0, "surface-latest", |v| {
+                v["kernel"]["source"] = json!("nixos-latest");
+                v["kernel"]["surfaceVersion"] = json!("stable");
+            }),
+            true,
+            |h| {
+                assert_eq!(h["kernelPackages"], "linux-latest");
+                assert_eq!(h["surfaceKernel"], "stable");
+            },
+        ),
+        (
+            edited_host(d, HOSTS[1].0, "vm-zram", |v| {
+                v["storage"]["swap"] = json!({"kind": "zram", "sizeMib": 4096});
+                v["hardware"]["extraInitrdModules"] = json!(["nvme", "virtio_blk"]);
+            }),
+            false,
+            |h| {
+                assert_eq!(
+                    h["zram"],
+                    json!({"enable": true, "memoryMax": 4294967296u64})
+                );
+                assert_eq!(h["swapDevices"], json!([]));
+                assert!(h["fileSystems"].get("/swap").is_none());
+                let m = h["availableKernelModules"].as_array().unwrap();
+                assert_eq!(m.iter().filter(|x| *x == "nvme").count(), 1);
+                assert!(m.contains(&json!("virtio_blk")));
+            },
+        ),
+    ];
+    for (host, surface, check) in cases {
+        let generated = d.join("hardware.nix");
         let st = Command::new(bifrost_bin())
             .args(["gen", "hardware"])
             .arg(&host)
@@ -130,7 +191,7 @@ fn module_configures_what_gen_hardware_writes() {
             .status()
             .unwrap();
         assert!(st.success());
-        let from_module = env.eval_settings(&host, *surface, "hardware").unwrap();
+        let from_module = env.eval_settings(&host, surface, "hardware").unwrap();
         let from_file = env
             .eval(
                 &format!(
@@ -141,8 +202,9 @@ fn module_configures_what_gen_hardware_writes() {
             )
             .unwrap();
         assert_eq!(from_module, from_file, "{}", host.display());
+        check(&from_module);
         assert_eq!(
-            env.eval_settings(&host, *surface, "failedAssertions")
+            env.eval_settings(&host, surface, "failedAssertions")
                 .unwrap(),
             json!([]),
             "{}",

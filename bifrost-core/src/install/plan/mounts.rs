@@ -78,7 +78,7 @@ pub(super) fn steps(l: &Layout) -> Result<Vec<Step>, PlanError> {
         "mount-esp",
         format!("Mount the ESP {} at {esp_at}", l.esp_device),
         "vfat",
-        &crate::hardware::render::ESP_OPTIONS.join(","),
+        &crate::hardware::layout::ESP_OPTIONS.join(","),
         &l.esp_device,
         esp_at,
     ));
