@@ -63,20 +63,21 @@
   };
   # Each file of tests/run.sh's PKG table (Debian's path) and the variable
   # that names its counterpart here.
-  files = {
-    "/usr/share/OVMF/OVMF_CODE_4M.fd" = "BIFROST_OVMF_CODE";
-    "/usr/share/refind/refind/refind_x64.efi" = "BIFROST_REFIND_DIR";
-    "/bin/busybox" = "BIFROST_BUSYBOX";
-    "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd" = "BIFROST_OVMF_SECBOOT_CODE";
-    "/usr/lib/shim/shimx64.efi.signed" = "BIFROST_SHIM";
-    "/usr/lib/shim/shimx64.efi" = "BIFROST_SHIM_UNSIGNED_DIR";
-    "/usr/lib/systemd/systemd-cryptsetup" = "BIFROST_SYSTEMD_CRYPTSETUP";
-    "/usr/lib/x86_64-linux-gnu/cryptsetup/libcryptsetup-token-systemd-tpm2.so" = "BIFROST_CRYPTSETUP_TPM2_TOKEN";
-    "/usr/lib/x86_64-linux-gnu/libtss2-esys.so.0" = "BIFROST_TSS2_LIB_DIR";
-    "/usr/lib/x86_64-linux-gnu/libtss2-rc.so.0" = "BIFROST_TSS2_LIB_DIR";
-    "/usr/lib/x86_64-linux-gnu/libtss2-mu.so.0" = "BIFROST_TSS2_LIB_DIR";
-    "/usr/lib/x86_64-linux-gnu/libtss2-tcti-device.so.0" = "BIFROST_TSS2_LIB_DIR";
-  };
+  files =
+    {
+      "/usr/share/OVMF/OVMF_CODE_4M.fd" = "BIFROST_OVMF_CODE";
+      "/usr/share/refind/refind/refind_x64.efi" = "BIFROST_REFIND_DIR";
+      "/bin/busybox" = "BIFROST_BUSYBOX";
+      "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd" = "BIFROST_OVMF_SECBOOT_CODE";
+      "/usr/lib/shim/shimx64.efi.signed" = "BIFROST_SHIM";
+      "/usr/lib/shim/shimx64.efi" = "BIFROST_SHIM_UNSIGNED_DIR";
+      "/usr/lib/systemd/systemd-cryptsetup" = "BIFROST_SYSTEMD_CRYPTSETUP";
+      "/usr/lib/x86_64-linux-gnu/cryptsetup/libcryptsetup-token-systemd-tpm2.so" = "BIFROST_CRYPTSETUP_TPM2_TOKEN";
+    }
+    # The TPM2 software stack's libraries: one folder holds them all.
+    // pkgs.lib.genAttrs
+    (map (l: "/usr/lib/x86_64-linux-gnu/libtss2-${l}.so.0") ["esys" "rc" "mu" "tcti-device"])
+    (_: "BIFROST_TSS2_LIB_DIR");
 in
   pkgs.mkShell {
     packages =

@@ -132,6 +132,17 @@ pub fn tree_hash(dir: &Path) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A stand-in for rEFInd at `dir/refind/refind_x64.efi`, with the ext4
+/// driver the Kinoite side needs in `drivers_x64/` beside it (as Debian's
+/// refind package lays them out); returns the loader's path.
+pub fn fake_refind(dir: &Path) -> PathBuf {
+    let refind = dir.join("refind/refind_x64.efi");
+    std::fs::create_dir_all(dir.join("refind/drivers_x64")).unwrap();
+    std::fs::write(&refind, b"MZ fake refind").unwrap();
+    std::fs::write(dir.join("refind/drivers_x64/ext4_x64.efi"), b"MZ ext4").unwrap();
+    refind
+}
+
 /// Run `bifrost` with `args`; returns (success, stdout, stderr).
 pub fn bifrost(args: &[&str]) -> (bool, String, String) {
     let out = std::process::Command::new(crate::bifrost_bin())

@@ -247,9 +247,12 @@ fn newest_boot_kernel() -> Option<PathBuf> {
     kernels.pop()
 }
 
+pub mod dualboot;
+pub mod esp_install;
 pub mod fakenix;
 pub mod guest;
 pub mod image;
 pub mod initrd;
+pub mod nixeval;
 pub mod nixrun;
 pub mod qemu;

@@ -50,19 +50,10 @@ impl QemuBuilder {
     }
 
     /// UEFI firmware: OVMF code read-only, a private copy of the variables.
-    pub fn uefi(mut self, ovmf_code: &Path, ovmf_vars: &Path) -> Self {
+    pub fn uefi(self, ovmf_code: &Path, ovmf_vars: &Path) -> Self {
         let vars = self.dir.path().join("OVMF_VARS.fd");
         std::fs::copy(ovmf_vars, &vars).expect("copy OVMF vars");
-        self.args.extend([
-            "-drive".into(),
-            format!(
-                "if=pflash,format=raw,readonly=on,file={}",
-                ovmf_code.display()
-            ),
-            "-drive".into(),
-            format!("if=pflash,format=raw,file={}", vars.display()),
-        ]);
-        self
+        self.uefi_vars(ovmf_code, &vars)
     }
 
     /// UEFI firmware with `vars` as the variable store itself (not a copy), so

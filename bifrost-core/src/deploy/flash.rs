@@ -26,6 +26,7 @@ pub mod job;
 use super::blockdev::Target;
 use crate::fsutil::io_err;
 use camino::{Utf8Path, Utf8PathBuf};
+use rustix::fs::Advice;
 use serde::Serialize;
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -369,16 +370,10 @@ fn digest(b: &[u8]) -> [u8; 32] {
     *blake3::hash(b).as_bytes()
 }
 
-fn fadvise(f: &File, r: Range, advice: libc::c_int) {
-    // SAFETY: advisory syscall on our own descriptor; no memory involved.
-    unsafe {
-        libc::posix_fadvise(
-            f.as_raw_fd(),
-            r.start as libc::off_t,
-            r.len() as libc::off_t,
-            advice,
-        )
-    };
+/// Advice to the kernel about `r` of `f`: a refusal only costs speed.
+fn fadvise(f: &File, r: Range, advice: Advice) {
+    // A length of 0 (None) would mean "to the end of the file", as in posix_fadvise(2).
+    let _ = rustix::fs::fadvise(f, r.start, std::num::NonZeroU64::new(r.len()), advice);
 }
 
 /// Chunks as a reader thread delivers them.
@@ -404,7 +399,7 @@ fn reader<'s>(
             // Keep about READAHEAD bytes requested beyond this chunk.
             while ahead < chunks.len() && chunks[ahead].start < c.start + READAHEAD {
                 if ahead > i || i == 0 {
-                    fadvise(file, chunks[ahead], libc::POSIX_FADV_WILLNEED);
+                    fadvise(file, chunks[ahead], Advice::WillNeed);
                 }
                 ahead += 1;
             }
@@ -473,7 +468,7 @@ pub fn flash(
             start: 0,
             end: map.size,
         },
-        libc::POSIX_FADV_SEQUENTIAL,
+        Advice::Sequential,
     );
 
     let mut done = 0u64;
@@ -528,8 +523,8 @@ pub fn flash(
                     }
                     for (c, _) in &batch {
                         wait_written(dst, *c);
-                        fadvise(rd, *c, libc::POSIX_FADV_DONTNEED);
-                        fadvise(rd, *c, libc::POSIX_FADV_WILLNEED);
+                        fadvise(rd, *c, Advice::DontNeed);
+                        fadvise(rd, *c, Advice::WillNeed);
                     }
                     for (c, want) in &batch {
                         buf.resize(c.len() as usize, 0);
@@ -644,15 +639,26 @@ pub fn flash(
 
 /// Wait until `r` of `f` is written to the device (starting it if needed).
 fn wait_written(f: &File, r: Range) {
+    sync_range(
+        f,
+        r,
+        libc::SYNC_FILE_RANGE_WAIT_BEFORE
+            | libc::SYNC_FILE_RANGE_WRITE
+            | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+    );
+}
+
+/// `sync_file_range(2)` on `r` of `f` (rustix has no wrapper for it). Its
+/// result is not needed: a range that failed to write shows up in the final
+/// fsync and in verification.
+fn sync_range(f: &File, r: Range, flags: libc::c_uint) {
     // SAFETY: syscall on our own descriptor; no memory involved.
     unsafe {
         libc::sync_file_range(
             f.as_raw_fd(),
             r.start as libc::off_t,
             r.len() as libc::off_t,
-            libc::SYNC_FILE_RANGE_WAIT_BEFORE
-                | libc::SYNC_FILE_RANGE_WRITE
-                | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+            flags,
         )
     };
 }
@@ -681,15 +687,7 @@ fn first_difference(
 /// Start writing `r` back to the device now, without waiting, so the final
 /// fsync has little left to do and the device never idles.
 fn start_writeback(f: &File, r: Range) {
-    // SAFETY: advisory syscall on our own descriptor; no memory involved.
-    unsafe {
-        libc::sync_file_range(
-            f.as_raw_fd(),
-            r.start as libc::off_t,
-            r.len() as libc::off_t,
-            libc::SYNC_FILE_RANGE_WRITE,
-        )
-    };
+    sync_range(f, r, libc::SYNC_FILE_RANGE_WRITE);
 }
 
 /// Verify that `target` reads back exactly as `image` (standalone: the
@@ -750,7 +748,7 @@ fn verify_with(
             start: 0,
             end: map.size,
         },
-        libc::POSIX_FADV_DONTNEED,
+        Advice::DontNeed,
     );
     let holes = map.holes();
     let total = map.mapped() + holes.iter().map(Range::len).sum::<u64>();
@@ -912,6 +910,23 @@ mod tests {
         p
     }
 
+    /// Flash `img` onto the file `out`, verifying, as `bifrost flash` does by default.
+    fn flash_file(
+        img: &Utf8Path,
+        out: &Utf8Path,
+        flag: &AtomicBool,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Report, FlashError> {
+        let target = Target::File {
+            path: out.to_owned(),
+        };
+        let opts = Options {
+            verify: true,
+            ..Options::default()
+        };
+        flash(img, &target, opts, flag, progress)
+    }
+
     fn tmp() -> (tempfile::TempDir, Utf8PathBuf) {
         let d = tempfile::tempdir().unwrap();
         let p = Utf8PathBuf::from_path_buf(d.path().to_path_buf()).unwrap();
@@ -984,20 +999,9 @@ mod tests {
         let mut stale = File::create(&out).unwrap();
         stale.write_all(&vec![0xAA; 40 * mib as usize]).unwrap();
         drop(stale);
-        let target = Target::File { path: out.clone() };
         let flag = AtomicBool::new(false);
         let mut last = None;
-        let r = flash(
-            &img,
-            &target,
-            Options {
-                verify: true,
-                ..Options::default()
-            },
-            &flag,
-            &mut |p| last = Some(p),
-        )
-        .unwrap();
+        let r = flash_file(&img, &out, &flag, &mut |p| last = Some(p)).unwrap();
         assert!(r.verified);
         assert_eq!(std::fs::read(&img).unwrap(), std::fs::read(&out).unwrap());
         assert_eq!(last.unwrap().phase, Phase::Verify);
@@ -1030,19 +1034,7 @@ mod tests {
         let (_d, dir) = tmp();
         let img = sparse(&dir, 16 << 20, &[(0, &[1u8; 4096])]);
         let flag = AtomicBool::new(true);
-        let e = flash(
-            &img,
-            &Target::File {
-                path: dir.join("o"),
-            },
-            Options {
-                verify: true,
-                ..Options::default()
-            },
-            &flag,
-            &mut |_| {},
-        )
-        .unwrap_err();
+        let e = flash_file(&img, &dir.join("o"), &flag, &mut |_| {}).unwrap_err();
         assert!(e.to_string().contains("INCOMPLETE"), "{e}");
     }
 
@@ -1051,35 +1043,11 @@ mod tests {
         let (_d, dir) = tmp();
         let img = sparse(&dir, 1 << 20, &[(0, b"data")]);
         let flag = AtomicBool::new(false);
-        let same = Target::File { path: img.clone() };
-        let e = flash(
-            &img,
-            &same,
-            Options {
-                verify: true,
-                ..Options::default()
-            },
-            &flag,
-            &mut |_| {},
-        )
-        .unwrap_err();
+        let e = flash_file(&img, &img, &flag, &mut |_| {}).unwrap_err();
         assert!(matches!(e, FlashError::SameFile { .. }), "{e}");
         assert_eq!(&std::fs::read(&img).unwrap()[..4], b"data");
         let q = sparse(&dir, 1 << 20, &[(0, b"QFI\xfb")]);
-        let out = Target::File {
-            path: dir.join("o"),
-        };
-        let e = flash(
-            &q,
-            &out,
-            Options {
-                verify: true,
-                ..Options::default()
-            },
-            &flag,
-            &mut |_| {},
-        )
-        .unwrap_err();
+        let e = flash_file(&q, &dir.join("o"), &flag, &mut |_| {}).unwrap_err();
         assert!(e.to_string().contains("qemu-img convert"), "{e}");
     }
 

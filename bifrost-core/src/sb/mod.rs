@@ -107,43 +107,20 @@ impl KeyPair {
             // Readable by us at all (a clear message instead of openssl's).
             std::fs::File::open(p).map_err(io_err(p, "open"))?;
         }
-        let key_pub = run(
-            "openssl",
-            &[
-                "pkey",
-                "-inform",
-                "PEM",
-                "-in",
-                key.as_str(),
-                "-passin",
-                "pass:",
-                "-pubout",
-            ],
-        )
-        .map_err(|e| SbError::BadFormat {
-            what: "signing key",
-            path: key.to_string(),
-            expected: "an unencrypted PEM private key",
-            detail: short(&e),
-        })?;
-        let cert_pub = run(
-            "openssl",
-            &[
-                "x509",
-                "-inform",
-                "PEM",
-                "-in",
-                cert.as_str(),
-                "-noout",
-                "-pubkey",
-            ],
-        )
-        .map_err(|e| SbError::BadFormat {
-            what: "certificate",
-            path: cert.to_string(),
-            expected: "a PEM X.509 certificate",
-            detail: short(&e),
-        })?;
+        let key_pub = pem_public_key(
+            "pkey",
+            key,
+            &["-passin", "pass:", "-pubout"],
+            "signing key",
+            "an unencrypted PEM private key",
+        )?;
+        let cert_pub = pem_public_key(
+            "x509",
+            cert,
+            &["-noout", "-pubkey"],
+            "certificate",
+            "a PEM X.509 certificate",
+        )?;
         if key_pub.trim() != cert_pub.trim() {
             return Err(SbError::Mismatch {
                 key: key.to_string(),
@@ -173,6 +150,28 @@ impl KeyPair {
         )?;
         Ok(())
     }
+}
+
+/// The public key openssl reads from the PEM file `path`
+/// (`openssl TOOL -inform PEM -in PATH EXTRA…`); a file it cannot read is
+/// [`SbError::BadFormat`], naming `what` it should have been.
+fn pem_public_key(
+    tool: &str,
+    path: &Utf8Path,
+    extra: &[&str],
+    what: &'static str,
+    expected: &'static str,
+) -> Result<String, SbError> {
+    let args: Vec<&str> = [tool, "-inform", "PEM", "-in", path.as_str()]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    run("openssl", &args).map_err(|e| SbError::BadFormat {
+        what,
+        path: path.to_string(),
+        expected,
+        detail: short(&e),
+    })
 }
 
 /// SHA-256 fingerprint of a PEM certificate, lower-case hex without colons.

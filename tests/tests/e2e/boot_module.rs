@@ -3,20 +3,19 @@
 //! its defaults follow the host settings, the install hook runs
 //! `bifrost esp install` with them, and other boot loaders are refused.
 
-use bifrost_e2e::skip_optional;
-use std::path::{Path, PathBuf};
+use bifrost_e2e::{nixeval, skip_optional};
+use std::path::Path;
 
 fn eval(settings: &str, extra: &str) -> Option<serde_json::Value> {
-    let lib = std::env::var_os("BIFROST_NIXPKGS_LIB").map(PathBuf::from)?;
+    let lib = nixeval::nixpkgs_lib()?;
     let nix = bifrost_e2e::program("nix-instantiate")?;
     let expr = Path::new(env!("CARGO_MANIFEST_DIR")).join("nix/boot-module-eval.nix");
-    let out = bifrost_e2e::nixrun::output(
-        std::process::Command::new(nix)
-            .args(["--eval", "--strict", "--json"])
+    Some(nixeval::json(
+        nixeval::eval(&nix)
             .arg(&expr)
             .arg("--arg")
             .arg("libPath")
-            .arg(lib.join("lib"))
+            .arg(lib)
             .args([
                 "--argstr",
                 "settingsJson",
@@ -25,13 +24,7 @@ fn eval(settings: &str, extra: &str) -> Option<serde_json::Value> {
                 "extraJson",
                 extra,
             ]),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(serde_json::from_slice(&out.stdout).unwrap())
+    ))
 }
 
 const SETTINGS: &str = r#"{"boot":{"timeout":3,"maxGenerations":7,"removable":false,"textOnly":true,"esp":{"mountPoint":"/boot/efi"}},"dualBoot":{"kinoite":{"bootVolume":"kinoite-boot","entriesDir":"/loader/entries","mode":"direct"}}}"#;

@@ -5,9 +5,9 @@
 //! stand-in packages (tests/nix/flake-stub-eval.nix); `nix develop` itself
 //! needs nixpkgs and is not run here.
 
-use bifrost_e2e::{skip, skip_optional, Tools};
+use bifrost_e2e::nixeval::{self, NixLib};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Variables the tests read that are not tool locations: the dev shell has
 /// no business setting them.
@@ -75,13 +75,6 @@ fn run_sh_keys() -> BTreeSet<String> {
         .collect()
 }
 
-fn nixpkgs_lib() -> Option<PathBuf> {
-    let p = PathBuf::from(std::env::var_os("BIFROST_NIXPKGS_LIB")?);
-    [p.join("lib"), p]
-        .into_iter()
-        .find(|d| d.join("default.nix").exists())
-}
-
 #[test]
 fn the_scan_sees_the_tool_variables() {
     let vars = variables_read();
@@ -102,34 +95,19 @@ fn the_scan_sees_the_tool_variables() {
 #[test]
 fn dev_shell_sets_every_tool_variable_and_lists_run_sh_tools() {
     let test = "dev_shell_sets_every_tool_variable_and_lists_run_sh_tools";
-    let Some(nix) = Tools::find().nix_instantiate else {
-        return skip(test, "nix-instantiate (Debian package nix-bin)");
+    let Some(NixLib { nix, lib }) = NixLib::find(test) else {
+        return;
     };
-    let Some(lib) = nixpkgs_lib() else {
-        return skip_optional(
-            test,
-            "BIFROST_NIXPKGS_LIB (a checkout of nix-community/nixpkgs.lib)",
-        );
-    };
-    let out = bifrost_e2e::nixrun::duct_output(&duct::cmd!(
-        nix,
-        "--eval",
-        "--strict",
-        "--json",
-        root().join("tests/nix/flake-stub-eval.nix"),
-        "--arg",
-        "flakeDir",
-        root(),
-        "--arg",
-        "nixpkgsLib",
-        &lib
-    ));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = nixeval::json(
+        nixeval::eval(&nix)
+            .arg(root().join("tests/nix/flake-stub-eval.nix"))
+            .arg("--arg")
+            .arg("flakeDir")
+            .arg(root())
+            .arg("--arg")
+            .arg("nixpkgsLib")
+            .arg(&lib),
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let tools: BTreeSet<String> = variables_read()
         .into_iter()
         .filter(|n| !NOT_TOOLS.contains(&n.as_str()))

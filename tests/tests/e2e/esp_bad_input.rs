@@ -2,7 +2,8 @@
 //! refind.conf (`status`), broken old generations and odd Kinoite entries
 //! (`install` goes on), and an ESP too small even for one generation.
 
-use bifrost_e2e::fakenix::{bifrost, tree_hash, Boot, FakeNix};
+use bifrost_e2e::esp_install::EspInstall;
+use bifrost_e2e::fakenix::{bifrost, fake_refind, tree_hash, Boot, FakeNix};
 use std::path::{Path, PathBuf};
 
 struct Fx {
@@ -14,14 +15,7 @@ struct Fx {
 fn fx() -> Fx {
     let dir = tempfile::tempdir().unwrap();
     let nix = FakeNix::new(&dir.path().join("root"));
-    let refind = dir.path().join("refind/refind_x64.efi");
-    std::fs::create_dir_all(dir.path().join("refind/drivers_x64")).unwrap();
-    std::fs::write(&refind, b"MZ fake refind").unwrap();
-    std::fs::write(
-        dir.path().join("refind/drivers_x64/ext4_x64.efi"),
-        b"MZ ext4",
-    )
-    .unwrap();
+    let refind = fake_refind(dir.path());
     let esp = dir.path().join("esp");
     std::fs::create_dir_all(&esp).unwrap();
     Fx { dir, nix, refind }
@@ -54,20 +48,9 @@ impl Fx {
         top
     }
     fn install(&self, extra: &[&str]) -> (bool, String, String) {
-        let esp = self.esp();
-        let p = self.path("p");
-        let mut args = vec![
-            "esp",
-            "install",
-            "--esp",
-            esp.to_str().unwrap(),
-            "--refind-efi",
-            self.refind.to_str().unwrap(),
-            "--profiles",
-            p.to_str().unwrap(),
-        ];
-        args.extend(extra);
-        bifrost(&args)
+        EspInstall::new(&self.esp(), &self.path("p"), &self.refind)
+            .args(extra)
+            .run()
     }
     fn status(&self) -> (bool, String) {
         let (ok, out, err) = bifrost(&["esp", "status", "--esp", self.esp().to_str().unwrap()]);

@@ -3,7 +3,8 @@
 //! default, an older one and a specialisation chosen by key presses, each
 //! with exactly its `init=` and kernel parameters.
 
-use bifrost_e2e::fakenix::{bifrost, Boot, FakeNix};
+use bifrost_e2e::esp_install::EspInstall;
+use bifrost_e2e::fakenix::{Boot, FakeNix};
 use bifrost_e2e::{image, initrd, BootTools};
 use std::path::Path;
 
@@ -59,20 +60,7 @@ fn setup(t: &BootTools) -> Setup {
     let esp = dir.path().join("esp");
     std::fs::create_dir_all(&esp).unwrap();
     let refind = t.refind_dir.join("refind_x64.efi");
-    let (ok, out, err) = bifrost(&[
-        "esp",
-        "install",
-        "--esp",
-        esp.to_str().unwrap(),
-        "--profiles",
-        profiles.to_str().unwrap(),
-        "--refind-efi",
-        refind.to_str().unwrap(),
-        "--removable",
-        "--timeout",
-        "30",
-        "--text-only",
-    ]);
+    let (ok, out, err) = EspInstall::new(&esp, &profiles, &refind).boot_menu().run();
     assert!(ok, "install failed:\n{out}\n{err}");
     let conf = std::fs::read_to_string(esp.join("EFI/BOOT/refind.conf")).unwrap();
     assert!(esp.join("EFI/BOOT/BOOTX64.EFI").is_file(), "{conf}");

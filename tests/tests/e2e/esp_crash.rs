@@ -7,6 +7,7 @@
 //! `BIFROST_CRASH_SEED` to replay a sequence. The same for `bifrost esp
 //! refresh-kinoite`, switching the Kinoite entries between two sets.
 
+use bifrost_e2e::esp_install::EspInstall;
 use bifrost_e2e::fakenix::{bifrost, Boot, FakeNix};
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
@@ -143,20 +144,8 @@ fn crash_test(default_runs: usize, signed_kernel: Option<std::path::PathBuf>) {
             keys.join("mok.crt").display().to_string(),
         ];
     }
-    let args = |profiles: &std::path::Path| {
-        let mut v = vec![
-            "esp".to_string(),
-            "install".into(),
-            "--esp".into(),
-            esp.display().to_string(),
-            "--profiles".into(),
-            profiles.display().to_string(),
-            "--refind-efi".into(),
-            refind.display().to_string(),
-        ];
-        v.extend(sign_args.iter().cloned());
-        v
-    };
+    let args =
+        |profiles: &std::path::Path| EspInstall::new(&esp, profiles, &refind).args(&sign_args);
     let status = || {
         let (ok, out, err) = bifrost(&["esp", "status", "--esp", esp.to_str().unwrap(), "--json"]);
         assert!(ok, "status found problems:\n{out}\n{err}");
@@ -166,8 +155,8 @@ fn crash_test(default_runs: usize, signed_kernel: Option<std::path::PathBuf>) {
 
     // A full switch, timed, so kills land across the whole run.
     let t0 = Instant::now();
-    let out = std::process::Command::new(bifrost_e2e::bifrost_bin())
-        .args(args(&sets[0].0))
+    let out = args(&sets[0].0)
+        .command()
         .env("TMPDIR", &tmp)
         .output()
         .unwrap();
@@ -183,8 +172,8 @@ fn crash_test(default_runs: usize, signed_kernel: Option<std::path::PathBuf>) {
     for run in 0..runs {
         let (profiles, _) = &sets[(run + 1) % 2];
         let delay = window.delay(&mut rng);
-        let mut child = std::process::Command::new(bifrost_e2e::bifrost_bin())
-            .args(args(profiles))
+        let mut child = args(profiles)
+            .command()
             .env("TMPDIR", &tmp)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -210,12 +199,7 @@ fn crash_test(default_runs: usize, signed_kernel: Option<std::path::PathBuf>) {
     );
 
     // A clean run afterwards leaves no temp files behind.
-    let (ok, out, err) = bifrost(
-        &args(&sets[1].0)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let (ok, out, err) = args(&sets[1].0).run();
     assert!(ok, "{out}{err}");
     status();
     let leftovers: Vec<_> = std::fs::read_dir(esp.join("EFI/nixos"))
@@ -296,22 +280,11 @@ fn refresh_kinoite_killed_at_random_moments_leaves_a_consistent_esp() {
     }
     let esp = dir.path().join("esp");
     std::fs::create_dir_all(&esp).unwrap();
-    let (ok, out, err) = bifrost(&[
-        "esp",
-        "install",
-        "--esp",
-        esp.to_str().unwrap(),
-        "--profiles",
-        profiles.to_str().unwrap(),
-        "--refind-efi",
-        refind.to_str().unwrap(),
-        "--kinoite-mode",
-        "direct",
-        "--kinoite-entries",
-        sets[0].0.to_str().unwrap(),
-        "--kinoite-volume",
-        "KB",
-    ]);
+    let (ok, out, err) = EspInstall::new(&esp, &profiles, &refind)
+        .args(["--kinoite-mode", "direct"])
+        .path("--kinoite-entries", &sets[0].0)
+        .args(["--kinoite-volume", "KB"])
+        .run();
     assert!(ok, "{out}{err}");
     let conf_path = esp.join("EFI/refind/refind.conf");
     let nixos_part = |conf: &str| -> String {

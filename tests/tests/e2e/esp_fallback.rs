@@ -3,15 +3,14 @@
 //! Fedora's bootupd; bifrost refuses to replace it unless forced, and
 //! changes nothing on the ESP when it refuses.
 
-use bifrost_e2e::fakenix::{bifrost, tree_hash, Boot, FakeNix};
+use bifrost_e2e::esp_install::EspInstall;
+use bifrost_e2e::fakenix::{fake_refind, tree_hash, Boot, FakeNix};
 
 #[test]
 fn removable_refuses_another_systems_fallback_loader() {
     let dir = tempfile::tempdir().unwrap();
     let nix = FakeNix::new(&dir.path().join("root"));
-    let refind = dir.path().join("refind/refind_x64.efi");
-    std::fs::create_dir_all(refind.parent().unwrap()).unwrap();
-    std::fs::write(&refind, b"MZ fake refind").unwrap();
+    let refind = fake_refind(dir.path());
     let k = nix.store_file("linux-6.6", "bzImage", b"kernel");
     let i = nix.store_file("initrd-6.6", "initrd", b"initrd");
     let top = nix.toplevel(
@@ -37,20 +36,7 @@ fn removable_refuses_another_systems_fallback_loader() {
     std::fs::write(esp.join("EFI/fedora/shimx64.efi"), b"MZ fedora shim").unwrap();
     let before = tree_hash(&esp);
 
-    let install = |extra: &[&str]| {
-        let mut args = vec![
-            "esp",
-            "install",
-            "--esp",
-            esp.to_str().unwrap(),
-            "--profiles",
-            profiles.to_str().unwrap(),
-            "--refind-efi",
-            refind.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        bifrost(&args)
-    };
+    let install = |extra: &[&str]| EspInstall::new(&esp, &profiles, &refind).args(extra).run();
 
     let (ok, out, err) = install(&["--removable"]);
     assert!(!ok, "replaced Fedora's shim:\n{out}\n{err}");

@@ -2,7 +2,8 @@
 //! lead out of it, state lines naming paths outside it, and two runs at once
 //! (issue 13, items 2 and 4).
 
-use bifrost_e2e::fakenix::{bifrost, tree_hash, Boot, FakeNix};
+use bifrost_e2e::esp_install::EspInstall;
+use bifrost_e2e::fakenix::{bifrost, fake_refind, tree_hash, Boot, FakeNix};
 use std::path::{Path, PathBuf};
 
 struct Fx {
@@ -14,9 +15,7 @@ struct Fx {
 fn fx() -> Fx {
     let dir = tempfile::tempdir().unwrap();
     let nix = FakeNix::new(&dir.path().join("root"));
-    let refind = dir.path().join("refind/refind_x64.efi");
-    std::fs::create_dir_all(dir.path().join("refind/drivers_x64")).unwrap();
-    std::fs::write(&refind, b"MZ fake refind").unwrap();
+    let refind = fake_refind(dir.path());
     Fx { dir, nix, refind }
 }
 
@@ -44,22 +43,11 @@ impl Fx {
         );
         self.nix.link(&self.path("profiles"), n, &top);
     }
-    fn install_args(&self, esp: &Path, extra: &[&str]) -> Vec<String> {
-        let mut a: Vec<String> = ["esp", "install", "--esp"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        a.push(esp.to_str().unwrap().into());
-        a.push("--refind-efi".into());
-        a.push(self.refind.to_str().unwrap().into());
-        a.push("--profiles".into());
-        a.push(self.path("profiles").to_str().unwrap().into());
-        a.extend(extra.iter().map(|s| s.to_string()));
-        a
+    fn install_args(&self, esp: &Path, extra: &[&str]) -> EspInstall {
+        EspInstall::new(esp, &self.path("profiles"), &self.refind).args(extra)
     }
     fn install(&self, esp: &Path, extra: &[&str]) -> (bool, String, String) {
-        let a = self.install_args(esp, extra);
-        bifrost(&a.iter().map(String::as_str).collect::<Vec<_>>())
+        self.install_args(esp, extra).run()
     }
 }
 
@@ -175,8 +163,9 @@ fn a_second_install_waits_for_the_first() {
     f.generation(1);
     let held = hold_lock(&esp);
 
-    let mut child = std::process::Command::new(bifrost_e2e::bifrost_bin())
-        .args(f.install_args(&esp, &[]))
+    let mut child = f
+        .install_args(&esp, &[])
+        .command()
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -209,8 +198,8 @@ fn concurrent_installs_leave_a_consistent_esp() {
     }
     for round in 0..25 {
         let spawn = |extra: &[&str]| {
-            std::process::Command::new(bifrost_e2e::bifrost_bin())
-                .args(f.install_args(&esp, extra))
+            f.install_args(&esp, extra)
+                .command()
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::piped())
                 .spawn()

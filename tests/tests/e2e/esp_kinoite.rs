@@ -13,68 +13,14 @@
 //!   with its new `ostree=` argument, and the NixOS side of the ESP is byte
 //!   for byte what it was.
 
+use bifrost_e2e::esp_install::EspInstall;
 use bifrost_e2e::fakenix::{bifrost, Boot, FakeNix};
-use bifrost_e2e::{image, initrd, BootTools};
+use bifrost_e2e::{dualboot, initrd, BootTools};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// One NixOS generation in `dir/profiles`; returns the profiles folder.
-fn one_generation(t: &BootTools, dir: &Path, rd: &Path) -> PathBuf {
-    let nix = FakeNix::new(&dir.join("root"));
-    let k = nix.store_copy("linux-6.1.0", "bzImage", &t.kernel);
-    let i = nix.store_copy("initrd-6.1.0", "initrd", rd);
-    let top = nix.toplevel(
-        "nixos-system-1",
-        &Boot {
-            label: "NixOS 26.05".into(),
-            kernel: k,
-            initrd: i,
-            params: vec!["console=ttyS0".into(), "side=nixos".into()],
-        },
-        &[],
-    );
-    let profiles = dir.join("profiles");
-    nix.link(&profiles, 1, &top);
-    profiles
-}
-
-fn install_args<'a>(esp: &'a str, profiles: &'a str, refind: &'a str) -> Vec<&'a str> {
-    vec![
-        "esp",
-        "install",
-        "--esp",
-        esp,
-        "--profiles",
-        profiles,
-        "--refind-efi",
-        refind,
-        "--removable",
-        "--timeout",
-        "30",
-        "--text-only",
-    ]
-}
-
-fn boot_disk(dir: &Path, esp: &Path, kinoite_boot: Option<&Path>) -> PathBuf {
-    let esp_img = dir.join("esp.img");
-    image::fat_image(esp, &esp_img, 64, "ESP");
-    let mut parts = vec![image::Partition {
-        image: &esp_img,
-        type_code: "ef00",
-        name: "ESP",
-    }];
-    let ext4 = dir.join("kinoite.img");
-    if let Some(k) = kinoite_boot {
-        image::ext4_image(k, &ext4, 64, "KINOITEBOOT");
-        parts.push(image::Partition {
-            image: &ext4,
-            type_code: "8300",
-            name: "kinoite-boot",
-        });
-    }
-    let disk = dir.join("disk.img");
-    image::gpt_disk(&disk, &parts);
-    disk
+fn install_args(esp: &Path, profiles: &Path, refind: &Path) -> EspInstall {
+    EspInstall::new(esp, profiles, refind).boot_menu()
 }
 
 #[test]
@@ -85,19 +31,14 @@ fn chainload_entry_starts_fedoras_shim() {
     let dir = tempfile::tempdir().unwrap();
     let rd = dir.path().join("initrd");
     initrd::Initrd::new(&t.busybox, initrd::PRINT_CMDLINE_INIT).write(&rd);
-    let profiles = one_generation(&t, dir.path(), &rd);
+    let profiles = dualboot::nixos_generation(dir.path(), &t.kernel, &rd);
     let esp = dir.path().join("esp");
     std::fs::create_dir_all(&esp).unwrap();
     let refind = t.refind_dir.join("refind_x64.efi");
-    let mut args = install_args(
-        esp.to_str().unwrap(),
-        profiles.to_str().unwrap(),
-        refind.to_str().unwrap(),
-    );
-    args.extend(["--kinoite-mode", "chainload"]);
+    let args = install_args(&esp, &profiles, &refind).args(["--kinoite-mode", "chainload"]);
 
     // No Fedora loader on the ESP: refused, with what to do, nothing written.
-    let (ok, out, err) = bifrost(&args);
+    let (ok, out, err) = args.run();
     assert!(!ok, "installed without Fedora's loader:\n{out}");
     assert!(
         err.contains("EFI/fedora/shimx64.efi") && err.contains("bootupctl update"),
@@ -116,7 +57,7 @@ fn chainload_entry_starts_fedoras_shim() {
         "timeout 1\nscanfor manual\ntextonly\nmenuentry \"stand-in shim\" {\n  loader /EFI/fedora/kernel\n  initrd /EFI/fedora/initrd\n  options \"console=ttyS0 started-by=fedora-shim\"\n}\n",
     )
     .unwrap();
-    let (ok, out, err) = bifrost(&args);
+    let (ok, out, err) = args.run();
     assert!(ok, "install failed:\n{out}\n{err}");
     let conf = std::fs::read_to_string(esp.join("EFI/BOOT/refind.conf")).unwrap();
     assert!(conf.contains("loader /EFI/fedora/shimx64.efi"), "{conf}");
@@ -131,7 +72,7 @@ fn chainload_entry_starts_fedoras_shim() {
         "{out}"
     );
 
-    let disk = boot_disk(dir.path(), &esp, None);
+    let disk = dualboot::boot_disk(dir.path(), &esp, None);
     assert_eq!(
         t.boot_menu(&disk, &["down", "ret"]),
         "console=ttyS0 started-by=fedora-shim"
@@ -227,7 +168,7 @@ fn direct_entries_follow_an_ostree_update() {
     let dir = tempfile::tempdir().unwrap();
     let rd = dir.path().join("initrd");
     initrd::Initrd::new(&t.busybox, initrd::PRINT_CMDLINE_INIT).write(&rd);
-    let profiles = one_generation(&t, dir.path(), &rd);
+    let profiles = dualboot::nixos_generation(dir.path(), &t.kernel, &rd);
 
     // Kinoite's /boot at boot version 0: deployment b booted, a its rollback.
     let kboot = dir.path().join("kinoite-boot");
@@ -249,20 +190,11 @@ fn direct_entries_follow_an_ostree_update() {
     let esp = dir.path().join("esp");
     std::fs::create_dir_all(&esp).unwrap();
     let refind = t.refind_dir.join("refind_x64.efi");
-    let mut args = install_args(
-        esp.to_str().unwrap(),
-        profiles.to_str().unwrap(),
-        refind.to_str().unwrap(),
-    );
-    args.extend([
-        "--kinoite-mode",
-        "direct",
-        "--kinoite-entries",
-        entries.to_str().unwrap(),
-        "--kinoite-volume",
-        "KINOITEBOOT",
-    ]);
-    let (ok, out, err) = bifrost(&args);
+    let args = install_args(&esp, &profiles, &refind)
+        .args(["--kinoite-mode", "direct"])
+        .path("--kinoite-entries", &entries)
+        .args(["--kinoite-volume", "KINOITEBOOT"]);
+    let (ok, out, err) = args.run();
     assert!(ok, "install failed:\n{out}\n{err}");
     let conf_path = esp.join("EFI/BOOT/refind.conf");
     let before_conf = std::fs::read_to_string(&conf_path).unwrap();
@@ -333,7 +265,7 @@ fn direct_entries_follow_an_ostree_update() {
     assert_eq!(nixos_part(&after_conf), nixos_part(&before_conf));
     assert!(!after_conf.contains("aaa111"), "{after_conf}");
 
-    let disk = boot_disk(dir.path(), &esp, Some(&kboot));
+    let disk = dualboot::boot_disk(dir.path(), &esp, Some(&kboot));
     assert_eq!(
         t.boot_menu(&disk, &["down", "ret"]),
         "console=ttyS0 root=UUID=1234 rw ostree=/ostree/boot.1/fedora/ccc333/0 side=kinoite"
@@ -386,17 +318,11 @@ fn install_and_refresh_wait_for_the_esp_lock() {
     let esp = dir.path().join("esp");
     std::fs::create_dir_all(&esp).unwrap();
     let install = || {
-        let mut c = std::process::Command::new(bifrost_e2e::bifrost_bin());
-        c.args(["esp", "install", "--esp"])
-            .arg(&esp)
-            .arg("--profiles")
-            .arg(&profiles)
-            .arg("--refind-efi")
-            .arg(&refind)
-            .args(["--kinoite-mode", "direct", "--kinoite-entries"])
-            .arg(&entries[0])
-            .args(["--kinoite-volume", "KB"]);
-        c
+        EspInstall::new(&esp, &profiles, &refind)
+            .args(["--kinoite-mode", "direct"])
+            .path("--kinoite-entries", &entries[0])
+            .args(["--kinoite-volume", "KB"])
+            .command()
     };
     let out = install().output().unwrap();
     assert!(

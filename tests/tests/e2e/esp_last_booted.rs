@@ -4,7 +4,8 @@
 //! `use_nvram false` keeps rEFInd's `PreviousBoot` in `EFI/BOOT/vars/` on the
 //! ESP image, which outlives each VM (OVMF's variables are fresh every boot here).
 
-use bifrost_e2e::fakenix::{bifrost, Boot, FakeNix};
+use bifrost_e2e::esp_install::EspInstall;
+use bifrost_e2e::fakenix::{Boot, FakeNix};
 use bifrost_e2e::{image, initrd, BootTools};
 
 #[test]
@@ -38,24 +39,11 @@ fn refind_starts_the_entry_booted_last() {
     std::fs::create_dir_all(&esp).unwrap();
     let extra = dir.path().join("extra.conf");
     std::fs::write(&extra, "use_nvram false\n").unwrap();
-    let (ok, out, err) = bifrost(&[
-        "esp",
-        "install",
-        "--esp",
-        esp.to_str().unwrap(),
-        "--profiles",
-        profiles.to_str().unwrap(),
-        "--refind-efi",
-        t.refind_dir.join("refind_x64.efi").to_str().unwrap(),
-        "--removable",
-        "--timeout",
-        "3",
-        "--text-only",
-        "--default-entry",
-        "last-booted",
-        "--extra-config",
-        extra.to_str().unwrap(),
-    ]);
+    let (ok, out, err) = EspInstall::new(&esp, &profiles, &t.refind_dir.join("refind_x64.efi"))
+        .args(["--removable", "--timeout", "3", "--text-only"])
+        .args(["--default-entry", "last-booted"])
+        .path("--extra-config", &extra)
+        .run();
     assert!(ok, "install failed:\n{out}\n{err}");
     let conf = std::fs::read_to_string(esp.join("EFI/BOOT/refind.conf")).unwrap();
     assert!(

@@ -2,7 +2,8 @@
 //! limits and garbage collection, dry runs, bad input leaving the ESP
 //! untouched, and a size-limited tmpfs ESP that is too small.
 
-use bifrost_e2e::fakenix::{bifrost, tree_hash, Boot, FakeNix};
+use bifrost_e2e::esp_install::EspInstall;
+use bifrost_e2e::fakenix::{bifrost, fake_refind, tree_hash, Boot, FakeNix};
 use std::path::{Path, PathBuf};
 
 struct Fx {
@@ -14,15 +15,7 @@ struct Fx {
 fn fx() -> Fx {
     let dir = tempfile::tempdir().unwrap();
     let nix = FakeNix::new(&dir.path().join("root"));
-    // A stand-in for refind_x64.efi with a drivers_x64/ folder beside it.
-    let refind = dir.path().join("refind/refind_x64.efi");
-    std::fs::create_dir_all(dir.path().join("refind/drivers_x64")).unwrap();
-    std::fs::write(&refind, b"MZ fake refind").unwrap();
-    std::fs::write(
-        dir.path().join("refind/drivers_x64/ext4_x64.efi"),
-        b"MZ ext4",
-    )
-    .unwrap();
+    let refind = fake_refind(dir.path());
     Fx { dir, nix, refind }
 }
 
@@ -57,18 +50,9 @@ impl Fx {
         top
     }
     fn install(&self, esp: &Path, profiles: &str, extra: &[&str]) -> (bool, String, String) {
-        let mut args = vec![
-            "esp",
-            "install",
-            "--esp",
-            esp.to_str().unwrap(),
-            "--refind-efi",
-            self.refind.to_str().unwrap(),
-        ];
-        let p = self.path(profiles);
-        args.extend(["--profiles", p.to_str().unwrap()]);
-        args.extend(extra);
-        bifrost(&args)
+        EspInstall::new(esp, &self.path(profiles), &self.refind)
+            .args(extra)
+            .run()
     }
 }
 
@@ -314,30 +298,13 @@ fn install_reads_a_target_root() {
     std::fs::write(&refind, b"MZ fake refind").unwrap();
     let esp = dir.path().join("esp");
     std::fs::create_dir_all(&esp).unwrap();
-    let args = |root: bool| {
-        let mut a = vec![
-            "esp".to_string(),
-            "install".into(),
-            "--esp".into(),
-            esp.display().to_string(),
-            "--profiles".into(),
-            profiles.display().to_string(),
-            "--refind-efi".into(),
-            refind.display().to_string(),
-        ];
-        if root {
-            a.extend(["--root".into(), target.display().to_string()]);
-        }
-        a
-    };
+    let install = EspInstall::new(&esp, &profiles, &refind);
 
-    let without: Vec<String> = args(false);
-    let (ok, _, err) = bifrost(&without.iter().map(String::as_str).collect::<Vec<_>>());
+    let (ok, _, err) = install.run();
     assert!(!ok, "the dangling link must be refused without --root");
     assert!(err.contains("dangling"), "{err}");
 
-    let with: Vec<String> = args(true);
-    let (ok, out, err) = bifrost(&with.iter().map(String::as_str).collect::<Vec<_>>());
+    let (ok, out, err) = install.clone().path("--root", &target).run();
     assert!(ok, "esp install --root failed: {out}{err}");
     let conf = std::fs::read_to_string(esp.join("EFI/refind/refind.conf")).unwrap();
     assert!(

@@ -5,54 +5,25 @@
 //! Needs a local copy of nixpkgs' lib (for example a checkout of
 //! nix-community/nixpkgs.lib) named by `BIFROST_NIXPKGS_LIB`, so CI may skip it.
 
-use bifrost_e2e::{skip, skip_optional, Tools};
-use std::path::{Path, PathBuf};
-
-fn nixpkgs_lib() -> Option<PathBuf> {
-    let p = PathBuf::from(std::env::var_os("BIFROST_NIXPKGS_LIB")?);
-    if p.join("lib/default.nix").exists() {
-        Some(p.join("lib"))
-    } else if p.join("default.nix").exists() {
-        Some(p)
-    } else {
-        None
-    }
-}
+use bifrost_e2e::nixeval::{self, NixLib};
+use std::path::Path;
 
 #[test]
 fn flake_outputs_evaluate() {
-    let Some(nix) = Tools::find().nix_instantiate else {
-        return skip(
-            "flake_outputs_evaluate",
-            "nix-instantiate (Debian package nix-bin)",
-        );
-    };
-    let Some(lib) = nixpkgs_lib() else {
-        return skip_optional(
-            "flake_outputs_evaluate",
-            "BIFROST_NIXPKGS_LIB (a checkout of nix-community/nixpkgs.lib)",
-        );
+    let Some(NixLib { nix, lib }) = NixLib::find("flake_outputs_evaluate") else {
+        return;
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let out = bifrost_e2e::nixrun::duct_output(&duct::cmd!(
-        nix,
-        "--eval",
-        "--strict",
-        "--json",
-        root.join("tests/nix/flake-stub-eval.nix"),
-        "--arg",
-        "flakeDir",
-        root,
-        "--arg",
-        "nixpkgsLib",
-        &lib
-    ));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = nixeval::json(
+        nixeval::eval(&nix)
+            .arg(root.join("tests/nix/flake-stub-eval.nix"))
+            .arg("--arg")
+            .arg("flakeDir")
+            .arg(root)
+            .arg("--arg")
+            .arg("nixpkgsLib")
+            .arg(&lib),
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         v["systems"],
         serde_json::json!(["aarch64-linux", "x86_64-linux"])

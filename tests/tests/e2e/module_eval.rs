@@ -10,7 +10,8 @@
 //! nixpkgs or of nix-community/nixpkgs.lib. Without it these tests print
 //! `SKIPPED (optional)` and pass; CI machines here cannot reach nixpkgs.
 
-use bifrost_e2e::{bifrost_bin, skip, skip_optional, Tools};
+use bifrost_e2e::nixeval::{self, NixLib};
+use bifrost_e2e::{bifrost_bin, skip, Tools};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,34 +23,11 @@ fn repo() -> PathBuf {
         .to_owned()
 }
 
-struct Env {
-    nix: PathBuf,
-    lib: PathBuf,
-}
+/// nix-instantiate and nixpkgs' lib, for the module harness.
+struct Env(NixLib);
 
 fn env(test: &str) -> Option<Env> {
-    let Some(nix) = Tools::find().nix_instantiate else {
-        skip(test, "nix-instantiate (Debian package nix-bin)");
-        return None;
-    };
-    let Some(dir) = std::env::var_os("BIFROST_NIXPKGS_LIB").map(PathBuf::from) else {
-        skip_optional(
-            test,
-            "BIFROST_NIXPKGS_LIB (a local nixpkgs or nix-community/nixpkgs.lib checkout); the module was NOT evaluated",
-        );
-        return None;
-    };
-    let lib = if dir.join("lib/default.nix").exists() {
-        dir.join("lib")
-    } else {
-        dir
-    };
-    assert!(
-        lib.join("default.nix").exists(),
-        "BIFROST_NIXPKGS_LIB={}: no lib/default.nix there",
-        lib.display()
-    );
-    Some(Env { nix, lib })
+    NixLib::find(test).map(Env)
 }
 
 fn nix_str(p: &Path) -> String {
@@ -58,38 +36,30 @@ fn nix_str(p: &Path) -> String {
 }
 
 impl Env {
+    /// `attr` of tests/nix/module-eval.nix called with `args` (Nix source).
+    fn expr(&self, args: &str, attr: &str) -> String {
+        let harness = repo().join("tests/nix/module-eval.nix");
+        format!(
+            "let lib = import (/. + {}); in (import (/. + {}) ({{ inherit lib; }} // {args})).{attr}",
+            nix_str(&self.0.lib),
+            nix_str(&harness)
+        )
+    }
+
     /// Evaluate tests/nix/module-eval.nix with `args` (Nix source) and return `attr`.
     fn eval(&self, args: &str, attr: &str) -> Result<Value, String> {
-        let harness = repo().join("tests/nix/module-eval.nix");
-        let expr = format!(
-            "let lib = import (/. + {}); in (import (/. + {}) ({{ inherit lib; }} // {args})).{attr}",
-            nix_str(&self.lib),
-            nix_str(&harness)
-        );
-        let out = bifrost_e2e::nixrun::output(
-            Command::new(&self.nix).args(["--eval", "--strict", "--json", "-E", &expr]),
-        );
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-        }
-        Ok(serde_json::from_slice(&out.stdout).unwrap())
+        nixeval::try_json(nixeval::eval(&self.0.nix).args(["-E", &self.expr(args, attr)]))
     }
 
     /// Build `attr` of tests/nix/module-eval.nix with `args` for real
     /// (`nix-build`, beside nix-instantiate); stderr when it fails.
     fn build(&self, args: &str, attr: &str) -> Result<(), String> {
-        let harness = repo().join("tests/nix/module-eval.nix");
-        let expr = format!(
-            "let lib = import (/. + {}); in (import (/. + {}) ({{ inherit lib; }} // {args})).{attr}",
-            nix_str(&self.lib),
-            nix_str(&harness)
-        );
-        let out =
-            bifrost_e2e::nixrun::output(Command::new(self.nix.with_file_name("nix-build")).args([
-                "--no-out-link",
-                "-E",
-                &expr,
-            ]));
+        let nix_build = self.0.nix.with_file_name("nix-build");
+        let out = bifrost_e2e::nixrun::output(Command::new(nix_build).args([
+            "--no-out-link",
+            "-E",
+            &self.expr(args, attr),
+        ]));
         if out.status.success() {
             Ok(())
         } else {

@@ -22,19 +22,11 @@ fn nix_instantiate(test: &str) -> Option<PathBuf> {
 }
 
 /// Evaluate `expr` strictly and return Nix's JSON of the result.
-fn eval_json(nix: &PathBuf, expr: &str) -> serde_json::Value {
+fn eval_json(nix: &std::path::Path, expr: &str) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("values.nix");
     std::fs::write(&file, expr).unwrap();
-    let out =
-        bifrost_e2e::nixrun::duct_output(&duct::cmd!(nix, "--eval", "--strict", "--json", &file));
-    assert!(
-        out.status.success(),
-        "nix-instantiate failed on {}:\n{}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    bifrost_e2e::nixeval::json(bifrost_e2e::nixeval::eval(nix).arg(&file))
 }
 
 /// Strings of everything that trips escaping: quotes, backslashes, `$` and

@@ -7,10 +7,9 @@
 //!
 //! Needs a local nixpkgs lib (BIFROST_NIXPKGS_LIB), like module_eval.rs.
 
-use bifrost_e2e::{skip, skip_optional, Tools};
+use bifrost_e2e::nixeval::{self, NixLib};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const HOSTS: &[&str] = &["example-vm", "surface-pro-8"];
 const DISK_IMAGES: &[&str] = &["raw-efi", "qemu-efi"];
@@ -23,29 +22,11 @@ fn repo() -> PathBuf {
         .to_owned()
 }
 
-struct Model {
-    nix: PathBuf,
-    lib: PathBuf,
-}
+/// nix-instantiate and nixpkgs' lib, for the model harness.
+struct Model(NixLib);
 
 fn model(test: &str) -> Option<Model> {
-    let Some(nix) = Tools::find().nix_instantiate else {
-        skip(test, "nix-instantiate (Debian package nix-bin)");
-        return None;
-    };
-    let Some(dir) = std::env::var_os("BIFROST_NIXPKGS_LIB").map(PathBuf::from) else {
-        skip_optional(
-            test,
-            "BIFROST_NIXPKGS_LIB (a local nixpkgs or nix-community/nixpkgs.lib checkout); nothing was evaluated",
-        );
-        return None;
-    };
-    let lib = if dir.join("lib/default.nix").exists() {
-        dir.join("lib")
-    } else {
-        dir
-    };
-    Some(Model { nix, lib })
+    NixLib::find(test).map(Model)
 }
 
 impl Model {
@@ -53,13 +34,12 @@ impl Model {
     /// repository); `extra` is a Nix function from bifrost's flake to a list
     /// of modules added to every configuration.
     fn eval(&self, flake: &str, extra: &str, attr: &str) -> Result<Value, String> {
-        let out = bifrost_e2e::nixrun::output(
-            Command::new(&self.nix)
-                .args(["--eval", "--strict", "--json"])
+        nixeval::try_json(
+            nixeval::eval(&self.0.nix)
                 .arg(repo().join("tests/nix/model-eval.nix"))
                 .arg("--argstr")
                 .arg("libPath")
-                .arg(&self.lib)
+                .arg(&self.0.lib)
                 .arg("--arg")
                 .arg("flakeDir")
                 .arg(repo().join(flake))
@@ -67,12 +47,7 @@ impl Model {
                 .arg("bifrostDir")
                 .arg(repo())
                 .args(["--arg", "extra", extra, "-A", attr]),
-        );
-        if out.status.success() {
-            Ok(serde_json::from_slice(&out.stdout).unwrap())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
+        )
     }
 
     fn host(&self, host: &str, extra: &str) -> Value {

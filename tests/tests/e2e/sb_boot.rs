@@ -6,8 +6,9 @@
 //! and `bifrost sb verify` names it. With own keys and a dual-boot ESP, the
 //! ext4 driver bifrost signed loads and rEFInd boots Kinoite's kernel from ext4.
 
+use bifrost_e2e::esp_install::EspInstall;
 use bifrost_e2e::fakenix::{bifrost, tree_hash, Boot, FakeNix};
-use bifrost_e2e::{guest, image, initrd, qemu, skip, tool_path, BootTools};
+use bifrost_e2e::{dualboot, guest, image, initrd, qemu, skip, tool_path, BootTools};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -130,22 +131,10 @@ fn install(t: &BootTools, dir: &Path, kernel: &Path, extra: &[&str]) -> (PathBuf
     let esp = dir.join("esp");
     std::fs::create_dir_all(&esp).unwrap();
     let refind = t.refind_dir.join("refind_x64.efi");
-    let mut args = vec![
-        "esp",
-        "install",
-        "--esp",
-        esp.to_str().unwrap(),
-        "--profiles",
-        profiles.to_str().unwrap(),
-        "--refind-efi",
-        refind.to_str().unwrap(),
-        "--removable",
-        "--timeout",
-        "30",
-        "--text-only",
-    ];
-    args.extend_from_slice(extra);
-    let (ok, out, err) = bifrost(&args);
+    let (ok, out, err) = EspInstall::new(&esp, &profiles, &refind)
+        .boot_menu()
+        .args(extra)
+        .run();
     assert!(ok, "install failed:\n{out}\n{err}");
     (esp, profiles)
 }
@@ -182,12 +171,22 @@ fn secure_vm(t: &SbTools, vars: &Path, memory_mib: u32) -> qemu::QemuBuilder {
 /// default entry, and return the command line the kernel printed, or None
 /// when the firmware, shim or rEFInd refused what it was to start.
 fn boot_secure(t: &SbTools, vars: &Path, img: &Path) -> (Option<String>, String) {
+    boot_secure_menu(t, vars, img, &["ret"])
+}
+
+/// [`boot_secure`], pressing `keys` in rEFInd's menu.
+fn boot_secure_menu(
+    t: &SbTools,
+    vars: &Path,
+    img: &Path,
+    keys: &[&str],
+) -> (Option<String>, String) {
     // A copy: the firmware writes its variables, and each boot starts alike.
     let copy = tempfile::NamedTempFile::new().unwrap();
     std::fs::copy(vars, copy.path()).unwrap();
     let mut vm = secure_vm(t, copy.path(), 512).disk(img).spawn();
     vm.wait_for("Main Menu", Duration::from_secs(240));
-    vm.keys(&["ret"]);
+    vm.keys(keys);
     // A refused kernel leaves rEFInd waiting on its error screen: wait for
     // either the printed command line or the refusal.
     let start = std::time::Instant::now();
@@ -219,10 +218,36 @@ fn boot_secure(t: &SbTools, vars: &Path, img: &Path) -> (Option<String>, String)
     }
 }
 
+/// Debian's snakeoil db key (in OVMF_VARS_4M.snakeoil.fd's db), without
+/// its passphrase, at `dir/snakeoil.key`.
+fn snakeoil_key(t: &SbTools, dir: &Path) -> PathBuf {
+    let key = dir.join("snakeoil.key");
+    run(Command::new("openssl")
+        .args(["pkey", "-passin", "pass:snakeoil", "-in"])
+        .arg(&t.snakeoil_key)
+        .arg("-out")
+        .arg(&key));
+    key
+}
+
 fn fat(dir: &Path, esp: &Path, name: &str) -> PathBuf {
     let img = dir.join(name);
     image::fat_image(esp, &img, 64, "ESP");
     img
+}
+
+/// `esp` boots under Secure Boot with `vars`: the generation's kernel
+/// prints its command line.
+fn assert_boots(t: &SbTools, vars: &Path, d: &Path, esp: &Path) {
+    let (printed, log) = boot_secure(t, vars, &fat(d, esp, "good.img"));
+    let printed = printed.unwrap_or_else(|| panic!("refused; serial:\n{}", qemu::tail(&log)));
+    assert!(printed.ends_with("console=ttyS0 sb=1"), "{printed}");
+}
+
+/// `esp` is refused under Secure Boot with `vars`: no kernel prints.
+fn assert_refused(t: &SbTools, vars: &Path, d: &Path, esp: &Path) {
+    let (printed, log) = boot_secure(t, vars, &fat(d, esp, "bad.img"));
+    assert_eq!(printed, None, "{}", qemu::tail(&log));
 }
 
 fn verify(esp: &Path, cert: &Path) -> (bool, String) {
@@ -285,9 +310,7 @@ fn shim_and_mok_boot_signed_kernel_and_refuse_unsigned() {
     let (ok, out) = verify(&esp, &cert);
     assert!(ok, "{out}");
 
-    let (printed, log) = boot_secure(&t, &vars, &fat(d, &esp, "good.img"));
-    let printed = printed.unwrap_or_else(|| panic!("refused; serial:\n{}", qemu::tail(&log)));
-    assert!(printed.ends_with("console=ttyS0 sb=1"), "{printed}");
+    assert_boots(&t, &vars, d, &esp);
 
     // The kernel replaced by the same kernel unsigned: refused, and named.
     let on_esp = esp_kernel(&esp);
@@ -300,8 +323,7 @@ fn shim_and_mok_boot_signed_kernel_and_refuse_unsigned() {
             .any(|l| l.contains(name) && l.contains("not signed")),
         "{out}"
     );
-    let (printed, log) = boot_secure(&t, &vars, &fat(d, &esp, "bad.img"));
-    assert_eq!(printed, None, "{}", qemu::tail(&log));
+    assert_refused(&t, &vars, d, &esp);
 }
 
 #[test]
@@ -312,12 +334,7 @@ fn own_keys_in_db_boot_signed_kernel_and_refuse_unsigned() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // Debian's snakeoil key is in the db of OVMF_VARS_4M.snakeoil.fd.
-    let key = d.join("snakeoil.key");
-    run(Command::new("openssl")
-        .args(["pkey", "-passin", "pass:snakeoil", "-in"])
-        .arg(&t.snakeoil_key)
-        .arg("-out")
-        .arg(&key));
+    let key = snakeoil_key(&t, d);
     let cert = &t.snakeoil_cert;
     let kernel = unsigned_kernel(&t.boot, d);
     let sign = [
@@ -329,9 +346,7 @@ fn own_keys_in_db_boot_signed_kernel_and_refuse_unsigned() {
     let (esp, _) = install(&t.boot, d, &kernel, &sign);
     let (ok, out) = verify(&esp, cert);
     assert!(ok, "{out}");
-    let (printed, log) = boot_secure(&t, &t.snakeoil_vars, &fat(d, &esp, "good.img"));
-    let printed = printed.unwrap_or_else(|| panic!("refused; serial:\n{}", qemu::tail(&log)));
-    assert!(printed.ends_with("console=ttyS0 sb=1"), "{printed}");
+    assert_boots(&t, &t.snakeoil_vars, d, &esp);
 
     // A re-run with nothing changed writes nothing.
     let before = tree_hash(&esp);
@@ -360,25 +375,14 @@ fn own_keys_in_db_boot_signed_kernel_and_refuse_unsigned() {
             .any(|l| l.contains(name) && l.contains("not signed")),
         "{out}"
     );
-    let (printed, log) = boot_secure(&t, &t.snakeoil_vars, &fat(d, &esp, "bad.img"));
-    assert_eq!(printed, None, "{}", qemu::tail(&log));
+    assert_refused(&t, &t.snakeoil_vars, d, &esp);
 }
 
-/// What the guest runs: load efivarfs, enroll the keys with bifrost, print
-/// the result and the firmware's state, power off.
-const ENROLL_INIT: &str = r#"#!/bin/busybox sh
-/bin/busybox --install -s /bin
-export PATH=/usr/bin:/bin
-mkdir -p /proc /sys /tmp /dev
-mount -t devtmpfs dev /dev
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-echo 1 > /proc/sys/kernel/printk
-@MODULES@mount -t efivarfs efivarfs /sys/firmware/efi/efivars
+/// What the guest runs (inside [`guest::init_script`]): mount efivarfs,
+/// enroll the keys with bifrost, print the result.
+const ENROLL_BODY: &str = r#"mount -t efivarfs efivarfs /sys/firmware/efi/efivars
 @BIFROST@ sb enroll --keys /keys 2>&1
-echo "@@rc=$?"
-poweroff -f
-"#;
+echo "@@rc=$?""#;
 
 #[test]
 fn own_keys_enrolled_by_bifrost_in_setup_mode_then_enforced() {
@@ -417,9 +421,10 @@ fn own_keys_enrolled_by_bifrost_in_setup_mode_then_enforced() {
         .arg("--strip-debug")
         .arg(bifrost_e2e::bifrost_bin())
         .arg(&small));
-    let init = ENROLL_INIT
-        .replace("@BIFROST@", small.to_str().unwrap())
-        .replace("@MODULES@", &guest::insmod_lines(&modules));
+    let init = guest::init_script(
+        &guest::insmod_lines(&modules),
+        &ENROLL_BODY.replace("@BIFROST@", small.to_str().unwrap()),
+    );
     let rd = initrd::Initrd::new(&t.boot.busybox, &init);
     for m in &modules {
         rd.file(
@@ -471,21 +476,10 @@ fn own_keys_enrolled_by_bifrost_in_setup_mode_then_enforced() {
             cert.to_str().unwrap(),
         ],
     );
-    let (printed, log) = boot_secure(&t, &vars, &fat(d, &esp, "good.img"));
-    let printed = printed.unwrap_or_else(|| panic!("refused; serial:\n{}", qemu::tail(&log)));
-    assert!(printed.ends_with("console=ttyS0 sb=1"), "{printed}");
+    assert_boots(&t, &vars, d, &esp);
     std::fs::copy(&kernel, esp_kernel(&esp)).unwrap();
-    let (printed, log) = boot_secure(&t, &vars, &fat(d, &esp, "bad.img"));
-    assert_eq!(printed, None, "{}", qemu::tail(&log));
+    assert_refused(&t, &vars, d, &esp);
 }
-
-/// Kinoite's BLS entry on its ext4 `/boot` (as in esp_dualboot).
-const KINOITE_BLS: &str = "title Fedora Linux 40.20240601.0 (Kinoite) (ostree:0)
-version 1
-options console=ttyS0 root=UUID=1234 rw ostree=/ostree/boot.1/fedora/abc/0 side=kinoite
-linux /ostree/fedora-abc/vmlinuz-6.1.0
-initrd /ostree/fedora-abc/initramfs-6.1.0.img
-";
 
 /// Own keys and a dual-boot ESP with Kinoite's entries in direct mode:
 /// rEFInd, under Secure Boot, loads the ext4 driver bifrost signed and boots
@@ -498,21 +492,13 @@ fn own_keys_signed_ext4_driver_boots_kinoite_from_ext4() {
     };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let key = d.join("snakeoil.key");
-    run(Command::new("openssl")
-        .args(["pkey", "-passin", "pass:snakeoil", "-in"])
-        .arg(&t.snakeoil_key)
-        .arg("-out")
-        .arg(&key));
+    let key = snakeoil_key(&t, d);
     let cert = &t.snakeoil_cert;
     let kernel = unsigned_kernel(&t.boot, d);
 
     // Kinoite's /boot: its kernel is trusted by the firmware (Fedora's is
     // signed by Fedora; here by the db key), bifrost does not sign it.
-    let kboot = d.join("kinoite-boot");
-    let deploy = kboot.join("ostree/fedora-abc");
-    std::fs::create_dir_all(kboot.join("loader/entries")).unwrap();
-    std::fs::create_dir_all(&deploy).unwrap();
+    let (kboot, deploy) = dualboot::kinoite_boot(d);
     run(Command::new("sbsign")
         .arg("--key")
         .arg(&key)
@@ -523,11 +509,6 @@ fn own_keys_signed_ext4_driver_boots_kinoite_from_ext4() {
         .arg(&kernel));
     initrd::Initrd::new(&t.boot.busybox, initrd::PRINT_CMDLINE_INIT)
         .write(&deploy.join("initramfs-6.1.0.img"));
-    std::fs::write(
-        kboot.join("loader/entries/ostree-1-fedora.conf"),
-        KINOITE_BLS,
-    )
-    .unwrap();
 
     let entries = kboot.join("loader/entries");
     let (esp, _) = install(
@@ -555,34 +536,11 @@ fn own_keys_signed_ext4_driver_boots_kinoite_from_ext4() {
         "{out}"
     );
 
-    let ext4 = d.join("kinoite.img");
-    image::ext4_image(&kboot, &ext4, 64, "KINOITEBOOT");
-    let esp_img = fat(d, &esp, "esp.img");
-    let disk = d.join("disk.img");
-    image::gpt_disk(
-        &disk,
-        &[
-            image::Partition {
-                image: &esp_img,
-                type_code: "ef00",
-                name: "ESP",
-            },
-            image::Partition {
-                image: &ext4,
-                type_code: "8300",
-                name: "kinoite-boot",
-            },
-        ],
-    );
-    let vars = tempfile::NamedTempFile::new().unwrap();
-    std::fs::copy(&t.snakeoil_vars, vars.path()).unwrap();
-    let mut vm = secure_vm(&t, vars.path(), 512).disk(&disk).spawn();
-    vm.wait_for("Main Menu", Duration::from_secs(240));
+    let disk = dualboot::boot_disk(d, &esp, Some(&kboot));
     // The second entry is Kinoite's (NixOS's generation comes first).
-    vm.keys(&["down", "ret"]);
-    let log = vm.wait_for(initrd::CMDLINE_MARKER, Duration::from_secs(240));
+    let (printed, log) = boot_secure_menu(&t, &t.snakeoil_vars, &disk, &["down", "ret"]);
     assert_eq!(
-        qemu::printed_cmdline(&log).as_deref(),
+        printed.as_deref(),
         Some("console=ttyS0 root=UUID=1234 rw ostree=/ostree/boot.1/fedora/abc/0 side=kinoite"),
         "{}",
         qemu::tail(&log)

@@ -3,6 +3,7 @@
 //! it was, the shim taken from Fedora's folder on a dual-boot ESP, and a
 //! rEFInd without SBAT flagged.
 
+use bifrost_e2e::esp_install::EspInstall;
 use bifrost_e2e::fakenix::{bifrost, tree_hash, Boot, FakeNix};
 use bifrost_e2e::{program, skip, tool_path, Tools};
 use std::os::unix::fs::PermissionsExt;
@@ -69,22 +70,9 @@ fn setup(test: &str) -> Option<T> {
 
 fn install(t: &T, extra: &[&str]) -> (bool, String) {
     let d = t.d();
-    let mut args: Vec<String> = [
-        "esp",
-        "install",
-        "--esp",
-        d.join("esp").to_str().unwrap(),
-        "--profiles",
-        d.join("profiles").to_str().unwrap(),
-        "--refind-efi",
-        t.refind.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (ok, out, err) = bifrost(&a);
+    let (ok, out, err) = EspInstall::new(&d.join("esp"), &d.join("profiles"), &t.refind)
+        .args(extra)
+        .run();
     (ok, format!("{out}{err}"))
 }
 
