@@ -37,7 +37,8 @@ pub struct Flags {
     pub root: Option<Utf8PathBuf>,
 }
 
-/// The menu choices `esp::plan` takes (the fields of `InstallOptions`).
+/// What `esp install` chose: the menu `esp::plan` builds, the signing,
+/// and the firmware boot entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Choices {
     pub removable: bool,
