@@ -654,6 +654,11 @@ mod tests {
         );
     }
 
+    /// The choices of `esp install` without settings or flags.
+    fn no_flags() -> choices::Choices {
+        choices::resolve(None, choices::Flags::default()).unwrap()
+    }
+
     fn fake_generation(root: &Utf8Path, n: u64, kernel: &str, specs: &[&str]) {
         let store = root.join("nix/store");
         let k = store.join(format!("{:0>32}-{kernel}", n % 2));
@@ -714,17 +719,10 @@ mod tests {
             force_removable: false,
             extra_config: String::new(),
             choices: choices::Choices {
-                removable: false,
                 limit: Some(2),
                 kinoite: Some((bls, "KINOITE".into())),
-                kinoite_chainload: None,
-                timeout: 5,
                 text_only: true,
-                default_kinoite: false,
-                last_booted: false,
-                sign: None,
-                shim: None,
-                nvram: None,
+                ..no_flags()
             },
         };
         let p = plan(&o).unwrap();
@@ -785,19 +783,7 @@ mod tests {
             refind_efi: refind.clone(),
             force_removable: false,
             extra_config: String::new(),
-            choices: choices::Choices {
-                removable: false,
-                limit: None,
-                kinoite: None,
-                kinoite_chainload: None,
-                timeout: 5,
-                text_only: false,
-                default_kinoite: false,
-                last_booted: false,
-                sign: None,
-                shim: None,
-                nvram: None,
-            },
+            choices: no_flags(),
         };
         let conf = esp.join("EFI/refind/refind.conf");
         let round = |o: &InstallOptions| {
