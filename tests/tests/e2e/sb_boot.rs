@@ -7,7 +7,7 @@
 //! ext4 driver bifrost signed loads and rEFInd boots Kinoite's kernel from ext4.
 
 use bifrost_e2e::esp_install::EspInstall;
-use bifrost_e2e::fakenix::{bifrost, tree_hash, Boot, FakeNix};
+use bifrost_e2e::fakenix::{bifrost, sb_verify, tree_hash, Boot, FakeNix};
 use bifrost_e2e::{dualboot, guest, image, initrd, qemu, run_ok, skip, tool_path, BootTools};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -243,14 +243,7 @@ fn assert_refused(t: &SbTools, vars: &Path, d: &Path, esp: &Path) {
 }
 
 fn verify(esp: &Path, cert: &Path) -> (bool, String) {
-    let (ok, out, err) = bifrost(&[
-        "sb",
-        "verify",
-        "--esp",
-        esp.to_str().unwrap(),
-        "--cert",
-        cert.to_str().unwrap(),
-    ]);
+    let (ok, out, err) = sb_verify(esp, cert, &[]);
     (ok, format!("{out}{err}"))
 }
 
