@@ -15,21 +15,6 @@
   espDir = efi.efiSysMountPoint;
   refindEfi = "${cfg.package}/share/refind/refind_x64.efi";
   extraConfigFile = pkgs.writeText "bifrost-refind-extra.conf" cfg.extraConfig;
-  # Secure Boot: keys are named by path (strings, read by the hook at install
-  # time), so they never enter the Nix store.
-  sb = settings.security.secureBoot or {};
-  sbRoute = sb.route or "shim";
-  sbShimFile = sb.shim or null;
-  sbOn = (sb.enable or false) && (sb.keysPath or null) != null;
-  sbShim = sbOn && sbRoute == "shim";
-  sbKey = "${toString sb.keysPath}/${
-    if sbRoute == "shim"
-    then "mok"
-    else "db"
-  }";
-  signArgs =
-    lib.optionals sbOn ["--sign-key" "${sbKey}.key" "--sign-cert" "${sbKey}.crt"]
-    ++ lib.optionals sbShim (["--shim"] ++ lib.optional (sbShimFile != null) sbShimFile);
   installArgs =
     [
       "--settings"
@@ -42,7 +27,13 @@
       refindEfi
     ]
     ++ lib.optionals (cfg.extraConfig != "") ["--extra-config" "${extraConfigFile}"]
-    ++ signArgs;
+    # Secure Boot signing (security.secureBoot: keys read by path at install
+    # time, never from the Nix store) and the firmware boot entry (rEFInd
+    # first unless boot.removable) follow the settings file (esp::choices).
+    # Only what Nix alone knows goes on the command line: image builds turn
+    # canTouchEfiVariables off, having no NVRAM of the machine to write.
+    ++ lib.optional (!efi.canTouchEfiVariables) "--no-nvram"
+    ++ ["--nvram-label" cfg.nvramLabel];
 
   # Kinoite's /boot, named as the settings name it (UUID=, PARTUUID=, LABEL=
   # or a bare label): the udev link of that device, the same one
@@ -74,16 +65,6 @@
   '';
   kinoiteScript = lib.optionalString (kinoite != null && (kinoite.mode or "chainload") == "direct") directScript;
 
-  # rEFInd first in the firmware's boot menu, reusing an entry for the same
-  # loader and partition (`bifrost esp install --nvram`; on the shim route
-  # the entry starts shim). Image builds turn canTouchEfiVariables off: they
-  # have no NVRAM of the machine to write.
-  nvramArgs = lib.optionals (efi.canTouchEfiVariables && !settings.boot.removable) [
-    "--nvram"
-    "--nvram-label"
-    cfg.nvramLabel
-  ];
-
   installHook = pkgs.writeShellScript "bifrost-install-bootloader" ''
     # Called by switch-to-configuration with the new system's toplevel as $1;
     # every generation in the system profile gets an entry, so $1 is not needed.
@@ -91,7 +72,7 @@
     export PATH=${lib.makeBinPath [pkgs.coreutils pkgs.util-linux pkgs.efibootmgr]}:$PATH
     set --
     ${kinoiteScript}
-    ${lib.getExe config.bifrost.package} esp install ${lib.escapeShellArgs (installArgs ++ nvramArgs)} "$@"
+    ${lib.getExe config.bifrost.package} esp install ${lib.escapeShellArgs installArgs} "$@"
   '';
   # Each of these said a host setting a second time; the settings are the
   # one place now. A renamed alias cannot point into the settings submodule
@@ -140,9 +121,9 @@ in {
       default = "bifrost rEFInd";
       example = "rEFInd";
       description = ''
-        Description of the NVRAM boot entry `bifrost esp install --nvram`
-        creates when {option}`boot.loader.efi.canTouchEfiVariables` is set and
-        rEFInd is not installed as removable. An existing entry for rEFInd's
+        Description of the NVRAM boot entry `bifrost esp install` creates
+        when {option}`boot.loader.efi.canTouchEfiVariables` is set and rEFInd
+        is not installed as removable. An existing entry for rEFInd's
         loader on the ESP's partition is reused (and put first) whatever its
         label, so changing the label creates no second entry.
       '';

@@ -73,7 +73,7 @@ fn main() -> ExitCode {
     let outcome: cmd::Outcome = match cli.command {
         Command::Schema(a) => cmd::schema::run(a),
         Command::Check(a) => cmd::check::run(a),
-        Command::Esp(c) => Ok(cmd::esp::run(c)),
+        Command::Esp(c) => cmd::esp::run(c),
         Command::Gen(c) => cmd::gen::run(c),
         Command::Detect(a) => cmd::detect::run(a),
         Command::Build(a) => cmd::build::run(a),

@@ -67,6 +67,10 @@ fn temp_beside(path: &Utf8Path) -> Result<(tempfile::NamedTempFile, &Utf8Path), 
 }
 
 /// [`temp_beside`] with the temp file created with `mode` (before any byte is written).
+/// Name prefix of the temp files written beside their final name: a run
+/// that was killed leaves them, the next one collects them.
+pub const TEMP_PREFIX: &str = ".bifrost-tmp-";
+
 fn temp_beside_mode(
     path: &Utf8Path,
     mode: u32,
@@ -77,7 +81,7 @@ fn temp_beside_mode(
         .filter(|p| !p.as_str().is_empty())
         .unwrap_or(Utf8Path::new("."));
     let tmp = tempfile::Builder::new()
-        .prefix(".bifrost-tmp-")
+        .prefix(TEMP_PREFIX)
         .permissions(std::fs::Permissions::from_mode(mode))
         .tempfile_in(dir)
         .map_err(io_err(path, "create temp file"))?;

@@ -2,8 +2,8 @@
 //! own it: the files under `modules/generated/`.
 //!
 //! Rust owns each fact once (the settings types in `spec::types`, the device
-//! profiles in `hardware::profile`, the storage layout and ESP mount options
-//! in `hardware::layout`); the modules read these files with
+//! profiles in `hardware::profile`, the fixed storage facts (swap file, ESP
+//! mount options) in `hardware::layout`); the modules read these files with
 //! `lib.importJSON` instead of writing the facts again. The files are
 //! committed so that a flake evaluation needs no Rust build. The test below
 //! fails when one is stale and names the command that writes them again.

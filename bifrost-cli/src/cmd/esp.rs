@@ -1,6 +1,8 @@
 //! `bifrost esp`: install generations onto the ESP, and inspect it.
 
+use super::Outcome;
 use bifrost_core::esp;
+use bifrost_core::esp::request::{Event, Nvram};
 use bifrost_core::spec::{DefaultEntry, KinoiteMode};
 use camino::Utf8PathBuf;
 use std::process::ExitCode;
@@ -77,8 +79,8 @@ pub struct InstallArgs {
     /// (needs --kinoite-boot with --settings, or --kinoite-entries and
     /// --kinoite-volume). Default: the settings' dualBoot.kinoite.mode;
     /// without settings, --kinoite-entries/--kinoite-volume mean `direct`.
-    #[arg(long, value_name = "MODE", value_parser = ["chainload", "direct"])]
-    kinoite_mode: Option<String>,
+    #[arg(long, value_name = "MODE", value_enum)]
+    kinoite_mode: Option<ModeArg>,
     /// Menu title of the chainload entry (default: the settings'
     /// dualBoot.kinoite.title, else "Fedora Kinoite").
     #[arg(long, value_name = "TITLE")]
@@ -118,9 +120,11 @@ pub struct InstallArgs {
     /// entry is then titled `NixOS (newest generation)` so a rebuild does not
     /// turn the last-booted entry into an old one). Default: the settings'
     /// boot.defaultEntry, else nixos.
-    #[arg(long, value_name = "WHICH", value_parser = ["nixos", "kinoite", "last-booted"])]
-    default_entry: Option<String>,
+    #[arg(long, value_name = "WHICH", value_enum)]
+    default_entry: Option<DefaultArg>,
     /// Sign rEFInd, its drivers and every kernel with this PEM private key (Secure Boot).
+    /// Default: the settings' security.secureBoot (its keysPath's mok.key on
+    /// the shim route, db.key with own keys, below --root).
     ///
     /// Signing happens on the copies made for the ESP, never in the Nix store; a rEFInd
     /// without a .sbat section gets one first (shim requires it). Signed kernels are named
@@ -135,7 +139,8 @@ pub struct InstallArgs {
     /// shim goes into rEFInd's folder (EFI/refind/shimx64.efi, or EFI/BOOT/BOOTX64.EFI with
     /// --removable) with MokManager (mmx64.efi) when it sits beside FILE; rEFInd becomes
     /// grubx64.efi, the second stage shim starts. Without FILE: Fedora's EFI/fedora/shimx64.efi
-    /// on this ESP (copied, never changed).
+    /// on this ESP (copied, never changed). Default: the settings' security.secureBoot.shim
+    /// on the shim route.
     #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
     shim: Option<Utf8PathBuf>,
     /// Print the plan (files to copy and delete, refind.conf diff) and change nothing.
@@ -144,11 +149,17 @@ pub struct InstallArgs {
     /// Register rEFInd in the firmware's boot menu (NVRAM) and put it first
     /// in BootOrder: an entry for the same loader on the ESP's partition is
     /// reused, never duplicated. Needs a UEFI boot (efivarfs) and efibootmgr.
-    #[arg(long)]
+    /// With --settings this is the default unless the install is removable.
+    #[arg(long, conflicts_with = "no_nvram")]
     nvram: bool,
-    /// Description of the boot entry --nvram creates.
-    #[arg(long, value_name = "LABEL", default_value = esp::nvram::DEFAULT_LABEL, requires = "nvram")]
-    nvram_label: String,
+    /// Leave the firmware's boot menu alone, whatever the settings say (the
+    /// NixOS hook passes it when boot.loader.efi.canTouchEfiVariables is off).
+    #[arg(long)]
+    no_nvram: bool,
+    /// Description of the boot entry NVRAM registration creates (default:
+    /// the settings' boot.nvramLabel, else "bifrost rEFInd").
+    #[arg(long, value_name = "LABEL")]
+    nvram_label: Option<String>,
     /// efivarfs folder (for tests).
     #[arg(long, value_name = "DIR", default_value = esp::nvram::EFIVARS, hide = true)]
     efivars: Utf8PathBuf,
@@ -184,7 +195,41 @@ pub struct RefreshArgs {
     json: bool,
 }
 
-pub fn run(c: Command) -> ExitCode {
+/// `--kinoite-mode` (the values of `spec::KinoiteMode`).
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModeArg {
+    Chainload,
+    Direct,
+}
+
+impl From<ModeArg> for KinoiteMode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Chainload => KinoiteMode::Chainload,
+            ModeArg::Direct => KinoiteMode::Direct,
+        }
+    }
+}
+
+/// `--default-entry` (the values of `spec::DefaultEntry`).
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DefaultArg {
+    Nixos,
+    Kinoite,
+    LastBooted,
+}
+
+impl From<DefaultArg> for DefaultEntry {
+    fn from(d: DefaultArg) -> Self {
+        match d {
+            DefaultArg::Nixos => DefaultEntry::Nixos,
+            DefaultArg::Kinoite => DefaultEntry::Kinoite,
+            DefaultArg::LastBooted => DefaultEntry::LastBooted,
+        }
+    }
+}
+
+pub fn run(c: Command) -> Outcome {
     match c {
         Command::Install(a) => install(*a),
         Command::Status(a) => status(a),
@@ -192,186 +237,133 @@ pub fn run(c: Command) -> ExitCode {
     }
 }
 
-fn install(a: InstallArgs) -> ExitCode {
-    let extra_config = match &a.extra_config {
-        Some(p) => match std::fs::read_to_string(p) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: --extra-config {p}: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-        None => String::new(),
-    };
-    let settings = match a.settings.as_deref().map(bifrost_core::spec::load_file) {
-        Some(Ok(s)) => Some(s),
-        Some(Err(e)) => return super::fail(&e),
-        None => None,
-    };
-    let flags = esp::choices::Flags {
-        removable: a.removable,
-        limit: a.limit,
-        timeout: a.timeout,
-        text_only: a.text_only,
-        default_entry: a.default_entry.as_deref().map(|d| match d {
-            "kinoite" => DefaultEntry::Kinoite,
-            "last-booted" => DefaultEntry::LastBooted,
-            _ => DefaultEntry::Nixos,
-        }),
-        kinoite_mode: a.kinoite_mode.as_deref().map(|m| match m {
-            "direct" => KinoiteMode::Direct,
-            _ => KinoiteMode::Chainload,
-        }),
-        kinoite_title: a.kinoite_title,
-        kinoite_entries: a.kinoite_entries,
-        kinoite_volume: a.kinoite_volume,
-        kinoite_boot: a.kinoite_boot,
-    };
-    let c = match esp::choices::resolve(settings.as_ref(), flags) {
-        Ok(c) => c,
-        Err(e) => return super::fail(&e),
-    };
-    let o = esp::InstallOptions {
+fn install(a: InstallArgs) -> Outcome {
+    let dry_run = a.dry_run;
+    let r = esp::request::Request {
         esp: a.esp,
         profiles: a.profiles,
         root: a.root,
         refind_efi: a.refind_efi,
-        removable: c.removable,
+        settings: a.settings,
+        extra_config: a.extra_config,
         force_removable: a.force_removable,
-        limit: c.limit,
-        kinoite: c.kinoite,
-        kinoite_chainload: c.kinoite_chainload,
-        timeout: c.timeout,
-        text_only: c.text_only,
-        extra_config,
-        default_kinoite: c.default_kinoite,
-        last_booted: c.last_booted,
-        sign: a
-            .sign_key
-            .zip(a.sign_cert)
-            .map(|(key, cert)| esp::sign::SignOptions { key, cert }),
-        shim: a.shim.map(|f| {
-            if f.as_str().is_empty() {
-                esp::sign::ShimSource::Fedora
+        flags: esp::choices::Flags {
+            removable: a.removable,
+            limit: a.limit,
+            timeout: a.timeout,
+            text_only: a.text_only,
+            default_entry: a.default_entry.map(Into::into),
+            kinoite_mode: a.kinoite_mode.map(Into::into),
+            kinoite_title: a.kinoite_title,
+            kinoite_entries: a.kinoite_entries,
+            kinoite_volume: a.kinoite_volume,
+            kinoite_boot: a.kinoite_boot,
+            sign: a
+                .sign_key
+                .zip(a.sign_cert)
+                .map(|(key, cert)| esp::sign::SignOptions { key, cert }),
+            // `--shim` without a file: Fedora's shim on the ESP.
+            shim: a.shim.map(|f| match f.as_str() {
+                "" => esp::sign::ShimSource::Fedora,
+                _ => esp::sign::ShimSource::File(f),
+            }),
+            nvram: a.nvram,
+            no_nvram: a.no_nvram,
+            nvram_label: a.nvram_label,
+            root: None,
+        },
+        dry_run,
+        efivars: a.efivars,
+    };
+    let done = esp::request::install(r, &mut |e| match e {
+        Event::Waiting(m) => eprintln!("{m}"),
+        Event::Warning(w) => eprintln!("warning: {w}"),
+        Event::Step(line) => eprintln!("  {line}"),
+    })?;
+    let plan = &done.plan;
+    match &done.report {
+        None => print_plan(plan),
+        Some(r) => println!(
+            "installed generations {:?} (default: {}); copied {}, deleted {}, {}; {} bytes written",
+            plan.generations,
+            plan.default,
+            r.copied,
+            r.deleted,
+            if r.config_written {
+                format!("{} updated", plan.config_path)
             } else {
-                esp::sign::ShimSource::File(f)
-            }
-        }),
-    };
-    // Held until the install is done, so no other run plans against an ESP this one changes.
-    let _lock = if a.dry_run {
-        None
-    } else {
-        match esp::lock::lock(&o.esp, &mut |m| eprintln!("{m}")) {
-            Ok(l) => Some(l),
-            Err(e) => return super::fail(&e),
-        }
-    };
-    let plan = match esp::plan(&o) {
-        Ok(p) => p,
-        Err(e) => return super::fail(&e),
-    };
-    for w in &plan.warnings {
-        eprintln!("warning: {w}");
+                format!("{} unchanged", plan.config_path)
+            },
+            r.bytes_written
+        ),
     }
-    if a.dry_run {
-        println!("plan for {} (dry run: nothing is changed)", plan.esp);
-        println!(
-            "generations: {:?}; default entry: {}",
-            plan.generations, plan.default
-        );
-        for c in &plan.copies {
-            println!("copy   {} -> {} ({} bytes)", c.source, c.dest, c.size);
-        }
-        for d in &plan.deletes {
-            println!("delete {d}");
-        }
-        println!(
-            "space: needs {} bytes, {} free",
-            plan.bytes_needed, plan.bytes_available
-        );
-        if plan.config_changed() {
-            print!("{}", plan.config_diff());
-        } else {
-            println!("{}: unchanged", plan.config_path);
-        }
-        if a.nvram {
-            match esp::nvram::plan_for_esp(
-                &a.efivars,
-                &plan.esp,
-                &esp::sign::boot_loader(&o),
-                &a.nvram_label,
-            ) {
-                Ok((want, d)) => println!(
-                    "nvram: {} on {} partition {}: {}",
-                    want.loader,
-                    want.disk,
-                    want.partition.number,
-                    serde_json::to_string(&d).expect("decisions serialise")
-                ),
-                Err(e) => return super::fail(&e),
-            }
-        }
-        return ExitCode::SUCCESS;
+    match done.nvram.transpose()? {
+        None => {}
+        Some(Nvram::Planned(want, d)) => println!(
+            "nvram: {} on {} partition {}: {}",
+            want.loader,
+            want.disk,
+            want.partition.number,
+            serde_json::to_string(&d).expect("decisions serialise")
+        ),
+        Some(Nvram::Registered(want, r)) => println!(
+            "nvram: Boot{:04X} ({} on {} partition {}) {}; BootOrder {}",
+            r.entry,
+            want.loader,
+            want.disk,
+            want.partition.number,
+            match (r.created, r.reordered) {
+                (true, _) => "created and put first",
+                (false, true) => "reused and moved first",
+                (false, false) => "already first, unchanged",
+            },
+            r.order
+                .iter()
+                .map(|n| format!("{n:04X}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
     }
-    match esp::apply(&plan, &mut |line| eprintln!("  {line}")) {
-        Ok(r) => {
-            println!(
-                "installed generations {:?} (default: {}); copied {}, deleted {}, {}; {} bytes written",
-                plan.generations,
-                plan.default,
-                r.copied,
-                r.deleted,
-                if r.config_written {
-                    format!("{} updated", plan.config_path)
-                } else {
-                    format!("{} unchanged", plan.config_path)
-                },
-                r.bytes_written
-            );
-        }
-        Err(e) => return super::fail(&e),
-    }
-    if a.nvram {
-        match esp::nvram::register_esp(
-            &a.efivars,
-            &plan.esp,
-            &esp::sign::boot_loader(&o),
-            &a.nvram_label,
-        ) {
-            Ok((want, r)) => println!(
-                "nvram: Boot{:04X} ({} on {} partition {}) {}; BootOrder {}",
-                r.entry,
-                want.loader,
-                want.disk,
-                want.partition.number,
-                match (r.created, r.reordered) {
-                    (true, _) => "created and put first",
-                    (false, true) => "reused and moved first",
-                    (false, false) => "already first, unchanged",
-                },
-                r.order
-                    .iter()
-                    .map(|n| format!("{n:04X}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-            Err(e) => return super::fail(&e),
-        }
-    }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
-fn status(a: StatusArgs) -> ExitCode {
-    let st = match esp::kinoite::status(&a.esp, a.kinoite_boot.as_deref()) {
-        Ok(s) => s,
-        Err(e) => return super::fail(&e),
-    };
-    if a.json {
+fn print_plan(plan: &esp::Plan) {
+    println!("plan for {} (dry run: nothing is changed)", plan.esp);
+    println!(
+        "generations: {:?}; default entry: {}",
+        plan.generations, plan.default
+    );
+    for c in &plan.copies {
+        println!("copy   {} -> {} ({} bytes)", c.source, c.dest, c.size);
+    }
+    for d in &plan.deletes {
+        println!("delete {d}");
+    }
+    println!(
+        "space: needs {} bytes, {} free",
+        plan.bytes_needed, plan.bytes_available
+    );
+    if plan.config_changed() {
+        print!("{}", plan.config_diff());
+    } else {
+        println!("{}: unchanged", plan.config_path);
+    }
+}
+
+/// Pretty JSON of a report on stdout.
+macro_rules! print_json {
+    ($v:expr) => {
         println!(
             "{}",
-            serde_json::to_string_pretty(&st).expect("status serialises")
-        );
+            serde_json::to_string_pretty(&$v).expect("reports serialise")
+        )
+    };
+}
+
+fn status(a: StatusArgs) -> Outcome {
+    let st = esp::kinoite::status(&a.esp, a.kinoite_boot.as_deref())?;
+    if a.json {
+        print_json!(st);
     } else {
         println!(
             "ESP {}: {} bytes used, {} free of {}",
@@ -406,29 +398,24 @@ fn status(a: StatusArgs) -> ExitCode {
             println!("consistent: every file the menu needs is complete");
         }
     }
-    if st.consistent() {
+    // The report is printed either way; problems make the exit status 1.
+    Ok(if st.consistent() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
+    })
 }
 
-fn refresh_kinoite(a: RefreshArgs) -> ExitCode {
+fn refresh_kinoite(a: RefreshArgs) -> Outcome {
     let o = esp::kinoite::RefreshOptions {
         esp: a.esp,
         entries: a.kinoite_entries,
         volume: a.kinoite_volume,
     };
-    let r = match esp::kinoite::refresh(&o, &mut |line| eprintln!("  {line}")) {
-        Ok(r) => r,
-        Err(e) => return super::fail(&e),
-    };
+    let r = esp::kinoite::refresh(&o, &mut |line| eprintln!("  {line}"))?;
     if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&r).expect("report serialises")
-        );
-        return ExitCode::SUCCESS;
+        print_json!(r);
+        return Ok(ExitCode::SUCCESS);
     }
     for c in &r.configs {
         match c.mode {
@@ -446,5 +433,5 @@ fn refresh_kinoite(a: RefreshArgs) -> ExitCode {
         }
     }
     println!("{} bytes written", r.bytes_written);
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }

@@ -9,8 +9,11 @@ pub enum Command {
     /// From the host settings: the LUKS2 device (boot.initrd.luks.devices,
     /// allowDiscards), one btrfs fileSystems entry per mounted subvolume
     /// (subvol= plus its mount options), the ESP, swap, the initrd kernel
-    /// modules of the hardware profile and the kernel choice. The output is
-    /// deterministic; with -o it replaces OUT atomically (never half written).
+    /// modules of the hardware profile and the kernel choice. The file holds
+    /// these settings as Nix values and applies to them the function that
+    /// bifrost's NixOS module applies to `bifrost.settings`, so both configure
+    /// the same. The output is deterministic; with -o it replaces OUT
+    /// atomically (never half written).
     Hardware(HardwareArgs),
 }
 

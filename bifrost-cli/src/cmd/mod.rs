@@ -73,12 +73,6 @@ fn print_error(err: &dyn Error) {
     eprintln!("{msg}");
 }
 
-/// Until a command returns `Outcome` itself (errors flowing with `?`).
-pub fn fail(err: &dyn Error) -> ExitCode {
-    print_error(err);
-    ExitCode::FAILURE
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,12 @@
-//! What `esp install` puts in the menu, from the host settings and the
-//! command line: the host settings file (`--settings`) says it once for the
-//! NixOS boot hook and for `bifrost install`; a flag given on the command
-//! line wins over the settings (for scripts and tests).
+//! What `esp install` puts in the menu, how it signs and whether it
+//! registers rEFInd in the firmware's boot menu, from the host settings and
+//! the command line: the host settings file (`--settings`) says it once for
+//! the NixOS boot hook and for `bifrost install`; a flag given on the
+//! command line wins over the settings (for scripts and tests).
 
-use crate::spec::{DefaultEntry, KinoiteMode, Settings};
+use super::nvram::DEFAULT_LABEL;
+use super::sign::{ShimSource, SignOptions};
+use crate::spec::{DefaultEntry, HostSettings, KinoiteMode, SecureBootRoute, Settings};
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// The menu flags as given on the command line (`None`/`false`: not given).
@@ -21,6 +24,17 @@ pub struct Flags {
     /// Where Kinoite's `/boot` is mounted: with settings, its entries are
     /// `<this>/<dualBoot.kinoite.entriesDir>`.
     pub kinoite_boot: Option<Utf8PathBuf>,
+    /// `--sign-key` and `--sign-cert` (clap requires both together).
+    pub sign: Option<SignOptions>,
+    pub shim: Option<ShimSource>,
+    /// `--nvram`: register rEFInd in the firmware's boot menu.
+    pub nvram: bool,
+    /// `--no-nvram`: leave the firmware's boot menu alone (the NixOS hook
+    /// passes it when `boot.loader.efi.canTouchEfiVariables` is off).
+    pub no_nvram: bool,
+    pub nvram_label: Option<String>,
+    /// `--root`: the keys and the shim the settings name are read below it.
+    pub root: Option<Utf8PathBuf>,
 }
 
 /// The menu choices `esp::plan` takes (the fields of `InstallOptions`).
@@ -34,6 +48,10 @@ pub struct Choices {
     pub text_only: bool,
     pub default_kinoite: bool,
     pub last_booted: bool,
+    pub sign: Option<SignOptions>,
+    pub shim: Option<ShimSource>,
+    /// Label of the firmware boot entry to register; `None`: leave NVRAM alone.
+    pub nvram: Option<String>,
 }
 
 /// Errors of this module.
@@ -88,8 +106,18 @@ pub fn resolve(settings: Option<&Settings>, f: Flags) -> Result<Choices, Choices
             (Some((entries, volume)), None)
         }
     };
+    let removable = f.removable || boot.is_some_and(|b| b.removable);
+    // Flags win; the settings sign only when no key is named here.
+    let (sb_sign, sb_shim) = settings
+        .map(|s| secure_boot(s, f.root.as_deref()))
+        .unwrap_or_default();
+    let (sign, shim) = (f.sign.or(sb_sign), f.shim.or(sb_shim));
+    // A removable install is found by the firmware at its fallback path:
+    // with settings rEFInd is registered otherwise, unless told not to.
+    let register = f.nvram || (settings.is_some() && !removable && !f.no_nvram);
+    let nvram = register.then(|| f.nvram_label.unwrap_or_else(|| DEFAULT_LABEL.to_string()));
     Ok(Choices {
-        removable: f.removable || boot.is_some_and(|b| b.removable),
+        removable,
         // In the settings 0 keeps every generation.
         limit: f
             .limit
@@ -103,12 +131,51 @@ pub fn resolve(settings: Option<&Settings>, f: Flags) -> Result<Choices, Choices
         text_only: f.text_only || boot.is_some_and(|b| b.text_only),
         default_kinoite: default_entry == DefaultEntry::Kinoite,
         last_booted: default_entry == DefaultEntry::LastBooted,
+        sign,
+        shim,
+        nvram,
     })
+}
+
+/// The key the settings sign with (`mok` on the shim route, `db` with own
+/// keys, in `keysPath`) and the shim they put in front, both below `root`;
+/// nothing unless Secure Boot is on with a key folder.
+pub fn secure_boot(
+    settings: &HostSettings,
+    root: Option<&Utf8Path>,
+) -> (Option<SignOptions>, Option<ShimSource>) {
+    let sb = &settings.security.secure_boot;
+    let Some(keys) = sb.keys_path.as_ref().filter(|_| sb.enable) else {
+        return (None, None);
+    };
+    let on_root = |p: &Utf8Path| match root {
+        Some(r) => join_below(r, p),
+        None => p.to_owned(),
+    };
+    let base = on_root(keys).join(signing_key_name(sb.route));
+    let sign = SignOptions {
+        key: format!("{base}.key").into(),
+        cert: format!("{base}.crt").into(),
+    };
+    let shim = (sb.route == SecureBootRoute::Shim).then(|| match &sb.shim {
+        Some(f) => ShimSource::File(on_root(f)),
+        None => ShimSource::Fedora,
+    });
+    (Some(sign), shim)
+}
+
+/// The name of the key pair the boot loader is signed with, in `keysPath`:
+/// shim trusts `mok` (enrolled in its MOK list), the firmware `db`.
+pub fn signing_key_name(route: SecureBootRoute) -> &'static str {
+    match route {
+        SecureBootRoute::Shim => "mok",
+        SecureBootRoute::OwnKeys => "db",
+    }
 }
 
 /// `rel` (absolute in Kinoite's `/boot`, such as `/loader/entries`) below
 /// the folder where that `/boot` is mounted.
-fn join_below(mounted: &Utf8Path, rel: &Utf8Path) -> Utf8PathBuf {
+pub fn join_below(mounted: &Utf8Path, rel: &Utf8Path) -> Utf8PathBuf {
     mounted.join(rel.as_str().trim_start_matches('/'))
 }
 
@@ -153,6 +220,9 @@ mod tests {
                 text_only: false,
                 default_kinoite: false,
                 last_booted: false,
+                sign: None,
+                shim: None,
+                nvram: None,
             }
         );
         let c = resolve(
@@ -191,6 +261,10 @@ mod tests {
                 text_only: true,
                 default_kinoite: true,
                 last_booted: false,
+                sign: None,
+                shim: None,
+                // Removable: the firmware finds it at the fallback path.
+                nvram: None,
             }
         );
         let c = resolve(
@@ -263,5 +337,100 @@ mod tests {
             resolve(Some(&valid(s)), Flags::default()).unwrap().limit,
             None
         );
+    }
+
+    #[test]
+    fn settings_register_refind_unless_removable_or_told_not_to() {
+        let mut s = plain(None);
+        s.boot.removable = false;
+        let s = valid(s);
+        let label = |s: Option<&Settings>, f: Flags| resolve(s, f).unwrap().nvram;
+        assert_eq!(
+            label(Some(&s), Flags::default()).as_deref(),
+            Some(DEFAULT_LABEL)
+        );
+        let no = Flags {
+            no_nvram: true,
+            ..Flags::default()
+        };
+        assert_eq!(label(Some(&s), no), None);
+        let removable = Flags {
+            removable: true,
+            ..Flags::default()
+        };
+        assert_eq!(label(Some(&s), removable), None);
+        // Without settings only --nvram registers; a label flag names it.
+        assert_eq!(label(None, Flags::default()), None);
+        let named = Flags {
+            nvram: true,
+            nvram_label: Some("rEFInd".into()),
+            ..Flags::default()
+        };
+        assert_eq!(label(None, named.clone()).as_deref(), Some("rEFInd"));
+        // --nvram wins over removable settings.
+        assert_eq!(
+            label(Some(&settings(None)), named).as_deref(),
+            Some("rEFInd")
+        );
+    }
+
+    #[test]
+    fn secure_boot_settings_sign_below_the_root_and_flags_win() {
+        // Fedora's shim (no shim named) needs the Kinoite side.
+        let mut s = plain(Some("chainload"));
+        let sb = &mut s.security.secure_boot;
+        sb.keys_path = Some("/etc/secureboot".into());
+        let resolve = |s: &crate::spec::HostSettings, f| resolve(Some(&valid(s.clone())), f);
+        // Off: nothing signs.
+        let c = resolve(&s, Flags::default()).unwrap();
+        assert_eq!((c.sign, c.shim), (None, None));
+        s.security.secure_boot.enable = true;
+        let c = resolve(&s, Flags::default()).unwrap();
+        assert_eq!(
+            c.sign,
+            Some(SignOptions {
+                key: "/etc/secureboot/mok.key".into(),
+                cert: "/etc/secureboot/mok.crt".into(),
+            })
+        );
+        assert_eq!(c.shim, Some(ShimSource::Fedora));
+        // From an installer: the target's keys and shim, below --root.
+        s.security.secure_boot.shim = Some("/run/shim/shimx64.efi".into());
+        let c = resolve(
+            &s,
+            Flags {
+                root: Some("/mnt".into()),
+                ..Flags::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.sign.unwrap().key, "/mnt/etc/secureboot/mok.key");
+        assert_eq!(
+            c.shim,
+            Some(ShimSource::File("/mnt/run/shim/shimx64.efi".into()))
+        );
+        // Own keys: the db key, no shim.
+        s.security.secure_boot.route = SecureBootRoute::OwnKeys;
+        let c = resolve(&s, Flags::default()).unwrap();
+        assert_eq!(c.sign.unwrap().cert, "/etc/secureboot/db.crt");
+        assert_eq!(c.shim, None);
+        // Flags name the keys and the shim over the settings.
+        let flags = Flags {
+            sign: Some(SignOptions {
+                key: "/k.key".into(),
+                cert: "/k.crt".into(),
+            }),
+            shim: Some(ShimSource::File("/shim.efi".into())),
+            ..Flags::default()
+        };
+        let c = resolve(&s, flags).unwrap();
+        assert_eq!(c.sign.unwrap().key, "/k.key");
+        assert_eq!(c.shim, Some(ShimSource::File("/shim.efi".into())));
+        // Enabled without a key folder signs nothing (validation reports it).
+        s.security.secure_boot.enable = false;
+        assert_eq!(secure_boot(&s, None), (None, None));
+        s.security.secure_boot.enable = true;
+        s.security.secure_boot.keys_path = None;
+        assert_eq!(secure_boot(&s, None), (None, None));
     }
 }

@@ -34,6 +34,13 @@ pub struct Generation {
     pub specialisations: Vec<(String, BootTarget)>,
 }
 
+impl Generation {
+    /// What the generation boots: its own target, then its specialisations'.
+    pub fn targets(&self) -> impl Iterator<Item = &BootTarget> {
+        std::iter::once(&self.boot).chain(self.specialisations.iter().map(|(_, b)| b))
+    }
+}
+
 fn number_of(name: &str) -> Option<u64> {
     name.strip_prefix("system-")?
         .strip_suffix("-link")?

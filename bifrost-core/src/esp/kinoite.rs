@@ -62,7 +62,7 @@ pub struct EntryRecord {
 
 /// The Kinoite part of one install.
 #[derive(Debug, Clone)]
-pub(super) struct Side {
+pub struct Side {
     pub entries: Vec<MenuEntry>,
     /// ESP-relative destination and source of the file-system drivers direct mode needs.
     pub drivers: Vec<(String, Utf8PathBuf)>,
@@ -284,10 +284,7 @@ fn refreshed_text(
         kinoite: Some(new_k.clone()),
         ..state
     };
-    let state_line = format!(
-        "# {STATE_MARKER}{}",
-        serde_json::to_string(&new_state).expect("state serialises")
-    );
+    let state_line = format!("# {}", new_state.comment());
     let mut out = String::with_capacity(old.len());
     for line in head.split_inclusive('\n') {
         if line.starts_with(&format!("# {STATE_MARKER}")) {
@@ -330,7 +327,7 @@ pub fn refresh(
         };
         for ent in list.flatten() {
             let is_file = ent.file_type().map(|t| t.is_file()).unwrap_or(false);
-            if is_file && ent.file_name().starts_with(".bifrost-tmp-") {
+            if is_file && ent.file_name().starts_with(fsutil::TEMP_PREFIX) {
                 let _ = std::fs::remove_file(ent.path());
             }
         }
@@ -373,16 +370,13 @@ pub fn refresh(
             let (free, _, block) = statvfs(&o.esp)?;
             let needed = (new.len() as u64).div_ceil(block) * block;
             if needed > free {
-                return Err(EspError::NoSpace {
-                    esp: o.esp.to_string(),
+                return Err(EspError::no_space(
+                    &o.esp,
                     needed,
-                    available: free,
-                    missing: needed - free,
-                    missing_mib: (needed - free) as f64 / (1024.0 * 1024.0),
-                    advice:
-                        "delete old generations (`bifrost esp install --limit`), or grow the ESP"
-                            .into(),
-                });
+                    free,
+                    "delete old generations (`bifrost esp install --limit`), or grow the ESP"
+                        .into(),
+                ));
             }
             progress(&format!("write {rel}"));
             fsutil::write_atomic(&path, new.as_bytes())?;

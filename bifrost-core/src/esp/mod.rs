@@ -17,18 +17,20 @@ pub mod last_booted;
 pub mod lock;
 pub mod menu_check;
 pub mod nvram;
+pub mod request;
 pub mod sign;
+pub mod steps;
 pub mod volume;
+pub mod world;
 
 use crate::confine;
 use crate::fsutil;
 use crate::fsutil::io_err;
-use crate::refind::{self, Config, MenuEntry, SubmenuEntry};
+use crate::refind;
 use camino::{Utf8Path, Utf8PathBuf};
-use generations::{BootTarget, Generation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +86,29 @@ pub enum EspError {
     Confine(#[from] confine::ConfineError),
     #[error(transparent)]
     Sign(#[from] sign::SignError),
+    #[error("--extra-config {path}: {err}")]
+    ExtraConfig { path: String, err: std::io::Error },
+    #[error(transparent)]
+    Settings(#[from] crate::spec::SpecError),
+    #[error(transparent)]
+    Choices(#[from] choices::ChoicesError),
+    #[error(transparent)]
+    Nvram(#[from] nvram::NvramError),
+}
+
+impl EspError {
+    /// The ESP lacks room: `needed` bytes to write, `available` free.
+    pub fn no_space(esp: &Utf8Path, needed: u64, available: u64, advice: String) -> EspError {
+        let missing = needed.saturating_sub(available);
+        EspError::NoSpace {
+            esp: esp.to_string(),
+            needed,
+            available,
+            missing,
+            missing_mib: missing as f64 / (1024.0 * 1024.0),
+            advice,
+        }
+    }
 }
 
 /// Where bifrost copies kernels and initrds, relative to the ESP.
@@ -164,6 +189,9 @@ pub struct Copy {
     /// ESP-relative destination.
     pub dest: String,
     pub size: u64,
+    /// SHA-256 of rEFInd's files (as the state line records it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// The plan of one install; `apply` carries it out.
@@ -184,11 +212,8 @@ pub struct Plan {
     pub kinoite: Option<kinoite::KinoiteState>,
     /// Old generations left out of the menu because they are broken.
     pub warnings: Vec<String>,
-    /// Hashes known before copying (files kept as they are).
-    #[serde(skip)]
-    records: BTreeMap<String, FileRecord>,
-    #[serde(skip)]
-    config: Config,
+    /// Bytes the deletes free (after the copies: they do not make room for them).
+    pub bytes_freed: u64,
     /// Signed copies waiting to be copied (removed with the plan).
     #[serde(skip)]
     _staging: Option<std::sync::Arc<tempfile::TempDir>>,
@@ -251,15 +276,21 @@ fn is_store_component(c: &str) -> bool {
             .all(|ch| ch.is_ascii_digit() || ch.is_ascii_lowercase())
 }
 
+impl State {
+    /// The state line as refind.conf carries it (without the leading `# `).
+    pub fn comment(&self) -> String {
+        format!(
+            "{STATE_MARKER}{}",
+            serde_json::to_string(self).expect("state serialises")
+        )
+    }
+}
+
 /// Read the state line of a refind.conf.
 pub fn parse_state(conf: &str) -> Option<State> {
     conf.lines()
         .find_map(|l| l.strip_prefix("# ")?.strip_prefix(STATE_MARKER))
         .and_then(|j| serde_json::from_str(j).ok())
-}
-
-fn file_size(p: &Utf8Path) -> Result<u64, EspError> {
-    Ok(std::fs::metadata(p).map_err(io_err(p, "stat"))?.len())
 }
 
 /// Free bytes and block size of the file system holding `dir`.
@@ -272,325 +303,60 @@ pub fn statvfs(dir: &Utf8Path) -> Result<(u64, u64, u64), EspError> {
     Ok((s.f_bavail * frsize, s.f_blocks * frsize, frsize.max(1)))
 }
 
-/// Work out what an install would do, reading but writing nothing.
+/// Work out what an install would do, reading but writing nothing (signed
+/// copies are staged in a private temp folder the plan owns): read the
+/// world once, then decide in the pure steps of [`steps`]. The plan's
+/// refind.conf, state line included, is byte for byte what [`apply`] writes.
 pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
-    if !o.esp.is_dir() {
-        return Err(EspError::NotAFolder(o.esp.to_string()));
+    let w = world::read(o)?;
+    let old = steps::old_records(w.old_config.as_deref());
+    let entries = steps::menu_entries(&w, o.last_booted);
+    let default = steps::default_title(
+        &entries,
+        w.generations.len(),
+        o.default_kinoite,
+        w.kinoite.is_some(),
+    )?;
+    let mut wanted =
+        steps::wanted_files(&w.refind_bin, &o.refind_efi, &w.names, w.kinoite.as_ref());
+    if let Some(s) = &w.signer {
+        let sizes = old.iter().map(|(k, r)| (k.clone(), r.size)).collect();
+        s.stage(&o.esp, &w.refind_bin, &mut wanted, &sizes)?;
     }
-    if o.limit == Some(0) {
-        return Err(EspError::ZeroLimit);
-    }
-    if !o.refind_efi.is_file() {
-        return Err(EspError::MissingRefind(o.refind_efi.to_string()));
-    }
-    if o.removable {
-        fallback::check(&o.esp, &o.refind_efi, o.force_removable)?;
-    }
-    let signer = o.sign.as_ref().map(sign::Signer::new).transpose()?;
-    let generations::Read {
-        generations: gens,
-        skipped,
-    } = generations::read(&o.profiles, o.limit, o.root.as_deref())?;
-    let (refind_dir, refind_bin) = REFIND_DIRS[o.removable as usize];
-    let (refind_bin, shim_files) = sign::loader_files(o, refind_dir, refind_bin)?;
-    let config_path = format!("{refind_dir}/refind.conf");
-    // Every path under the ESP goes through confine::checked: a link
-    // there (a folder ESP or a bind mount can hold one) is never followed.
-    let esp_path = |rel: &str| confine::checked(&o.esp, rel);
-    let config_abs = esp_path(&config_path)?;
-    let old_config = match std::fs::read(&config_abs) {
-        Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io_err(&config_abs, "read")(e).into()),
+    // Shim and MokManager go on as they are: never signed again.
+    wanted.extend(w.loader_files.iter().cloned());
+    let facts = world::read_files(&o.esp, &wanted, w.signer.as_ref())?;
+    let (copies, files) = steps::copies_and_records(&wanted, &facts, &old);
+    let state = State {
+        version: 1,
+        default,
+        generations: w.generations.iter().map(|g| g.number).collect(),
+        files,
+        kinoite: w.kinoite.as_ref().map(|k| k.state.clone()),
     };
-    let old_records: BTreeMap<String, FileRecord> = old_config
-        .as_deref()
-        .and_then(parse_state)
-        .map(|s| s.files.into_iter().map(|f| (f.path.clone(), f)).collect())
-        .unwrap_or_default();
-
-    // Every file the new configuration needs: ESP path -> source.
-    let mut wanted: BTreeMap<String, Utf8PathBuf> = BTreeMap::new();
-    wanted.insert(refind_bin.clone(), o.refind_efi.clone());
-    // Generations share files: name each source once (a file outside a
-    // store is named by hashing its content).
-    let mut names: BTreeMap<Utf8PathBuf, String> = BTreeMap::new();
-    let mut on_esp = |src: &Utf8Path| -> Result<String, EspError> {
-        let dest = match names.get(src) {
-            Some(d) => d.clone(),
-            None => {
-                let d = format!("{NIXOS_DIR}/{}", sign::esp_name(src, signer.as_ref())?);
-                names.insert(src.to_owned(), d.clone());
-                d
-            }
-        };
-        wanted.insert(dest.clone(), src.to_owned());
-        Ok(format!("/{dest}"))
-    };
-    let icon = |name: &str| {
-        let rel = format!("{refind_dir}/icons/{name}");
-        let here = esp_path(&rel).is_ok_and(|p| p.is_file());
-        (!o.text_only && here).then(|| format!("/{rel}"))
-    };
-    let mut entries = vec![];
-    for g in &gens {
-        let entry_of = |b: &BootTarget,
-                        on_esp: &mut dyn FnMut(&Utf8Path) -> Result<String, EspError>|
-         -> Result<(String, Option<String>, String), EspError> {
-            let loader = on_esp(&b.kernel)?;
-            let initrd = b.initrd.as_deref().map(&mut *on_esp).transpose()?;
-            Ok((loader, initrd, b.cmdline()))
-        };
-        let (loader, initrd, options) = entry_of(&g.boot, &mut on_esp)?;
-        let mut submenus = vec![];
-        for (name, b) in &g.specialisations {
-            let (l, i, opt) = entry_of(b, &mut on_esp)?;
-            submenus.push(SubmenuEntry {
-                title: format!("Specialisation {name}"),
-                loader: Some(l),
-                initrd: i,
-                options: Some(opt),
-            });
-        }
-        entries.push(MenuEntry {
-            title: title_of(g),
-            volume: None,
-            loader,
-            initrd: initrd.into_iter().collect(),
-            options: Some(options),
-            icon: icon("os_nixos.png"),
-            submenus,
-        });
-    }
-    let side = kinoite::side(o, refind_dir, icon("os_fedora.png"))?;
-    if let Some(k) = &side {
-        wanted.extend(k.drivers.iter().cloned());
-        entries.extend(k.entries.iter().cloned());
-    }
-    if o.last_booted {
-        last_booted::stable_newest_title(&mut entries);
-    }
-    let default = match (o.default_kinoite, side.is_some()) {
-        (true, false) => return Err(EspError::DefaultWithoutKinoite),
-        (true, true) => entries[gens.len()].title.clone(),
-        _ => entries[0].title.clone(),
-    };
-
-    if let Some(s) = &signer {
-        let sizes = old_records.iter().map(|(k, r)| (k.clone(), r.size));
-        s.stage(&o.esp, &refind_bin, &mut wanted, &sizes.collect())?;
-    }
-    wanted.extend(shim_files);
-
-    // Decide what to copy: store-named files whose recorded size matches what
-    // is on the ESP are kept; small rEFInd files are compared byte for byte.
-    let mut copies = vec![];
-    let mut records = BTreeMap::new();
-    for (dest, src) in &wanted {
-        let size = file_size(src)?;
-        let target = esp_path(dest)?;
-        let on_disk = std::fs::metadata(&target).ok().map(|m| m.len());
-        let keep = if dest.starts_with(NIXOS_DIR) {
-            match old_records.get(dest) {
-                Some(r) if r.size == size && on_disk == Some(size) => {
-                    records.insert(dest.clone(), r.clone());
-                    true
-                }
-                _ => false,
-            }
-        } else {
-            let new = std::fs::read(src).map_err(io_err(src, "read"))?;
-            let old = std::fs::read(&target)
-                .ok()
-                .filter(|_| on_disk == Some(size));
-            let same = old.as_ref().is_some_and(|b| {
-                *b == new
-                    || signer
-                        .as_ref()
-                        .is_some_and(|s| s.same_signed(b, &new, &target))
-            });
-            if let Some(old) = old.filter(|_| same) {
-                records.insert(
-                    dest.clone(),
-                    FileRecord {
-                        path: dest.clone(),
-                        size,
-                        sha256: Some(hex::encode(Sha256::digest(&old))),
-                    },
-                );
-            }
-            same
-        };
-        if !keep {
-            copies.push(Copy {
-                source: src.clone(),
-                dest: dest.clone(),
-                size,
-            });
-        }
-    }
-
-    let mut config = Config {
-        timeout: o.timeout,
-        default_selection: Some(if o.last_booted {
-            last_booted::selection(&default)
-        } else {
-            default.clone()
-        }),
-        text_only: o.text_only,
-        also_scan_dirs: vec![],
-        extra: o.extra_config.clone(),
-        state_comment: None,
-        entries,
-    };
-    // The state line of files not copied yet has their planned size; the
-    // hashes of rEFInd's files are filled in once they are written.
-    let planned: BTreeMap<String, FileRecord> = copies
-        .iter()
-        .map(|c| {
-            let r = FileRecord {
-                path: c.dest.clone(),
-                size: c.size,
-                sha256: None,
-            };
-            (c.dest.clone(), r)
-        })
-        .collect();
-    let kinoite = side.map(|k| k.state);
-    let provisional = state_line(
-        &config,
-        &gens,
-        &wanted,
-        &records,
-        Some(&planned),
-        kinoite.as_ref(),
-    );
-    config.state_comment = Some(provisional);
+    let config = steps::menu(o, entries, &state);
     let new_config = refind::render(&config).map_err(EspError::Render)?;
-
-    // Files to delete after the switch: bifrost's own files no entry needs —
-    // recorded by the old menu, listed in the journal of an interrupted run,
-    // or temp files — never files another tool put in EFI/nixos (such as
-    // systemd-boot's, which share the folder and the naming). Files the
-    // other rEFInd folder's bifrost menu still loads are kept: the firmware
-    // may boot that one after a switch of --removable.
-    let other_dir = REFIND_DIRS[!o.removable as usize].0;
-    let protected: BTreeSet<String> = esp_path(&format!("{other_dir}/refind.conf"))
-        .ok()
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .as_deref()
-        .and_then(parse_state)
-        .map(|s| s.files.into_iter().map(|f| f.path).collect())
-        .unwrap_or_default();
-    let journal = read_journal(&o.esp)?;
-    let ours: BTreeSet<&str> = old_records
-        .keys()
-        .map(String::as_str)
-        .chain(journal.iter().map(String::as_str))
-        .collect();
-    let mut deletes = vec![];
-    let nixos = esp_path(NIXOS_DIR)?;
-    if nixos.is_dir() {
-        for ent in nixos
-            .read_dir_utf8()
-            .map_err(io_err(&nixos, "read folder"))?
-        {
-            let ent = ent.map_err(io_err(&nixos, "read folder"))?;
-            let rel = format!("{NIXOS_DIR}/{}", ent.file_name());
-            let is_file = ent.file_type().map(|t| t.is_file()).unwrap_or(false);
-            let collectable =
-                ent.file_name().starts_with(".bifrost-tmp-") || ours.contains(rel.as_str());
-            if is_file && collectable && !wanted.contains_key(&rel) && !protected.contains(&rel) {
-                deletes.push(rel);
-            }
-        }
-    }
-    let refind_abs = esp_path(refind_dir)?;
-    if refind_abs.is_dir() {
-        for ent in refind_abs
-            .read_dir_utf8()
-            .map_err(io_err(&refind_abs, "read folder"))?
-        {
-            let ent = ent.map_err(io_err(&refind_abs, "read folder"))?;
-            if ent.file_name().starts_with(".bifrost-tmp-") {
-                deletes.push(format!("{refind_dir}/{}", ent.file_name()));
-            }
-        }
-    }
-    deletes.sort();
-
-    let (available, _total, block) = statvfs(&o.esp)?;
-    let round = |n: u64| n.div_ceil(block) * block;
-    let mut needed: u64 = copies.iter().map(|c| round(c.size)).sum();
-    if old_config.as_deref() != Some(new_config.as_str()) {
-        needed += round(new_config.len() as u64);
-    }
-    // The journal of files being copied or deleted.
-    if copies.iter().any(|c| c.dest.starts_with(NIXOS_DIR)) || !deletes.is_empty() {
-        needed += block;
-    }
-    // Folders that do not exist yet take a cluster each on FAT.
-    for d in [NIXOS_DIR, refind_dir] {
-        if !o.esp.join(d).is_dir() && !copies.is_empty() {
-            needed += block;
-        }
-    }
+    let deletes = steps::deletes(&w, &wanted, &old);
+    let changed = w.old_config.as_deref() != Some(new_config.as_str());
+    let bytes_needed =
+        steps::bytes_needed(&w, &copies, changed.then_some(new_config.len()), &deletes);
+    let bytes_freed = steps::bytes_freed(&w, &deletes);
     Ok(Plan {
         esp: o.esp.clone(),
-        config_path,
+        config_path: w.config_path,
         copies,
+        bytes_freed,
         deletes,
-        old_config,
+        old_config: w.old_config,
         new_config,
-        bytes_needed: needed,
-        bytes_available: available,
-        generations: gens.iter().map(|g| g.number).collect(),
-        default,
-        kinoite,
-        warnings: skipped,
-        records,
-        config,
-        _staging: signer.map(|s| s.staging()),
+        bytes_needed,
+        bytes_available: w.space.available,
+        generations: state.generations,
+        default: state.default,
+        kinoite: state.kinoite,
+        warnings: w.skipped,
+        _staging: w.signer.map(|s| s.staging()),
     })
-}
-
-fn title_of(g: &Generation) -> String {
-    format!("Generation {}: {}", g.number, g.boot.label)
-}
-
-fn state_line(
-    config: &Config,
-    gens: &[Generation],
-    wanted: &BTreeMap<String, Utf8PathBuf>,
-    records: &BTreeMap<String, FileRecord>,
-    extra: Option<&BTreeMap<String, FileRecord>>,
-    kinoite: Option<&kinoite::KinoiteState>,
-) -> String {
-    let files = wanted
-        .keys()
-        .map(|k| {
-            records
-                .get(k)
-                .or_else(|| extra.and_then(|e| e.get(k)))
-                .cloned()
-                .unwrap_or_else(|| FileRecord {
-                    path: k.clone(),
-                    size: 0,
-                    sha256: None,
-                })
-        })
-        .collect();
-    let st = State {
-        version: 1,
-        default: config.default_selection.clone().unwrap_or_default(),
-        generations: gens.iter().map(|g| g.number).collect(),
-        files,
-        kinoite: kinoite.cloned(),
-    };
-    format!(
-        "{STATE_MARKER}{}",
-        serde_json::to_string(&st).expect("state serialises")
-    )
 }
 
 /// ESP-relative path of the journal: files an install is about to copy,
@@ -623,34 +389,14 @@ fn hash_file(p: &Utf8Path) -> Result<(u64, String), EspError> {
 
 /// Carry out a plan: check space, copy, switch refind.conf, collect garbage.
 pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspError> {
-    if p.bytes_needed > p.bytes_available {
-        let missing = p.bytes_needed - p.bytes_available;
-        // New files are written before the old ones go (so a crash leaves a
-        // bootable ESP): what the deletes free does not help this run.
-        let advice = if p.generations.len() > 1 {
-            "lower --limit, delete old generations, or grow the ESP".to_string()
-        } else {
-            let freed: u64 = p
-                .deletes
-                .iter()
-                .filter_map(|d| std::fs::metadata(p.esp.join(d)).ok())
-                .map(|m| m.len())
-                .sum();
-            format!(
-                "the menu already has one generation, so a lower --limit cannot help: the new kernel and initrd are copied before the old files ({freed} bytes) are deleted, so the ESP needs room for both at once; free {missing} bytes on the ESP (files other tools put there) or grow it"
-            )
-        };
-        return Err(EspError::NoSpace {
-            advice,
-            esp: p.esp.to_string(),
-            needed: p.bytes_needed,
-            available: p.bytes_available,
-            missing,
-            missing_mib: missing as f64 / (1024.0 * 1024.0),
-        });
-    }
+    steps::check_space(
+        &p.esp,
+        p.bytes_needed,
+        p.bytes_available,
+        p.generations.len(),
+        p.bytes_freed,
+    )?;
     let mut report = Report::default();
-    let mut records = p.records.clone();
     let mut batch = fsutil::AtomicBatch::new();
     let old_journal = read_journal(&p.esp)?;
     let esp_path = |rel: &str| confine::checked(&p.esp, rel);
@@ -684,55 +430,27 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
         if !dir.is_dir() {
             std::fs::create_dir_all(&dir).map_err(io_err(&dir, "create folder"))?;
         }
-        // Store-named files are identified by their store path, so only
-        // their size is recorded (hashing them would cost more than the
-        // copy); rEFInd's own files are hashed.
-        let sha256 = if c.dest.starts_with(NIXOS_DIR) {
-            None
-        } else {
-            Some(hash_file(&c.source)?.1)
-        };
+        // The state line records the hashes of rEFInd's files as planned:
+        // a source that changed since would make it lie.
+        if let Some(planned) = &c.sha256 {
+            if hash_file(&c.source)?.1 != *planned {
+                return Err(EspError::Changed(c.source.to_string()));
+            }
+        }
         let n = batch.add_copy(&dest, &c.source)?;
         if n != c.size {
             return Err(EspError::Changed(c.source.to_string()));
         }
         report.copied += 1;
         report.bytes_written += n;
-        records.insert(
-            c.dest.clone(),
-            FileRecord {
-                path: c.dest.clone(),
-                size: n,
-                sha256,
-            },
-        );
     }
     // Every new file is durable under its final name before refind.conf names it.
     batch.commit()?;
-    // Now every hash is known: the final state line replaces the provisional one.
-    let mut config = p.config.clone();
-    let st = State {
-        version: 1,
-        default: p.default.clone(),
-        generations: p.generations.clone(),
-        files: parse_state(&p.new_config)
-            .map(|s| s.files)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|f| records.get(&f.path).cloned().unwrap_or(f))
-            .collect(),
-        kinoite: p.kinoite.clone(),
-    };
-    config.state_comment = Some(format!(
-        "{STATE_MARKER}{}",
-        serde_json::to_string(&st).expect("state serialises")
-    ));
-    let text = refind::render(&config).map_err(EspError::Render)?;
-    if p.old_config.as_deref() != Some(text.as_str()) {
+    if p.config_changed() {
         progress(&format!("write {}", p.config_path));
-        fsutil::write_atomic(&esp_path(&p.config_path)?, text.as_bytes())?;
+        fsutil::write_atomic(&esp_path(&p.config_path)?, p.new_config.as_bytes())?;
         report.config_written = true;
-        report.bytes_written += text.len() as u64;
+        report.bytes_written += p.new_config.len() as u64;
     }
     let mut gc_dirs = BTreeSet::new();
     for d in &p.deletes {
@@ -1058,6 +776,79 @@ mod tests {
         apply(&lp, &mut |_| {}).unwrap();
         let st = status(&root.join("esp")).unwrap();
         assert_eq!(st.installs[0].default_generation, Some(3));
+    }
+
+    /// The dry run's refind.conf, state line included, is what apply writes:
+    /// on a new ESP, after a new rEFInd and a new generation, and with the
+    /// last-booted default.
+    #[test]
+    fn plan_shows_exactly_what_apply_writes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(tmp.path()).unwrap();
+        fake_generation(root, 1, "linux-6.6", &[]);
+        let refind = root.join("refind/refind_x64.efi");
+        std::fs::create_dir_all(root.join("refind")).unwrap();
+        std::fs::write(&refind, b"MZ rEFInd 0.14").unwrap();
+        let esp = root.join("esp");
+        std::fs::create_dir_all(&esp).unwrap();
+        let mut o = InstallOptions {
+            esp: esp.clone(),
+            profiles: root.join("profiles"),
+            root: None,
+            refind_efi: refind.clone(),
+            removable: false,
+            force_removable: false,
+            limit: None,
+            kinoite: None,
+            kinoite_chainload: None,
+            timeout: 5,
+            text_only: false,
+            extra_config: String::new(),
+            default_kinoite: false,
+            last_booted: false,
+            sign: None,
+            shim: None,
+        };
+        let conf = esp.join("EFI/refind/refind.conf");
+        let round = |o: &InstallOptions| {
+            let p = plan(o).unwrap();
+            let st = parse_state(&p.new_config).unwrap();
+            let r = apply(&p, &mut |_| {}).unwrap();
+            assert_eq!(std::fs::read_to_string(&conf).unwrap(), p.new_config);
+            assert_eq!(r.config_written, p.config_changed());
+            (p, st)
+        };
+        let (p, st) = round(&o);
+        assert_eq!(p.copies.len(), 3);
+        let refind_rec = st.files.iter().find(|f| f.path.ends_with("refind_x64.efi"));
+        assert_eq!(
+            refind_rec.unwrap().sha256.as_deref(),
+            Some(hex::encode(Sha256::digest(b"MZ rEFInd 0.14")).as_str())
+        );
+        // A new rEFInd and a new generation: the plan's hash is the new one.
+        std::fs::write(&refind, b"MZ rEFInd 0.15").unwrap();
+        fake_generation(root, 2, "linux-6.7", &["gaming"]);
+        let (p, st) = round(&o);
+        assert_eq!(st.generations, vec![2, 1]);
+        assert!(p.copies.iter().any(|c| c.dest.ends_with("refind_x64.efi")));
+        assert!(st
+            .files
+            .iter()
+            .any(|f| f.sha256 == Some(hex::encode(Sha256::digest(b"MZ rEFInd 0.15")))));
+        // The last-booted default, and a limit that deletes generation 1's files.
+        o.last_booted = true;
+        o.limit = Some(1);
+        let (p, st) = round(&o);
+        assert_eq!(st.default, last_booted::NEWEST_TITLE);
+        assert!(!p.deletes.is_empty());
+        // Nothing left to do: the same text, nothing written.
+        let (p, _) = round(&o);
+        assert!(p.copies.is_empty() && p.deletes.is_empty() && !p.config_changed());
+        // A source that changes between plan and apply is refused.
+        std::fs::write(&refind, b"MZ rEFInd 0.16").unwrap();
+        let p = plan(&o).unwrap();
+        std::fs::write(&refind, b"MZ rEFInd 0.17").unwrap();
+        assert!(matches!(apply(&p, &mut |_| {}), Err(EspError::Changed(_))));
     }
 
     #[test]

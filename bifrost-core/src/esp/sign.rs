@@ -32,8 +32,8 @@ pub enum SignError {
     Confine(#[from] crate::confine::ConfineError),
 }
 
-/// Keys to sign with, as given on the command line.
-#[derive(Debug, Clone)]
+/// Keys to sign with, as given on the command line or by the settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignOptions {
     pub key: Utf8PathBuf,
     pub cert: Utf8PathBuf,

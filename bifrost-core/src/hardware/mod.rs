@@ -9,8 +9,9 @@
 //! - [`render`]: host settings in, a `hardware-configuration.nix`-style NixOS
 //!   module out (that function applied to the settings; snapshot-tested).
 //! - [`detect`]: DMI, `lsblk`, mounts and btrfs subvolumes in, host settings out.
-//!   Reading the machine goes through one seam ([`detect::Machine`]) into a [`detect::Snapshot`] so tests
-//!   use recorded fixtures.
+//!   The machine is read once, through one seam ([`detect::Machine`]), into
+//!   a [`detect::Snapshot`] (tests use recorded fixtures or hand-built
+//!   snapshots); pure steps decide from it.
 
 pub mod detect;
 pub mod layout;

@@ -5,6 +5,8 @@
 //! made or copied by that process (never into the Nix store or a log).
 
 use super::plan::{PlanError, PlanRequest};
+use crate::esp::choices::join_below as on_target;
+use crate::esp::choices::signing_key_name as signing_name;
 use crate::spec::{SecureBootRoute, Settings};
 use camino::{Utf8Path, Utf8PathBuf};
 
@@ -15,11 +17,6 @@ pub struct KeysStep {
     pub argv: Vec<String>,
     /// The key folder on the target.
     pub dir: Utf8PathBuf,
-}
-
-/// `target` + absolute `path`.
-fn on_target(target: &Utf8Path, path: &Utf8Path) -> Utf8PathBuf {
-    target.join(path.as_str().trim_start_matches('/'))
 }
 
 /// The step, when the settings turn Secure Boot on.
@@ -73,15 +70,6 @@ pub fn step(settings: &Settings, req: &PlanRequest) -> Result<Option<KeysStep>, 
     Ok(Some(KeysStep { title, argv, dir }))
 }
 
-/// The key the boot hook signs with (modules/boot.nix): `mok` on the shim
-/// route, `db` with own keys.
-fn signing_name(route: SecureBootRoute) -> &'static str {
-    match route {
-        SecureBootRoute::Shim => "mok",
-        SecureBootRoute::OwnKeys => "db",
-    }
-}
-
 /// The files `--sb-keys DIR` must hold for the settings' route: the
 /// signing key and its certificate (`bifrost sb keys --from` copies the
 /// rest when present).
@@ -90,25 +78,19 @@ pub fn source_files(settings: &Settings) -> [String; 2] {
     [format!("{name}.key"), format!("{name}.crt")]
 }
 
-/// `bifrost esp install` flags that sign as the boot hook does
-/// (modules/boot.nix `signArgs`), with the keys on the target.
+/// `bifrost esp install` flags that sign as the settings say (esp::choices
+/// derives them; the plan shows them), with the keys on the target.
 pub fn esp_sign_args(settings: &Settings, target: &Utf8Path) -> Vec<String> {
-    let sb = &settings.security.secure_boot;
-    let Some(keys_path) = sb.keys_path.as_ref().filter(|_| sb.enable) else {
-        return Vec::new();
-    };
-    let base = on_target(target, keys_path).join(signing_name(sb.route));
-    let mut v = vec![
-        "--sign-key".into(),
-        format!("{base}.key"),
-        "--sign-cert".into(),
-        format!("{base}.crt"),
-    ];
-    if sb.route == SecureBootRoute::Shim {
-        v.push("--shim".into());
-        if let Some(shim) = &sb.shim {
-            v.push(on_target(target, shim).to_string());
-        }
+    let (sign, shim) = crate::esp::choices::secure_boot(settings, Some(target));
+    let mut v = vec![];
+    if let Some(k) = sign {
+        v.extend(["--sign-key".into(), k.key.to_string()]);
+        v.extend(["--sign-cert".into(), k.cert.to_string()]);
+    }
+    match shim {
+        Some(crate::esp::sign::ShimSource::File(f)) => v.extend(["--shim".into(), f.to_string()]),
+        Some(crate::esp::sign::ShimSource::Fedora) => v.push("--shim".into()),
+        None => {}
     }
     v
 }

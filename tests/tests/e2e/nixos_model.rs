@@ -196,9 +196,12 @@ fn image_install_hook_is_safe_inside_the_image_build() {
             settings["dualBoot"].get("kinoite").is_none(),
             "{image}: {settings}"
         );
-        for bad in ["kinoite", "mount ", "efibootmgr --", "--nvram"] {
+        for bad in ["kinoite", "mount ", "efibootmgr --", "--nvram "] {
             assert!(!hook.contains(bad), "{image} hook has {bad:?}: {hook}");
         }
+        // An image build has no NVRAM of the machine: bifrost is told so
+        // (it would otherwise register rEFInd as the settings say).
+        assert!(hook.contains(" --no-nvram "), "{image}: {hook}");
     }
 }
 

@@ -561,3 +561,71 @@ fn enroll_mok_queues_the_der_certificate_through_mokutil() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an X.509 certificate"));
 }
+
+/// The NixOS hook passes only the settings file (modules/boot.nix): bifrost
+/// signs with the key the settings name (`db` with own keys) and, unless the
+/// install is removable or `--no-nvram`, registers rEFInd in the firmware's
+/// boot menu — here, where there is no efivarfs, it says so after the ESP
+/// was written.
+#[test]
+fn settings_sign_and_register_without_flags() {
+    let Some(t) = setup("settings_sign_and_register_without_flags") else {
+        return;
+    };
+    let own = t.d().join("own");
+    std::fs::create_dir_all(&own).unwrap();
+    for e in ["key", "crt"] {
+        std::fs::copy(
+            t.d().join(format!("keys/mok.{e}")),
+            own.join(format!("db.{e}")),
+        )
+        .unwrap();
+    }
+    let settings = |removable: bool| {
+        let f = t.d().join(format!("settings-{removable}.json"));
+        let v = serde_json::json!({
+            "hostName": "h",
+            "hardware": { "profile": "generic-x86_64-uefi" },
+            "users": [{ "name": "alice", "uid": 1000, "admin": true }],
+            "boot": { "removable": removable },
+            "storage": { "luks": { "device": "/dev/vda2" }, "subvolumes": [{ "name": "@", "mountPoint": "/" }] },
+            "security": { "secureBoot": { "enable": true, "keysPath": own, "route": "own-keys" } },
+        });
+        std::fs::write(&f, v.to_string()).unwrap();
+        f
+    };
+    let no_efivars = t.d().join("no-efivars");
+    let s = settings(false);
+    let (ok, out) = install(
+        &t,
+        &[
+            "--settings",
+            s.to_str().unwrap(),
+            "--efivars",
+            no_efivars.to_str().unwrap(),
+        ],
+    );
+    assert!(!ok, "{out}");
+    assert!(out.contains("installed generations [1]"), "{out}");
+    assert!(
+        out.contains(&format!("{} does not exist", no_efivars.display())),
+        "{out}"
+    );
+    let esp = t.d().join("esp");
+    let (ok, out, err) = bifrost(&[
+        "sb",
+        "verify",
+        "--esp",
+        esp.to_str().unwrap(),
+        "--cert",
+        own.join("db.crt").to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}{err}");
+    // Told not to, or removable: NVRAM is left alone; nothing else changes.
+    let (ok, out) = install(&t, &["--settings", s.to_str().unwrap(), "--no-nvram"]);
+    assert!(ok && out.contains("; 0 bytes written"), "{out}");
+    let r = settings(true);
+    let (ok, out) = install(&t, &["--settings", r.to_str().unwrap()]);
+    assert!(ok && !out.contains("nvram"), "{out}");
+    assert!(esp.join("EFI/BOOT/BOOTX64.EFI").is_file());
+}

@@ -39,9 +39,8 @@ fn esp_install_argv(l: &Layout) -> Vec<String> {
         "--settings".into(),
         l.req.settings_file.to_string(),
     ];
-    if l.req.nvram {
-        esp.push("--nvram".into());
-    }
+    // Explicit either way: with --settings, esp install registers by default.
+    esp.push(if l.req.nvram { "--nvram" } else { "--no-nvram" }.into());
     // Signed as the boot hook signed it: unsigned files would replace them.
     esp.extend(crate::install::sb_keys::esp_sign_args(l.settings, target));
     if l.kinoite.is_some_and(|k| k.mode == KinoiteMode::Direct) {
@@ -116,7 +115,9 @@ mod tests {
         assert!(a.windows(2).any(|w| w == ["--root", "/mnt"]));
         r.nvram = false;
         let steps = super::steps(&Layout::new(&s, &r).unwrap());
-        assert!(!argv(&steps, "esp-install").contains(&"--nvram".to_string()));
+        let a = argv(&steps, "esp-install");
+        assert!(!a.contains(&"--nvram".to_string()));
+        assert!(a.contains(&"--no-nvram".to_string()));
     }
 
     #[test]
