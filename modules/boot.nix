@@ -29,11 +29,11 @@
     ++ lib.optionals (cfg.extraConfig != "") ["--extra-config" "${extraConfigFile}"]
     # Secure Boot signing (security.secureBoot: keys read by path at install
     # time, never from the Nix store) and the firmware boot entry (rEFInd
-    # first unless boot.removable) follow the settings file (esp::choices).
+    # first unless boot.removable, labelled boot.nvramLabel) follow the
+    # settings file (esp::choices).
     # Only what Nix alone knows goes on the command line: image builds turn
     # canTouchEfiVariables off, having no NVRAM of the machine to write.
-    ++ lib.optional (!efi.canTouchEfiVariables) "--no-nvram"
-    ++ ["--nvram-label" cfg.nvramLabel];
+    ++ lib.optional (!efi.canTouchEfiVariables) "--no-nvram";
 
   # Kinoite's /boot, named as the settings name it (UUID=, PARTUUID=, LABEL=
   # or a bare label): the udev link of that device, the same one
@@ -84,6 +84,7 @@
     timeout = "bifrost.settings.boot.timeout";
     textOnly = "bifrost.settings.boot.textOnly";
     defaultEntry = "bifrost.settings.boot.defaultEntry";
+    nvramLabel = "bifrost.settings.boot.nvramLabel";
     "kinoite.enable" = "bifrost.settings.dualBoot.kinoite (null: no Kinoite side)";
     "kinoite.mode" = "bifrost.settings.dualBoot.kinoite.mode";
     "kinoite.title" = "bifrost.settings.dualBoot.kinoite.title";
@@ -113,19 +114,6 @@ in {
       description = ''
         Lines added to the global section of refind.conf. Menu entries are
         bifrost's: a `menuentry` here is refused.
-      '';
-    };
-
-    nvramLabel = lib.mkOption {
-      type = lib.types.str;
-      default = "bifrost rEFInd";
-      example = "rEFInd";
-      description = ''
-        Description of the NVRAM boot entry `bifrost esp install` creates
-        when {option}`boot.loader.efi.canTouchEfiVariables` is set and rEFInd
-        is not installed as removable. An existing entry for rEFInd's
-        loader on the ESP's partition is reused (and put first) whatever its
-        label, so changing the label creates no second entry.
       '';
     };
 

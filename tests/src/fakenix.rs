@@ -143,6 +143,21 @@ pub fn fake_refind(dir: &Path) -> PathBuf {
     refind
 }
 
+/// `bifrost sb verify --esp ESP --cert CERT` and `extra`; returns (success,
+/// stdout, stderr).
+pub fn sb_verify(esp: &Path, cert: &Path, extra: &[&str]) -> (bool, String, String) {
+    let mut args = vec![
+        "sb",
+        "verify",
+        "--esp",
+        esp.to_str().unwrap(),
+        "--cert",
+        cert.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    bifrost(&args)
+}
+
 /// Run `bifrost` with `args`; returns (success, stdout, stderr).
 pub fn bifrost(args: &[&str]) -> (bool, String, String) {
     let out = std::process::Command::new(crate::bifrost_bin())

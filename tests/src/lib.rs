@@ -198,6 +198,18 @@ pub fn repo_nix_files() -> Vec<PathBuf> {
     files
 }
 
+/// Run `cmd`; the test fails with the command and its stderr unless it
+/// succeeds. Returns its stdout.
+pub fn run_ok(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Every tool the tests use, located once.
 #[derive(Debug, Clone)]
 pub struct Tools {

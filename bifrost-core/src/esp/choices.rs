@@ -37,7 +37,8 @@ pub struct Flags {
     pub root: Option<Utf8PathBuf>,
 }
 
-/// The menu choices `esp::plan` takes (the fields of `InstallOptions`).
+/// What `esp install` chose: the menu `esp::plan` builds, the signing,
+/// and the firmware boot entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Choices {
     pub removable: bool,
@@ -115,7 +116,8 @@ pub fn resolve(settings: Option<&Settings>, f: Flags) -> Result<Choices, Choices
     // A removable install is found by the firmware at its fallback path:
     // with settings rEFInd is registered otherwise, unless told not to.
     let register = f.nvram || (settings.is_some() && !removable && !f.no_nvram);
-    let nvram = register.then(|| f.nvram_label.unwrap_or_else(|| DEFAULT_LABEL.to_string()));
+    let label = f.nvram_label.or(boot.map(|b| b.nvram_label.clone()));
+    let nvram = register.then(|| label.unwrap_or_else(|| DEFAULT_LABEL.to_string()));
     Ok(Choices {
         removable,
         // In the settings 0 keeps every generation.
@@ -343,11 +345,18 @@ mod tests {
     fn settings_register_refind_unless_removable_or_told_not_to() {
         let mut s = plain(None);
         s.boot.removable = false;
+        let mut labelled = s.clone();
+        labelled.boot.nvram_label = "Mine".into();
+        let labelled = valid(labelled);
         let s = valid(s);
         let label = |s: Option<&Settings>, f: Flags| resolve(s, f).unwrap().nvram;
         assert_eq!(
             label(Some(&s), Flags::default()).as_deref(),
             Some(DEFAULT_LABEL)
+        );
+        assert_eq!(
+            label(Some(&labelled), Flags::default()).as_deref(),
+            Some("Mine")
         );
         let no = Flags {
             no_nvram: true,

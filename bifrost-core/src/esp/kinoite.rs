@@ -127,7 +127,7 @@ pub(super) fn side(
     refind_dir: &str,
     icon: Option<String>,
 ) -> Result<Option<Side>, EspError> {
-    if let Some(title) = &o.kinoite_chainload {
+    if let Some(title) = &o.choices.kinoite_chainload {
         let loader =
             find_loader(&o.esp).ok_or_else(|| EspError::NoFedoraLoader(o.esp.to_string()))?;
         return Ok(Some(Side {
@@ -139,11 +139,11 @@ pub(super) fn side(
                 volume: None,
                 icon,
                 entries: vec![],
-                default: o.default_kinoite,
+                default: o.choices.default_kinoite,
             },
         }));
     }
-    let Some((dir, volume)) = &o.kinoite else {
+    let Some((dir, volume)) = &o.choices.kinoite else {
         return Ok(None);
     };
     let bls = read_entries(dir)?;
@@ -173,7 +173,7 @@ pub(super) fn side(
             volume: Some(volume),
             icon,
             entries: records,
-            default: o.default_kinoite,
+            default: o.choices.default_kinoite,
         },
     }))
 }

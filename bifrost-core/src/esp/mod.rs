@@ -132,28 +132,12 @@ pub struct InstallOptions {
     /// paths of the generations are read below it.
     pub root: Option<Utf8PathBuf>,
     pub refind_efi: Utf8PathBuf,
-    pub removable: bool,
     /// Install at the fallback path even over another system's loader.
     pub force_removable: bool,
-    pub limit: Option<u32>,
-    /// BLS entries folder and rEFInd volume of Kinoite's `/boot` (direct entries).
-    pub kinoite: Option<(Utf8PathBuf, String)>,
-    /// Chainload Fedora's boot loader with an entry of this title instead
-    /// of direct entries (see [`kinoite`]).
-    pub kinoite_chainload: Option<String>,
-    pub timeout: i32,
-    pub text_only: bool,
     /// Trusted lines for refind.conf's global section.
     pub extra_config: String,
-    /// Boot Kinoite's newest entry by default instead of the newest generation.
-    pub default_kinoite: bool,
-    /// Boot the entry booted last (rEFInd's `+`); the choice above is the
-    /// fallback when nothing was booted yet or that entry is gone.
-    pub last_booted: bool,
-    /// Sign rEFInd, its drivers and the kernels with this key (esp/sign.rs).
-    pub sign: Option<sign::SignOptions>,
-    /// Put a Microsoft-signed shim in front of the signed rEFInd.
-    pub shim: Option<sign::ShimSource>,
+    /// The menu, signing and NVRAM, as settings and flags say ([`choices`]).
+    pub choices: choices::Choices,
 }
 
 /// One file bifrost keeps on the ESP.
@@ -310,11 +294,11 @@ pub fn statvfs(dir: &Utf8Path) -> Result<(u64, u64, u64), EspError> {
 pub fn plan(o: &InstallOptions) -> Result<Plan, EspError> {
     let w = world::read(o)?;
     let old = steps::old_records(w.old_config.as_deref());
-    let entries = steps::menu_entries(&w, o.last_booted);
+    let entries = steps::menu_entries(&w, o.choices.last_booted);
     let default = steps::default_title(
         &entries,
         w.generations.len(),
-        o.default_kinoite,
+        o.choices.default_kinoite,
         w.kinoite.is_some(),
     )?;
     let mut wanted =
@@ -670,6 +654,11 @@ mod tests {
         );
     }
 
+    /// The choices of `esp install` without settings or flags.
+    fn no_flags() -> choices::Choices {
+        choices::resolve(None, choices::Flags::default()).unwrap()
+    }
+
     fn fake_generation(root: &Utf8Path, n: u64, kernel: &str, specs: &[&str]) {
         let store = root.join("nix/store");
         let k = store.join(format!("{:0>32}-{kernel}", n % 2));
@@ -727,18 +716,14 @@ mod tests {
             profiles: root.join("profiles"),
             root: None,
             refind_efi: refind,
-            removable: false,
             force_removable: false,
-            limit: Some(2),
-            kinoite: Some((bls, "KINOITE".into())),
-            kinoite_chainload: None,
-            timeout: 5,
-            text_only: true,
             extra_config: String::new(),
-            default_kinoite: false,
-            last_booted: false,
-            sign: None,
-            shim: None,
+            choices: choices::Choices {
+                limit: Some(2),
+                kinoite: Some((bls, "KINOITE".into())),
+                text_only: true,
+                ..no_flags()
+            },
         };
         let p = plan(&o).unwrap();
         assert_eq!(p.generations, vec![3, 2]);
@@ -752,14 +737,14 @@ mod tests {
         assert!(again.copies.is_empty() && !again.config_changed());
         // Kinoite as the default entry, and refused without the Kinoite side.
         let mut k = o.clone();
-        k.default_kinoite = true;
+        k.choices.default_kinoite = true;
         assert_eq!(plan(&k).unwrap().default, "Fedora Linux 40 (Kinoite)");
-        k.kinoite = None;
+        k.choices.kinoite = None;
         assert!(matches!(plan(&k), Err(EspError::DefaultWithoutKinoite)));
         // The entry booted last: rEFInd's `+`, the newest generation under a
         // title that a rebuild does not change, as the fallback.
         let mut l = o.clone();
-        l.last_booted = true;
+        l.choices.last_booted = true;
         let lp = plan(&l).unwrap();
         assert!(
             lp.new_config
@@ -796,18 +781,9 @@ mod tests {
             profiles: root.join("profiles"),
             root: None,
             refind_efi: refind.clone(),
-            removable: false,
             force_removable: false,
-            limit: None,
-            kinoite: None,
-            kinoite_chainload: None,
-            timeout: 5,
-            text_only: false,
             extra_config: String::new(),
-            default_kinoite: false,
-            last_booted: false,
-            sign: None,
-            shim: None,
+            choices: no_flags(),
         };
         let conf = esp.join("EFI/refind/refind.conf");
         let round = |o: &InstallOptions| {
@@ -836,8 +812,8 @@ mod tests {
             .iter()
             .any(|f| f.sha256 == Some(hex::encode(Sha256::digest(b"MZ rEFInd 0.15")))));
         // The last-booted default, and a limit that deletes generation 1's files.
-        o.last_booted = true;
-        o.limit = Some(1);
+        o.choices.last_booted = true;
+        o.choices.limit = Some(1);
         let (p, st) = round(&o);
         assert_eq!(st.default, last_booted::NEWEST_TITLE);
         assert!(!p.deletes.is_empty());

@@ -21,7 +21,7 @@ pub const EFIVARS: &str = "/sys/firmware/efi/efivars";
 /// Vendor GUID of the global variables (`BootOrder`, `Boot####`).
 pub const GLOBAL_GUID: &str = "8be4df61-93ca-11d2-aa0d-00e098032b8c";
 /// Description of the entry bifrost creates (the module's `nvramLabel` default).
-pub const DEFAULT_LABEL: &str = "bifrost rEFInd";
+pub const DEFAULT_LABEL: &str = crate::spec::defaults::NVRAM_LABEL;
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]

@@ -75,23 +75,15 @@ pub fn install(r: Request, events: &mut dyn FnMut(Event)) -> Result<Done, EspErr
     let mut flags = r.flags;
     flags.root = r.root.clone();
     let c = choices::resolve(settings.as_ref(), flags)?;
+    let entry_label = c.nvram.clone();
     let o = InstallOptions {
         esp: r.esp,
         profiles: r.profiles,
         root: r.root,
         refind_efi: r.refind_efi,
-        removable: c.removable,
         force_removable: r.force_removable,
-        limit: c.limit,
-        kinoite: c.kinoite,
-        kinoite_chainload: c.kinoite_chainload,
-        timeout: c.timeout,
-        text_only: c.text_only,
         extra_config,
-        default_kinoite: c.default_kinoite,
-        last_booted: c.last_booted,
-        sign: c.sign,
-        shim: c.shim,
+        choices: c,
     };
     // Held until the install is done, so no other run plans against an ESP this one changes.
     let _lock = match r.dry_run {
@@ -104,7 +96,7 @@ pub fn install(r: Request, events: &mut dyn FnMut(Event)) -> Result<Done, EspErr
     }
     let loader = super::sign::boot_loader(&o);
     if r.dry_run {
-        let nvram = c.nvram.map(|label| {
+        let nvram = entry_label.map(|label| {
             nvram::plan_for_esp(&r.efivars, &plan.esp, &loader, &label)
                 .map(|(want, d)| Nvram::Planned(want, d))
                 .map_err(EspError::from)
@@ -116,7 +108,7 @@ pub fn install(r: Request, events: &mut dyn FnMut(Event)) -> Result<Done, EspErr
         });
     }
     let report = super::apply(&plan, &mut |line| events(Event::Step(line)))?;
-    let nvram = c.nvram.map(|label| {
+    let nvram = entry_label.map(|label| {
         nvram::register_esp(&r.efivars, &plan.esp, &loader, &label)
             .map(|(want, reg)| Nvram::Registered(want, reg))
             .map_err(EspError::from)

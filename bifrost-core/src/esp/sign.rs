@@ -171,10 +171,10 @@ pub fn loader_files(
     refind_dir: &str,
     refind_bin: &str,
 ) -> Result<(String, Vec<(String, Utf8PathBuf)>), SignError> {
-    let Some(shim) = &o.shim else {
+    let Some(shim) = &o.choices.shim else {
         return Ok((refind_bin.into(), vec![]));
     };
-    if o.sign.is_none() {
+    if o.choices.sign.is_none() {
         return Err(SignError::ShimWithoutKey);
     }
     let src = match shim {
@@ -193,7 +193,7 @@ pub fn loader_files(
     }
     // On the firmware fallback path shim is BOOTX64.EFI; in EFI/refind/ it
     // keeps its own name.
-    let shim_dest = if o.removable {
+    let shim_dest = if o.choices.removable {
         refind_bin.to_string()
     } else {
         format!("{refind_dir}/{SHIM_NAME}")
@@ -217,8 +217,8 @@ pub fn loader_files(
 
 /// The ESP path the firmware's boot entry starts: shim on the shim route.
 pub fn boot_loader(o: &InstallOptions) -> String {
-    let (dir, bin) = super::REFIND_DIRS[o.removable as usize];
-    match (&o.shim, o.removable) {
+    let (dir, bin) = super::REFIND_DIRS[o.choices.removable as usize];
+    match (&o.choices.shim, o.choices.removable) {
         (Some(_), false) => format!("{dir}/{SHIM_NAME}"),
         _ => bin.to_string(),
     }

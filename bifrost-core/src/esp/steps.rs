@@ -160,13 +160,13 @@ pub fn copies_and_records(
 /// refind.conf as the options, the entries and the state line say it.
 pub fn menu(o: &InstallOptions, entries: Vec<MenuEntry>, state: &State) -> Config {
     Config {
-        timeout: o.timeout,
-        default_selection: Some(if o.last_booted {
+        timeout: o.choices.timeout,
+        default_selection: Some(if o.choices.last_booted {
             last_booted::selection(&state.default)
         } else {
             state.default.clone()
         }),
-        text_only: o.text_only,
+        text_only: o.choices.text_only,
         also_scan_dirs: vec![],
         extra: o.extra_config.clone(),
         state_comment: Some(state.comment()),

@@ -76,21 +76,21 @@ pub fn read(o: &InstallOptions) -> Result<World, EspError> {
     if !o.esp.is_dir() {
         return Err(EspError::NotAFolder(o.esp.to_string()));
     }
-    if o.limit == Some(0) {
+    if o.choices.limit == Some(0) {
         return Err(EspError::ZeroLimit);
     }
     if !o.refind_efi.is_file() {
         return Err(EspError::MissingRefind(o.refind_efi.to_string()));
     }
-    if o.removable {
+    if o.choices.removable {
         fallback::check(&o.esp, &o.refind_efi, o.force_removable)?;
     }
-    let signer = o.sign.as_ref().map(sign::Signer::new).transpose()?;
+    let signer = o.choices.sign.as_ref().map(sign::Signer::new).transpose()?;
     let generations::Read {
         generations,
         skipped,
-    } = generations::read(&o.profiles, o.limit, o.root.as_deref())?;
-    let (refind_dir, refind_bin) = REFIND_DIRS[o.removable as usize];
+    } = generations::read(&o.profiles, o.choices.limit, o.root.as_deref())?;
+    let (refind_dir, refind_bin) = REFIND_DIRS[o.choices.removable as usize];
     let (refind_bin, loader_files) = sign::loader_files(o, refind_dir, refind_bin)?;
     let config_path = format!("{refind_dir}/refind.conf");
     let old_config = read_text(&o.esp, &config_path)?;
@@ -106,14 +106,14 @@ pub fn read(o: &InstallOptions) -> Result<World, EspError> {
     let icon = |name: &str| {
         let rel = format!("{refind_dir}/icons/{name}");
         let here = confine::checked(&o.esp, &rel).is_ok_and(|p| p.is_file());
-        (!o.text_only && here).then(|| format!("/{rel}"))
+        (!o.choices.text_only && here).then(|| format!("/{rel}"))
     };
     let icons = Icons {
         nixos: icon("os_nixos.png"),
         fedora: icon("os_fedora.png"),
     };
     let kinoite = kinoite::side(o, refind_dir, icons.fedora.clone())?;
-    let other_dir = REFIND_DIRS[!o.removable as usize].0;
+    let other_dir = REFIND_DIRS[!o.choices.removable as usize].0;
     let other_menu_files = confine::checked(&o.esp, &format!("{other_dir}/refind.conf"))
         .ok()
         .and_then(|p| std::fs::read_to_string(p).ok())

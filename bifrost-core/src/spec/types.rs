@@ -179,6 +179,13 @@ pub struct Boot {
     #[serde(default)]
     #[schemars(example = true)]
     pub text_only: bool,
+    /// Description of the firmware boot entry (NVRAM) that starts rEFInd,
+    /// created when the install is not removable. An existing entry for
+    /// rEFInd's loader on the ESP's partition is reused (and put first)
+    /// whatever its label, so changing it creates no second entry.
+    #[serde(default = "defaults::nvram_label")]
+    #[schemars(example = &"rEFInd")]
+    pub nvram_label: String,
     /// The EFI system partition.
     #[serde(default)]
     pub esp: Esp,
@@ -192,6 +199,7 @@ impl Default for Boot {
             max_generations: defaults::max_generations(),
             removable: false,
             text_only: false,
+            nvram_label: defaults::nvram_label(),
             esp: Esp::default(),
         }
     }
@@ -700,6 +708,11 @@ pub mod defaults {
     pub fn max_generations() -> u32 {
         10
     }
+    pub fn nvram_label() -> String {
+        NVRAM_LABEL.into()
+    }
+    /// The firmware boot entry's description when nothing names one.
+    pub const NVRAM_LABEL: &str = "bifrost rEFInd";
     pub fn esp_mount_point() -> Utf8PathBuf {
         "/boot/efi".into()
     }

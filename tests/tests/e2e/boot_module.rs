@@ -114,11 +114,11 @@ fn hook_follows_host_settings_and_other_loaders_are_refused() {
         failed.contains("boot.loader.refind.enable = false"),
         "{failed}"
     );
-    // May touch NVRAM: bifrost registers rEFInd as the settings say
-    // (esp::choices); the hook only names the entry.
+    // May touch NVRAM: bifrost registers rEFInd, labelled, as the settings
+    // say (esp::choices); the hook adds nothing.
     let hook = v["hook"].as_str().unwrap();
-    assert!(hook.contains("--nvram-label 'bifrost rEFInd'"), "{hook}");
     assert!(!hook.contains("--no-nvram"), "{hook}");
+    assert!(!hook.contains("--nvram"), "{hook}");
 }
 
 /// Fedora leaves Kinoite's /boot unlabelled: named by file-system UUID (as in
@@ -203,4 +203,25 @@ fn hook_signs_with_keys_read_at_install_time() {
     // Off: no signing flags.
     let v = with_sb(r#"{"enable":false}"#).unwrap();
     assert!(!v["hook"].as_str().unwrap().contains("--sign-key"));
+}
+
+/// The firmware entry's label is a host setting (boot.nvramLabel, read by
+/// bifrost); the module's old option fails with the setting to use.
+#[test]
+fn nvram_label_is_a_host_setting() {
+    let Some(v) = eval(
+        SETTINGS,
+        r#"{"bifrost":{"boot":{"refind":{"enable":true,"nvramLabel":"rEFInd"}}}}"#,
+    ) else {
+        return skip_optional(
+            "nvram_label_is_a_host_setting",
+            "BIFROST_NIXPKGS_LIB (a nixpkgs lib checkout) and nix-instantiate",
+        );
+    };
+    let failed = v["failed"].to_string();
+    assert!(
+        failed.contains("bifrost.settings.boot.nvramLabel"),
+        "{failed}"
+    );
+    assert!(!v["hook"].as_str().unwrap().contains("rEFInd'"));
 }

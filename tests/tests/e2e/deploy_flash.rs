@@ -53,13 +53,7 @@ fn stderr(o: &Output) -> String {
 }
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    bifrost_e2e::run_ok(cmd).trim().to_string()
 }
 
 /// A loop device over a backing file, detached (and unmounted) when dropped.

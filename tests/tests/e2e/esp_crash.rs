@@ -67,7 +67,10 @@ fn sigkill_while_signing_leaves_a_consistent_esp() {
     crash_test(20, Some(kernel));
 }
 
-fn crash_test(default_runs: usize, signed_kernel: Option<std::path::PathBuf>) {
+/// How many runs (`BIFROST_CRASH_RUNS`, else `default_runs`) and the seed
+/// of the kill moments (`BIFROST_CRASH_SEED`, else the clock), printed so a
+/// failing run can be replayed.
+fn runs_and_seed(what: &str, default_runs: usize) -> (usize, u64) {
     let runs: usize = std::env::var("BIFROST_CRASH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -82,7 +85,12 @@ fn crash_test(default_runs: usize, signed_kernel: Option<std::path::PathBuf>) {
                 .as_nanos() as u64
                 | 1
         });
-    eprintln!("crash test: {runs} runs, BIFROST_CRASH_SEED={seed}");
+    eprintln!("{what}: {runs} runs, BIFROST_CRASH_SEED={seed}");
+    (runs, seed)
+}
+
+fn crash_test(default_runs: usize, signed_kernel: Option<std::path::PathBuf>) {
+    let (runs, seed) = runs_and_seed("crash test", default_runs);
     let mut rng = Rng(seed);
 
     let dir = tempfile::tempdir().unwrap();
@@ -221,21 +229,7 @@ fn crash_test(default_runs: usize, signed_kernel: Option<std::path::PathBuf>) {
 /// and the NixOS part of refind.conf is exactly what `esp install` wrote.
 #[test]
 fn refresh_kinoite_killed_at_random_moments_leaves_a_consistent_esp() {
-    let runs: usize = std::env::var("BIFROST_CRASH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50);
-    let seed: u64 = std::env::var("BIFROST_CRASH_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("refresh crash test: {runs} runs, BIFROST_CRASH_SEED={seed}");
+    let (runs, seed) = runs_and_seed("refresh crash test", 50);
     let mut rng = Rng(seed);
 
     let dir = tempfile::tempdir().unwrap();

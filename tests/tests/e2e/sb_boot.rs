@@ -7,8 +7,8 @@
 //! ext4 driver bifrost signed loads and rEFInd boots Kinoite's kernel from ext4.
 
 use bifrost_e2e::esp_install::EspInstall;
-use bifrost_e2e::fakenix::{bifrost, tree_hash, Boot, FakeNix};
-use bifrost_e2e::{dualboot, guest, image, initrd, qemu, skip, tool_path, BootTools};
+use bifrost_e2e::fakenix::{bifrost, sb_verify, tree_hash, Boot, FakeNix};
+use bifrost_e2e::{dualboot, guest, image, initrd, qemu, run_ok, skip, tool_path, BootTools};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -79,16 +79,6 @@ impl SbTools {
             }
         }
     }
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The test kernel without any signature (Debian signs its own kernels, and
@@ -222,11 +212,13 @@ fn boot_secure_menu(
 /// its passphrase, at `dir/snakeoil.key`.
 fn snakeoil_key(t: &SbTools, dir: &Path) -> PathBuf {
     let key = dir.join("snakeoil.key");
-    run(Command::new("openssl")
-        .args(["pkey", "-passin", "pass:snakeoil", "-in"])
-        .arg(&t.snakeoil_key)
-        .arg("-out")
-        .arg(&key));
+    run_ok(
+        Command::new("openssl")
+            .args(["pkey", "-passin", "pass:snakeoil", "-in"])
+            .arg(&t.snakeoil_key)
+            .arg("-out")
+            .arg(&key),
+    );
     key
 }
 
@@ -251,14 +243,7 @@ fn assert_refused(t: &SbTools, vars: &Path, d: &Path, esp: &Path) {
 }
 
 fn verify(esp: &Path, cert: &Path) -> (bool, String) {
-    let (ok, out, err) = bifrost(&[
-        "sb",
-        "verify",
-        "--esp",
-        esp.to_str().unwrap(),
-        "--cert",
-        cert.to_str().unwrap(),
-    ]);
+    let (ok, out, err) = sb_verify(esp, cert, &[]);
     (ok, format!("{out}{err}"))
 }
 
@@ -275,14 +260,16 @@ fn shim_and_mok_boot_signed_kernel_and_refuse_unsigned() {
     let (key, cert) = (keys.join("mok.key"), keys.join("mok.crt"));
     // The firmware holds only Microsoft's keys; the test key is in shim's MOK list.
     let vars = d.join("vars.fd");
-    run(Command::new(&t.virt_fw_vars)
-        .arg("-i")
-        .arg(&t.ms_vars)
-        .arg("-o")
-        .arg(&vars)
-        .arg("--add-mok")
-        .arg("605dab50-e046-4300-abb6-3dd810dd8b23")
-        .arg(&cert));
+    run_ok(
+        Command::new(&t.virt_fw_vars)
+            .arg("-i")
+            .arg(&t.ms_vars)
+            .arg("-o")
+            .arg(&vars)
+            .arg("--add-mok")
+            .arg("605dab50-e046-4300-abb6-3dd810dd8b23")
+            .arg(&cert),
+    );
     let kernel = unsigned_kernel(&t.boot, d);
     let (esp, _) = install(
         &t.boot,
@@ -359,14 +346,16 @@ fn own_keys_in_db_boot_signed_kernel_and_refuse_unsigned() {
     let (ok, o1, e1) = bifrost(&["sb", "keys", "--dir", other.to_str().unwrap()]);
     assert!(ok, "{o1}{e1}");
     let on_esp = esp_kernel(&esp);
-    run(Command::new("sbsign")
-        .arg("--key")
-        .arg(other.join("mok.key"))
-        .arg("--cert")
-        .arg(other.join("mok.crt"))
-        .arg("--output")
-        .arg(&on_esp)
-        .arg(&kernel));
+    run_ok(
+        Command::new("sbsign")
+            .arg("--key")
+            .arg(other.join("mok.key"))
+            .arg("--cert")
+            .arg(other.join("mok.crt"))
+            .arg("--output")
+            .arg(&on_esp)
+            .arg(&kernel),
+    );
     let (ok, out) = verify(&esp, cert);
     assert!(!ok, "{out}");
     let name = on_esp.file_name().unwrap().to_str().unwrap();
@@ -417,10 +406,12 @@ fn own_keys_enrolled_by_bifrost_in_setup_mode_then_enforced() {
     // bifrost without its debug information (a tenth of the size) at a
     // path of its own, with the libraries it loads.
     let small = d.join("bifrost");
-    run(Command::new("objcopy")
-        .arg("--strip-debug")
-        .arg(bifrost_e2e::bifrost_bin())
-        .arg(&small));
+    run_ok(
+        Command::new("objcopy")
+            .arg("--strip-debug")
+            .arg(bifrost_e2e::bifrost_bin())
+            .arg(&small),
+    );
     let init = guest::init_script(
         &guest::insmod_lines(&modules),
         &ENROLL_BODY.replace("@BIFROST@", small.to_str().unwrap()),
@@ -499,14 +490,16 @@ fn own_keys_signed_ext4_driver_boots_kinoite_from_ext4() {
     // Kinoite's /boot: its kernel is trusted by the firmware (Fedora's is
     // signed by Fedora; here by the db key), bifrost does not sign it.
     let (kboot, deploy) = dualboot::kinoite_boot(d);
-    run(Command::new("sbsign")
-        .arg("--key")
-        .arg(&key)
-        .arg("--cert")
-        .arg(cert)
-        .arg("--output")
-        .arg(deploy.join("vmlinuz-6.1.0"))
-        .arg(&kernel));
+    run_ok(
+        Command::new("sbsign")
+            .arg("--key")
+            .arg(&key)
+            .arg("--cert")
+            .arg(cert)
+            .arg("--output")
+            .arg(deploy.join("vmlinuz-6.1.0"))
+            .arg(&kernel),
+    );
     initrd::Initrd::new(&t.boot.busybox, initrd::PRINT_CMDLINE_INIT)
         .write(&deploy.join("initramfs-6.1.0.img"));
 

@@ -4,7 +4,7 @@
 //! rEFInd without SBAT flagged.
 
 use bifrost_e2e::esp_install::EspInstall;
-use bifrost_e2e::fakenix::{bifrost, tree_hash, Boot, FakeNix};
+use bifrost_e2e::fakenix::{bifrost, sb_verify, tree_hash, Boot, FakeNix};
 use bifrost_e2e::{program, skip, tool_path, Tools};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -270,20 +270,7 @@ fn signed_install_is_idempotent_and_verified() {
     let esp = t.d().join("esp");
     // Signed on the copy: the store's kernel keeps no signature of ours.
     let cert = t.d().join("keys/mok.crt");
-    let verify = |json: bool| {
-        let mut a = vec![
-            "sb",
-            "verify",
-            "--esp",
-            esp.to_str().unwrap(),
-            "--cert",
-            cert.to_str().unwrap(),
-        ];
-        if json {
-            a.push("--json");
-        }
-        bifrost(&a)
-    };
+    let verify = |json: bool| sb_verify(&esp, &cert, if json { &["--json"] } else { &[] });
     let (ok, out, err) = verify(true);
     assert!(ok, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -348,14 +335,7 @@ fn signed_install_is_idempotent_and_verified() {
         .output()
         .unwrap();
     assert!(st.status.success());
-    let (ok, out, err) = bifrost(&[
-        "sb",
-        "verify",
-        "--esp",
-        esp.to_str().unwrap(),
-        "--cert",
-        other.join("mok.crt").to_str().unwrap(),
-    ]);
+    let (ok, out, err) = sb_verify(&esp, &other.join("mok.crt"), &[]);
     assert!(!ok, "{out}{err}");
     let line = out.lines().find(|l| l.contains("refind_x64.efi")).unwrap();
     assert!(line.contains("no .sbat section"), "{out}");
@@ -394,14 +374,7 @@ fn shim_from_fedoras_folder_on_a_dual_boot_esp() {
     assert!(r.join("grubx64.efi").is_file());
     assert!(!esp.join("EFI/BOOT").exists(), "EFI/BOOT was written");
     assert_eq!(tree_hash(&fedora), fedora_before, "Fedora's folder changed");
-    let (ok, out, err) = bifrost(&[
-        "sb",
-        "verify",
-        "--esp",
-        esp.to_str().unwrap(),
-        "--cert",
-        t.d().join("keys/mok.crt").to_str().unwrap(),
-    ]);
+    let (ok, out, err) = sb_verify(&esp, &t.d().join("keys/mok.crt"), &[]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("shim") && out.contains("mokmanager"), "{out}");
     // No Fedora shim: the error says to pass one.
