@@ -38,4 +38,5 @@ mod nixos_model;
 mod sb_boot;
 mod sb_cli;
 mod sb_standin;
+mod storage_layout;
 mod tpm_qemu;
