@@ -461,17 +461,6 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
     Ok(report)
 }
 
-/// Plan and apply, holding the ESP's lock (see [`lock`]) throughout.
-pub fn install(
-    o: &InstallOptions,
-    progress: &mut dyn FnMut(&str),
-) -> Result<(Plan, Report), EspError> {
-    let _lock = lock::lock(&o.esp, progress)?;
-    let p = plan(o)?;
-    let r = apply(&p, progress)?;
-    Ok((p, r))
-}
-
 /// State of one file bifrost recorded.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileStatus {
