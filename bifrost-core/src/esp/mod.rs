@@ -17,6 +17,7 @@ pub mod last_booted;
 pub mod lock;
 pub mod menu_check;
 pub mod nvram;
+pub mod refresh;
 pub mod request;
 pub mod sign;
 pub mod status;
