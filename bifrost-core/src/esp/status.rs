@@ -80,7 +80,7 @@ pub enum Config {
     /// the state line records, in the record's order.
     Bifrost {
         text: String,
-        state: State,
+        state: Box<State>,
         seen: Vec<Seen>,
     },
 }
@@ -130,7 +130,11 @@ fn read_config(esp: &Utf8Path, rel: &str) -> Config {
         return Config::Foreign;
     };
     let seen = state.files.iter().map(|f| read_file(esp, f)).collect();
-    Config::Bifrost { text, state, seen }
+    Config::Bifrost {
+        text,
+        state: Box::new(state),
+        seen,
+    }
 }
 
 fn read_file(esp: &Utf8Path, record: &FileRecord) -> Seen {
@@ -391,7 +395,7 @@ mod tests {
     fn a_whole_esp_is_judged_from_its_snapshot() {
         let good = Config::Bifrost {
             text: MENU.into(),
-            state: state("Generation 2: NixOS"),
+            state: Box::new(state("Generation 2: NixOS")),
             seen: vec![file(10, None), file(4, Some("aa"))],
         };
         let st = judge(&snapshot(vec![good.clone(), Config::Absent]));
@@ -406,7 +410,7 @@ mod tests {
         // A refused file counts no bytes; a foreign menu is named.
         let bad = Config::Bifrost {
             text: MENU.into(),
-            state: state("Generation 2: NixOS"),
+            state: Box::new(state("Generation 2: NixOS")),
             seen: vec![Seen::Refused("link".into()), file(4, Some("aa"))],
         };
         let st = judge(&snapshot(vec![bad, Config::Foreign]));
