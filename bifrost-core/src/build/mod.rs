@@ -527,9 +527,14 @@ pub fn run(plan: &Plan, mut on_event: impl FnMut(Event)) -> Result<Report, Build
         on_event(Event::Stage(l))
     })?;
     let dir = output.dir.clone();
+    let to = steps::Placing {
+        plan,
+        store_path: &store_path,
+        dir: &dir,
+    };
     let artifact = match &file_path {
-        Some(rel) => steps::place_image(plan, &store_path, rel, &dir, &mut on_event)?,
-        None => steps::place_vm(plan, &store_path, &dir, &mut on_event)?,
+        Some(rel) => to.image(rel, &mut on_event)?,
+        None => to.vm(&mut on_event)?,
     };
     let entry = steps::entry(
         plan,

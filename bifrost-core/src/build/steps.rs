@@ -1,7 +1,7 @@
 //! The steps of [`super::run`], in order: where the artifact sits in the
 //! output ([`file_path`]), `nix build` ([`nix_build`]), where it came from
-//! ([`provenance`]), placing it in `OUT/2_raw` ([`place_image`] or
-//! [`place_vm`]) and its manifest record ([`entry`]). What each failure
+//! ([`provenance`]), placing it in `OUT/2_raw` ([`Placing::image`] or
+//! [`Placing::vm`]) and its manifest record ([`entry`]). What each failure
 //! means is decided by pure functions ([`eval_failure`], [`build_failure`]).
 
 use super::{
@@ -135,72 +135,80 @@ pub struct Artifact {
     pub sha256: String,
 }
 
-/// Copy the image `rel` of `store_path` to `dir/<name>`, hashed first: the
-/// store file is immutable and the copy byte for byte, so an interrupt
-/// while hashing changes nothing.
-pub fn place_image(
-    plan: &Plan,
-    store_path: &str,
-    rel: &str,
-    dir: &Utf8Path,
-    on_event: &mut dyn FnMut(Event),
-) -> Result<Artifact, BuildError> {
-    let name = plan.format.artifact_name();
-    let src = Utf8Path::new(store_path).join(rel);
-    if !src.is_file() {
-        return Err(BuildError::MissingArtifact {
-            path: store_path.to_owned(),
-            what: format!("file {rel} (passthru.filePath)"),
-        });
-    }
-    on_event(Event::Stage("computing SHA-256"));
-    let sha256 = manifest::sha256_file(&src).map_err(|e| match e {
-        manifest::ManifestError::Interrupted(_) => interrupted(plan),
-        e => e.into(),
-    })?;
-    on_event(Event::Stage("copying the image into place"));
-    let placed = place::place_file(&src, dir, name, plan.keep).map_err(|e| match e {
-        place::PlaceError::Interrupted(_) => interrupted(plan),
-        e => e.into(),
-    })?;
-    let size = std::fs::metadata(&placed.path)
-        .map(|m| m.len())
-        .unwrap_or(0);
-    Ok(Artifact {
-        path: placed.path,
-        copy: Some(placed.method),
-        file_rel: rel.to_owned(),
-        shifts: placed.shifts,
-        sums_path: name.to_owned(),
-        size,
-        sha256,
-    })
+/// Where an artifact is placed from and to: the build's plan, its output
+/// store path, and `OUT/2_raw`.
+pub struct Placing<'a> {
+    pub plan: &'a Plan,
+    pub store_path: &'a str,
+    pub dir: &'a Utf8Path,
 }
 
-/// Register the VM's store path as a GC root at `dir/<name>`; the runner
-/// inside it is what is hashed and recorded.
-pub fn place_vm(
-    plan: &Plan,
-    store_path: &str,
-    dir: &Utf8Path,
-    on_event: &mut dyn FnMut(Event),
-) -> Result<Artifact, BuildError> {
-    let name = plan.format.artifact_name();
-    let runner = find_vm_runner(Utf8Path::new(store_path))?;
-    on_event(Event::Stage("registering the VM runner as a GC root"));
-    let shifts = place::place_root(store_path, dir, name, plan.keep)?;
-    let file = Utf8Path::new(store_path).join(&runner);
-    let sha256 = manifest::sha256_file(&file)?;
-    let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
-    Ok(Artifact {
-        path: dir.join(name),
-        copy: None,
-        sums_path: format!("{name}/{runner}"),
-        file_rel: runner,
-        shifts,
-        size,
-        sha256,
-    })
+impl Placing<'_> {
+    fn interrupted(&self) -> BuildError {
+        interrupted(self.plan)
+    }
+
+    /// Copy the image `rel` of the store path to `dir/<name>`, hashed first:
+    /// the store file is immutable and the copy byte for byte, so an
+    /// interrupt while hashing changes nothing.
+    pub fn image(
+        &self,
+        rel: &str,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Artifact, BuildError> {
+        let name = self.plan.format.artifact_name();
+        let src = Utf8Path::new(self.store_path).join(rel);
+        if !src.is_file() {
+            return Err(BuildError::MissingArtifact {
+                path: self.store_path.to_owned(),
+                what: format!("file {rel} (passthru.filePath)"),
+            });
+        }
+        on_event(Event::Stage("computing SHA-256"));
+        let sha256 = manifest::sha256_file(&src).map_err(|e| match e {
+            manifest::ManifestError::Interrupted(_) => self.interrupted(),
+            e => e.into(),
+        })?;
+        on_event(Event::Stage("copying the image into place"));
+        let placed =
+            place::place_file(&src, self.dir, name, self.plan.keep).map_err(|e| match e {
+                place::PlaceError::Interrupted(_) => self.interrupted(),
+                e => e.into(),
+            })?;
+        let size = std::fs::metadata(&placed.path)
+            .map(|m| m.len())
+            .unwrap_or(0);
+        Ok(Artifact {
+            path: placed.path,
+            copy: Some(placed.method),
+            file_rel: rel.to_owned(),
+            shifts: placed.shifts,
+            sums_path: name.to_owned(),
+            size,
+            sha256,
+        })
+    }
+
+    /// Register the VM's store path as a GC root at `dir/<name>`; the runner
+    /// inside it is what is hashed and recorded.
+    pub fn vm(&self, on_event: &mut dyn FnMut(Event)) -> Result<Artifact, BuildError> {
+        let name = self.plan.format.artifact_name();
+        let runner = find_vm_runner(Utf8Path::new(self.store_path))?;
+        on_event(Event::Stage("registering the VM runner as a GC root"));
+        let shifts = place::place_root(self.store_path, self.dir, name, self.plan.keep)?;
+        let file = Utf8Path::new(self.store_path).join(&runner);
+        let sha256 = manifest::sha256_file(&file)?;
+        let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        Ok(Artifact {
+            path: self.dir.join(name),
+            copy: None,
+            sums_path: format!("{name}/{runner}"),
+            file_rel: runner,
+            shifts,
+            size,
+            sha256,
+        })
+    }
 }
 
 /// The manifest record of `artifact`, built from `store_path` at `built_at`.
