@@ -322,8 +322,9 @@ pub fn enroll(
     if opts.pin && opts.pin_file.is_none() && !m.stdin_is_terminal() {
         return Err(TpmError::PinNeedsTerminal);
     }
-    let before = read_slots(m, device)?;
     let record_path = m.record_path();
+    let _lock = record::lock(&record_path, &mut |l| progress(l))?;
+    let before = read_slots(m, device)?;
     let mut rec = record::load(&record_path)?;
     let decision = record::decide(&before, rec.slots(&uuid));
     let runs = plan(opts, &before, &decision.wipe, &tpm_devices[0])?;

@@ -35,6 +35,8 @@ pub enum RecordError {
     Write(#[from] FsError),
     #[error("{path}: {detail}; it lists the TPM2 slots bifrost enrolled. Fix it, or move it away: bifrost then counts no slot as its own and keeps every TPM2 slot")]
     Invalid { path: Utf8PathBuf, detail: String },
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
 }
 
 /// One slot bifrost enrolled.
@@ -215,29 +217,52 @@ pub fn load(path: &Utf8Path) -> Result<Record, RecordError> {
     Ok(record)
 }
 
+/// The record's folder, created root-only (0700) when missing; one that is
+/// a link (or not a folder) is refused, never followed.
+fn folder(path: &Utf8Path) -> Result<&Utf8Path, RecordError> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_str().is_empty())
+        .unwrap_or(Utf8Path::new("."));
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(dir),
+        Ok(_) => Err(RecordError::Invalid {
+            path: path.to_owned(),
+            detail: format!("its folder {dir} is not a folder (a link?)"),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io_err(dir, "create folder"))?;
+            Ok(dir)
+        }
+        Err(e) => Err(io_err(dir, "inspect")(e).into()),
+    }
+}
+
+/// Hold the record's folder (`flock`, see [`crate::lock`]) from reading
+/// the slots to writing the record, so two enrollments never record over
+/// each other; `notice` hears once that this run waits for another.
+pub fn lock(
+    path: &Utf8Path,
+    notice: &mut dyn FnMut(&str),
+) -> Result<crate::lock::DirLock, RecordError> {
+    let dir = folder(path)?;
+    Ok(crate::lock::acquire(
+        dir,
+        "TPM slot record folder",
+        crate::lock::DEFAULT_WAIT,
+        notice,
+    )?)
+}
+
 /// Write `record` to `path` atomically, readable by root only (0600, its
 /// folder created 0700). A folder on the way that is a link is refused.
 pub fn save(path: &Utf8Path, record: &Record) -> Result<(), RecordError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_str().is_empty()) {
-        match std::fs::symlink_metadata(dir) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(RecordError::Invalid {
-                    path: path.to_owned(),
-                    detail: format!("its folder {dir} is not a folder (a link?)"),
-                })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                use std::os::unix::fs::DirBuilderExt;
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)
-                    .map_err(io_err(dir, "create folder"))?;
-            }
-            Err(e) => return Err(io_err(dir, "inspect")(e).into()),
-        }
-    }
+    folder(path)?;
     let mut text = serde_json::to_string_pretty(record).expect("a record serializes");
     text.push('\n');
     crate::fsutil::write_atomic_mode(path, text.as_bytes(), 0o600)?;
@@ -404,5 +429,28 @@ mod tests {
         let e = save(&root.join("linked/tpm-slots.json"), &Record::default()).unwrap_err();
         assert!(matches!(e, RecordError::Invalid { .. }), "{e}");
         assert!(std::fs::read_dir(&target).unwrap().next().is_none());
+        assert!(matches!(
+            lock(&root.join("linked/tpm-slots.json"), &mut |_| {}),
+            Err(RecordError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn a_second_run_waits_for_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+        let path = root.join("var/lib/bifrost/tpm-slots.json");
+        let held = lock(&path, &mut |_| {}).unwrap();
+        assert_eq!(held.dir(), path.parent().unwrap());
+        let e = crate::lock::acquire(
+            path.parent().unwrap(),
+            "TPM slot record folder",
+            std::time::Duration::ZERO,
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("another bifrost run"), "{e}");
+        drop(held);
+        lock(&path, &mut |_| {}).unwrap();
     }
 }

@@ -493,12 +493,7 @@ fn re_enrolling_keeps_another_systems_slot_and_replaces_bifrosts_own() {
     // A firmware update changes NixOS's PCR 7: enroll again, twice.
     m.boot = "nixos-after-update";
     let mut said = Vec::new();
-    let req = request::EnrollRequest {
-        device: "/dev/vda2".into(),
-        pcrs: Some("7".into()),
-        key_file: Some(key_file(&m)),
-        ..Default::default()
-    };
+    let req = pcr7_with_key_file(&m);
     let done = request::enroll_as_asked(&mut m, &req, &mut |s| said.push(s.to_owned())).unwrap();
     let wipe = format!("--wipe-slot={}", ours[0].0);
     assert!(
@@ -547,10 +542,17 @@ fn re_enrolling_keeps_another_systems_slot_and_replaces_bifrosts_own() {
     assert_eq!(m.tpm2_slots().len(), 2);
 }
 
-fn key_file(m: &Fake) -> Utf8PathBuf {
-    let p = Utf8PathBuf::from_path_buf(m.record_dir.path().join("key")).unwrap();
-    std::fs::write(&p, &m.passphrase).unwrap();
-    p
+/// `bifrost tpm enroll --device /dev/vda2 --pcrs 7 --key-file FILE` with
+/// the fake's passphrase in FILE.
+fn pcr7_with_key_file(m: &Fake) -> request::EnrollRequest {
+    let key = Utf8PathBuf::from_path_buf(m.record_dir.path().join("key")).unwrap();
+    std::fs::write(&key, &m.passphrase).unwrap();
+    request::EnrollRequest {
+        device: "/dev/vda2".into(),
+        pcrs: Some("7".into()),
+        key_file: Some(key),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -584,12 +586,7 @@ fn a_stale_record_entry_reused_by_another_token_is_kept() {
     m.json = meta.to_string();
     assert_eq!(m.enroll_outside("kinoite"), ours);
     m.boot = "nixos-after-update";
-    let req = request::EnrollRequest {
-        device: "/dev/vda2".into(),
-        pcrs: Some("7".into()),
-        key_file: Some(key_file(&m)),
-        ..Default::default()
-    };
+    let req = pcr7_with_key_file(&m);
     let done = request::enroll_as_asked(&mut m, &req, &mut |_| {}).unwrap();
     assert!(m
         .enroll_runs
@@ -609,12 +606,7 @@ fn already_enrolled_by_an_unrecorded_slot_claims_nothing() {
     let mut m = Fake::new();
     // Made by hand on this very boot: systemd-cryptenroll makes no new slot.
     let by_hand = m.enroll_outside("nixos");
-    let req = request::EnrollRequest {
-        device: "/dev/vda2".into(),
-        pcrs: Some("7".into()),
-        key_file: Some(key_file(&m)),
-        ..Default::default()
-    };
+    let req = pcr7_with_key_file(&m);
     let done = request::enroll_as_asked(&mut m, &req, &mut |_| {}).unwrap();
     assert_eq!(m.tpm2_slots().len(), 1);
     assert!(m.record().slots(UUID).is_empty());
