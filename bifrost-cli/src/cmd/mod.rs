@@ -56,14 +56,6 @@ impl Error for WithStatus {
 /// The one error printer: the error and each of its causes, then its exit
 /// status (1 unless it is a [`WithStatus`]).
 pub fn report(err: &(dyn Error + 'static)) -> ExitCode {
-    print_error(err);
-    match err.downcast_ref::<WithStatus>() {
-        Some(w) => ExitCode::from(w.status),
-        None => ExitCode::FAILURE,
-    }
-}
-
-fn print_error(err: &dyn Error) {
     let mut msg = format!("error: {err}");
     let mut src = err.source();
     while let Some(s) = src {
@@ -71,6 +63,10 @@ fn print_error(err: &dyn Error) {
         src = s.source();
     }
     eprintln!("{msg}");
+    match err.downcast_ref::<WithStatus>() {
+        Some(w) => ExitCode::from(w.status),
+        None => ExitCode::FAILURE,
+    }
 }
 
 #[cfg(test)]

@@ -16,15 +16,15 @@
 //!   touching the NixOS entries or their files.
 
 use super::{
-    lock, parse_state, statvfs, ConfigStatus, EspError, InstallOptions, State, Status,
-    KINOITE_DRIVERS, REFIND_DIRS, STATE_MARKER,
+    parse_state, ConfigStatus, EspError, InstallOptions, State, Status, KINOITE_DRIVERS,
+    STATE_MARKER,
 };
-use crate::fsutil;
 use crate::refind::{self, bls, chainload, Config, MenuEntry};
 use crate::spec::KinoiteMode;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
+pub use super::refresh::refresh;
 pub use chainload::FEDORA_LOADERS;
 
 /// What refind.conf's state line records about the Kinoite side.
@@ -90,7 +90,7 @@ fn ostree_arg(options: &[String]) -> Option<String> {
 
 /// Kinoite's BLS entries in `dir`; none at all is an error (an empty menu part
 /// could neither boot Kinoite nor be found again by a refresh).
-fn read_entries(dir: &Utf8Path) -> Result<Vec<bls::BlsEntry>, EspError> {
+pub(super) fn read_entries(dir: &Utf8Path) -> Result<Vec<bls::BlsEntry>, EspError> {
     let bls = bls::read_dir(dir).map_err(EspError::Kinoite)?;
     if bls.is_empty() {
         return Err(EspError::Kinoite(refind::RefindError::Bls {
@@ -242,7 +242,7 @@ fn render_stanzas(entries: Vec<MenuEntry>) -> Result<String, EspError> {
 
 /// The new text of one refind.conf with the Kinoite part re-rendered from
 /// `bls`, or `None` when it holds no direct Kinoite entries.
-fn refreshed_text(
+pub(super) fn refreshed_text(
     config: &str,
     old: &str,
     bls: &[bls::BlsEntry],
@@ -298,104 +298,6 @@ fn refreshed_text(
     }
     out.push_str(&stanzas);
     Ok(Some((out, new_k)))
-}
-
-/// Re-render the Kinoite part of every bifrost refind.conf on the ESP from
-/// Kinoite's current BLS entries: one atomic replace of refind.conf under the
-/// ESP lock, nothing else touched, nothing written when nothing changed.
-pub fn refresh(
-    o: &RefreshOptions,
-    progress: &mut dyn FnMut(&str),
-) -> Result<RefreshReport, EspError> {
-    if !o.esp.is_dir() {
-        return Err(EspError::NotAFolder(o.esp.to_string()));
-    }
-    if o.volume.trim().is_empty() || o.volume.contains(['"', '\n', '\r']) {
-        return Err(EspError::BadVolume(o.volume.clone()));
-    }
-    // The same volume forms as `esp install` (UUID=, PARTUUID=, LABEL=).
-    let volume = super::volume::refind_volume(&o.volume, Utf8Path::new("/dev/disk"))?;
-    let _lock = lock::lock(&o.esp, progress)?;
-    let bls = read_entries(&o.entries)?;
-    // Temp files of a run that was killed: under the lock no other run is
-    // writing, so every one of them is garbage.
-    for (dir, _) in REFIND_DIRS {
-        // Never through a link out of the ESP (crate::confine).
-        let d = crate::confine::checked(&o.esp, dir)?;
-        let Ok(list) = d.read_dir_utf8() else {
-            continue;
-        };
-        for ent in list.flatten() {
-            let is_file = ent.file_type().map(|t| t.is_file()).unwrap_or(false);
-            if is_file && ent.file_name().starts_with(fsutil::TEMP_PREFIX) {
-                let _ = std::fs::remove_file(ent.path());
-            }
-        }
-    }
-    let mut report = RefreshReport::default();
-    let mut found = false;
-    for (dir, _) in REFIND_DIRS {
-        let rel = format!("{dir}/refind.conf");
-        let path = crate::confine::checked(&o.esp, &rel)?;
-        let old = match std::fs::read(&path) {
-            Ok(b) => String::from_utf8(b).map_err(|_| EspError::KinoiteMismatch {
-                config: rel.clone(),
-                why: "it is not UTF-8".into(),
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                return Err(EspError::Io(crate::fsutil::IoError::new(
-                    path.to_string(),
-                    "read",
-                    e,
-                )))
-            }
-        };
-        found = true;
-        let Some((new, k)) = refreshed_text(&rel, &old, &bls, &volume)? else {
-            let mode = parse_state(&old)
-                .and_then(|s| s.kinoite)
-                .map(|k| k.mode)
-                .ok_or_else(|| EspError::NoKinoiteSide(rel.clone()))?;
-            report.configs.push(Refreshed {
-                config: rel,
-                mode,
-                entries: vec![],
-                written: false,
-            });
-            continue;
-        };
-        let written = new != old;
-        if written {
-            let (free, _, block) = statvfs(&o.esp)?;
-            let needed = (new.len() as u64).div_ceil(block) * block;
-            if needed > free {
-                return Err(EspError::no_space(
-                    &o.esp,
-                    needed,
-                    free,
-                    "delete old generations (`bifrost esp install --limit`), or grow the ESP"
-                        .into(),
-                ));
-            }
-            progress(&format!("write {rel}"));
-            fsutil::write_atomic(&path, new.as_bytes())?;
-            report.bytes_written += new.len() as u64;
-        }
-        report.configs.push(Refreshed {
-            config: rel,
-            mode: k.mode,
-            entries: k.entries.into_iter().map(|e| e.title).collect(),
-            written,
-        });
-    }
-    if !found {
-        return Err(EspError::NoKinoiteSide(format!(
-            "{} (no refind.conf in EFI/refind/ or EFI/BOOT/)",
-            o.esp
-        )));
-    }
-    Ok(report)
 }
 
 /// Problems of the Kinoite side of one installed refind.conf: Fedora's

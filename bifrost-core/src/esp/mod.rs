@@ -17,11 +17,15 @@ pub mod last_booted;
 pub mod lock;
 pub mod menu_check;
 pub mod nvram;
+pub mod refresh;
 pub mod request;
 pub mod sign;
+pub mod status;
 pub mod steps;
 pub mod volume;
 pub mod world;
+
+pub use status::{status, ConfigStatus, FileStatus, Status};
 
 use crate::confine;
 use crate::fsutil;
@@ -459,186 +463,6 @@ pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspErro
         fsutil::sync_dir(&d)?;
     }
     Ok(report)
-}
-
-/// Plan and apply, holding the ESP's lock (see [`lock`]) throughout.
-pub fn install(
-    o: &InstallOptions,
-    progress: &mut dyn FnMut(&str),
-) -> Result<(Plan, Report), EspError> {
-    let _lock = lock::lock(&o.esp, progress)?;
-    let p = plan(o)?;
-    let r = apply(&p, progress)?;
-    Ok((p, r))
-}
-
-/// State of one file bifrost recorded.
-#[derive(Debug, Clone, Serialize)]
-pub struct FileStatus {
-    pub path: String,
-    pub size: u64,
-    pub ok: bool,
-}
-
-/// One installed refind.conf and what it needs.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConfigStatus {
-    pub config: String,
-    pub entries: Vec<String>,
-    pub default: Option<String>,
-    pub default_generation: Option<u64>,
-    pub generations: Vec<u64>,
-    pub files: Vec<FileStatus>,
-    /// The Kinoite side this menu boots.
-    pub kinoite: Option<kinoite::KinoiteState>,
-}
-
-/// What `bifrost esp status` reports.
-#[derive(Debug, Clone, Serialize)]
-pub struct Status {
-    pub esp: Utf8PathBuf,
-    pub installs: Vec<ConfigStatus>,
-    pub bytes_total: u64,
-    pub bytes_free: u64,
-    pub bytes_used: u64,
-    /// Bytes of the files bifrost recorded.
-    pub bytes_bifrost: u64,
-    pub problems: Vec<String>,
-}
-
-impl Status {
-    pub fn consistent(&self) -> bool {
-        self.problems.is_empty()
-    }
-}
-
-/// Inspect the ESP: installed configurations, their files, free space, problems.
-pub fn status(esp: &Utf8Path) -> Result<Status, EspError> {
-    if !esp.is_dir() {
-        return Err(EspError::NotAFolder(esp.to_string()));
-    }
-    let (free, total, _) = statvfs(esp)?;
-    let mut st = Status {
-        esp: esp.to_owned(),
-        installs: vec![],
-        bytes_total: total,
-        bytes_free: free,
-        bytes_used: total.saturating_sub(free),
-        bytes_bifrost: 0,
-        problems: vec![],
-    };
-    let mut found = false;
-    for (dir, _) in REFIND_DIRS {
-        let rel = format!("{dir}/refind.conf");
-        let path = match confine::checked(esp, &rel) {
-            Ok(p) => p,
-            Err(e) => {
-                st.problems.push(e.to_string());
-                continue;
-            }
-        };
-        let Ok(bytes) = std::fs::read(&path) else {
-            continue;
-        };
-        found = true;
-        let text = String::from_utf8_lossy(&bytes);
-        let Some(state) = parse_state(&text) else {
-            st.problems.push(format!(
-                "{rel}: not written by bifrost (no `# {STATE_MARKER}` line)"
-            ));
-            continue;
-        };
-        let mut files = vec![];
-        for f in &state.files {
-            // A state line naming a path outside the ESP (absolute, `..`)
-            // or through a link is refused, never read.
-            let p = match confine::checked(esp, &f.path) {
-                Ok(p) => p,
-                Err(e) => {
-                    st.problems.push(format!("{rel}: state line: {e}"));
-                    files.push(FileStatus {
-                        path: f.path.clone(),
-                        size: f.size,
-                        ok: false,
-                    });
-                    continue;
-                }
-            };
-            let size = std::fs::metadata(&p)
-                .ok()
-                .filter(|m| m.is_file())
-                .map(|m| m.len());
-            let ok = match size {
-                None => {
-                    st.problems
-                        .push(format!("{}: missing (needed by {rel})", f.path));
-                    false
-                }
-                Some(n) if n != f.size => {
-                    st.problems.push(format!(
-                        "{}: {n} bytes, expected {} (truncated or changed)",
-                        f.path, f.size
-                    ));
-                    false
-                }
-                Some(_) => match &f.sha256 {
-                    Some(h) if hash_file(&p).map(|(_, got)| got != *h).unwrap_or(true) => {
-                        st.problems.push(format!(
-                            "{}: content differs from what bifrost wrote",
-                            f.path
-                        ));
-                        false
-                    }
-                    _ => true,
-                },
-            };
-            st.bytes_bifrost += f.size;
-            files.push(FileStatus {
-                path: f.path.clone(),
-                size: f.size,
-                ok,
-            });
-        }
-        let menu = menu_check::read(&text);
-        st.problems
-            .extend(menu_check::problems(&rel, &menu, &state));
-        // Every ESP path the menu loads must be one bifrost recorded, or
-        // Fedora's loader that the chainload entry starts (checked in `kinoite`).
-        let mut recorded: BTreeSet<&str> = state.files.iter().map(|f| f.path.as_str()).collect();
-        recorded.extend(state.kinoite.as_ref().and_then(|k| k.loader.as_deref()));
-        for p in &menu.loaded {
-            if !recorded.contains(p.as_str()) {
-                st.problems.push(format!(
-                    "{rel}: references /{p}, which bifrost did not record"
-                ));
-            }
-        }
-        let default_generation = if state.default == last_booted::NEWEST_TITLE {
-            state.generations.first().copied()
-        } else {
-            state
-                .default
-                .strip_prefix("Generation ")
-                .and_then(|r| r.split(':').next())
-                .and_then(|n| n.parse().ok())
-        };
-        st.installs.push(ConfigStatus {
-            config: rel,
-            entries: menu.titles,
-            default: Some(state.default.clone()),
-            default_generation,
-            generations: state.generations.clone(),
-            files,
-            kinoite: state.kinoite.clone(),
-        });
-    }
-    if !found {
-        st.problems.push(format!(
-            "no refind.conf in {} or {}: nothing boots from this ESP through bifrost; run `bifrost esp install`",
-            REFIND_DIRS[0].0, REFIND_DIRS[1].0
-        ));
-    }
-    Ok(st)
 }
 
 #[cfg(test)]

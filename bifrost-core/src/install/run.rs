@@ -370,61 +370,36 @@ pub fn execute_with(
     opts: &RunOptions,
     progress: &mut dyn FnMut(Event),
 ) -> Result<State, RunError> {
-    let hash = plan_hash(plan);
-    let state_str = opts.state_path.to_string();
-    let mut state = match load_state(&opts.state_path)? {
-        Some(s) if s.plan_hash == hash => s,
-        Some(_) => return Err(RunError::PlanChanged { state: state_str }),
-        None => State {
-            version: 1,
-            plan_hash: hash,
-            host: plan.host.clone(),
-            disk: plan.disk.clone(),
-            done: Vec::new(),
-            failed: None,
-            finished: false,
-        },
-    };
+    let loaded = load_state(&opts.state_path)?;
+    let mut state = resume_or_start(plan, loaded, &opts.state_path)?;
     state.failed = None;
     save(&opts.state_path, &state)?;
     let total = plan.steps.len();
     for (index, step) in plan.steps.iter().enumerate() {
+        let skip = |reason: String| Event::Skip {
+            index,
+            total,
+            id: step.id.clone(),
+            reason,
+        };
         if state.is_done(&step.id) {
-            progress(Event::Skip {
-                index,
-                total,
-                id: step.id.clone(),
-                reason: "done in an earlier run".into(),
-            });
+            progress(skip("done in an earlier run".into()));
             continue;
         }
-        if let Some(p) = step.probe.as_ref().filter(|_| !step.destructive) {
-            if sys.probe(p) {
-                if step.conflict_if_present && !opts.force {
-                    let path = match p {
-                        Probe::Subvolume { path } => path.to_string(),
-                        other => other.to_string(),
-                    };
-                    state.failed = Some(format!("{}: already exists", step.id));
-                    save(&opts.state_path, &state)?;
-                    return Err(RunError::Conflict {
-                        path,
-                        state: state_str,
-                    });
-                }
-                let reason = if step.conflict_if_present {
-                    format!("{p}; used as it is (--force)")
-                } else {
-                    format!("{p}")
-                };
+        match probe(step, sys, opts.force) {
+            Probed::Absent => {}
+            Probed::Found(reason) => {
                 record(&opts.state_path, &mut state, &step.id, Outcome::Found)?;
-                progress(Event::Skip {
-                    index,
-                    total,
-                    id: step.id.clone(),
-                    reason,
-                });
+                progress(skip(reason));
                 continue;
+            }
+            Probed::Conflict(path) => {
+                state.failed = Some(format!("{}: already exists", step.id));
+                save(&opts.state_path, &state)?;
+                return Err(RunError::Conflict {
+                    path,
+                    state: opts.state_path.to_string(),
+                });
             }
         }
         progress(Event::Start {
@@ -434,47 +409,11 @@ pub fn execute_with(
             title: step.title.clone(),
             command: step_command(step),
         });
-        let result = match &step.action {
-            Action::Run { argv, stdin } => match (*stdin, secrets.passphrase) {
-                (Stdin::Passphrase, None) => Err(
-                    "no passphrase was given; run again and type it, or pass --key-file FILE"
-                        .into(),
-                ),
-                (Stdin::Passphrase, Some(p)) => sys.run(argv, Some(p)),
-                (Stdin::Null, _) => sys.run(argv, None),
-            },
-            Action::WaitFor {
-                paths,
-                timeout_secs,
-            } => sys.wait_for(paths, Duration::from_secs(u64::from(*timeout_secs))),
-            Action::WritePasswordHash { user, path } => match secrets.password_hashes.get(user) {
-                Some(h) => sys.write_password_hash(path, h),
-                None => Err(format!(
-                    "no password was given for {user}; run again and type it, or pass --password-file {user}=FILE"
-                )),
-            },
-        };
-        if let Err(cause) = result {
+        if let Err(cause) = run_action(&step.action, sys, secrets) {
             state.failed = Some(format!("{}: {cause}", step.id));
             save(&opts.state_path, &state)?;
-            let ran: Vec<&Step> = state
-                .done
-                .iter()
-                .filter(|d| d.outcome == Outcome::Ran)
-                .filter_map(|d| plan.steps.iter().find(|s| s.id == d.id))
-                .collect();
-            let undo = super::undo::commands(&ran);
-            return Err(RunError::StepFailed(Box::new(Failure {
-                index,
-                total,
-                id: step.id.clone(),
-                title: step.title.clone(),
-                command: step_command(step),
-                cause,
-                done: state.done.iter().map(|d| d.id.clone()).collect(),
-                undo,
-                state: opts.state_path.clone(),
-            })));
+            let f = failure(plan, &state, index, cause, &opts.state_path);
+            return Err(RunError::StepFailed(Box::new(f)));
         }
         record(&opts.state_path, &mut state, &step.id, Outcome::Ran)?;
         progress(Event::Done {
@@ -486,4 +425,253 @@ pub fn execute_with(
     state.finished = true;
     save(&opts.state_path, &state)?;
     Ok(state)
+}
+
+/// The state to run `plan` with: the `loaded` one when it records this very
+/// plan (a resume), a fresh one when there is none; another plan's state is
+/// never overwritten.
+pub fn resume_or_start(
+    plan: &Plan,
+    loaded: Option<State>,
+    state_path: &Utf8Path,
+) -> Result<State, RunError> {
+    let hash = plan_hash(plan);
+    match loaded {
+        Some(s) if s.plan_hash == hash => Ok(s),
+        Some(_) => Err(RunError::PlanChanged {
+            state: state_path.to_string(),
+        }),
+        None => Ok(State {
+            version: 1,
+            plan_hash: hash,
+            host: plan.host.clone(),
+            disk: plan.disk.clone(),
+            done: Vec::new(),
+            failed: None,
+            finished: false,
+        }),
+    }
+}
+
+/// What a step's probe says before it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probed {
+    /// Not probed (a destructive step, or none to make), or not there: run it.
+    Absent,
+    /// Its result is there: skip it, for this reason.
+    Found(String),
+    /// Its result is there but this install did not make it (this path),
+    /// and `--force` was not given: stop.
+    Conflict(String),
+}
+
+/// Probe a step on the machine (never a destructive one: it runs again).
+fn probe(step: &Step, sys: &mut dyn Machine, force: bool) -> Probed {
+    match step.probe.as_ref().filter(|_| !step.destructive) {
+        Some(p) => judge_probe(step, p, sys.probe(p), force),
+        None => Probed::Absent,
+    }
+}
+
+/// What finding (or not) `step`'s probe `p` means.
+pub fn judge_probe(step: &Step, p: &Probe, found: bool, force: bool) -> Probed {
+    match (found, step.conflict_if_present, force) {
+        (false, _, _) => Probed::Absent,
+        (true, false, _) => Probed::Found(p.to_string()),
+        (true, true, true) => Probed::Found(format!("{p}; used as it is (--force)")),
+        (true, true, false) => Probed::Conflict(match p {
+            Probe::Subvolume { path } => path.to_string(),
+            other => other.to_string(),
+        }),
+    }
+}
+
+/// Carry out one step's action; the failure's cause for people (never a secret).
+fn run_action(action: &Action, sys: &mut dyn Machine, secrets: &Secrets) -> Result<(), String> {
+    match action {
+        Action::Run { argv, stdin } => match (*stdin, secrets.passphrase) {
+            (Stdin::Passphrase, None) => {
+                Err("no passphrase was given; run again and type it, or pass --key-file FILE".into())
+            }
+            (Stdin::Passphrase, Some(p)) => sys.run(argv, Some(p)),
+            (Stdin::Null, _) => sys.run(argv, None),
+        },
+        Action::WaitFor {
+            paths,
+            timeout_secs,
+        } => sys.wait_for(paths, Duration::from_secs(u64::from(*timeout_secs))),
+        Action::WritePasswordHash { user, path } => match secrets.password_hashes.get(user) {
+            Some(h) => sys.write_password_hash(path, h),
+            None => Err(format!(
+                "no password was given for {user}; run again and type it, or pass --password-file {user}=FILE"
+            )),
+        },
+    }
+}
+
+/// The report of step `index` failing with `cause`, after the steps `state`
+/// records as done: the undo commands of those that ran, in an order a
+/// person can run them.
+pub fn failure(
+    plan: &Plan,
+    state: &State,
+    index: usize,
+    cause: String,
+    state_path: &Utf8Path,
+) -> Failure {
+    let step = &plan.steps[index];
+    let ran: Vec<&Step> = state
+        .done
+        .iter()
+        .filter(|d| d.outcome == Outcome::Ran)
+        .filter_map(|d| plan.steps.iter().find(|s| s.id == d.id))
+        .collect();
+    Failure {
+        index,
+        total: plan.steps.len(),
+        id: step.id.clone(),
+        title: step.title.clone(),
+        command: step_command(step),
+        cause,
+        done: state.done.iter().map(|d| d.id.clone()).collect(),
+        undo: super::undo::commands(&ran),
+        state: state_path.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::install::plan::{KinoiteAccess, Mode};
+
+    fn step(id: &str, argv: &[&str], undo: Option<&[&str]>) -> Step {
+        let words = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        Step {
+            id: id.into(),
+            title: format!("do {id}"),
+            action: Action::Run {
+                argv: words(argv),
+                stdin: Stdin::Null,
+            },
+            writes: vec![],
+            kinoite: KinoiteAccess::None,
+            probe: None,
+            destructive: false,
+            conflict_if_present: false,
+            undo: undo.map(words),
+        }
+    }
+
+    fn plan(steps: Vec<Step>) -> Plan {
+        Plan {
+            host: "h".into(),
+            flake: "/f".into(),
+            disk: "/dev/vda".into(),
+            mode: Mode::Fresh,
+            target: "/mnt".into(),
+            esp_device: "/dev/vda1".into(),
+            luks_device: "/dev/vda2".into(),
+            mapper: "/dev/mapper/pool".into(),
+            kinoite_boot_device: None,
+            flake_copy: None,
+            flake_copy_owner: None,
+            storage_only: true,
+            steps,
+        }
+    }
+
+    fn three() -> Plan {
+        plan(vec![
+            step("mkdir", &["mkdir", "/a"], Some(&["rmdir", "/a"])),
+            step(
+                "open",
+                &["cryptsetup", "open"],
+                Some(&["cryptsetup", "close"]),
+            ),
+            step("format", &["mkfs.btrfs", "/dev/mapper/pool"], None),
+        ])
+    }
+
+    fn done(id: &str, outcome: Outcome) -> DoneStep {
+        DoneStep {
+            id: id.into(),
+            outcome,
+        }
+    }
+
+    #[test]
+    fn only_this_very_plan_resumes_its_state() {
+        let p = three();
+        let path = Utf8Path::new("/run/s.json");
+        let fresh = resume_or_start(&p, None, path).unwrap();
+        assert_eq!(
+            (fresh.plan_hash.as_str(), fresh.done.len()),
+            (plan_hash(&p).as_str(), 0)
+        );
+        assert_eq!(
+            (fresh.host.as_str(), fresh.disk.as_str()),
+            ("h", "/dev/vda")
+        );
+        let mut resumed = fresh.clone();
+        resumed.done.push(done("mkdir", Outcome::Ran));
+        assert_eq!(
+            resume_or_start(&p, Some(resumed.clone()), path).unwrap(),
+            resumed
+        );
+        let mut other = three();
+        other.steps.pop();
+        let err = resume_or_start(&other, Some(resumed), path).unwrap_err();
+        assert!(matches!(err, RunError::PlanChanged { state } if state == "/run/s.json"));
+    }
+
+    #[test]
+    fn a_probe_skips_a_step_or_stops_at_a_conflict() {
+        let mut s = step("subvol", &["btrfs", "subvolume", "create", "/p/@"], None);
+        let p = Probe::Subvolume {
+            path: "/p/@".into(),
+        };
+        assert_eq!(judge_probe(&s, &p, false, false), Probed::Absent);
+        assert_eq!(
+            judge_probe(&s, &p, true, false),
+            Probed::Found("subvolume /p/@ exists".into())
+        );
+        s.conflict_if_present = true;
+        assert_eq!(
+            judge_probe(&s, &p, true, false),
+            Probed::Conflict("/p/@".into())
+        );
+        assert_eq!(
+            judge_probe(&s, &p, true, true),
+            Probed::Found("subvolume /p/@ exists; used as it is (--force)".into())
+        );
+        assert_eq!(judge_probe(&s, &p, false, false), Probed::Absent);
+        let m = Probe::Mounted {
+            path: "/mnt".into(),
+        };
+        assert_eq!(
+            judge_probe(&s, &m, true, false),
+            Probed::Conflict("/mnt is a mount point".into())
+        );
+    }
+
+    #[test]
+    fn a_failure_names_the_step_and_undoes_only_what_ran() {
+        let p = three();
+        let mut st = resume_or_start(&p, None, Utf8Path::new("/s")).unwrap();
+        st.done = vec![done("mkdir", Outcome::Found), done("open", Outcome::Ran)];
+        let f = failure(
+            &p,
+            &st,
+            2,
+            "exited with status 1".into(),
+            Utf8Path::new("/s"),
+        );
+        assert_eq!((f.index, f.total, f.id.as_str()), (2, 3, "format"));
+        assert_eq!(f.title, "do format");
+        assert_eq!(f.command, "mkfs.btrfs /dev/mapper/pool");
+        assert_eq!(f.done, ["mkdir", "open"]);
+        // mkdir was found, not made: only the step that ran is undone.
+        assert_eq!(f.undo, ["cryptsetup close"]);
+        assert_eq!(f.state, "/s");
+    }
 }
