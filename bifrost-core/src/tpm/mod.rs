@@ -21,13 +21,13 @@
 
 pub mod binding;
 pub mod header;
+pub mod machine;
 pub mod record;
 pub mod request;
-pub mod run;
 pub mod slots;
 
 pub use binding::{Binding, HOST_SETTINGS};
-pub use run::RealMachine;
+pub use machine::RealMachine;
 pub use slots::{Slot, SlotKind};
 
 use crate::install::secret::{Secret, SecretError};
