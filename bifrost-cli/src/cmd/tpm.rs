@@ -15,8 +15,11 @@ pub enum Command {
     /// the terminal without echo, or --key-file) unlocks the container; it
     /// reaches systemd-cryptenroll as an inherited in-memory file
     /// (`--unlock-key-file=/proc/self/fd/N`, a memfd) and cryptsetup on
-    /// standard input, never a command line, the environment or a file system. An earlier TPM2 slot is replaced (re-enrollment after a
-    /// firmware or key change). Refuses, changing nothing, when no TPM is
+    /// standard input, never a command line, the environment or a file
+    /// system. The TPM2 slot bifrost enrolled earlier on this system (recorded
+    /// in /var/lib/bifrost/tpm-slots.json) is replaced, for re-enrollment
+    /// after a firmware or key change; any other TPM2 slot, such as the one
+    /// Kinoite enrolled, is kept and named. Refuses, changing nothing, when no TPM is
     /// present, when DEV is not LUKS2, when the passphrase is wrong, or when
     /// no passphrase or recovery-key slot would remain.
     Enroll(EnrollArgs),

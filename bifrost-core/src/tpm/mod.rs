@@ -3,6 +3,8 @@
 //!
 //! - [`slots`]: pure; the key slots of a LUKS2 header and what opens each.
 //! - [`header`]: pure; LUKS1, LUKS2 or not LUKS, from the first bytes.
+//! - [`record`]: which TPM2 slots bifrost enrolled on this system; only
+//!   those are replaced on re-enrollment (another OS's slot stays).
 //! - [`run`]: the one place that touches the machine ([`RealMachine`]).
 //!
 //! The passphrase that unlocks the container reaches systemd-cryptenroll
@@ -19,12 +21,13 @@
 
 pub mod binding;
 pub mod header;
+pub mod machine;
+pub mod record;
 pub mod request;
-pub mod run;
 pub mod slots;
 
 pub use binding::{Binding, HOST_SETTINGS};
-pub use run::RealMachine;
+pub use machine::RealMachine;
 pub use slots::{Slot, SlotKind};
 
 use crate::install::secret::{Secret, SecretError};
@@ -77,6 +80,17 @@ pub enum TpmError {
     },
     #[error("{device}: systemd-cryptenroll succeeded but the header shows no TPM2 slot bound to PCR {pcrs}; check `bifrost tpm status --device {device}`")]
     NotEnrolled { device: Utf8PathBuf, pcrs: String },
+    #[error("{device}: the LUKS header has no UUID, which the record of bifrost's TPM2 slots is keyed by; nothing was changed")]
+    NoUuid { device: Utf8PathBuf },
+    #[error(transparent)]
+    Record(#[from] record::RecordError),
+    #[error("{device}: the TPM2 slot {slots} is enrolled and opens the pool, but bifrost could not record it as its own, so a later `bifrost tpm enroll` keeps it (remove it then with `systemd-cryptenroll --wipe-slot=N {device}`): {source}")]
+    NotRecorded {
+        device: Utf8PathBuf,
+        slots: String,
+        #[source]
+        source: record::RecordError,
+    },
 }
 
 /// What `bifrost tpm enroll` does.
@@ -118,6 +132,8 @@ pub trait Machine {
     fn ask_new_pin(&mut self) -> Result<Secret, SecretError>;
     /// Whether standard input is a terminal.
     fn stdin_is_terminal(&mut self) -> bool;
+    /// Where the record of bifrost's TPM2 slots is ([`record::RECORD_PATH`]).
+    fn record_path(&self) -> Utf8PathBuf;
 }
 
 /// `bifrost tpm status`: the container's slots and whether a TPM is there.
@@ -177,8 +193,8 @@ fn pcr_list(pcrs: &[u8]) -> String {
     pcrs.iter().map(u8::to_string).collect::<Vec<_>>().join("+")
 }
 
-/// The LUKS2 check every command starts with.
-fn require_luks2(m: &mut dyn Machine, device: &Utf8Path) -> Result<(), TpmError> {
+/// The LUKS2 check every command starts with; the container's UUID.
+fn require_luks2(m: &mut dyn Machine, device: &Utf8Path) -> Result<String, TpmError> {
     let prefix = m
         .header_prefix(device)
         .map_err(|e| TpmError::Read(crate::fsutil::IoError::new(device, "read", e)))?;
@@ -186,7 +202,9 @@ fn require_luks2(m: &mut dyn Machine, device: &Utf8Path) -> Result<(), TpmError>
         None => Err(TpmError::NotLuks {
             device: device.to_owned(),
         }),
-        Some(2) => Ok(()),
+        Some(2) => header::luks_uuid(&prefix).ok_or_else(|| TpmError::NoUuid {
+            device: device.to_owned(),
+        }),
         Some(version) => Err(TpmError::NotLuks2 {
             device: device.to_owned(),
             version,
@@ -206,31 +224,37 @@ fn read_slots(m: &mut dyn Machine, device: &Utf8Path) -> Result<Vec<Slot>, TpmEr
     })
 }
 
-/// The slots of `device` and the TPMs present.
+/// The slots of `device` (those bifrost enrolled marked) and the TPMs present.
 pub fn status(m: &mut dyn Machine, device: &Utf8Path) -> Result<Status, TpmError> {
-    require_luks2(m, device)?;
+    let uuid = require_luks2(m, device)?;
+    let mut slots = read_slots(m, device)?;
+    let rec = record::load(&m.record_path())?;
+    record::mark(&mut slots, rec.slots(&uuid));
     Ok(Status {
         device: device.to_owned(),
         tpm_devices: m.tpm_devices(),
-        slots: read_slots(m, device)?,
+        slots,
     })
 }
 
 /// The systemd-cryptenroll arguments (after `--unlock-key-file`) of one
 /// enrollment, refusing one that would leave no passphrase or recovery slot.
 ///
-/// An existing TPM2 slot is replaced (`--wipe-slot=tpm2`, which spares the
-/// slot just enrolled): re-enrolling after a firmware or key change must not
-/// pile up slots sealed to PCR values that will never come back.
+/// The slots in `wipe` (bifrost's own earlier TPM2 slots, see
+/// [`record::decide`]) are replaced (`--wipe-slot=N,M`, acted on after the
+/// new slot is made, sparing it): re-enrolling after a firmware or key
+/// change must not pile up slots sealed to PCR values that will never come
+/// back, nor remove another system's slot.
 ///
 /// `tpm` is the resource manager to use (such as `tpmrm0`): named, not
 /// `auto`, so the slot goes to the device bifrost checked.
 pub fn plan(
     opts: &EnrollOptions,
     current: &[Slot],
+    wipe: &[u32],
     tpm: &str,
 ) -> Result<Vec<Vec<String>>, TpmError> {
-    let wiped = |s: &Slot| matches!(s.kind, SlotKind::Tpm2 { .. });
+    let wiped = |s: &Slot| wipe.contains(&s.keyslot);
     if !current.iter().any(|s| !wiped(s) && s.is_fallback()) && !opts.recovery_key {
         return Err(TpmError::NoFallback {
             device: opts.device.clone(),
@@ -250,8 +274,13 @@ pub fn plan(
         format!("--tpm2-pcrs={}", pcr_list(&opts.pcrs)),
         format!("--tpm2-with-pin={}", if opts.pin { "yes" } else { "no" }),
     ];
-    if current.iter().any(wiped) {
-        tpm.push("--wipe-slot=tpm2".into());
+    let wiped: Vec<String> = current
+        .iter()
+        .filter(|s| wiped(s))
+        .map(|s| s.keyslot.to_string())
+        .collect();
+    if !wiped.is_empty() {
+        tpm.push(format!("--wipe-slot={}", wiped.join(",")));
     }
     tpm.push(opts.device.to_string());
     // The recovery key first: should the TPM step fail, the key is there.
@@ -279,7 +308,7 @@ pub fn enroll(
             reason: "no PCR given: the key would be released to any boot chain".into(),
         });
     }
-    require_luks2(m, device)?;
+    let uuid = require_luks2(m, device)?;
     let tpm_devices = m.tpm_devices();
     match tpm_devices.len() {
         0 => return Err(TpmError::NoTpm),
@@ -293,8 +322,12 @@ pub fn enroll(
     if opts.pin && opts.pin_file.is_none() && !m.stdin_is_terminal() {
         return Err(TpmError::PinNeedsTerminal);
     }
+    let record_path = m.record_path();
+    let _lock = record::lock(&record_path, &mut |l| progress(l))?;
     let before = read_slots(m, device)?;
-    let runs = plan(opts, &before, &tpm_devices[0])?;
+    let mut rec = record::load(&record_path)?;
+    let decision = record::decide(&before, rec.slots(&uuid));
+    let runs = plan(opts, &before, &decision.wipe, &tpm_devices[0])?;
     let secret = secret()?;
     progress(&format!("checking the passphrase of {device}"));
     match m.passphrase_opens(device, &secret) {
@@ -327,10 +360,17 @@ pub fn enroll(
             "enrolling a recovery key: write it down now, it is shown only this once".to_string()
         } else {
             format!(
-                "enrolling the TPM ({}) into {device}, bound to PCR {}{}",
+                "enrolling the TPM ({}) into {device}, bound to PCR {}{}{}",
                 tpm_devices.join(", "),
                 pcr_list(&opts.pcrs),
-                if opts.pin { ", with a PIN" } else { "" }
+                if opts.pin { ", with a PIN" } else { "" },
+                match decision.wipe.as_slice() {
+                    [] => String::new(),
+                    w => format!(
+                        ", replacing slot {} that bifrost enrolled on this system",
+                        w.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+                    ),
+                }
             )
         });
         let pin = new_pin.as_ref().filter(|_| args[0] != "--recovery-key");
@@ -341,7 +381,27 @@ pub fn enroll(
                 detail,
             })?;
     }
-    let after = read_slots(m, device)?;
+    let mut after = read_slots(m, device)?;
+    let mine = record::updated(rec.slots(&uuid), &before, &after);
+    if rec.slots(&uuid) != mine.as_slice() {
+        rec.devices.remove(&uuid);
+        if !mine.is_empty() {
+            rec.devices.insert(uuid.clone(), mine.clone());
+        }
+        record::save(&record_path, &rec).map_err(|source| match mine.as_slice() {
+            [] => TpmError::Record(source),
+            _ => TpmError::NotRecorded {
+                device: device.to_owned(),
+                slots: mine
+                    .iter()
+                    .map(|r| r.keyslot.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                source,
+            },
+        })?;
+    }
+    record::mark(&mut after, &mine);
     let enrolled = after.iter().any(|s| {
         matches!(&s.kind, SlotKind::Tpm2 { pcrs, pin, .. } if *pcrs == opts.pcrs && *pin == opts.pin)
     });

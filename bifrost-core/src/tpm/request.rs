@@ -2,7 +2,7 @@
 //! settings decide the binding ([`super::binding`]), the passphrase comes
 //! from `--key-file` or the terminal, then [`super::enroll`] runs.
 
-use super::{binding, binds_secure_boot, enroll, EnrollOptions, Machine, Status, TpmError};
+use super::{binding, binds_secure_boot, enroll, record, EnrollOptions, Machine, Status, TpmError};
 use crate::install::secret::Secret;
 use camino::Utf8PathBuf;
 
@@ -61,7 +61,7 @@ pub fn enroll_as_asked(
         recovery_key: req.recovery_key,
     };
     let status = enroll(m, &opts, &mut secret, say)?;
-    let mut notes = Vec::new();
+    let mut notes = record::notes(&status);
     if !binds_secure_boot(&opts.pcrs) {
         notes.push(
             "PCR 7 (the Secure Boot state) is not bound; the key does not depend on Secure Boot"

@@ -32,6 +32,13 @@ pub enum SlotKind {
         pcr_bank: Option<String>,
         /// Whether the TPM also asks for a PIN.
         pin: bool,
+        /// The token's `tpm2-policy-hash` (hex): what the TPM must see to
+        /// release the key; tells one enrollment from another.
+        #[serde(skip)]
+        policy_hash: Option<String>,
+        /// Whether `bifrost tpm enroll` made this slot on this system
+        /// (its record, [`super::record`], names it with this policy hash).
+        enrolled_by_bifrost: bool,
     },
     /// A FIDO2 security key.
     Fido2,
@@ -48,6 +55,14 @@ impl Slot {
     pub fn is_fallback(&self) -> bool {
         matches!(self.kind, SlotKind::Passphrase | SlotKind::Recovery)
     }
+
+    /// The `tpm2-policy-hash` of a TPM2 slot's token (`None` for other kinds).
+    pub fn tpm2_policy_hash(&self) -> Option<&str> {
+        match &self.kind {
+            SlotKind::Tpm2 { policy_hash, .. } => policy_hash.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Display for Slot {
@@ -60,6 +75,8 @@ impl std::fmt::Display for Slot {
                 pcrs,
                 pcr_bank,
                 pin,
+                enrolled_by_bifrost,
+                ..
             } => {
                 let list = pcrs.iter().map(u8::to_string).collect::<Vec<_>>().join("+");
                 write!(
@@ -70,7 +87,11 @@ impl std::fmt::Display for Slot {
                 if let Some(bank) = pcr_bank {
                     write!(f, " ({bank})")?;
                 }
-                write!(f, ", {}", if *pin { "with PIN" } else { "no PIN" })
+                write!(f, ", {}", if *pin { "with PIN" } else { "no PIN" })?;
+                if *enrolled_by_bifrost {
+                    write!(f, ", enrolled by bifrost on this system")?;
+                }
+                Ok(())
             }
             SlotKind::Fido2 => write!(f, "FIDO2 security key"),
             SlotKind::Pkcs11 => write!(f, "PKCS#11 token"),
@@ -98,6 +119,10 @@ struct Token {
     tpm2_pcr_bank: Option<String>,
     #[serde(rename = "tpm2-pin", default)]
     tpm2_pin: bool,
+    /// Hex, written by every systemd since the token exists
+    /// (`tpm2_make_luks2_json()` in src/shared/tpm2-util.c).
+    #[serde(rename = "tpm2-policy-hash")]
+    tpm2_policy_hash: Option<String>,
 }
 
 /// The key slots described by LUKS2 JSON metadata, in slot order.
@@ -111,6 +136,8 @@ pub fn parse(json: &str) -> Result<Vec<Slot>, String> {
                 pcrs: token.tpm2_pcrs.clone(),
                 pcr_bank: token.tpm2_pcr_bank.clone(),
                 pin: token.tpm2_pin,
+                policy_hash: token.tpm2_policy_hash.clone(),
+                enrolled_by_bifrost: false,
             },
             "systemd-recovery" => SlotKind::Recovery,
             "systemd-fido2" => SlotKind::Fido2,
@@ -174,7 +201,9 @@ mod tests {
                     kind: SlotKind::Tpm2 {
                         pcrs: vec![7],
                         pcr_bank: Some("sha256".into()),
-                        pin: false
+                        pin: false,
+                        policy_hash: Some("7ccb".into()),
+                        enrolled_by_bifrost: false,
                     }
                 },
                 Slot {
@@ -191,7 +220,7 @@ mod tests {
         let json = serde_json::to_value(&slots[1]).unwrap();
         assert_eq!(
             json,
-            serde_json::json!({"keyslot": 1, "kind": "tpm2", "pcrs": [7], "pcrBank": "sha256", "pin": false})
+            serde_json::json!({"keyslot": 1, "kind": "tpm2", "pcrs": [7], "pcrBank": "sha256", "pin": false, "enrolledByBifrost": false})
         );
     }
 

@@ -13,6 +13,19 @@ struct Fake {
     asked_for_secret: bool,
     pins_seen: Vec<Option<Vec<u8>>>,
     pin_asked: usize,
+    /// Stands for the PCR values of this boot: part of each new policy hash.
+    boot: &'static str,
+    record_dir: tempfile::TempDir,
+}
+
+const UUID: &str = "0f1e2d3c-0000-4000-8000-00000000beef";
+
+/// The first bytes of a LUKS2 header with [`UUID`].
+fn luks2_prefix() -> Vec<u8> {
+    let mut h = b"LUKS\xba\xbe\x00\x02".to_vec();
+    h.resize(header::HEADER_PREFIX, 0);
+    h[168..168 + UUID.len()].copy_from_slice(UUID.as_bytes());
+    h
 }
 
 const ONE_PASSPHRASE: &str = r#"{"keyslots": {"0": {"type": "luks2"}}, "tokens": {}}"#;
@@ -20,7 +33,7 @@ const ONE_PASSPHRASE: &str = r#"{"keyslots": {"0": {"type": "luks2"}}, "tokens":
 impl Fake {
     fn new() -> Fake {
         Fake {
-            prefix: b"LUKS\xba\xbe\x00\x02".to_vec(),
+            prefix: luks2_prefix(),
             tpms: vec!["tpmrm0".into()],
             json: ONE_PASSPHRASE.into(),
             passphrase: b"right".to_vec(),
@@ -30,7 +43,43 @@ impl Fake {
             asked_for_secret: false,
             pins_seen: Vec::new(),
             pin_asked: 0,
+            boot: "nixos",
+            record_dir: tempfile::tempdir().unwrap(),
         }
+    }
+
+    fn record(&self) -> record::Record {
+        record::load(&self.record_path()).unwrap()
+    }
+
+    /// A TPM2 slot made by systemd-cryptenroll run by hand (from Kinoite,
+    /// say), sealed under the boot `boot`; its key-slot number.
+    fn enroll_outside(&mut self, boot: &'static str) -> u32 {
+        let ours = self.boot;
+        self.boot = boot;
+        let args: Vec<String> = [
+            "--tpm2-device=auto",
+            "--tpm2-pcrs=7",
+            "--tpm2-with-pin=no",
+            "/dev/vda2",
+        ]
+        .map(String::from)
+        .to_vec();
+        let pass = Secret::from_bytes(self.passphrase.clone());
+        self.cryptenroll(&args, &pass, None).unwrap();
+        self.enroll_runs.pop();
+        self.pins_seen.pop();
+        self.boot = ours;
+        self.tpm2_slots().last().unwrap().0
+    }
+
+    /// The TPM2 slots and their policy hashes, in slot order.
+    fn tpm2_slots(&self) -> Vec<(u32, String)> {
+        slots::parse(&self.json)
+            .unwrap()
+            .iter()
+            .filter_map(|s| Some((s.keyslot, s.tpm2_policy_hash()?.to_owned())))
+            .collect()
     }
 }
 
@@ -59,8 +108,7 @@ impl Machine for Fake {
         self.enroll_runs.push(args.to_vec());
         let mut meta: serde_json::Value = serde_json::from_str(&self.json).unwrap();
         let slots = meta["keyslots"].as_object_mut().unwrap();
-        let new = (0..).find(|n| !slots.contains_key(&n.to_string())).unwrap();
-        slots.insert(new.to_string(), serde_json::json!({"type": "luks2"}));
+        let mut new = (0..).find(|n| !slots.contains_key(&n.to_string())).unwrap();
         let token = if args[0] == "--recovery-key" {
             serde_json::json!({"type": "systemd-recovery", "keyslots": [new.to_string()]})
         } else {
@@ -70,33 +118,53 @@ impl Machine for Fake {
                 .split('+')
                 .map(|p| p.parse().unwrap())
                 .collect();
+            let pin = args[2] == "--tpm2-with-pin=yes";
+            let hash = format!("{}-{pcrs:?}-{pin}", self.boot);
             serde_json::json!({"type": "systemd-tpm2", "keyslots": [new.to_string()],
-                "tpm2-pcrs": pcrs, "tpm2-pcr-bank": "sha256", "tpm2-pin": args[2] == "--tpm2-with-pin=yes"})
+                "tpm2-pcrs": pcrs, "tpm2-pcr-bank": "sha256", "tpm2-pin": pin,
+                "tpm2-policy-hash": hash})
         };
-        if args.iter().any(|a| a == "--wipe-slot=tpm2") {
-            let tokens = meta["tokens"].as_object_mut().unwrap();
-            let old: Vec<String> = tokens
-                .iter()
-                .filter(|(_, t)| t["type"] == "systemd-tpm2")
-                .map(|(k, _)| k.clone())
-                .collect();
-            let mut freed = Vec::new();
-            for k in old {
-                let t = tokens.remove(&k).unwrap();
-                for s in t["keyslots"].as_array().unwrap() {
-                    freed.push(s.as_str().unwrap().to_string());
-                }
-            }
-            let slots = meta["keyslots"].as_object_mut().unwrap();
-            for s in freed {
-                slots.remove(&s);
-            }
-        }
+        // systemd-cryptenroll makes no slot when one has this policy hash
+        // ("This PCR set is already enrolled") and spares that one.
         let tokens = meta["tokens"].as_object_mut().unwrap();
-        let id = (0..)
-            .find(|n| !tokens.contains_key(&n.to_string()))
-            .unwrap();
-        tokens.insert(id.to_string(), token);
+        let same = tokens.values().find(|t| {
+            t.get("tpm2-policy-hash").is_some()
+                && t["tpm2-policy-hash"] == token["tpm2-policy-hash"]
+        });
+        if let Some(t) = same {
+            new = t["keyslots"][0].as_str().unwrap().parse().unwrap();
+        } else {
+            let id = (0..)
+                .find(|n| !tokens.contains_key(&n.to_string()))
+                .unwrap();
+            tokens.insert(id.to_string(), token);
+            let slots = meta["keyslots"].as_object_mut().unwrap();
+            slots.insert(new.to_string(), serde_json::json!({"type": "luks2"}));
+        }
+        // --wipe-slot=N,M (the only form bifrost passes): those slots and
+        // their tokens, never the one just made or kept.
+        let wipe: Vec<String> = args
+            .iter()
+            .filter_map(|a| a.strip_prefix("--wipe-slot="))
+            .flat_map(|l| l.split(','))
+            .map(|n| {
+                let n: u32 = n.parse().expect("--wipe-slot takes slot numbers");
+                n.to_string()
+            })
+            .filter(|n| *n != new.to_string())
+            .collect();
+        let tokens = meta["tokens"].as_object_mut().unwrap();
+        tokens.retain(|_, t| {
+            !t["keyslots"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| wipe.contains(&s.as_str().unwrap().to_string()))
+        });
+        let slots = meta["keyslots"].as_object_mut().unwrap();
+        for n in &wipe {
+            slots.remove(n);
+        }
         self.json = meta.to_string();
         Ok(())
     }
@@ -106,6 +174,14 @@ impl Machine for Fake {
     }
     fn stdin_is_terminal(&mut self) -> bool {
         self.terminal
+    }
+    fn record_path(&self) -> Utf8PathBuf {
+        Utf8PathBuf::from_path_buf(
+            self.record_dir
+                .path()
+                .join("var/lib/bifrost/tpm-slots.json"),
+        )
+        .unwrap()
     }
 }
 
@@ -171,7 +247,8 @@ fn re_enrolling_replaces_the_old_tpm_slot_and_adds_a_recovery_key_first() {
     };
     let status = run(&mut m, &o, "right").unwrap();
     assert_eq!(m.enroll_runs[1], ["--recovery-key", "/dev/vda2"]);
-    assert!(m.enroll_runs[2].contains(&"--wipe-slot=tpm2".to_string()));
+    assert_eq!(m.enroll_runs[2].last().unwrap(), "/dev/vda2");
+    assert!(m.enroll_runs[2].contains(&"--wipe-slot=1".to_string()));
     assert!(m.enroll_runs[2].contains(&"--tpm2-pcrs=0+7".to_string()));
     let tpm: Vec<_> = status
         .slots
@@ -268,7 +345,25 @@ fn status_lists_slots_and_tpms() {
     let s = status(&mut m, Utf8Path::new("/dev/vda2")).unwrap();
     assert_eq!(
         s.to_string(),
-        "/dev/vda2: LUKS2, 2 key slot(s)\n  slot 0: passphrase (or key file)\n  slot 1: TPM2, bound to PCR 7 (sha256), no PIN\nTPM: tpmrm0\n"
+        "/dev/vda2: LUKS2, 2 key slot(s)\n  slot 0: passphrase (or key file)\n  slot 1: TPM2, bound to PCR 7 (sha256), no PIN, enrolled by bifrost on this system\nTPM: tpmrm0\n"
+    );
+    // Another system's slot is listed without the mark; JSON says which is which.
+    let kinoite = m.enroll_outside("kinoite");
+    let s = status(&mut m, Utf8Path::new("/dev/vda2")).unwrap();
+    assert!(s.to_string().contains(&format!(
+        "  slot {kinoite}: TPM2, bound to PCR 7 (sha256), no PIN\n"
+    )));
+    let json = serde_json::to_value(&s).unwrap();
+    let marks: Vec<_> = json["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.get("enrolledByBifrost").cloned())
+        .collect();
+    assert_eq!(
+        marks,
+        [None, Some(true.into()), Some(false.into())],
+        "{json}"
     );
     m.prefix = b"LUKS\xba\xbe\x00\x01".to_vec();
     assert!(status(&mut m, Utf8Path::new("/dev/vda2")).is_err());
@@ -382,4 +477,192 @@ fn enroll_as_asked_refuses_a_bad_pcr_list_before_touching_the_device() {
     let e = request::enroll_as_asked(&mut m, &req, &mut |s| said.push(s.to_owned())).unwrap_err();
     assert!(matches!(e, TpmError::BadPcrs { .. }), "{e}");
     assert!(said.is_empty() && m.enroll_runs.is_empty());
+}
+
+/// The Surface: NixOS enrolled with bifrost, Kinoite with systemd-cryptenroll.
+#[test]
+fn re_enrolling_keeps_another_systems_slot_and_replaces_bifrosts_own() {
+    let mut m = Fake::new();
+    run(&mut m, &opts(), "right").unwrap();
+    let ours = m.tpm2_slots();
+    assert_eq!(m.record().slots(UUID).len(), 1);
+    assert_eq!(m.record().slots(UUID)[0].keyslot, ours[0].0);
+    let kinoite = m.enroll_outside("kinoite");
+    let kinoite_json = m.json.clone();
+
+    // A firmware update changes NixOS's PCR 7: enroll again, twice.
+    m.boot = "nixos-after-update";
+    let mut said = Vec::new();
+    let req = pcr7_with_key_file(&m);
+    let done = request::enroll_as_asked(&mut m, &req, &mut |s| said.push(s.to_owned())).unwrap();
+    let wipe = format!("--wipe-slot={}", ours[0].0);
+    assert!(
+        m.enroll_runs.last().unwrap().contains(&wipe),
+        "{:?}",
+        m.enroll_runs
+    );
+    assert!(
+        said.iter().any(|s| s.contains(&format!(
+            "replacing slot {} that bifrost enrolled",
+            ours[0].0
+        ))),
+        "{said:?}"
+    );
+    let now = m.tpm2_slots();
+    assert_eq!(now.len(), 2, "{now:?}");
+    assert!(now.iter().any(|(n, _)| *n == kinoite));
+    assert!(!now.contains(&ours[0]), "bifrost's old slot is gone");
+    assert_eq!(
+        done.notes,
+        [format!("slot {kinoite} (TPM2, PCR 7, no PIN) was not enrolled by bifrost on this system (Kinoite's, for example, or made by hand): kept. Once it is stale, remove it with `systemd-cryptenroll --wipe-slot={kinoite} /dev/vda2`")]
+    );
+    let mine = m.record().slots(UUID).to_vec();
+    assert_eq!(mine.len(), 1);
+    assert_ne!(mine[0].keyslot, kinoite);
+
+    m.boot = "nixos-after-another-update";
+    request::enroll_as_asked(&mut m, &req, &mut |_| {}).unwrap();
+    assert!(m
+        .enroll_runs
+        .last()
+        .unwrap()
+        .contains(&format!("--wipe-slot={}", mine[0].keyslot)));
+    // Kinoite's token is byte for byte what it was.
+    let token = |json: &str, slot: u32| {
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        v["tokens"]
+            .as_object()
+            .unwrap()
+            .values()
+            .find(|t| t["keyslots"][0].as_str().and_then(|s| s.parse().ok()) == Some(slot))
+            .cloned()
+    };
+    assert_eq!(token(&m.json, kinoite), token(&kinoite_json, kinoite));
+    assert!(token(&m.json, kinoite).is_some());
+    assert_eq!(m.tpm2_slots().len(), 2);
+}
+
+/// `bifrost tpm enroll --device /dev/vda2 --pcrs 7 --key-file FILE` with
+/// the fake's passphrase in FILE.
+fn pcr7_with_key_file(m: &Fake) -> request::EnrollRequest {
+    let key = Utf8PathBuf::from_path_buf(m.record_dir.path().join("key")).unwrap();
+    std::fs::write(&key, &m.passphrase).unwrap();
+    request::EnrollRequest {
+        device: "/dev/vda2".into(),
+        pcrs: Some("7".into()),
+        key_file: Some(key),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn without_a_record_no_tpm2_slot_is_wiped() {
+    // Slots from before bifrost kept a record (or from another system).
+    let mut m = Fake::new();
+    let old = m.enroll_outside("nixos-before");
+    run(&mut m, &opts(), "right").unwrap();
+    assert!(m.enroll_runs[0]
+        .iter()
+        .all(|a| !a.starts_with("--wipe-slot")));
+    let slots: Vec<u32> = m.tpm2_slots().iter().map(|s| s.0).collect();
+    assert_eq!(slots.len(), 2);
+    assert!(slots.contains(&old));
+    assert_eq!(m.record().slots(UUID).len(), 1);
+    assert_ne!(m.record().slots(UUID)[0].keyslot, old);
+}
+
+#[test]
+fn a_stale_record_entry_reused_by_another_token_is_kept() {
+    let mut m = Fake::new();
+    run(&mut m, &opts(), "right").unwrap();
+    let ours = m.tpm2_slots()[0].0;
+    // Removed by hand; Kinoite's enrollment then takes the number.
+    let mut meta: serde_json::Value = serde_json::from_str(&m.json).unwrap();
+    meta["tokens"].as_object_mut().unwrap().clear();
+    meta["keyslots"]
+        .as_object_mut()
+        .unwrap()
+        .remove(&ours.to_string());
+    m.json = meta.to_string();
+    assert_eq!(m.enroll_outside("kinoite"), ours);
+    m.boot = "nixos-after-update";
+    let req = pcr7_with_key_file(&m);
+    let done = request::enroll_as_asked(&mut m, &req, &mut |_| {}).unwrap();
+    assert!(m
+        .enroll_runs
+        .last()
+        .unwrap()
+        .iter()
+        .all(|a| !a.starts_with("--wipe-slot")));
+    assert_eq!(m.tpm2_slots().len(), 2);
+    assert!(done.notes[0].starts_with(&format!(
+        "slot {ours} (TPM2, PCR 7, no PIN) was not enrolled by bifrost"
+    )));
+    assert!(m.record().slots(UUID).iter().all(|r| r.keyslot != ours));
+}
+
+#[test]
+fn already_enrolled_by_an_unrecorded_slot_claims_nothing() {
+    let mut m = Fake::new();
+    // Made by hand on this very boot: systemd-cryptenroll makes no new slot.
+    let by_hand = m.enroll_outside("nixos");
+    let req = pcr7_with_key_file(&m);
+    let done = request::enroll_as_asked(&mut m, &req, &mut |_| {}).unwrap();
+    assert_eq!(m.tpm2_slots().len(), 1);
+    assert!(m.record().slots(UUID).is_empty());
+    assert!(
+        !m.record_path().exists(),
+        "nothing to record, nothing written"
+    );
+    assert_eq!(done.notes.len(), 2, "{:?}", done.notes);
+    assert!(done.notes[0].starts_with(&format!("slot {by_hand} ")));
+    assert!(done.notes[1].starts_with("systemd-cryptenroll made no new slot"));
+
+    // Re-enrolled by bifrost on the same boot: its recorded slot is kept and stays recorded.
+    let mut m = Fake::new();
+    run(&mut m, &opts(), "right").unwrap();
+    let rec = m.record();
+    run(&mut m, &opts(), "right").unwrap();
+    assert_eq!(m.record(), rec);
+    assert_eq!(m.tpm2_slots().len(), 1);
+}
+
+#[test]
+fn no_fallback_counts_only_the_slots_wiped() {
+    // A recorded TPM2 slot and another system's: no passphrase left either way.
+    let mut m = Fake::new();
+    run(&mut m, &opts(), "right").unwrap();
+    m.enroll_outside("kinoite");
+    let mut meta: serde_json::Value = serde_json::from_str(&m.json).unwrap();
+    meta["keyslots"].as_object_mut().unwrap().remove("0");
+    m.json = meta.to_string();
+    let before = m.json.clone();
+    let e = run(&mut m, &opts(), "right").unwrap_err();
+    assert!(matches!(e, TpmError::NoFallback { .. }), "{e}");
+    assert_eq!(m.json, before);
+    // The plan alone: a recovery slot outside the wipe set is enough.
+    let current = slots::parse(
+        r#"{"keyslots": {"0": {}, "1": {}}, "tokens": {"0": {"type": "systemd-tpm2", "keyslots": ["0"], "tpm2-policy-hash": "aa"}, "1": {"type": "systemd-recovery", "keyslots": ["1"]}}}"#,
+    )
+    .unwrap();
+    let runs = plan(&opts(), &current, &[0], "tpmrm0").unwrap();
+    assert_eq!(runs[0][3], "--wipe-slot=0");
+    // Only the wiped slot was a fallback (a stale number given by mistake): refused.
+    assert!(matches!(
+        plan(&opts(), &current, &[1], "tpmrm0"),
+        Err(TpmError::NoFallback { .. })
+    ));
+}
+
+#[test]
+fn a_bad_record_is_refused_before_any_write() {
+    let mut m = Fake::new();
+    let path = m.record_path();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, "{").unwrap();
+    let e = run(&mut m, &opts(), "right").unwrap_err();
+    assert!(matches!(e, TpmError::Record(_)), "{e}");
+    assert!(e.to_string().contains("tpm-slots.json"), "{e}");
+    assert!(m.enroll_runs.is_empty() && !m.asked_for_secret);
+    assert_eq!(m.json, ONE_PASSPHRASE);
 }

@@ -3,8 +3,11 @@
 //! the LUKS header byte for byte as it was; the enrollment with a recovery
 //! key; the volume opening through `systemd-cryptsetup` with the TPM alone;
 //! after PCR 7 is extended on purpose, the TPM refusing while the
-//! passphrase still opens the volume; a re-enrollment replacing the TPM
-//! slot and opening with the TPM again;
+//! passphrase still opens the volume; a TPM2 slot enrolled outside bifrost
+//! by systemd-cryptenroll (Kinoite's, under another PCR 7 value) that two
+//! re-enrollments keep, token for token, while each replaces bifrost's own
+//! slot (the record of bifrost's slots checked, and the removal command its
+//! note gives run); the re-enrollment opening with the TPM again;
 //! last (the kernel numbers a rebound TPM anew), the refusal with the TPM
 //! driver unbound. The guest prints `@@` lines that
 //! this side asserts on.
@@ -93,10 +96,20 @@ TPM2TOOLS_TCTI=device:/dev/tpmrm0 tpm2_pcrextend 7:sha256=$(echo changed | sha25
 attach tpm-refused
 if cryptsetup open --disable-external-tokens --key-file /key /dev/vda pass 2>&1; then echo "@@pass-opened yes"; cryptsetup close pass; else echo "@@pass-opened no"; fi
 
+# Kinoite, whose boot chain gives another PCR 7 value (the one after the
+# extend above), enrolls its own slot with systemd-cryptenroll, as Fedora does.
+systemd-cryptenroll --unlock-key-file=/key --tpm2-device=auto --tpm2-pcrs=7 /dev/vda 2>&1 | say kinoite; echo "@@kinoite-exit $?"
+cryptsetup luksDump --dump-json-metadata /dev/vda | tr -d ' \n' | say dump-kinoite; echo
+cryptsetup luksUUID /dev/vda | say uuid
+
+# Back on NixOS after a firmware or key change: PCR 7 differs from both.
+TPM2TOOLS_TCTI=device:/dev/tpmrm0 tpm2_pcrextend 7:sha256=$(echo changed-again | sha256sum | cut -d' ' -f1) 2>&1 | say extend
 # Enrolled again after the change (the runbook's re-enrollment): the new
-# slot replaces the old one, and the TPM opens the volume again.
-enroll --device /dev/vda --key-file /key | say reenroll; echo "@@reenroll-exit $?"
+# slot replaces bifrost's old one, Kinoite's stays, and the TPM opens the volume again.
+enroll --device /dev/vda --key-file /key > /tmp/reenroll.out; echo "@@reenroll-exit $?"
+say reenroll < /tmp/reenroll.out
 bifrost tpm status --device /dev/vda | say status2
+cryptsetup luksDump --dump-json-metadata /dev/vda | tr -d ' \n' | say dump-re; echo
 attach tpm-attach2
 
 # With a PIN (from --pin-file), replacing the slot above: the TPM opens the
@@ -104,6 +117,17 @@ attach tpm-attach2
 # towards the TPM's lockout); the passphrase still opens it.
 enroll --device /dev/vda --key-file /key --pin-file /pin | say pinenroll; echo "@@pinenroll-exit $?"
 bifrost tpm status --device /dev/vda | say status3
+bifrost tpm status --device /dev/vda --json | tr -d ' \n' | say status3json; echo
+cryptsetup luksDump --dump-json-metadata /dev/vda | tr -d ' \n' | say dump-pin; echo
+stat -c '%a' /var/lib/bifrost/tpm-slots.json | say record-mode
+tr -d ' \n' < /var/lib/bifrost/tpm-slots.json | say record; echo
+# Kinoite's slot gone stale: the command the note gave removes it (and keeps
+# systemd 252's headless attach below from trying Kinoite's slot first, which
+# uses up $PIN before it reaches the PIN slot).
+wipe=$(grep -o 'systemd-cryptenroll --wipe-slot=[0-9]* /dev/vda' /tmp/reenroll.out | head -n 1)
+echo "@@wipe-cmd $wipe"
+$wipe 2>&1 | say wipe
+bifrost tpm status --device /dev/vda | say status4
 pinattach pin-right "$(cat /pin)"
 pinattach pin-wrong not-the-pin
 if cryptsetup open --disable-external-tokens --key-file /key /dev/vda pass 2>&1; then echo "@@pinpass-opened yes"; cryptsetup close pass; else echo "@@pinpass-opened no"; fi
@@ -363,7 +387,23 @@ fn tpm_enroll_unlock_and_refuse_in_qemu() {
     );
     assert_eq!(one(&m, "pass-opened"), "yes");
 
-    // Enrolled again: one TPM2 slot (the old one replaced), and the TPM opens it.
+    // Kinoite's slot, made by systemd-cryptenroll outside bifrost.
+    assert_eq!(one(&m, "kinoite-exit"), "0", "{}", all(&m, "kinoite"));
+    let ours1 = status["slots"][2]["keyslot"].as_u64().unwrap();
+    let dump_k = luks_json(one(&m, "dump-kinoite"));
+    let tpm2_k = tpm2_tokens(&dump_k);
+    assert_eq!(tpm2_k.len(), 2, "{dump_k}");
+    let (kinoite, kinoite_token) = tpm2_k
+        .iter()
+        .find(|(slot, _)| *slot != ours1)
+        .cloned()
+        .unwrap();
+    let hash_of =
+        |slot: u64| tpm2_k.iter().find(|(s, _)| *s == slot).unwrap().1["tpm2-policy-hash"].clone();
+    assert_ne!(hash_of(ours1), hash_of(kinoite), "two boots, two policies");
+
+    // Enrolled again: bifrost's old slot replaced, Kinoite's kept (token
+    // byte for byte) and named with the command to remove it; the TPM opens it.
     let s2 = all(&m, "status2");
     let r = all(&m, "reenroll");
     assert_eq!(one(&m, "reenroll-exit"), "0", "{r}");
@@ -371,7 +411,39 @@ fn tpm_enroll_unlock_and_refuse_in_qemu() {
         !r.contains("already enrolled"),
         "the new PCR 7 value made no new slot:\n{r}"
     );
-    assert_eq!(s2.matches("TPM2, bound to PCR 7").count(), 1, "{s2}");
+    assert!(
+        r.contains(&format!(
+            "replacing slot {ours1} that bifrost enrolled on this system"
+        )),
+        "{r}"
+    );
+    assert!(
+        r.contains(&format!("note: slot {kinoite} (TPM2, PCR 7, no PIN) was not enrolled by bifrost on this system (Kinoite's, for example, or made by hand): kept. Once it is stale, remove it with `systemd-cryptenroll --wipe-slot={kinoite} /dev/vda`")),
+        "{r}"
+    );
+    let tpm2_re = tpm2_tokens(&luks_json(one(&m, "dump-re")));
+    assert_eq!(tpm2_re.len(), 2, "{tpm2_re:?}");
+    assert!(
+        tpm2_re.contains(&(kinoite, kinoite_token.clone())),
+        "Kinoite's slot changed: {tpm2_re:?}"
+    );
+    assert!(
+        tpm2_re
+            .iter()
+            .all(|(_, t)| t["tpm2-policy-hash"] != hash_of(ours1)),
+        "bifrost's old slot survived: {tpm2_re:?}"
+    );
+    let ours2 = tpm2_re.iter().find(|(s, _)| *s != kinoite).unwrap().0;
+    assert_eq!(s2.matches("TPM2, bound to PCR 7").count(), 2, "{s2}");
+    assert!(
+        s2.contains(&format!("slot {ours2}: TPM2, bound to PCR 7 (sha256), no PIN, enrolled by bifrost on this system")),
+        "{s2}"
+    );
+    assert!(
+        s2.lines()
+            .any(|l| l.trim() == format!("slot {kinoite}: TPM2, bound to PCR 7 (sha256), no PIN")),
+        "{s2}"
+    );
     assert!(
         s2.contains("passphrase") && s2.contains("recovery key"),
         "{s2}"
@@ -388,8 +460,53 @@ fn tpm_enroll_unlock_and_refuse_in_qemu() {
     let r = all(&m, "pinenroll");
     assert_eq!(one(&m, "pinenroll-exit"), "0", "{r}");
     let s3 = all(&m, "status3");
-    assert_eq!(s3.matches("TPM2, bound to PCR 7").count(), 1, "{s3}");
-    assert!(s3.contains("with PIN"), "{s3}");
+    assert_eq!(s3.matches("TPM2, bound to PCR 7").count(), 2, "{s3}");
+    assert!(
+        s3.contains("with PIN, enrolled by bifrost on this system"),
+        "{s3}"
+    );
+    // Still Kinoite's slot, untouched; bifrost's second slot replaced too.
+    let tpm2_pin = tpm2_tokens(&luks_json(one(&m, "dump-pin")));
+    assert_eq!(tpm2_pin.len(), 2, "{tpm2_pin:?}");
+    assert!(tpm2_pin.contains(&(kinoite, kinoite_token)), "{tpm2_pin:?}");
+    let ours3 = tpm2_pin.iter().find(|(s, _)| *s != kinoite).unwrap();
+    assert_eq!(ours3.1["tpm2-pin"], true);
+    let j3: serde_json::Value = serde_json::from_str(one(&m, "status3json")).unwrap();
+    let marks: Vec<(u64, bool)> = j3["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "tpm2")
+        .map(|s| {
+            (
+                s["keyslot"].as_u64().unwrap(),
+                s["enrolledByBifrost"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let mut want = vec![(ours3.0, true), (kinoite, false)];
+    want.sort();
+    assert_eq!(marks, want, "{j3}");
+    // The record: root-only, keyed by the LUKS UUID, naming bifrost's slot only.
+    assert_eq!(one(&m, "record-mode"), "600");
+    let record: serde_json::Value = serde_json::from_str(one(&m, "record")).unwrap();
+    let uuid = one(&m, "uuid");
+    assert_eq!(record["devices"].as_object().unwrap().len(), 1, "{record}");
+    let recorded = &record["devices"][uuid];
+    assert_eq!(recorded.as_array().map(Vec::len), Some(1), "{record}");
+    assert_eq!(recorded[0]["keyslot"].as_u64(), Some(ours3.0), "{record}");
+    assert_eq!(
+        recorded[0]["policyHash"], ours3.1["tpm2-policy-hash"],
+        "{record}"
+    );
+    // The note's command removes Kinoite's slot, and only it.
+    assert_eq!(
+        one(&m, "wipe-cmd"),
+        format!("systemd-cryptenroll --wipe-slot={kinoite} /dev/vda")
+    );
+    let s4 = all(&m, "status4");
+    assert_eq!(s4.matches("TPM2, bound to PCR 7").count(), 1, "{s4}");
+    assert!(s4.contains(&format!("slot {}: TPM2", ours3.0)), "{s4}");
     assert_eq!(
         one(&m, "pin-right-opened"),
         "yes",
@@ -403,4 +520,26 @@ fn tpm_enroll_unlock_and_refuse_in_qemu() {
         all(&m, "pin-wrong")
     );
     assert_eq!(one(&m, "pinpass-opened"), "yes");
+}
+
+fn luks_json(line: &str) -> serde_json::Value {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("luksDump JSON: {e}: {line}"))
+}
+
+/// The systemd-tpm2 tokens of LUKS2 metadata: (key slot, token), in slot order.
+fn tpm2_tokens(meta: &serde_json::Value) -> Vec<(u64, serde_json::Value)> {
+    let mut v: Vec<(u64, serde_json::Value)> = meta["tokens"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|t| t["type"] == "systemd-tpm2")
+        .map(|t| {
+            (
+                t["keyslots"][0].as_str().unwrap().parse().unwrap(),
+                t.clone(),
+            )
+        })
+        .collect();
+    v.sort_by_key(|(s, _)| *s);
+    v
 }

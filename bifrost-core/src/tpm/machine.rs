@@ -153,4 +153,8 @@ impl Machine for RealMachine {
     fn stdin_is_terminal(&mut self) -> bool {
         std::io::stdin().is_terminal()
     }
+
+    fn record_path(&self) -> camino::Utf8PathBuf {
+        super::record::RECORD_PATH.into()
+    }
 }
