@@ -10,7 +10,7 @@
 //! Submodules: `command` (running nix), `progress` (the log), `place` (the
 //! copy into `OUT/2_raw`), `manifest` (SHA256SUMS and manifest.json),
 //! `output` (the output folder checked and locked before placing),
-//! `cancel` (SIGINT).
+//! `cancel` (SIGINT); `steps`, the steps of [`run`] in order.
 
 pub mod cancel;
 pub mod command;
@@ -21,6 +21,7 @@ pub mod outdir;
 pub mod output;
 pub mod place;
 pub mod progress;
+pub mod steps;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
@@ -515,147 +516,44 @@ pub fn run(plan: &Plan, mut on_event: impl FnMut(Event)) -> Result<Report, Build
     })?;
     let started = Instant::now();
     output::precheck(&plan.out)?;
-    let interrupted = || BuildError::Interrupted(plan.out.clone());
-    let map_cmd = |e: command::CommandError| match e {
-        command::CommandError::Interrupted => BuildError::Interrupted(plan.out.clone()),
-        e => BuildError::Command(e),
-    };
-
-    // The artifact's place inside the output: evaluated first, so a host or
-    // nixpkgs without this image fails before hours of building.
-    let file_path = match plan.format {
-        Format::Vm => None,
-        _ => {
-            on_event(Event::Stage("evaluating passthru.filePath"));
-            let attr = format!("{}.passthru.filePath", plan.installable);
-            Some(
-                eval_raw(&attr, &plan.eval_args).map_err(|source| match source {
-                    command::CommandError::Interrupted => interrupted(),
-                    source => {
-                        // The commonest cause: a misspelt --host. Say so plainly.
-                        match list_hosts(&plan.flake, &plan.eval_args) {
-                            Ok(hosts) if !hosts.contains(&plan.host) => BuildError::UnknownHost {
-                                flake: plan.flake.clone(),
-                                host: plan.host.clone(),
-                                hosts,
-                            },
-                            _ => BuildError::Eval {
-                                what: attr.clone(),
-                                source,
-                            },
-                        }
-                    }
-                })?,
-            )
-        }
-    };
-
-    let mut progress = Progress::new();
-    let mut line_no = 0;
-    let out = command::nix_build_streaming(&plan.nix_args, |line| {
-        line_no += 1;
-        // A malformed line is not worth failing a build over.
-        if let Ok(true) = progress.feed(line, line_no) {
-            on_event(Event::Nix(&progress));
-        }
-    })
-    .map_err(map_cmd)?;
-    if out.code != Some(0) {
-        let mut errors = progress.errors.clone();
-        if errors.is_empty() {
-            errors.extend(progress.plain.iter().cloned());
-        }
-        return Err(BuildError::NixFailed {
-            code: out.code,
-            errors,
-            failures: progress.failures(),
-        });
-    }
-    let store_path = parse_build_json(&out.stdout).ok_or_else(|| BuildError::NoOutput {
-        installable: plan.installable.clone(),
-        stdout: out.stdout.clone(),
-    })?;
-
-    on_event(Event::Stage("reading flake metadata"));
-    let (flake, nixpkgs_revision) = flake_info(&plan.flake, &plan.eval_args);
-    let nixos_version = eval_raw(
-        &format!("{}.nixos.version", system_attr(&plan.flake, &plan.host)),
-        &plan.eval_args,
-    )
-    .ok();
+    let file_path = steps::file_path(plan, &mut on_event)?;
+    let store_path = steps::nix_build(plan, &mut on_event)?;
+    let from = steps::provenance(plan, &mut on_event);
     if cancel::requested() {
-        return Err(interrupted());
+        return Err(BuildError::Interrupted(plan.out.clone()));
     }
-
     // Held until the manifest is written: one build places into OUT at a time.
     let output = output::open(&plan.out, crate::lock::DEFAULT_WAIT, &mut |l| {
         on_event(Event::Stage(l))
     })?;
     let dir = output.dir.clone();
-    let name = plan.format.artifact_name();
-    let (artifact, copy, file_rel, shifts, sums_path, size, sha256);
-    match &file_path {
-        Some(rel) => {
-            let src = Utf8Path::new(&store_path).join(rel);
-            if !src.is_file() {
-                return Err(BuildError::MissingArtifact {
-                    path: store_path.clone(),
-                    what: format!("file {rel} (passthru.filePath)"),
-                });
-            }
-            // The store file is immutable and the copy is byte for byte: hash
-            // it before placing, so an interrupt while hashing changes nothing.
-            on_event(Event::Stage("computing SHA-256"));
-            sha256 = manifest::sha256_file(&src).map_err(|e| match e {
-                manifest::ManifestError::Interrupted(_) => interrupted(),
-                e => e.into(),
-            })?;
-            on_event(Event::Stage("copying the image into place"));
-            let placed = place::place_file(&src, &dir, name, plan.keep).map_err(|e| match e {
-                place::PlaceError::Interrupted(_) => interrupted(),
-                e => e.into(),
-            })?;
-            size = std::fs::metadata(&placed.path)
-                .map(|m| m.len())
-                .unwrap_or(0);
-            artifact = placed.path;
-            copy = Some(placed.method);
-            shifts = placed.shifts;
-            sums_path = name.to_owned();
-            file_rel = rel.clone();
-        }
-        None => {
-            let runner = find_vm_runner(Utf8Path::new(&store_path))?;
-            on_event(Event::Stage("registering the VM runner as a GC root"));
-            shifts = place::place_root(&store_path, &dir, name, plan.keep)?;
-            sha256 = manifest::sha256_file(&Utf8Path::new(&store_path).join(&runner))?;
-            size = std::fs::metadata(Utf8Path::new(&store_path).join(&runner))
-                .map(|m| m.len())
-                .unwrap_or(0);
-            artifact = dir.join(name);
-            copy = None;
-            sums_path = format!("{name}/{runner}");
-            file_rel = runner;
-        }
-    }
-    let entry = manifest::Entry {
-        host: plan.host.clone(),
-        format: plan.format.name().to_owned(),
-        installable: plan.installable.clone(),
-        store_path,
-        file_path: file_rel,
-        size,
-        sha256,
-        flake,
-        nixpkgs_revision,
-        nixos_version,
-        bifrost_version: env!("CARGO_PKG_VERSION").to_owned(),
-        built_at: manifest::rfc3339(now_secs()),
+    let to = steps::Placing {
+        plan,
+        store_path: &store_path,
+        dir: &dir,
     };
-    manifest::update(&dir, name, &sums_path, entry.clone(), &shifts)?;
+    let artifact = match &file_path {
+        Some(rel) => to.image(rel, &mut on_event)?,
+        None => to.vm(&mut on_event)?,
+    };
+    let entry = steps::entry(
+        plan,
+        store_path,
+        &artifact,
+        from,
+        manifest::rfc3339(now_secs()),
+    );
+    let name = plan.format.artifact_name();
+    manifest::update(
+        &dir,
+        name,
+        &artifact.sums_path,
+        entry.clone(),
+        &artifact.shifts,
+    )?;
     Ok(Report {
-        artifact,
-        copy,
+        artifact: artifact.path,
+        copy: artifact.copy,
         manifest: dir.join("manifest.json"),
         sums: dir.join("SHA256SUMS"),
         entry,

@@ -22,6 +22,7 @@
 //! zeros (on a regular file, a hole that is still a hole needs no read).
 
 pub mod job;
+pub mod steps;
 
 use super::blockdev::Target;
 use crate::fsutil::io_err;
@@ -433,35 +434,11 @@ pub fn flash(
         Target::File { path } => (path.clone(), true),
         Target::Disk(d) => (d.path.clone(), false),
     };
-    let mut head = [0u8; 4];
-    if src.read_exact_at(&mut head, 0).is_ok() && &head == b"QFI\xfb" {
-        return Err(FlashError::Qcow2 {
-            image: image.to_string(),
-        });
-    }
-    if let (Ok(a), Ok(b)) = (src.metadata(), std::fs::metadata(&path)) {
-        use std::os::unix::fs::MetadataExt;
-        if (a.dev(), a.ino()) == (b.dev(), b.ino()) {
-            return Err(FlashError::SameFile {
-                target: path.to_string(),
-            });
-        }
-    }
+    steps::refuse(image, &src, &path)?;
     let dst = open_target(&path, is_file, map.size)?;
 
     let start = Instant::now();
-    let holes = if is_file { Vec::new() } else { map.holes() };
-    let total = map.mapped() + holes.iter().map(Range::len).sum::<u64>();
-    // Data and holes in offset order, so an interrupted flash has a clean prefix.
-    let mut work: Vec<(Range, bool)> = map
-        .data
-        .iter()
-        .flat_map(|r| chunks(*r))
-        .map(|c| (c, true))
-        .collect();
-    work.extend(holes.iter().flat_map(|r| chunks(*r)).map(|c| (c, false)));
-    work.sort_by_key(|(r, _)| r.start);
-    let data_chunks: Vec<Range> = work.iter().filter(|(_, d)| *d).map(|(c, _)| *c).collect();
+    let work = steps::work(&map, is_file);
     fadvise(
         &src,
         Range {
@@ -470,13 +447,10 @@ pub fn flash(
         },
         Advice::Sequential,
     );
-
-    let mut done = 0u64;
-    let mut zeroed = 0u64;
     progress(Progress {
         phase: Phase::Write,
-        done,
-        total,
+        done: 0,
+        total: work.total,
     });
     // With verification on, a verifier thread follows the writer: once a
     // chunk is on the device (sync_file_range waits for its writeback) it
@@ -489,88 +463,36 @@ pub fn flash(
     };
     let verified = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
+    let mut writer = steps::Writer {
+        dst: &dst,
+        path: &path,
+        cancel,
+        failed: &failed,
+        total: work.total,
+        done: 0,
+        zeroed: 0,
+    };
     let mut write_secs = 0.0;
     let mut verify_start = Instant::now();
     let written: Result<(), FlashError> = std::thread::scope(|s| {
-        let (from_reader, pool) = reader(s, &src, image, data_chunks, "read image");
+        let (from_reader, pool) = reader(s, &src, image, work.data_chunks(), "read image");
         let (to_hash, hash_rx) = mpsc::sync_channel::<(Range, Vec<u8>)>(IN_FLIGHT);
         let (to_verify, verify_rx) = mpsc::channel::<(Range, [u8; 32])>();
-        let hasher = s.spawn(move || {
-            for (c, b) in hash_rx {
-                let _ = to_verify.send((c, digest(&b)));
-                let _ = pool.send(b);
-            }
+        let hasher = s.spawn(move || steps::hash(hash_rx, to_verify, pool));
+        let verifier = reread.as_ref().map(|reread| {
+            let v = steps::Verifier {
+                image,
+                src: &src,
+                path: &path,
+                dst: &dst,
+                reread,
+                verified: &verified,
+                failed: &failed,
+                cancel,
+            };
+            s.spawn(move || v.run(verify_rx))
         });
-        let verifier = reread.as_ref().map(|rd| {
-            let (dst, src, verified, failed, path) = (&dst, &src, &verified, &failed, &path);
-            s.spawn(move || -> Result<(), FlashError> {
-                let mut buf = Vec::with_capacity(CHUNK as usize);
-                let mut batch = Vec::with_capacity(IN_FLIGHT * 2);
-                // Batches of what is ready: every chunk of a batch is waited
-                // on, uncached and requested (WILLNEED) before the first is
-                // read, so several reads are in flight at once.
-                while let Ok(first) = verify_rx.recv() {
-                    batch.clear();
-                    batch.push(first);
-                    while batch.len() < IN_FLIGHT * 2 {
-                        match verify_rx.try_recv() {
-                            Ok(x) => batch.push(x),
-                            Err(_) => break,
-                        }
-                    }
-                    if cancel.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    for (c, _) in &batch {
-                        wait_written(dst, *c);
-                        fadvise(rd, *c, Advice::DontNeed);
-                        fadvise(rd, *c, Advice::WillNeed);
-                    }
-                    for (c, want) in &batch {
-                        buf.resize(c.len() as usize, 0);
-                        if let Err(e) = rd.read_exact_at(&mut buf, c.start) {
-                            failed.store(true, Ordering::Relaxed);
-                            return Err(io_err(path, "read back")(e).into());
-                        }
-                        if digest(&buf) != *want {
-                            failed.store(true, Ordering::Relaxed);
-                            return Err(first_difference(image, src, path, *c, &buf));
-                        }
-                        verified.fetch_add(c.len(), Ordering::Relaxed);
-                    }
-                }
-                Ok(())
-            })
-        });
-        let mut zeros = Vec::new();
-        let result = (|| -> Result<(), Option<FlashError>> {
-            for (c, is_data) in &work {
-                if cancel.load(Ordering::Relaxed) || failed.load(Ordering::Relaxed) {
-                    return Err(None);
-                }
-                if *is_data {
-                    let (rc, b) = from_reader.recv().map_err(|_| None)?.map_err(Some)?;
-                    debug_assert_eq!(rc, *c);
-                    dst.write_all_at(&b, c.start)
-                        .map_err(|e| Some(io_err(&path, "write")(e).into()))?;
-                    start_writeback(&dst, *c);
-                    to_hash.send((*c, b)).map_err(|_| None)?;
-                } else {
-                    if zeros.is_empty() {
-                        zeros = vec![0u8; CHUNK as usize];
-                    }
-                    zero_range(&dst, &path, *c, &mut zeros).map_err(Some)?;
-                    zeroed += c.len();
-                }
-                done += c.len();
-                progress(Progress {
-                    phase: Phase::Write,
-                    done,
-                    total,
-                });
-            }
-            Ok(())
-        })();
+        let result = writer.write(&work.items, &from_reader, &to_hash, progress);
         drop(from_reader);
         drop(to_hash);
         hasher.join().expect("hasher thread");
@@ -578,40 +500,21 @@ pub fn flash(
             dst.sync_all().map_err(|e| io_err(&path, "fsync")(e).into());
         write_secs = start.elapsed().as_secs_f64();
         verify_start = Instant::now();
-        let checked = verifier.map(|v| {
-            // Show the read-back that is still behind the writer.
-            while !v.is_finished() {
-                progress(Progress {
-                    phase: Phase::Verify,
-                    done: verified.load(Ordering::Relaxed),
-                    total: map.mapped(),
-                });
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            v.join().expect("verifier thread")
-        });
-        match (result, checked) {
-            // A mismatch stops the writer too; report the mismatch.
-            (_, Some(Err(e))) => Err(e),
-            (Err(Some(e)), _) => Err(e),
-            (Err(None), _) => Err(FlashError::Interrupted {
-                target: path.to_string(),
-                done,
-                total,
-            }),
-            (Ok(()), _) if cancel.load(Ordering::Relaxed) => Err(FlashError::VerifyInterrupted {
-                target: path.to_string(),
-                done: verified.load(Ordering::Relaxed),
-                total: map.mapped(),
-            }),
-            (Ok(()), _) => sync,
-        }
+        let checked = verifier.map(|v| steps::wait_for(v, &verified, map.mapped(), progress));
+        let at = steps::Reached {
+            target: path.to_string(),
+            done: writer.done,
+            total: work.total,
+            verified: verified.load(Ordering::Relaxed),
+            mapped: map.mapped(),
+        };
+        steps::outcome(result, checked, cancel.load(Ordering::Relaxed), sync, at)
     });
     written?;
     let mut report = Report {
         image_size: map.size,
         written: map.mapped(),
-        zeroed,
+        zeroed: writer.zeroed,
         verified: false,
         write_secs,
         verify_secs: 0.0,
