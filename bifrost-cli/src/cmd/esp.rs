@@ -2,7 +2,7 @@
 
 use super::Outcome;
 use bifrost_core::esp;
-use bifrost_core::esp::request::{Event, Nvram};
+use bifrost_core::esp::request::Event;
 use bifrost_core::spec::{DefaultEntry, KinoiteMode};
 use camino::Utf8PathBuf;
 use std::process::ExitCode;
@@ -80,7 +80,7 @@ pub struct InstallArgs {
     /// --kinoite-volume). Default: the settings' dualBoot.kinoite.mode;
     /// without settings, --kinoite-entries/--kinoite-volume mean `direct`.
     #[arg(long, value_name = "MODE", value_enum)]
-    kinoite_mode: Option<ModeArg>,
+    kinoite_mode: Option<KinoiteMode>,
     /// Menu title of the chainload entry (default: the settings'
     /// dualBoot.kinoite.title, else "Fedora Kinoite").
     #[arg(long, value_name = "TITLE")]
@@ -121,7 +121,7 @@ pub struct InstallArgs {
     /// turn the last-booted entry into an old one). Default: the settings'
     /// boot.defaultEntry, else nixos.
     #[arg(long, value_name = "WHICH", value_enum)]
-    default_entry: Option<DefaultArg>,
+    default_entry: Option<DefaultEntry>,
     /// Sign rEFInd, its drivers and every kernel with this PEM private key (Secure Boot).
     /// Default: the settings' security.secureBoot (its keysPath's mok.key on
     /// the shim route, db.key with own keys, below --root).
@@ -195,40 +195,6 @@ pub struct RefreshArgs {
     json: bool,
 }
 
-/// `--kinoite-mode` (the values of `spec::KinoiteMode`).
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum ModeArg {
-    Chainload,
-    Direct,
-}
-
-impl From<ModeArg> for KinoiteMode {
-    fn from(m: ModeArg) -> Self {
-        match m {
-            ModeArg::Chainload => KinoiteMode::Chainload,
-            ModeArg::Direct => KinoiteMode::Direct,
-        }
-    }
-}
-
-/// `--default-entry` (the values of `spec::DefaultEntry`).
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum DefaultArg {
-    Nixos,
-    Kinoite,
-    LastBooted,
-}
-
-impl From<DefaultArg> for DefaultEntry {
-    fn from(d: DefaultArg) -> Self {
-        match d {
-            DefaultArg::Nixos => DefaultEntry::Nixos,
-            DefaultArg::Kinoite => DefaultEntry::Kinoite,
-            DefaultArg::LastBooted => DefaultEntry::LastBooted,
-        }
-    }
-}
-
 pub fn run(c: Command) -> Outcome {
     match c {
         Command::Install(a) => install(*a),
@@ -252,8 +218,8 @@ fn install(a: InstallArgs) -> Outcome {
             limit: a.limit,
             timeout: a.timeout,
             text_only: a.text_only,
-            default_entry: a.default_entry.map(Into::into),
-            kinoite_mode: a.kinoite_mode.map(Into::into),
+            default_entry: a.default_entry,
+            kinoite_mode: a.kinoite_mode,
             kinoite_title: a.kinoite_title,
             kinoite_entries: a.kinoite_entries,
             kinoite_volume: a.kinoite_volume,
@@ -280,74 +246,14 @@ fn install(a: InstallArgs) -> Outcome {
         Event::Warning(w) => eprintln!("warning: {w}"),
         Event::Step(line) => eprintln!("  {line}"),
     })?;
-    let plan = &done.plan;
     match &done.report {
-        None => print_plan(plan),
-        Some(r) => println!(
-            "installed generations {:?} (default: {}); copied {}, deleted {}, {}; {} bytes written",
-            plan.generations,
-            plan.default,
-            r.copied,
-            r.deleted,
-            if r.config_written {
-                format!("{} updated", plan.config_path)
-            } else {
-                format!("{} unchanged", plan.config_path)
-            },
-            r.bytes_written
-        ),
+        None => print!("{}", esp::text::plan(&done.plan)),
+        Some(r) => print!("{}", esp::text::installed(&done.plan, r)),
     }
-    match done.nvram.transpose()? {
-        None => {}
-        Some(Nvram::Planned(want, d)) => println!(
-            "nvram: {} on {} partition {}: {}",
-            want.loader,
-            want.disk,
-            want.partition.number,
-            serde_json::to_string(&d).expect("decisions serialise")
-        ),
-        Some(Nvram::Registered(want, r)) => println!(
-            "nvram: Boot{:04X} ({} on {} partition {}) {}; BootOrder {}",
-            r.entry,
-            want.loader,
-            want.disk,
-            want.partition.number,
-            match (r.created, r.reordered) {
-                (true, _) => "created and put first",
-                (false, true) => "reused and moved first",
-                (false, false) => "already first, unchanged",
-            },
-            r.order
-                .iter()
-                .map(|n| format!("{n:04X}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
+    if let Some(n) = done.nvram.transpose()? {
+        print!("{}", esp::text::nvram(&n));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn print_plan(plan: &esp::Plan) {
-    println!("plan for {} (dry run: nothing is changed)", plan.esp);
-    println!(
-        "generations: {:?}; default entry: {}",
-        plan.generations, plan.default
-    );
-    for c in &plan.copies {
-        println!("copy   {} -> {} ({} bytes)", c.source, c.dest, c.size);
-    }
-    for d in &plan.deletes {
-        println!("delete {d}");
-    }
-    println!(
-        "space: needs {} bytes, {} free",
-        plan.bytes_needed, plan.bytes_available
-    );
-    if plan.config_changed() {
-        print!("{}", plan.config_diff());
-    } else {
-        println!("{}: unchanged", plan.config_path);
-    }
 }
 
 /// Pretty JSON of a report on stdout.
@@ -365,38 +271,7 @@ fn status(a: StatusArgs) -> Outcome {
     if a.json {
         print_json!(st);
     } else {
-        println!(
-            "ESP {}: {} bytes used, {} free of {}",
-            st.esp, st.bytes_used, st.bytes_free, st.bytes_total
-        );
-        for i in &st.installs {
-            println!("{}:", i.config);
-            println!("  default: {}", i.default.as_deref().unwrap_or("-"));
-            for e in &i.entries {
-                println!("  entry: {e}");
-            }
-            match &i.kinoite {
-                Some(k) if k.mode == KinoiteMode::Chainload => println!(
-                    "  kinoite: chainload {}",
-                    k.loader.as_deref().unwrap_or("-")
-                ),
-                Some(k) => println!(
-                    "  kinoite: direct, {} entries on volume {}",
-                    k.entries.len(),
-                    k.volume.as_deref().unwrap_or("-")
-                ),
-                None => {}
-            }
-            let bad = i.files.iter().filter(|f| !f.ok).count();
-            println!("  files: {} recorded, {} bad", i.files.len(), bad);
-        }
-        println!("bifrost's files: {} bytes", st.bytes_bifrost);
-        for p in &st.problems {
-            println!("problem: {p}");
-        }
-        if st.consistent() {
-            println!("consistent: every file the menu needs is complete");
-        }
+        print!("{}", esp::text::status(&st));
     }
     // The report is printed either way; problems make the exit status 1.
     Ok(if st.consistent() {
@@ -417,21 +292,6 @@ fn refresh_kinoite(a: RefreshArgs) -> Outcome {
         print_json!(r);
         return Ok(ExitCode::SUCCESS);
     }
-    for c in &r.configs {
-        match c.mode {
-            KinoiteMode::Chainload => println!(
-                "{}: Kinoite is chainloaded (Fedora's boot loader reads its entries): nothing to refresh",
-                c.config
-            ),
-            KinoiteMode::Direct => println!(
-                "{}: {} ({} Kinoite entries: {})",
-                c.config,
-                if c.written { "updated" } else { "unchanged" },
-                c.entries.len(),
-                c.entries.join(", ")
-            ),
-        }
-    }
-    println!("{} bytes written", r.bytes_written);
+    print!("{}", esp::text::refreshed(&r));
     Ok(ExitCode::SUCCESS)
 }

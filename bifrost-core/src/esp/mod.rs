@@ -22,6 +22,7 @@ pub mod request;
 pub mod sign;
 pub mod status;
 pub mod steps;
+pub mod text;
 pub mod volume;
 pub mod world;
 

@@ -207,6 +207,7 @@ impl Default for Boot {
 
 /// Which menu entry rEFInd selects by default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum DefaultEntry {
     /// The newest NixOS generation.
@@ -511,6 +512,7 @@ pub struct Kinoite {
 
 /// How rEFInd boots the Kinoite side.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum KinoiteMode {
     /// Start Fedora's boot loader (shim, else grub) from the ESP; it reads
