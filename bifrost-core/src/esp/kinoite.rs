@@ -300,71 +300,123 @@ pub(super) fn refreshed_text(
     Ok(Some((out, new_k)))
 }
 
-/// Problems of the Kinoite side of one installed refind.conf: Fedora's
-/// loader missing (chainload), and with Kinoite's `/boot` given, direct
-/// entries whose kernel, initrd or deployment no longer exists.
-pub fn problems(esp: &Utf8Path, k: &KinoiteState, kinoite_boot: Option<&Utf8Path>) -> Vec<String> {
-    let mut out = vec![];
+/// What the checks of one installed Kinoite side read: is Fedora's loader
+/// there (chainload); which deployments Kinoite's current entries name and
+/// which recorded kernels and initrds exist (direct, with its `/boot`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SideSeen {
+    /// Chainload: Fedora's loader is a file on the ESP.
+    pub loader: bool,
+    /// Direct with `/boot`: the `ostree=` targets of the current entries,
+    /// or why they could not be read.
+    pub current: Option<Result<Vec<String>, String>>,
+    /// Direct with `/boot`: the recorded kernels and initrds that exist there.
+    pub present: std::collections::BTreeSet<String>,
+}
+
+/// Read what [`side_problems`] judges.
+pub fn read_side(esp: &Utf8Path, k: &KinoiteState, kinoite_boot: Option<&Utf8Path>) -> SideSeen {
     if k.mode == KinoiteMode::Chainload {
         let loader = k.loader.as_deref().unwrap_or(FEDORA_LOADERS[0]);
-        if !esp.join(loader).is_file() {
-            out.push(format!(
-                "{loader}: missing, so the Kinoite entry cannot start. {NO_LOADER_FIX}"
-            ));
-        }
-        return out;
+        return SideSeen {
+            loader: esp.join(loader).is_file(),
+            ..SideSeen::default()
+        };
     }
     let Some(boot) = kinoite_boot else {
-        return out;
+        return SideSeen::default();
     };
-    const FIX: &str = "run `bifrost esp refresh-kinoite` on Kinoite (docs/kinoite.md has a systemd unit that does it after every update), run `bifrost esp install` from NixOS, or switch to chainload mode";
+    let current = bls::read_dir(&boot.join("loader/entries"))
+        .map(|c| c.iter().filter_map(|e| ostree_arg(&e.options)).collect())
+        .map_err(|e| e.to_string());
+    let files = k
+        .entries
+        .iter()
+        .flat_map(|e| std::iter::once(&e.linux).chain(&e.initrd));
+    let present = files
+        .filter(|p| boot.join(p.trim_start_matches('/')).is_file())
+        .cloned()
+        .collect();
+    SideSeen {
+        loader: false,
+        current: Some(current),
+        present,
+    }
+}
+
+/// Problems of the Kinoite side `k` of one installed refind.conf, as
+/// `seen`: Fedora's loader missing (chainload), and with Kinoite's `/boot`
+/// given, direct entries whose kernel, initrd or deployment no longer exists.
+pub fn side_problems(k: &KinoiteState, boot: Option<&Utf8Path>, seen: &SideSeen) -> Vec<String> {
+    if k.mode == KinoiteMode::Chainload {
+        let loader = k.loader.as_deref().unwrap_or(FEDORA_LOADERS[0]);
+        if seen.loader {
+            return vec![];
+        }
+        return vec![format!(
+            "{loader}: missing, so the Kinoite entry cannot start. {NO_LOADER_FIX}"
+        )];
+    }
+    let (Some(boot), Some(current)) = (boot, &seen.current) else {
+        return vec![];
+    };
     // ostree writes the entries of every current deployment with the
     // current boot version in one switch, so an `ostree=` target that no
     // current entry names was swapped away (`boot.N` of the other version)
     // or pruned with its deployment.
-    let current = match bls::read_dir(&boot.join("loader/entries")) {
-        Ok(c) => c,
+    let targets = match current {
+        Ok(t) => t,
         Err(e) => {
-            out.push(format!(
+            return vec![format!(
                 "cannot read Kinoite's current entries below {boot}: {e}; pass Kinoite's /boot with --kinoite-boot"
-            ));
-            return out;
+            )]
         }
     };
-    let targets: Vec<String> = current
+    k.entries
         .iter()
-        .filter_map(|e| ostree_arg(&e.options))
-        .collect();
-    for e in &k.entries {
-        let mut gone = vec![];
-        for (what, p) in
-            std::iter::once(("kernel", &e.linux)).chain(e.initrd.iter().map(|i| ("initrd", i)))
-        {
-            if !boot.join(p.trim_start_matches('/')).is_file() {
-                gone.push(format!("{what} {p} no longer exists"));
-            }
-        }
-        if let Some(t) = &e.ostree {
-            if !targets.contains(t) {
-                gone.push(format!(
-                    "{t} is not a current deployment (Kinoite's entries now name {})",
-                    if targets.is_empty() {
-                        "none".to_string()
-                    } else {
-                        targets.join(", ")
-                    }
-                ));
-            }
-        }
-        if !gone.is_empty() {
-            out.push(format!(
-                "Kinoite entry {:?} is stale: {}; {FIX}",
-                e.title,
-                gone.join("; ")
-            ));
+        .filter_map(|e| stale_entry(e, targets, &seen.present))
+        .collect()
+}
+
+/// Why one direct entry no longer boots, if it does not.
+fn stale_entry(
+    e: &EntryRecord,
+    targets: &[String],
+    present: &std::collections::BTreeSet<String>,
+) -> Option<String> {
+    const FIX: &str = "run `bifrost esp refresh-kinoite` on Kinoite (docs/kinoite.md has a systemd unit that does it after every update), run `bifrost esp install` from NixOS, or switch to chainload mode";
+    let mut gone = vec![];
+    for (what, p) in
+        std::iter::once(("kernel", &e.linux)).chain(e.initrd.iter().map(|i| ("initrd", i)))
+    {
+        if !present.contains(p) {
+            gone.push(format!("{what} {p} no longer exists"));
         }
     }
-    out
+    if let Some(t) = e.ostree.as_ref().filter(|t| !targets.contains(t)) {
+        let named = if targets.is_empty() {
+            "none".to_string()
+        } else {
+            targets.join(", ")
+        };
+        gone.push(format!(
+            "{t} is not a current deployment (Kinoite's entries now name {named})"
+        ));
+    }
+    (!gone.is_empty()).then(|| {
+        format!(
+            "Kinoite entry {:?} is stale: {}; {FIX}",
+            e.title,
+            gone.join("; ")
+        )
+    })
+}
+
+/// Problems of the Kinoite side of one installed refind.conf: Fedora's
+/// loader missing (chainload), and with Kinoite's `/boot` given, direct
+/// entries whose kernel, initrd or deployment no longer exists.
+pub fn problems(esp: &Utf8Path, k: &KinoiteState, kinoite_boot: Option<&Utf8Path>) -> Vec<String> {
+    side_problems(k, kinoite_boot, &read_side(esp, k, kinoite_boot))
 }
 
 /// `bifrost esp status`: [`super::status`] plus the Kinoite side's checks.
@@ -523,6 +575,58 @@ mod tests {
         );
         // Without Kinoite's /boot nothing can be said.
         assert!(problems(boot, &k, None).is_empty());
+    }
+
+    #[test]
+    fn side_problems_are_judged_from_what_was_read() {
+        let menu = installed(&parse(&[(1, "aaa", 0)]), false);
+        let k = parse_state(&menu).unwrap().kinoite.unwrap();
+        let boot = Some(Utf8Path::new("/kb"));
+        let files = [
+            "/ostree/fedora-aaa/vmlinuz",
+            "/ostree/fedora-aaa/initramfs.img",
+        ];
+        let all_there = SideSeen {
+            loader: false,
+            current: Some(Ok(vec!["ostree=/ostree/boot.0/fedora/aaa/0".into()])),
+            present: files.iter().map(|f| f.to_string()).collect(),
+        };
+        assert!(side_problems(&k, boot, &all_there).is_empty());
+        // Without Kinoite's /boot nothing was read and nothing is said.
+        assert!(side_problems(&k, None, &SideSeen::default()).is_empty());
+        let gone = SideSeen {
+            current: Some(Ok(vec![])),
+            present: Default::default(),
+            ..all_there.clone()
+        };
+        let p = side_problems(&k, boot, &gone);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].contains("kernel /ostree/fedora-aaa/vmlinuz no longer exists; initrd /ostree/fedora-aaa/initramfs.img no longer exists; ostree=/ostree/boot.0/fedora/aaa/0 is not a current deployment (Kinoite's entries now name none)"), "{}", p[0]);
+        let unreadable = SideSeen {
+            current: Some(Err("no such folder".into())),
+            ..all_there
+        };
+        assert_eq!(
+            side_problems(&k, boot, &unreadable),
+            ["cannot read Kinoite's current entries below /kb: no such folder; pass Kinoite's /boot with --kinoite-boot"]
+        );
+        let chain = KinoiteState {
+            mode: KinoiteMode::Chainload,
+            loader: Some("EFI/fedora/shimx64.efi".into()),
+            entries: vec![],
+            ..k
+        };
+        assert!(side_problems(
+            &chain,
+            None,
+            &SideSeen {
+                loader: true,
+                ..Default::default()
+            }
+        )
+        .is_empty());
+        let p = side_problems(&chain, None, &SideSeen::default());
+        assert!(p[0].starts_with("EFI/fedora/shimx64.efi: missing"), "{p:?}");
     }
 
     #[test]
