@@ -32,7 +32,7 @@ use serde::Serialize;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -138,6 +138,13 @@ pub struct Range {
 }
 
 impl Range {
+    /// All of `size` bytes.
+    pub fn whole(size: u64) -> Range {
+        Range {
+            start: 0,
+            end: size,
+        }
+    }
     pub fn len(&self) -> u64 {
         self.end - self.start
     }
@@ -436,92 +443,42 @@ pub fn flash(
     };
     steps::refuse(image, &src, &path)?;
     let dst = open_target(&path, is_file, map.size)?;
-
     let start = Instant::now();
     let work = steps::work(&map, is_file);
-    fadvise(
-        &src,
-        Range {
-            start: 0,
-            end: map.size,
-        },
-        Advice::Sequential,
-    );
+    fadvise(&src, Range::whole(map.size), Advice::Sequential);
     progress(Progress {
         phase: Phase::Write,
         done: 0,
         total: work.total,
     });
-    // With verification on, a verifier thread follows the writer: once a
-    // chunk is on the device (sync_file_range waits for its writeback) it
-    // drops the cached pages and reads the chunk back, so reading overlaps
-    // writing instead of forming a second pass.
+    // With verification on, a verifier thread follows the writer (see
+    // steps::Verifier), so reading back overlaps writing.
     let reread = if opts.verify {
         Some(File::open(&path).map_err(io_err(&path, "open for verification"))?)
     } else {
         None
     };
-    let verified = AtomicU64::new(0);
-    let failed = AtomicBool::new(false);
-    let mut writer = steps::Writer {
-        dst: &dst,
+    let flow = steps::Flow {
+        image,
+        src: &src,
         path: &path,
+        dst: &dst,
+        reread: reread.as_ref(),
         cancel,
-        failed: &failed,
-        total: work.total,
-        done: 0,
-        zeroed: 0,
+        mapped: map.mapped(),
     };
-    let mut write_secs = 0.0;
-    let mut verify_start = Instant::now();
-    let written: Result<(), FlashError> = std::thread::scope(|s| {
-        let (from_reader, pool) = reader(s, &src, image, work.data_chunks(), "read image");
-        let (to_hash, hash_rx) = mpsc::sync_channel::<(Range, Vec<u8>)>(IN_FLIGHT);
-        let (to_verify, verify_rx) = mpsc::channel::<(Range, [u8; 32])>();
-        let hasher = s.spawn(move || steps::hash(hash_rx, to_verify, pool));
-        let verifier = reread.as_ref().map(|reread| {
-            let v = steps::Verifier {
-                image,
-                src: &src,
-                path: &path,
-                dst: &dst,
-                reread,
-                verified: &verified,
-                failed: &failed,
-                cancel,
-            };
-            s.spawn(move || v.run(verify_rx))
-        });
-        let result = writer.write(&work.items, &from_reader, &to_hash, progress);
-        drop(from_reader);
-        drop(to_hash);
-        hasher.join().expect("hasher thread");
-        let sync: Result<(), FlashError> =
-            dst.sync_all().map_err(|e| io_err(&path, "fsync")(e).into());
-        write_secs = start.elapsed().as_secs_f64();
-        verify_start = Instant::now();
-        let checked = verifier.map(|v| steps::wait_for(v, &verified, map.mapped(), progress));
-        let at = steps::Reached {
-            target: path.to_string(),
-            done: writer.done,
-            total: work.total,
-            verified: verified.load(Ordering::Relaxed),
-            mapped: map.mapped(),
-        };
-        steps::outcome(result, checked, cancel.load(Ordering::Relaxed), sync, at)
-    });
-    written?;
+    let written = flow.run(&work, start, progress);
+    written.result?;
     let mut report = Report {
         image_size: map.size,
         written: map.mapped(),
-        zeroed: writer.zeroed,
+        zeroed: written.zeroed,
         verified: false,
-        write_secs,
+        write_secs: written.write_secs,
         verify_secs: 0.0,
     };
     drop(dst);
     if opts.verify {
-        let t = verify_start;
         // The data was read back already; what is left are the holes.
         verify_with(
             image,
@@ -535,7 +492,7 @@ pub fn flash(
             progress,
         )?;
         report.verified = true;
-        report.verify_secs = t.elapsed().as_secs_f64();
+        report.verify_secs = written.verify_start.elapsed().as_secs_f64();
     }
     Ok(report)
 }
@@ -645,14 +602,7 @@ fn verify_with(
         }
     }
     // Read what the device stored, not the page cache.
-    fadvise(
-        &dst,
-        Range {
-            start: 0,
-            end: map.size,
-        },
-        Advice::DontNeed,
-    );
+    fadvise(&dst, Range::whole(map.size), Advice::DontNeed);
     let holes = map.holes();
     let total = map.mapped() + holes.iter().map(Range::len).sum::<u64>();
     let mismatch = |offset| FlashError::Mismatch {

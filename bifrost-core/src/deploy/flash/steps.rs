@@ -1,10 +1,11 @@
 //! The steps of [`super::flash`]: refuse what cannot be flashed
-//! ([`refuse`]), lay out the work in offset order ([`work`]), then three
-//! threads — the [`Writer`], [`hash`] and the [`Verifier`] that reads back
-//! behind it — and the verdict over what each of them said ([`outcome`]).
+//! ([`refuse`]), lay out the work in offset order ([`work`]), then the
+//! threads of a [`Flow`] — the [`Writer`], [`hash`] and the verifier that
+//! reads back behind them — and the verdict over what each of them said
+//! ([`outcome`]).
 
 use super::{
-    chunks, digest, fadvise, first_difference, start_writeback, wait_written, zero_range,
+    chunks, digest, fadvise, first_difference, reader, start_writeback, wait_written, zero_range,
     ChunkReceiver, FlashError, Map, Phase, Progress, Range, CHUNK, IN_FLIGHT,
 };
 use crate::fsutil::io_err;
@@ -15,7 +16,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::ScopedJoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The first bytes of a QCOW2 image.
 const QCOW2_MAGIC: &[u8; 4] = b"QFI\xfb";
@@ -151,26 +152,107 @@ pub fn hash(
     }
 }
 
-/// The verifying thread's view: it reads back what the writer wrote.
+/// What the writing, hashing and verifying threads of one flash share.
 #[derive(Clone, Copy)]
-pub struct Verifier<'a> {
+pub struct Flow<'a> {
     pub image: &'a Utf8Path,
     pub src: &'a File,
+    /// The target.
     pub path: &'a Utf8Path,
     pub dst: &'a File,
-    /// The target opened again for reading.
-    pub reread: &'a File,
-    pub verified: &'a AtomicU64,
-    pub failed: &'a AtomicBool,
+    /// The target opened again for reading, when verifying.
+    pub reread: Option<&'a File>,
     pub cancel: &'a AtomicBool,
+    /// Bytes of data in the image.
+    pub mapped: u64,
 }
 
-impl Verifier<'_> {
-    /// Read back each chunk once it is on the device, against its digest.
-    /// Batches of what is ready: every chunk of a batch is waited on,
-    /// uncached and requested (WILLNEED) before the first is read, so
+/// How the write phase of a flash ended.
+pub struct Written {
+    pub result: Result<(), FlashError>,
+    /// Bytes of holes zeroed.
+    pub zeroed: u64,
+    /// From `start` to the end of the final fsync.
+    pub write_secs: f64,
+    /// When only the verifier was left (the read-back's time starts here).
+    pub verify_start: Instant,
+}
+
+impl Flow<'_> {
+    /// Write `work` (started at `start`): one thread reads the image, this
+    /// one writes (and starts the device's writeback at once), one hashes
+    /// what was written, and with verification one reads it back behind.
+    pub fn run(&self, work: &Work, start: Instant, progress: &mut dyn FnMut(Progress)) -> Written {
+        let verified = AtomicU64::new(0);
+        let failed = AtomicBool::new(false);
+        let mut writer = Writer {
+            dst: self.dst,
+            path: self.path,
+            cancel: self.cancel,
+            failed: &failed,
+            total: work.total,
+            done: 0,
+            zeroed: 0,
+        };
+        let mut write_secs = 0.0;
+        let mut verify_start = Instant::now();
+        let result = std::thread::scope(|s| {
+            let (from_reader, pool) =
+                reader(s, self.src, self.image, work.data_chunks(), "read image");
+            let (to_hash, hash_rx) = mpsc::sync_channel::<(Range, Vec<u8>)>(IN_FLIGHT);
+            let (to_verify, verify_rx) = mpsc::channel::<(Range, [u8; 32])>();
+            let hasher = s.spawn(move || hash(hash_rx, to_verify, pool));
+            let verifier = self.reread.map(|reread| {
+                let (flow, verified, failed) = (*self, &verified, &failed);
+                s.spawn(move || flow.verify(reread, verified, failed, verify_rx))
+            });
+            let result = writer.write(&work.items, &from_reader, &to_hash, progress);
+            drop(from_reader);
+            drop(to_hash);
+            hasher.join().expect("hasher thread");
+            let sync = self
+                .dst
+                .sync_all()
+                .map_err(|e| io_err(self.path, "fsync")(e).into());
+            write_secs = start.elapsed().as_secs_f64();
+            verify_start = Instant::now();
+            let checked = verifier.map(|v| wait_for(v, &verified, self.mapped, progress));
+            let at = Reached {
+                target: self.path.to_string(),
+                done: writer.done,
+                total: work.total,
+                verified: verified.load(Ordering::Relaxed),
+                mapped: self.mapped,
+            };
+            outcome(
+                result,
+                checked,
+                self.cancel.load(Ordering::Relaxed),
+                sync,
+                at,
+            )
+        });
+        Written {
+            result,
+            zeroed: writer.zeroed,
+            write_secs,
+            verify_start,
+        }
+    }
+
+    /// The verifying thread: read back each chunk once it is on the device
+    /// (`sync_file_range` waits for its writeback; its cached pages are
+    /// dropped), against its digest; a failure stops the writer through
+    /// `failed`. Batches of what is ready: every chunk of a batch is waited
+    /// on, uncached and requested (WILLNEED) before the first is read, so
     /// several reads are in flight at once.
-    pub fn run(self, digests: mpsc::Receiver<(Range, [u8; 32])>) -> Result<(), FlashError> {
+    fn verify(
+        self,
+        reread: &File,
+        verified: &AtomicU64,
+        failed: &AtomicBool,
+        digests: mpsc::Receiver<(Range, [u8; 32])>,
+    ) -> Result<(), FlashError> {
         let mut buf = Vec::with_capacity(CHUNK as usize);
         let mut batch = Vec::with_capacity(IN_FLIGHT * 2);
         while let Ok(first) = digests.recv() {
@@ -187,20 +269,20 @@ impl Verifier<'_> {
             }
             for (c, _) in &batch {
                 wait_written(self.dst, *c);
-                fadvise(self.reread, *c, Advice::DontNeed);
-                fadvise(self.reread, *c, Advice::WillNeed);
+                fadvise(reread, *c, Advice::DontNeed);
+                fadvise(reread, *c, Advice::WillNeed);
             }
             for (c, want) in &batch {
                 buf.resize(c.len() as usize, 0);
-                if let Err(e) = self.reread.read_exact_at(&mut buf, c.start) {
-                    self.failed.store(true, Ordering::Relaxed);
+                if let Err(e) = reread.read_exact_at(&mut buf, c.start) {
+                    failed.store(true, Ordering::Relaxed);
                     return Err(io_err(self.path, "read back")(e).into());
                 }
                 if digest(&buf) != *want {
-                    self.failed.store(true, Ordering::Relaxed);
+                    failed.store(true, Ordering::Relaxed);
                     return Err(first_difference(self.image, self.src, self.path, *c, &buf));
                 }
-                self.verified.fetch_add(c.len(), Ordering::Relaxed);
+                verified.fetch_add(c.len(), Ordering::Relaxed);
             }
         }
         Ok(())
