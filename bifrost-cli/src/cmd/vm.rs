@@ -69,3 +69,30 @@ pub fn run(args: Args) -> super::Outcome {
         Launched::Exited(status) => Ok(ExitCode::from(status)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// The help states the defaults `launch` applies; clap cannot take them
+    /// from the constants, so this keeps the two equal.
+    #[test]
+    fn help_states_the_defaults_launch_applies() {
+        #[derive(clap::Parser)]
+        struct Vm {
+            #[command(flatten)]
+            args: Args,
+        }
+        let help = Vm::command().render_long_help().to_string();
+        for (what, value) in [
+            ("--memory", launch::DEFAULT_MEMORY_MIB),
+            ("--cpus", launch::DEFAULT_CPUS),
+        ] {
+            assert!(
+                help.contains(&format!("[default: {value} for images;")),
+                "{what}: {help}"
+            );
+        }
+    }
+}

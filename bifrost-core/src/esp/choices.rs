@@ -170,7 +170,7 @@ pub fn secure_boot(
 /// shim trusts `mok` (enrolled in its MOK list), the firmware `db`.
 pub fn signing_key_name(route: SecureBootRoute) -> &'static str {
     match route {
-        SecureBootRoute::Shim => "mok",
+        SecureBootRoute::Shim => crate::sb::keys::DEFAULT_NAME,
         SecureBootRoute::OwnKeys => "db",
     }
 }

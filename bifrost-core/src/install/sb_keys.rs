@@ -58,9 +58,10 @@ pub fn step(settings: &Settings, req: &PlanRequest) -> Result<Option<KeysStep>, 
                 signing_name(route)
             )
         }
-        (None, SecureBootRoute::Shim) => {
-            argv.extend(["--name".into(), "mok".into()]);
-            format!("Create the Secure Boot signing key mok.key/mok.crt in {keys_path} on the new system (private key 0600, folder 0700)")
+        (None, route @ SecureBootRoute::Shim) => {
+            let name = signing_name(route);
+            argv.extend(["--name".into(), name.into()]);
+            format!("Create the Secure Boot signing key {name}.key/{name}.crt in {keys_path} on the new system (private key 0600, folder 0700)")
         }
         (None, SecureBootRoute::OwnKeys) => {
             argv.push("--firmware".into());
