@@ -302,13 +302,53 @@ pub fn enroll(
     progress: &mut dyn FnMut(&str),
 ) -> Result<Status, TpmError> {
     let device = opts.device.as_path();
+    let (uuid, tpm_devices) = preconditions(m, opts)?;
+    let record_path = m.record_path();
+    let _lock = record::lock(&record_path, &mut |l| progress(l))?;
+    let before = read_slots(m, device)?;
+    let mut rec = record::load(&record_path)?;
+    let decision = record::decide(&before, rec.slots(&uuid));
+    let runs = plan(opts, &before, &decision.wipe, &tpm_devices[0])?;
+    let secret = secret()?;
+    progress(&format!("checking the passphrase of {device}"));
+    check_passphrase(m, device, &secret)?;
+    let new_pin = new_pin(m, opts)?;
+    for args in &runs {
+        progress(&run_line(opts, args, &tpm_devices, &decision.wipe));
+        let pin = new_pin.as_ref().filter(|_| args[0] != "--recovery-key");
+        m.cryptenroll(args, &secret, pin)
+            .map_err(|detail| TpmError::Tool {
+                program: "systemd-cryptenroll",
+                device: device.to_owned(),
+                detail,
+            })?;
+    }
+    let mut after = read_slots(m, device)?;
+    let mine = record::updated(rec.slots(&uuid), &before, &after);
+    save_record(&record_path, &mut rec, &uuid, &mine, device)?;
+    record::mark(&mut after, &mine);
+    check_enrolled(opts, &after)?;
+    Ok(Status {
+        device: device.to_owned(),
+        tpm_devices,
+        slots: after,
+    })
+}
+
+/// The refusals that need neither the passphrase nor a change: no PCR, not
+/// LUKS2, no TPM or more than one, a PIN to ask without a terminal. The
+/// container's UUID and the TPMs found.
+fn preconditions(
+    m: &mut dyn Machine,
+    opts: &EnrollOptions,
+) -> Result<(String, Vec<String>), TpmError> {
     if opts.pcrs.is_empty() {
         return Err(TpmError::BadPcrs {
             given: String::new(),
             reason: "no PCR given: the key would be released to any boot chain".into(),
         });
     }
-    let uuid = require_luks2(m, device)?;
+    let uuid = require_luks2(m, &opts.device)?;
     let tpm_devices = m.tpm_devices();
     match tpm_devices.len() {
         0 => return Err(TpmError::NoTpm),
@@ -322,100 +362,105 @@ pub fn enroll(
     if opts.pin && opts.pin_file.is_none() && !m.stdin_is_terminal() {
         return Err(TpmError::PinNeedsTerminal);
     }
-    let record_path = m.record_path();
-    let _lock = record::lock(&record_path, &mut |l| progress(l))?;
-    let before = read_slots(m, device)?;
-    let mut rec = record::load(&record_path)?;
-    let decision = record::decide(&before, rec.slots(&uuid));
-    let runs = plan(opts, &before, &decision.wipe, &tpm_devices[0])?;
-    let secret = secret()?;
-    progress(&format!("checking the passphrase of {device}"));
-    match m.passphrase_opens(device, &secret) {
-        Ok(true) => {}
-        Ok(false) => {
-            return Err(TpmError::WrongPassphrase {
-                device: device.to_owned(),
-            })
-        }
-        Err(detail) => {
-            return Err(TpmError::Tool {
-                program: "cryptsetup",
-                device: device.to_owned(),
-                detail,
-            })
-        }
+    Ok((uuid, tpm_devices))
+}
+
+/// A wrong passphrase is refused before anything is written.
+fn check_passphrase(
+    m: &mut dyn Machine,
+    device: &Utf8Path,
+    secret: &Secret,
+) -> Result<(), TpmError> {
+    match m.passphrase_opens(device, secret) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(TpmError::WrongPassphrase {
+            device: device.to_owned(),
+        }),
+        Err(detail) => Err(TpmError::Tool {
+            program: "cryptsetup",
+            device: device.to_owned(),
+            detail,
+        }),
     }
-    let new_pin = if opts.pin {
-        let pin = match &opts.pin_file {
-            Some(f) => Secret::from_key_file(f)?,
-            None => m.ask_new_pin()?,
-        };
-        check_pin(&pin)?;
-        Some(pin)
-    } else {
-        None
+}
+
+/// The new PIN (from `--pin-file` or asked), checked; none without `--pin`.
+fn new_pin(m: &mut dyn Machine, opts: &EnrollOptions) -> Result<Option<Secret>, TpmError> {
+    if !opts.pin {
+        return Ok(None);
+    }
+    let pin = match &opts.pin_file {
+        Some(f) => Secret::from_key_file(f)?,
+        None => m.ask_new_pin()?,
     };
-    for args in &runs {
-        progress(&if args[0] == "--recovery-key" {
-            "enrolling a recovery key: write it down now, it is shown only this once".to_string()
-        } else {
-            format!(
-                "enrolling the TPM ({}) into {device}, bound to PCR {}{}{}",
-                tpm_devices.join(", "),
-                pcr_list(&opts.pcrs),
-                if opts.pin { ", with a PIN" } else { "" },
-                match decision.wipe.as_slice() {
-                    [] => String::new(),
-                    w => format!(
-                        ", replacing slot {} that bifrost enrolled on this system",
-                        w.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
-                    ),
-                }
-            )
-        });
-        let pin = new_pin.as_ref().filter(|_| args[0] != "--recovery-key");
-        m.cryptenroll(args, &secret, pin)
-            .map_err(|detail| TpmError::Tool {
-                program: "systemd-cryptenroll",
-                device: device.to_owned(),
-                detail,
-            })?;
+    check_pin(&pin)?;
+    Ok(Some(pin))
+}
+
+/// The progress line of one systemd-cryptenroll run.
+fn run_line(opts: &EnrollOptions, args: &[String], tpm_devices: &[String], wipe: &[u32]) -> String {
+    if args[0] == "--recovery-key" {
+        return "enrolling a recovery key: write it down now, it is shown only this once".into();
     }
-    let mut after = read_slots(m, device)?;
-    let mine = record::updated(rec.slots(&uuid), &before, &after);
-    if rec.slots(&uuid) != mine.as_slice() {
-        rec.devices.remove(&uuid);
-        if !mine.is_empty() {
-            rec.devices.insert(uuid.clone(), mine.clone());
+    format!(
+        "enrolling the TPM ({}) into {}, bound to PCR {}{}{}",
+        tpm_devices.join(", "),
+        opts.device,
+        pcr_list(&opts.pcrs),
+        if opts.pin { ", with a PIN" } else { "" },
+        match wipe {
+            [] => String::new(),
+            w => format!(
+                ", replacing slot {} that bifrost enrolled on this system",
+                w.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+            ),
         }
-        record::save(&record_path, &rec).map_err(|source| match mine.as_slice() {
-            [] => TpmError::Record(source),
-            _ => TpmError::NotRecorded {
-                device: device.to_owned(),
-                slots: mine
-                    .iter()
-                    .map(|r| r.keyslot.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                source,
-            },
-        })?;
+    )
+}
+
+/// Write bifrost's slots of `uuid` into the record when they changed; a
+/// failure after a new slot was made names it, so it can be removed.
+fn save_record(
+    path: &Utf8Path,
+    rec: &mut record::Record,
+    uuid: &str,
+    mine: &[record::RecordedSlot],
+    device: &Utf8Path,
+) -> Result<(), TpmError> {
+    if rec.slots(uuid) == mine {
+        return Ok(());
     }
-    record::mark(&mut after, &mine);
+    rec.devices.remove(uuid);
+    if !mine.is_empty() {
+        rec.devices.insert(uuid.to_owned(), mine.to_vec());
+    }
+    record::save(path, rec).map_err(|source| match mine {
+        [] => TpmError::Record(source),
+        _ => TpmError::NotRecorded {
+            device: device.to_owned(),
+            slots: mine
+                .iter()
+                .map(|r| r.keyslot.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            source,
+        },
+    })
+}
+
+/// The header read back holds a TPM2 slot with the PCRs and PIN asked for.
+fn check_enrolled(opts: &EnrollOptions, after: &[Slot]) -> Result<(), TpmError> {
     let enrolled = after.iter().any(|s| {
         matches!(&s.kind, SlotKind::Tpm2 { pcrs, pin, .. } if *pcrs == opts.pcrs && *pin == opts.pin)
     });
-    if !enrolled {
-        return Err(TpmError::NotEnrolled {
-            device: device.to_owned(),
+    if enrolled {
+        Ok(())
+    } else {
+        Err(TpmError::NotEnrolled {
+            device: opts.device.clone(),
             pcrs: pcr_list(&opts.pcrs),
-        });
+        })
     }
-    Ok(Status {
-        device: device.to_owned(),
-        tpm_devices,
-        slots: after,
-    })
 }
 
 /// A PIN the environment can carry and a keyboard can type at boot.

@@ -666,3 +666,46 @@ fn a_bad_record_is_refused_before_any_write() {
     assert!(m.enroll_runs.is_empty() && !m.asked_for_secret);
     assert_eq!(m.json, ONE_PASSPHRASE);
 }
+
+#[test]
+fn each_run_says_what_it_enrolls_and_which_slot_it_replaces() {
+    let tpms = vec!["tpmrm0".to_string()];
+    let o = EnrollOptions {
+        pcrs: vec![0, 7],
+        pin: true,
+        ..opts()
+    };
+    let recovery = vec!["--recovery-key".to_string(), "/dev/vda2".to_string()];
+    assert!(super::run_line(&o, &recovery, &tpms, &[3]).starts_with("enrolling a recovery key"));
+    let tpm = vec!["--tpm2-device=/dev/tpmrm0".to_string()];
+    assert_eq!(
+        super::run_line(&o, &tpm, &tpms, &[]),
+        "enrolling the TPM (tpmrm0) into /dev/vda2, bound to PCR 0+7, with a PIN"
+    );
+    assert_eq!(
+        super::run_line(&opts(), &tpm, &tpms, &[1, 4]),
+        "enrolling the TPM (tpmrm0) into /dev/vda2, bound to PCR 7, replacing slot 1, 4 that bifrost enrolled on this system"
+    );
+}
+
+#[test]
+fn only_a_slot_with_the_asked_pcrs_and_pin_counts_as_enrolled() {
+    let tpm2 = |keyslot, pcrs: Vec<u8>, pin| Slot {
+        keyslot,
+        kind: SlotKind::Tpm2 {
+            pcrs,
+            pcr_bank: Some("sha256".into()),
+            pin,
+            policy_hash: None,
+            enrolled_by_bifrost: false,
+        },
+    };
+    let o = opts();
+    assert!(super::check_enrolled(&o, &[tpm2(1, vec![7], false)]).is_ok());
+    for wrong in [tpm2(1, vec![0, 7], false), tpm2(1, vec![7], true)] {
+        assert!(matches!(
+            super::check_enrolled(&o, &[wrong]),
+            Err(TpmError::NotEnrolled { .. })
+        ));
+    }
+}
