@@ -399,44 +399,36 @@ mod tests {
 
     #[test]
     fn check_names_every_problem() {
-        let c = check("EFI/nixos/k.efi", Role::Kernel, Seen::Missing);
-        assert_eq!((c.ok, c.problem.as_deref()), (false, Some("missing")));
-        assert_eq!((c.signed, c.sbat), (None, None));
-
-        let shim = Seen::File {
-            signed: None,
-            sbat: None,
-        };
-        let c = check("EFI/BOOT/BOOTX64.EFI", Role::Shim, shim);
-        assert_eq!((c.ok, c.problem), (true, None));
-
-        let both = Seen::File {
-            signed: Some(false),
-            sbat: Some(false),
-        };
-        let c = check("EFI/BOOT/grubx64.efi", Role::Refind, both);
-        assert!(!c.ok);
-        assert_eq!(
-            c.problem.as_deref(),
-            Some("not signed by this certificate; no .sbat section (shim refuses it)")
-        );
-        assert_eq!((c.signed, c.sbat), (Some(false), Some(false)));
-
-        let sbat = Seen::File {
-            signed: Some(true),
-            sbat: Some(false),
-        };
-        let c = check("EFI/BOOT/grubx64.efi", Role::Refind, sbat);
-        assert_eq!(
-            (c.ok, c.problem.as_deref()),
-            (false, Some("no .sbat section (shim refuses it)"))
-        );
-
-        let good = Seen::File {
-            signed: Some(true),
-            sbat: Some(true),
-        };
-        let c = check("EFI/BOOT/grubx64.efi", Role::Refind, good);
-        assert_eq!((c.ok, c.problem), (true, None));
+        let file = |signed, sbat| Seen::File { signed, sbat };
+        let cases = [
+            (Role::Kernel, Seen::Missing, Some("missing")),
+            (Role::Shim, file(None, None), None),
+            (
+                Role::Refind,
+                file(Some(false), Some(false)),
+                Some("not signed by this certificate; no .sbat section (shim refuses it)"),
+            ),
+            (
+                Role::Refind,
+                file(Some(true), Some(false)),
+                Some("no .sbat section (shim refuses it)"),
+            ),
+            (
+                Role::Kernel,
+                file(Some(false), None),
+                Some("not signed by this certificate"),
+            ),
+            (Role::Refind, file(Some(true), Some(true)), None),
+        ];
+        for (role, seen, problem) in cases {
+            let c = check("EFI/x.efi", role, seen);
+            assert_eq!(c.problem.as_deref(), problem, "{role:?} {seen:?}");
+            assert_eq!(c.ok, problem.is_none());
+            let (signed, sbat) = match seen {
+                Seen::File { signed, sbat } => (signed, sbat),
+                Seen::Missing => (None, None),
+            };
+            assert_eq!((c.role, c.signed, c.sbat), (role, signed, sbat));
+        }
     }
 }
