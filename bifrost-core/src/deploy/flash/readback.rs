@@ -179,7 +179,7 @@ pub(super) fn verify_with(
 mod tests {
     use super::*;
 
-    fn r(start: u64, end: u64) -> Range {
+    const fn r(start: u64, end: u64) -> Range {
         Range { start, end }
     }
 
