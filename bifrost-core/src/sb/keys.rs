@@ -96,17 +96,125 @@ pub fn make(
     }
 }
 
+/// What is at the target before anything is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The first of [`planned_files`] that exists (a link counts).
+    pub taken: Option<Utf8PathBuf>,
+    /// Whether `--dir` is absent, a folder (or a link to one), or anything else.
+    pub dir: DirKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirKind {
+    Absent,
+    Folder,
+    Other,
+}
+
+/// One command line that makes a key file: program and arguments.
+pub type Line = (&'static str, Vec<String>);
+
+/// Read what is at the target.
+pub fn read(o: &KeysOptions, files: &[Utf8PathBuf]) -> Target {
+    Target {
+        taken: files.iter().find(|f| f.symlink_metadata().is_ok()).cloned(),
+        dir: if o.dir.is_dir() {
+            DirKind::Folder
+        } else if o.dir.symlink_metadata().is_ok() {
+            DirKind::Other
+        } else {
+            DirKind::Absent
+        },
+    }
+}
+
+/// Nothing is overwritten, and `--dir` is a folder or made one.
+pub fn check_target(o: &KeysOptions, t: &Target) -> Result<(), SbError> {
+    if let Some(f) = &t.taken {
+        return Err(SbError::Exists(f.to_string()));
+    }
+    if t.dir == DirKind::Other {
+        return Err(SbError::Refused(format!("--dir {} is not a folder", o.dir)));
+    }
+    Ok(())
+}
+
+/// The commands that make every planned file in the work folder `w`, in
+/// order: the signing key pair, then with `--firmware` the PK/KEK/db pairs
+/// and their signature lists (`owner` GUID) and signed updates.
+pub fn commands(o: &KeysOptions, w: &Utf8Path, owner: Option<&str>) -> Vec<Line> {
+    let mut v = pair(w, &o.name, &o.common_name).to_vec();
+    let (true, Some(owner)) = (o.firmware, owner) else {
+        return v;
+    };
+    for n in ["PK", "KEK", "db"] {
+        v.extend(pair(w, n, &format!("{} {n}", o.common_name)));
+    }
+    let file = |n: &str, e: &str| w.join(format!("{n}.{e}")).to_string();
+    for (n, signer) in [("PK", "PK"), ("KEK", "PK"), ("db", "KEK")] {
+        let (crt, esl, auth) = (file(n, "crt"), file(n, "esl"), file(n, "auth"));
+        let (key, by) = (file(signer, "key"), file(signer, "crt"));
+        v.push(("cert-to-efi-sig-list", strings(&["-g", owner, &crt, &esl])));
+        let update = ["-g", owner, "-k", &key, "-c", &by, n, &esl, &auth];
+        v.push(("sign-efi-sig-list", strings(&update)));
+    }
+    v
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+/// A key and its self-signed certificate in PEM (`NAME.key`, `NAME.crt`),
+/// and the certificate in DER (`NAME.cer`).
+fn pair(dir: &Utf8Path, name: &str, cn: &str) -> [Line; 2] {
+    let file = |e: &str| dir.join(format!("{name}.{e}")).to_string();
+    let (key, crt, cer) = (file("key"), file("crt"), file("cer"));
+    let subject = format!("/CN={cn}/");
+    let req = [
+        "req", "-new", "-x509", "-newkey", "rsa:2048", "-sha256", "-nodes", "-days", DAYS, "-subj",
+        &subject, "-keyout", &key, "-out", &crt,
+    ];
+    let der = ["x509", "-in", &crt, "-outform", "DER", "-out", &cer];
+    [("openssl", strings(&req)), ("openssl", strings(&der))]
+}
+
+/// Private keys are the owner's alone; certificates and lists are public.
+pub fn mode(file_name: &str) -> u32 {
+    if file_name.ends_with(".key") {
+        0o600
+    } else {
+        0o644
+    }
+}
+
+/// Move each finished file from `w` into place with its [`mode`]. A file
+/// that appeared meanwhile is not replaced: link fails on it.
+fn install(w: &Utf8Path, files: &[Utf8PathBuf]) -> Result<(), SbError> {
+    use std::os::unix::fs::PermissionsExt;
+    for f in files {
+        let name = f.file_name().expect("planned files have names");
+        let src = w.join(name);
+        std::fs::set_permissions(&src, std::fs::Permissions::from_mode(mode(name)))
+            .map_err(io_err(&src, "chmod"))?;
+        std::fs::hard_link(&src, f).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                SbError::Exists(f.to_string())
+            } else {
+                io_err(f, "create")(e).into()
+            }
+        })?;
+    }
+    Ok(())
+}
+
 /// Create the keys; refuses when any file exists, writes nothing then.
 pub fn create(o: &KeysOptions) -> Result<KeysReport, SbError> {
     use std::os::unix::fs::PermissionsExt;
     check_name(&o.name)?;
     let files = planned_files(o);
-    if let Some(f) = files.iter().find(|f| f.symlink_metadata().is_ok()) {
-        return Err(SbError::Exists(f.to_string()));
-    }
-    if o.dir.symlink_metadata().is_ok() && !o.dir.is_dir() {
-        return Err(SbError::Refused(format!("--dir {} is not a folder", o.dir)));
-    }
+    check_target(o, &read(o, &files))?;
     std::fs::create_dir_all(&o.dir).map_err(io_err(&o.dir, "create folder"))?;
     // Work in a private folder beside the target and move the finished files
     // in: an interrupted run leaves no half set behind.
@@ -117,55 +225,15 @@ pub fn create(o: &KeysOptions) -> Result<KeysReport, SbError> {
     let w = Utf8Path::from_path(work.path()).expect("temp path under a UTF-8 dir");
     std::fs::set_permissions(w, std::fs::Permissions::from_mode(0o700))
         .map_err(io_err(w, "chmod"))?;
-    make_pair(w, &o.name, &o.common_name)?;
-    if o.firmware {
-        for n in ["PK", "KEK", "db"] {
-            make_pair(w, n, &format!("{} {n}", o.common_name))?;
-        }
-        // A random owner GUID for the signature lists, as sbctl does.
-        let owner = uuid_v4()?;
-        for (n, signer) in [("PK", "PK"), ("KEK", "PK"), ("db", "KEK")] {
-            let esl = w.join(format!("{n}.esl"));
-            run(
-                "cert-to-efi-sig-list",
-                &[
-                    "-g",
-                    &owner,
-                    w.join(format!("{n}.crt")).as_str(),
-                    esl.as_str(),
-                ],
-            )?;
-            run(
-                "sign-efi-sig-list",
-                &[
-                    "-g",
-                    &owner,
-                    "-k",
-                    w.join(format!("{signer}.key")).as_str(),
-                    "-c",
-                    w.join(format!("{signer}.crt")).as_str(),
-                    n,
-                    esl.as_str(),
-                    w.join(format!("{n}.auth")).as_str(),
-                ],
-            )?;
-        }
+    // A random owner GUID for the signature lists, as sbctl does.
+    let owner = if o.firmware { Some(uuid_v4()?) } else { None };
+    for (program, args) in commands(o, w, owner.as_deref()) {
+        run(
+            program,
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        )?;
     }
-    for f in &files {
-        let name = f.file_name().expect("planned files have names");
-        let src = w.join(name);
-        let mode = if name.ends_with(".key") { 0o600 } else { 0o644 };
-        std::fs::set_permissions(&src, std::fs::Permissions::from_mode(mode))
-            .map_err(io_err(&src, "chmod"))?;
-        // A file that appeared meanwhile is not replaced: link fails on it.
-        std::fs::hard_link(&src, f).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                SbError::Exists(f.to_string())
-            } else {
-                io_err(f, "create")(e).into()
-            }
-        })?;
-    }
+    install(w, &files)?;
     crate::fsutil::sync_dir(&o.dir).map_err(|e| SbError::Refused(e.to_string()))?;
     let cert = o.dir.join(format!("{}.crt", o.name));
     Ok(KeysReport {
@@ -177,49 +245,94 @@ pub fn create(o: &KeysOptions) -> Result<KeysReport, SbError> {
     })
 }
 
-fn make_pair(dir: &Utf8Path, name: &str, cn: &str) -> Result<(), SbError> {
-    let key = dir.join(format!("{name}.key"));
-    let crt = dir.join(format!("{name}.crt"));
-    let cer = dir.join(format!("{name}.cer"));
-    run(
-        "openssl",
-        &[
-            "req",
-            "-new",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-sha256",
-            "-nodes",
-            "-days",
-            DAYS,
-            "-subj",
-            &format!("/CN={cn}/"),
-            "-keyout",
-            key.as_str(),
-            "-out",
-            crt.as_str(),
-        ],
-    )?;
-    run(
-        "openssl",
-        &[
-            "x509",
-            "-in",
-            crt.as_str(),
-            "-outform",
-            "DER",
-            "-out",
-            cer.as_str(),
-        ],
-    )?;
-    Ok(())
-}
-
 fn uuid_v4() -> Result<String, SbError> {
     let p = Utf8Path::new("/proc/sys/kernel/random/uuid");
     Ok(std::fs::read_to_string(p)
         .map_err(io_err(p, "read"))?
         .trim()
         .to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(firmware: bool) -> KeysOptions {
+        KeysOptions {
+            dir: "/k".into(),
+            name: "mok".into(),
+            common_name: "CN".into(),
+            firmware,
+        }
+    }
+
+    #[test]
+    fn refuses_a_taken_file_first_then_a_dir_that_is_no_folder() {
+        let o = opts(false);
+        let t = |taken: Option<&str>, dir| Target {
+            taken: taken.map(Utf8PathBuf::from),
+            dir,
+        };
+        assert!(check_target(&o, &t(None, DirKind::Absent)).is_ok());
+        assert!(check_target(&o, &t(None, DirKind::Folder)).is_ok());
+        let err = check_target(&o, &t(Some("/k/mok.crt"), DirKind::Other)).unwrap_err();
+        assert!(
+            matches!(&err, SbError::Exists(f) if f == "/k/mok.crt"),
+            "{err}"
+        );
+        let err = check_target(&o, &t(None, DirKind::Other)).unwrap_err();
+        assert_eq!(err.to_string(), "--dir /k is not a folder");
+    }
+
+    fn line(l: &Line) -> String {
+        format!("{} {}", l.0, l.1.join(" "))
+    }
+
+    #[test]
+    fn the_signing_pair_is_rsa_2048_sha256_pem_then_der() {
+        let v = commands(&opts(false), Utf8Path::new("/w"), None);
+        let v: Vec<String> = v.iter().map(line).collect();
+        assert_eq!(
+            v,
+            [
+                "openssl req -new -x509 -newkey rsa:2048 -sha256 -nodes -days 3650 -subj /CN=CN/ -keyout /w/mok.key -out /w/mok.crt",
+                "openssl x509 -in /w/mok.crt -outform DER -out /w/mok.cer",
+            ]
+        );
+        // An owner GUID alone does not make the firmware set.
+        assert_eq!(
+            commands(&opts(false), Utf8Path::new("/w"), Some("g")).len(),
+            2
+        );
+    }
+
+    #[test]
+    fn firmware_keys_make_each_pair_then_lists_signed_pk_pk_kek() {
+        let v = commands(&opts(true), Utf8Path::new("/w"), Some("g"));
+        let v: Vec<String> = v.iter().map(line).collect();
+        assert_eq!(v.len(), 14);
+        for (i, n) in [(2, "PK"), (4, "KEK"), (6, "db")] {
+            let made = format!("-subj /CN=CN {n}/ -keyout /w/{n}.key -out /w/{n}.crt");
+            assert!(v[i].ends_with(&made), "{}", v[i]);
+        }
+        assert_eq!(
+            v[8..],
+            [
+                "cert-to-efi-sig-list -g g /w/PK.crt /w/PK.esl",
+                "sign-efi-sig-list -g g -k /w/PK.key -c /w/PK.crt PK /w/PK.esl /w/PK.auth",
+                "cert-to-efi-sig-list -g g /w/KEK.crt /w/KEK.esl",
+                "sign-efi-sig-list -g g -k /w/PK.key -c /w/PK.crt KEK /w/KEK.esl /w/KEK.auth",
+                "cert-to-efi-sig-list -g g /w/db.crt /w/db.esl",
+                "sign-efi-sig-list -g g -k /w/KEK.key -c /w/KEK.crt db /w/db.esl /w/db.auth",
+            ]
+        );
+    }
+
+    #[test]
+    fn only_private_keys_are_the_owners_alone() {
+        assert_eq!(mode("mok.key"), 0o600);
+        assert_eq!(mode("PK.key"), 0o600);
+        assert_eq!(mode("mok.crt"), 0o644);
+        assert_eq!(mode("db.auth"), 0o644);
+    }
 }
