@@ -104,6 +104,18 @@ pub struct Counts {
     pub failed: u64,
 }
 
+/// The done/expected/running/failed fields of a `progress` result
+/// (missing ones are 0).
+fn counts(fields: &[Field]) -> Counts {
+    let at = |i: usize| fields.get(i).and_then(Field::int).unwrap_or(0);
+    Counts {
+        done: at(0),
+        expected: at(1),
+        running: at(2),
+        failed: at(3),
+    }
+}
+
 /// How many log lines of each derivation are kept for error reports.
 pub const LOG_TAIL: usize = 25;
 
@@ -188,90 +200,106 @@ impl Progress {
         Ok(self.apply(raw))
     }
 
+    /// One event of the log; whether anything visible changed.
     fn apply(&mut self, raw: Raw) -> bool {
         match raw {
-            Raw::Start {
-                id, kind, fields, ..
-            } => {
-                let drv = match kind {
-                    activity::BUILD => fields.first().and_then(Field::str).map(str::to_owned),
-                    _ => None,
-                };
-                match kind {
-                    activity::BUILDS => self.builds_id = Some(id),
-                    activity::COPY_PATHS => self.copies_id = Some(id),
-                    _ => {}
-                }
-                let changed = if let (activity::BUILD, Some(d)) = (kind, &drv) {
-                    self.running.push(id);
-                    self.current = Some(drv_name(d).to_owned());
-                    self.phase = None;
-                    true
-                } else {
-                    false
-                };
-                self.activities.insert(id, (kind, drv));
-                changed
-            }
-            Raw::Stop { id } => {
-                let was_build = matches!(self.activities.remove(&id), Some((activity::BUILD, _)));
-                if was_build {
-                    self.running.retain(|r| *r != id);
-                    self.current = self
-                        .running
-                        .last()
-                        .and_then(|r| self.activities.get(r))
-                        .and_then(|(_, d)| d.as_deref())
-                        .map(|d| drv_name(d).to_owned());
-                    self.phase = None;
-                }
-                was_build
-            }
-            Raw::Result { id, kind, fields } => match kind {
-                result::PROGRESS => {
-                    let counts = Counts {
-                        done: fields.first().and_then(Field::int).unwrap_or(0),
-                        expected: fields.get(1).and_then(Field::int).unwrap_or(0),
-                        running: fields.get(2).and_then(Field::int).unwrap_or(0),
-                        failed: fields.get(3).and_then(Field::int).unwrap_or(0),
-                    };
-                    let slot = if Some(id) == self.builds_id {
-                        &mut self.builds
-                    } else if Some(id) == self.copies_id {
-                        &mut self.downloads
-                    } else {
-                        return false;
-                    };
-                    let changed = *slot != counts;
-                    *slot = counts;
-                    changed
-                }
-                result::SET_PHASE => {
-                    let phase = fields.first().and_then(Field::str).map(str::to_owned);
-                    let changed = phase != self.phase;
-                    self.phase = phase;
-                    changed
-                }
-                result::BUILD_LOG_LINE | result::POST_BUILD_LOG_LINE => {
-                    if let (Some(line), Some((_, Some(drv)))) = (
-                        fields.first().and_then(Field::str),
-                        self.activities.get(&id),
-                    ) {
-                        let tail = self.logs.entry(drv.clone()).or_default();
-                        push_tail(tail, strip_ansi(line));
-                    }
-                    false
-                }
-                _ => false,
-            },
-            Raw::Msg { level, msg } => {
-                if level == 0 {
-                    self.errors.push(strip_ansi(&msg));
+            Raw::Start { id, kind, fields } => self.on_start(id, kind, &fields),
+            Raw::Stop { id } => self.on_stop(id),
+            Raw::Result { id, kind, fields } => self.on_result(id, kind, &fields),
+            Raw::Msg { level, msg } => self.on_msg(level, &msg),
+            Raw::Unknown => false,
+        }
+    }
+
+    /// An activity starts; a build becomes the current derivation.
+    fn on_start(&mut self, id: u64, kind: u64, fields: &[Field]) -> bool {
+        let drv = match kind {
+            activity::BUILD => fields.first().and_then(Field::str).map(str::to_owned),
+            _ => None,
+        };
+        match kind {
+            activity::BUILDS => self.builds_id = Some(id),
+            activity::COPY_PATHS => self.copies_id = Some(id),
+            _ => {}
+        }
+        let changed = if let (activity::BUILD, Some(d)) = (kind, &drv) {
+            self.running.push(id);
+            self.current = Some(drv_name(d).to_owned());
+            self.phase = None;
+            true
+        } else {
+            false
+        };
+        self.activities.insert(id, (kind, drv));
+        changed
+    }
+
+    /// An activity stops; when it was a build, the latest build still
+    /// running becomes the current one.
+    fn on_stop(&mut self, id: u64) -> bool {
+        let was_build = matches!(self.activities.remove(&id), Some((activity::BUILD, _)));
+        if was_build {
+            self.running.retain(|r| *r != id);
+            self.current = self
+                .running
+                .last()
+                .and_then(|r| self.activities.get(r))
+                .and_then(|(_, d)| d.as_deref())
+                .map(|d| drv_name(d).to_owned());
+            self.phase = None;
+        }
+        was_build
+    }
+
+    fn on_result(&mut self, id: u64, kind: u64, fields: &[Field]) -> bool {
+        match kind {
+            result::PROGRESS => self.on_counts(id, counts(fields)),
+            result::SET_PHASE => self.on_phase(fields.first().and_then(Field::str)),
+            result::BUILD_LOG_LINE | result::POST_BUILD_LOG_LINE => {
+                if let Some(line) = fields.first().and_then(Field::str) {
+                    self.on_log_line(id, line);
                 }
                 false
             }
-            Raw::Unknown => false,
+            _ => false,
         }
+    }
+
+    /// New counters of an activity; only the two aggregates are shown.
+    fn on_counts(&mut self, id: u64, counts: Counts) -> bool {
+        let slot = if Some(id) == self.builds_id {
+            &mut self.builds
+        } else if Some(id) == self.copies_id {
+            &mut self.downloads
+        } else {
+            return false;
+        };
+        let changed = *slot != counts;
+        *slot = counts;
+        changed
+    }
+
+    fn on_phase(&mut self, phase: Option<&str>) -> bool {
+        let phase = phase.map(str::to_owned);
+        let changed = phase != self.phase;
+        self.phase = phase;
+        changed
+    }
+
+    /// A line of a build's log, kept in its derivation's tail.
+    fn on_log_line(&mut self, id: u64, line: &str) {
+        if let Some((_, Some(drv))) = self.activities.get(&id) {
+            let tail = self.logs.entry(drv.clone()).or_default();
+            push_tail(tail, strip_ansi(line));
+        }
+    }
+
+    /// A message; errors (level 0) are kept.
+    fn on_msg(&mut self, level: u64, msg: &str) -> bool {
+        if level == 0 {
+            self.errors.push(strip_ansi(msg));
+        }
+        false
     }
 
     /// The last log lines of `drv` (a .drv store path), oldest first.
@@ -351,6 +379,56 @@ mod tests {
         for (i, l) in text.lines().enumerate() {
             p.feed(l, i + 1).unwrap();
         }
+    }
+
+    #[test]
+    fn counts_take_missing_and_non_integer_fields_as_zero() {
+        let f = [Field::Int(3), Field::Str("x".into()), Field::Int(1)];
+        assert_eq!(
+            counts(&f),
+            Counts {
+                done: 3,
+                expected: 0,
+                running: 1,
+                failed: 0
+            }
+        );
+        assert_eq!(counts(&[]), Counts::default());
+    }
+
+    #[test]
+    fn stopping_the_current_build_falls_back_to_the_latest_still_running() {
+        let mut p = Progress::new();
+        let drv = |n: &str| [Field::Str(format!("/nix/store/{:a>32}-{n}.drv", "").into())];
+        assert!(p.on_start(1, activity::BUILD, &drv("one")));
+        assert!(p.on_start(2, activity::BUILD, &drv("two")));
+        assert!(p.on_phase(Some("buildPhase")));
+        assert!(!p.on_phase(Some("buildPhase")));
+        assert_eq!(p.current.as_deref(), Some("two"));
+        assert!(p.on_stop(2));
+        assert_eq!(
+            (p.current.as_deref(), p.phase.as_deref()),
+            (Some("one"), None)
+        );
+        assert!(!p.on_stop(7), "an unknown activity changes nothing");
+        assert!(p.on_stop(1));
+        assert_eq!(p.current, None);
+    }
+
+    #[test]
+    fn only_the_aggregate_activities_counters_are_shown() {
+        let mut p = Progress::new();
+        assert!(!p.on_start(9, activity::BUILDS, &[]));
+        let c = Counts {
+            done: 1,
+            expected: 4,
+            running: 1,
+            failed: 0,
+        };
+        assert!(!p.on_counts(5, c), "not an aggregate");
+        assert!(p.on_counts(9, c));
+        assert!(!p.on_counts(9, c), "unchanged");
+        assert_eq!((p.builds, p.downloads), (c, Counts::default()));
     }
 
     #[test]

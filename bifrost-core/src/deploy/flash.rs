@@ -22,17 +22,19 @@
 //! zeros (on a regular file, a hole that is still a hole needs no read).
 
 pub mod job;
+pub mod readback;
 pub mod steps;
 
 use super::blockdev::Target;
 use crate::fsutil::io_err;
 use camino::{Utf8Path, Utf8PathBuf};
+use readback::verify_with;
 use rustix::fs::Advice;
 use serde::Serialize;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -576,91 +578,6 @@ pub fn verify(
     verify_with(
         image, &src, &map, &digests, 0, target, is_file, cancel, progress,
     )
-}
-
-#[allow(clippy::too_many_arguments)]
-fn verify_with(
-    image: &Utf8Path,
-    src: &File,
-    map: &Map,
-    digests: &[(Range, [u8; 32])],
-    base_done: u64,
-    target: &Utf8Path,
-    is_file: bool,
-    cancel: &AtomicBool,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<(), FlashError> {
-    let dst = File::open(target).map_err(io_err(target, "open for verification"))?;
-    if is_file {
-        let len = dst.metadata().map_err(io_err(target, "stat"))?.len();
-        if len != map.size {
-            return Err(FlashError::Length {
-                target: target.to_string(),
-                expected: map.size,
-                actual: len,
-            });
-        }
-    }
-    // Read what the device stored, not the page cache.
-    fadvise(&dst, Range::whole(map.size), Advice::DontNeed);
-    let holes = map.holes();
-    let total = map.mapped() + holes.iter().map(Range::len).sum::<u64>();
-    let mismatch = |offset| FlashError::Mismatch {
-        image: image.to_string(),
-        target: target.to_string(),
-        offset,
-    };
-    // Chunk, expected digest (None: must read as zeros), and whether it must be read.
-    let mut work: Vec<(Range, Option<[u8; 32]>, bool)> =
-        digests.iter().map(|(r, d)| (*r, Some(*d), true)).collect();
-    for h in &holes {
-        work.extend(chunks(*h).map(|c| (c, None, !(is_file && still_hole(&dst, c)))));
-    }
-    work.sort_by_key(|(r, _, _)| r.start);
-    let to_read: Vec<Range> = work.iter().filter(|w| w.2).map(|w| w.0).collect();
-    let mut done = base_done;
-    progress(Progress {
-        phase: Phase::Verify,
-        done,
-        total,
-    });
-    std::thread::scope(|s| {
-        let (from_reader, pool) = reader(s, &dst, target, to_read, "read back");
-        for (c, want, read) in work {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(FlashError::VerifyInterrupted {
-                    target: target.to_string(),
-                    done,
-                    total,
-                });
-            }
-            if read {
-                let (rc, b) = from_reader.recv().map_err(|_| {
-                    io_err(target, "read back")(std::io::Error::other("reader stopped"))
-                })??;
-                debug_assert_eq!(rc, c);
-                match want {
-                    Some(d) if digest(&b) != d => {
-                        return Err(first_difference(image, src, target, c, &b));
-                    }
-                    None => {
-                        if let Some(i) = b.iter().position(|&x| x != 0) {
-                            return Err(mismatch(c.start + i as u64));
-                        }
-                    }
-                    Some(_) => {}
-                }
-                let _ = pool.send(b);
-            }
-            done += c.len();
-            progress(Progress {
-                phase: Phase::Verify,
-                done,
-                total,
-            });
-        }
-        Ok(())
-    })
 }
 
 /// Whether `r` of a regular file holds no data at all (so it reads as zeros).

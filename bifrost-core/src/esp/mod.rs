@@ -25,8 +25,10 @@ pub mod steps;
 pub mod text;
 pub mod volume;
 pub mod world;
+mod write;
 
 pub use status::{status, ConfigStatus, FileStatus, Status};
+pub use write::apply;
 
 use crate::confine;
 use crate::fsutil;
@@ -35,7 +37,6 @@ use crate::refind;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeSet;
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -374,96 +375,6 @@ fn hash_file(p: &Utf8Path) -> Result<(u64, String), EspError> {
         n += k as u64;
     }
     Ok((n, hex::encode(h.finalize())))
-}
-
-/// Carry out a plan: check space, copy, switch refind.conf, collect garbage.
-pub fn apply(p: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, EspError> {
-    steps::check_space(
-        &p.esp,
-        p.bytes_needed,
-        p.bytes_available,
-        p.generations.len(),
-        p.bytes_freed,
-    )?;
-    let mut report = Report::default();
-    let mut batch = fsutil::AtomicBatch::new();
-    let old_journal = read_journal(&p.esp)?;
-    let esp_path = |rel: &str| confine::checked(&p.esp, rel);
-    let new_files: Vec<&Copy> = p
-        .copies
-        .iter()
-        .filter(|c| c.dest.starts_with(NIXOS_DIR))
-        .collect();
-    // The journal names every file of EFI/nixos this run may leave
-    // unreferenced if it dies: the new copies (before refind.conf names
-    // them) and the files to delete (after refind.conf stops naming them).
-    let gc_files: Vec<&String> = p
-        .deletes
-        .iter()
-        .filter(|d| d.starts_with(NIXOS_DIR))
-        .collect();
-    if !new_files.is_empty() || !gc_files.is_empty() {
-        let nixos = esp_path(NIXOS_DIR)?;
-        std::fs::create_dir_all(&nixos).map_err(io_err(&nixos, "create folder"))?;
-        let mut lines: BTreeSet<String> = old_journal.iter().cloned().collect();
-        lines.extend(new_files.iter().map(|c| c.dest.clone()));
-        lines.extend(gc_files.iter().map(|d| d.to_string()));
-        let text: String = lines.into_iter().map(|l| l + "\n").collect();
-        fsutil::write_atomic(&esp_path(JOURNAL)?, text.as_bytes())?;
-        report.bytes_written += text.len() as u64;
-    }
-    for c in &p.copies {
-        progress(&format!("copy {} -> {}", c.source, c.dest));
-        let dest = esp_path(&c.dest)?;
-        let dir = dest.parent().expect("dest has a folder").to_owned();
-        if !dir.is_dir() {
-            std::fs::create_dir_all(&dir).map_err(io_err(&dir, "create folder"))?;
-        }
-        // The state line records the hashes of rEFInd's files as planned:
-        // a source that changed since would make it lie.
-        if let Some(planned) = &c.sha256 {
-            if hash_file(&c.source)?.1 != *planned {
-                return Err(EspError::Changed(c.source.to_string()));
-            }
-        }
-        let n = batch.add_copy(&dest, &c.source)?;
-        if n != c.size {
-            return Err(EspError::Changed(c.source.to_string()));
-        }
-        report.copied += 1;
-        report.bytes_written += n;
-    }
-    // Every new file is durable under its final name before refind.conf names it.
-    batch.commit()?;
-    if p.config_changed() {
-        progress(&format!("write {}", p.config_path));
-        fsutil::write_atomic(&esp_path(&p.config_path)?, p.new_config.as_bytes())?;
-        report.config_written = true;
-        report.bytes_written += p.new_config.len() as u64;
-    }
-    let mut gc_dirs = BTreeSet::new();
-    for d in &p.deletes {
-        progress(&format!("delete {d}"));
-        let path = esp_path(d)?;
-        match std::fs::remove_file(&path) {
-            Ok(()) => report.deleted += 1,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(&path, "delete")(e).into()),
-        }
-        if let Some(dir) = path.parent() {
-            gc_dirs.insert(dir.to_owned());
-        }
-    }
-    // Everything the journal listed is now named by refind.conf or deleted.
-    let journal = esp_path(JOURNAL)?;
-    if journal.exists() {
-        std::fs::remove_file(&journal).map_err(io_err(&journal, "delete"))?;
-        gc_dirs.insert(p.esp.join(NIXOS_DIR));
-    }
-    for d in gc_dirs {
-        fsutil::sync_dir(&d)?;
-    }
-    Ok(report)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 use super::Problem;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::paths::LocationSegment;
+use jsonschema::ValidationError;
 use serde_json::Value;
 use std::sync::OnceLock;
 
@@ -21,106 +22,128 @@ fn validator() -> &'static jsonschema::Validator {
 
 /// Every structural problem of `doc`; empty when it has the right shape.
 pub(super) fn check(doc: &Value) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    for err in validator().iter_errors(doc) {
-        let at: Vec<Seg> = err
-            .instance_path()
-            .iter()
-            .map(|s| match s {
-                LocationSegment::Property(p) => Seg::Key(p.into_owned()),
-                LocationSegment::Index(i) => Seg::Index(i),
-            })
-            .collect();
-        match err.kind() {
-            ValidationErrorKind::AdditionalProperties { unexpected } => {
-                for key in unexpected {
-                    problems.push(Problem {
-                        path: dotted(&at, Some(key)),
-                        message: "unknown key; check its spelling (keys are camelCase, see `bifrost schema`) or remove it".into(),
-                    });
-                }
-            }
-            ValidationErrorKind::Required { property } => {
-                let key = property
-                    .as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| property.to_string());
-                problems.push(Problem {
-                    path: dotted(&at, Some(&key)),
-                    message: "is required but missing; add it (see `bifrost schema`)".into(),
-                });
-            }
-            ValidationErrorKind::Type { kind } => {
-                let want = match kind {
-                    TypeKind::Single(t) => article(&t.to_string()),
-                    TypeKind::Multiple(ts) => ts
-                        .iter()
-                        .map(|t| article(&t.to_string()))
-                        .collect::<Vec<_>>()
-                        .join(" or "),
-                };
-                problems.push(Problem {
-                    path: dotted(&at, None),
-                    message: format!("must be {want}, got {}", describe(err.instance())),
-                });
-            }
-            ValidationErrorKind::Enum { options } => {
-                let opts = options
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .map(Value::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    })
-                    .unwrap_or_else(|| options.to_string());
-                let path = dotted(&at, None);
-                let message = format!("must be one of {opts}, got {}", describe(err.instance()));
-                problems.push(Problem {
-                    message: super::hints::explained(&path, message),
-                    path,
-                });
-            }
-            ValidationErrorKind::OneOfNotValid { context }
-            | ValidationErrorKind::AnyOf { context } => {
-                // schemars writes documented enums as a oneOf of constants.
-                let consts: Option<Vec<String>> = context
-                    .iter()
-                    .map(|branch| {
-                        branch.iter().find_map(|e| match e.kind() {
-                            ValidationErrorKind::Constant { expected_value } => {
-                                Some(expected_value.to_string())
-                            }
-                            _ => None,
-                        })
-                    })
-                    .collect();
-                let message = match consts {
-                    Some(c) if !c.is_empty() => {
-                        format!(
-                            "must be one of {}, got {}",
-                            c.join(", "),
-                            describe(err.instance())
-                        )
-                    }
-                    _ => format!(
-                        "has the wrong shape, got {}; see `bifrost schema`",
-                        describe(err.instance())
-                    ),
-                };
-                let path = dotted(&at, None);
-                problems.push(Problem {
-                    message: super::hints::explained(&path, message),
-                    path,
-                });
-            }
-            _ => problems.push(Problem {
-                path: dotted(&at, None),
-                message: err.to_string(),
-            }),
+    validator()
+        .iter_errors(doc)
+        .flat_map(|err| problems(&err))
+        .collect()
+}
+
+/// The problems one validation error stands for, worded for a person.
+fn problems(err: &ValidationError) -> Vec<Problem> {
+    let at = location(err);
+    let got = || describe(err.instance());
+    let here = |message| {
+        vec![Problem {
+            path: dotted(&at, None),
+            message,
+        }]
+    };
+    match err.kind() {
+        ValidationErrorKind::AdditionalProperties { unexpected } => unknown_keys(&at, unexpected),
+        ValidationErrorKind::Required { property } => vec![missing(&at, property)],
+        ValidationErrorKind::Type { kind } => {
+            here(format!("must be {}, got {}", wanted_type(kind), got()))
         }
+        ValidationErrorKind::Enum { options } => {
+            vec![explained(
+                &at,
+                format!("must be one of {}, got {}", listed(options), got()),
+            )]
+        }
+        ValidationErrorKind::OneOfNotValid { context } | ValidationErrorKind::AnyOf { context } => {
+            vec![explained(&at, choice_message(constants(context), &got()))]
+        }
+        _ => here(err.to_string()),
     }
-    problems
+}
+
+/// Where in the document an error is.
+fn location(err: &ValidationError) -> Vec<Seg> {
+    err.instance_path()
+        .iter()
+        .map(|s| match s {
+            LocationSegment::Property(p) => Seg::Key(p.into_owned()),
+            LocationSegment::Index(i) => Seg::Index(i),
+        })
+        .collect()
+}
+
+fn unknown_keys(at: &[Seg], unexpected: &[String]) -> Vec<Problem> {
+    unexpected
+        .iter()
+        .map(|key| Problem {
+            path: dotted(at, Some(key)),
+            message: "unknown key; check its spelling (keys are camelCase, see `bifrost schema`) or remove it".into(),
+        })
+        .collect()
+}
+
+fn missing(at: &[Seg], property: &Value) -> Problem {
+    let key = property
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| property.to_string());
+    Problem {
+        path: dotted(at, Some(&key)),
+        message: "is required but missing; add it (see `bifrost schema`)".into(),
+    }
+}
+
+/// A problem at `at` whose message gains the hint `hints` keeps for that path.
+fn explained(at: &[Seg], message: String) -> Problem {
+    let path = dotted(at, None);
+    Problem {
+        message: super::hints::explained(&path, message),
+        path,
+    }
+}
+
+/// `a string`, `an object or null`.
+fn wanted_type(kind: &TypeKind) -> String {
+    match kind {
+        TypeKind::Single(t) => article(&t.to_string()),
+        TypeKind::Multiple(ts) => ts
+            .iter()
+            .map(|t| article(&t.to_string()))
+            .collect::<Vec<_>>()
+            .join(" or "),
+    }
+}
+
+/// An enum's options as JSON, comma-separated.
+fn listed(options: &Value) -> String {
+    options
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(Value::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_else(|| options.to_string())
+}
+
+/// The constant of each branch of a oneOf/anyOf, when every branch is one:
+/// schemars writes documented enums as a oneOf of constants.
+fn constants(context: &[Vec<ValidationError>]) -> Option<Vec<String>> {
+    context
+        .iter()
+        .map(|branch| {
+            branch.iter().find_map(|e| match e.kind() {
+                ValidationErrorKind::Constant { expected_value } => {
+                    Some(expected_value.to_string())
+                }
+                _ => None,
+            })
+        })
+        .collect()
+}
+
+fn choice_message(constants: Option<Vec<String>>, got: &str) -> String {
+    match constants {
+        Some(c) if !c.is_empty() => format!("must be one of {}, got {got}", c.join(", ")),
+        _ => format!("has the wrong shape, got {got}; see `bifrost schema`"),
+    }
 }
 
 enum Seg {
@@ -191,5 +214,57 @@ fn describe(v: &Value) -> String {
                 s
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonschema::{JsonType, JsonTypeSet};
+    use serde_json::json;
+
+    fn at() -> Vec<Seg> {
+        vec![Seg::Key("users".into()), Seg::Index(1)]
+    }
+
+    #[test]
+    fn wanted_types_take_their_article() {
+        assert_eq!(
+            wanted_type(&TypeKind::Single(JsonType::Object)),
+            "an object"
+        );
+        assert_eq!(wanted_type(&TypeKind::Single(JsonType::String)), "a string");
+        let set = JsonTypeSet::empty()
+            .insert(JsonType::Integer)
+            .insert(JsonType::Null);
+        // In the set's own order, as jsonschema keeps it.
+        assert_eq!(wanted_type(&TypeKind::Multiple(set)), "null or an integer");
+    }
+
+    #[test]
+    fn enum_options_are_listed_as_json() {
+        assert_eq!(listed(&json!(["fast", 2, null])), r#""fast", 2, null"#);
+        assert_eq!(listed(&json!("only")), r#""only""#);
+    }
+
+    #[test]
+    fn a_choice_without_constants_is_a_wrong_shape() {
+        let c = Some(vec![r#""a""#.to_string(), r#""b""#.to_string()]);
+        assert_eq!(choice_message(c, "3"), r#"must be one of "a", "b", got 3"#);
+        assert_eq!(
+            choice_message(Some(vec![]), "an object"),
+            "has the wrong shape, got an object; see `bifrost schema`"
+        );
+        assert!(choice_message(None, "1").starts_with("has the wrong shape"));
+    }
+
+    #[test]
+    fn unknown_and_missing_keys_are_named_under_their_object() {
+        let p = unknown_keys(&at(), &["nmae".into(), "a b".into()]);
+        let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["users[1].nmae", r#"users[1]["a b"]"#]);
+        assert!(p[0].message.starts_with("unknown key"));
+        assert_eq!(missing(&at(), &json!("name")).path, "users[1].name");
+        assert_eq!(missing(&at(), &json!(7)).path, r#"users[1]["7"]"#);
     }
 }
