@@ -114,7 +114,7 @@ pub fn state(dir: &Utf8Path) -> Option<SbState> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// One EFI_SIGNATURE_LIST of X.509 certificates (each padded to one size).

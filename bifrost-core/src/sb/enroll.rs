@@ -88,13 +88,82 @@ pub struct EnrollReport {
     pub kept: usize,
 }
 
-/// Write db, KEK, then PK (which ends setup mode), each a signed update made
-/// with the keys in `o.keys`. Refuses unless the firmware is in setup mode.
-pub fn enroll(o: &EnrollOptions) -> Result<EnrollReport, SbError> {
-    let Some((_, mode)) = efivars::read(&o.efivars, "SetupMode", GLOBAL_GUID) else {
+/// The variables `enroll` writes, in the order it writes them, each with
+/// its GUID and the key that signs its update: db is signed by KEK, KEK and
+/// PK by PK, the order a firmware leaving setup mode would check them in.
+pub const VARS: [Var; 3] = [
+    Var::new("db", DB_GUID, "KEK"),
+    Var::new("KEK", GLOBAL_GUID, "PK"),
+    Var::new("PK", GLOBAL_GUID, "PK"),
+];
+
+/// A Secure Boot variable `enroll` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Var {
+    pub name: &'static str,
+    pub guid: &'static str,
+    /// The key (of `bifrost sb keys --firmware`) that signs its update.
+    pub signer: &'static str,
+}
+
+impl Var {
+    const fn new(name: &'static str, guid: &'static str, signer: &'static str) -> Var {
+        Var { name, guid, signer }
+    }
+}
+
+/// What is checked before any list is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preconditions {
+    /// SetupMode's data; None when there is no such variable.
+    pub setup_mode: Option<Vec<u8>>,
+    /// The files of [`key_files`] that are not regular files, in its order.
+    pub absent: Vec<Utf8PathBuf>,
+}
+
+/// One variable's signature lists as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct List {
+    pub var: Var,
+    /// The list `bifrost sb keys --firmware` made (`VAR.esl`).
+    pub ours: Vec<u8>,
+    /// What the firmware holds now (empty when absent); read only with
+    /// `--microsoft`, and never for PK.
+    pub current: Option<Vec<u8>>,
+}
+
+/// One update to sign: the list the variable will hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update {
+    pub var: Var,
+    pub esl: Vec<u8>,
+}
+
+/// The files of `bifrost sb keys --firmware` that enrolling needs.
+pub fn key_files(keys: &Utf8Path) -> Vec<Utf8PathBuf> {
+    ["PK", "KEK", "db"]
+        .iter()
+        .flat_map(|n| ["key", "crt", "esl"].map(|e| keys.join(format!("{n}.{e}"))))
+        .collect()
+}
+
+/// Read SetupMode and which key files are missing.
+pub fn read_preconditions(o: &EnrollOptions) -> Preconditions {
+    Preconditions {
+        setup_mode: efivars::read(&o.efivars, "SetupMode", GLOBAL_GUID).map(|(_, d)| d),
+        absent: key_files(&o.keys)
+            .into_iter()
+            .filter(|p| !p.is_file())
+            .collect(),
+    }
+}
+
+/// Only firmware in setup mode takes new keys, and only a complete key set
+/// is enrolled.
+pub fn check_preconditions(efivars: &Utf8Path, p: &Preconditions) -> Result<(), SbError> {
+    let Some(mode) = &p.setup_mode else {
         return Err(SbError::Refused(format!(
-            "{}: no SetupMode variable: not a UEFI system, or efivarfs is not mounted there (mount -t efivarfs efivarfs /sys/firmware/efi/efivars); nothing was written",
-            o.efivars
+            "{efivars}: no SetupMode variable: not a UEFI system, or efivarfs is not mounted there (mount -t efivarfs efivarfs /sys/firmware/efi/efivars); nothing was written"
         )));
     };
     if mode.first() != Some(&1) {
@@ -106,72 +175,210 @@ use `bifrost sb enroll-mok`. Nothing was written."
                 .into(),
         ));
     }
-    for n in ["PK", "KEK", "db"] {
-        for e in ["key", "crt", "esl"] {
-            let p = o.keys.join(format!("{n}.{e}"));
-            if !p.is_file() {
-                return Err(SbError::Missing {
-                    what: "key file (made by `bifrost sb keys --firmware`)",
-                    path: p.to_string(),
-                });
-            }
-        }
+    match p.absent.first() {
+        Some(path) => Err(SbError::Missing {
+            what: "key file (made by `bifrost sb keys --firmware`)",
+            path: path.to_string(),
+        }),
+        None => Ok(()),
     }
-    let work = tempfile::tempdir().map_err(io_err(&o.keys, "create temp folder"))?;
-    let w = Utf8Path::from_path(work.path()).expect("UTF-8 temp path");
-    let mut kept = 0;
-    let mut updates = vec![];
-    // db is signed by KEK, KEK and PK by PK: the order a firmware leaving
-    // setup mode would check them in.
-    for (var, guid, signer) in [
-        ("db", DB_GUID, "KEK"),
-        ("KEK", GLOBAL_GUID, "PK"),
-        ("PK", GLOBAL_GUID, "PK"),
-    ] {
-        let mut esl =
-            std::fs::read(o.keys.join(format!("{var}.esl"))).map_err(io_err(&o.keys, "read"))?;
-        if o.microsoft && var != "PK" {
-            let current = efivars::read(&o.efivars, var, guid)
-                .map(|(_, d)| d)
-                .unwrap_or_default();
-            let n = efivars::x509_fingerprints(&current).len();
-            let microsoft = current.windows(9).any(|w| w == b"Microsoft");
-            if !microsoft {
-                return Err(SbError::Refused(format!(
-                    "--microsoft: the firmware's {var} holds no Microsoft certificate to keep (setup mode cleared it); \
+}
+
+/// Read our list of each variable, and with `--microsoft` what the
+/// firmware's db and KEK hold now.
+pub fn read_lists(o: &EnrollOptions) -> Result<Vec<List>, SbError> {
+    VARS.iter()
+        .map(|&var| {
+            let ours = std::fs::read(o.keys.join(format!("{}.esl", var.name)))
+                .map_err(io_err(&o.keys, "read"))?;
+            let current = (o.microsoft && var.name != "PK").then(|| {
+                efivars::read(&o.efivars, var.name, var.guid)
+                    .map(|(_, d)| d)
+                    .unwrap_or_default()
+            });
+            Ok(List { var, ours, current })
+        })
+        .collect()
+}
+
+/// What the firmware's `var` holds that `--microsoft` keeps: how many
+/// certificates, refused when none is Microsoft's.
+pub fn kept_certificates(var: &str, current: &[u8]) -> Result<usize, SbError> {
+    if !current.windows(9).any(|w| w == b"Microsoft") {
+        return Err(SbError::Refused(format!(
+            "--microsoft: the firmware's {var} holds no Microsoft certificate to keep (setup mode cleared it); \
 restore the factory keys in the firmware setup first, or enroll without --microsoft (then other systems' shims and option ROMs will not start). Nothing was written."
-                )));
-            }
-            esl.extend_from_slice(&current);
-            kept += n;
-        }
-        let esl_path = w.join(format!("{var}.esl"));
-        std::fs::write(&esl_path, &esl).map_err(io_err(&esl_path, "write"))?;
-        let auth = w.join(format!("{var}.auth"));
-        run(
-            "sign-efi-sig-list",
-            &[
-                "-k",
-                o.keys.join(format!("{signer}.key")).as_str(),
-                "-c",
-                o.keys.join(format!("{signer}.crt")).as_str(),
-                var,
-                esl_path.as_str(),
-                auth.as_str(),
-            ],
-        )?;
-        updates.push((
-            var,
-            guid,
-            std::fs::read(&auth).map_err(io_err(&auth, "read"))?,
-        ));
+        )));
     }
-    // Everything is signed before the first write: a failure above leaves
-    // the firmware untouched.
+    Ok(efivars::x509_fingerprints(current).len())
+}
+
+/// Each variable's new list (ours, then the firmware's kept entries) and
+/// how many entries were kept.
+pub fn updates(lists: &[List]) -> Result<(Vec<Update>, usize), SbError> {
+    let mut kept = 0;
+    let mut out = vec![];
+    for l in lists {
+        let mut esl = l.ours.clone();
+        if let Some(current) = &l.current {
+            kept += kept_certificates(l.var.name, current)?;
+            esl.extend_from_slice(current);
+        }
+        out.push(Update { var: l.var, esl });
+    }
+    Ok((out, kept))
+}
+
+/// Sign each update with its signer's key (`sign-efi-sig-list`): the
+/// authenticated variable data to write.
+fn sign(keys: &Utf8Path, updates: &[Update]) -> Result<Vec<Vec<u8>>, SbError> {
+    let work = tempfile::tempdir().map_err(io_err(keys, "create temp folder"))?;
+    let w = Utf8Path::from_path(work.path()).expect("UTF-8 temp path");
+    updates
+        .iter()
+        .map(|u| {
+            let (var, signer) = (u.var.name, u.var.signer);
+            let esl = w.join(format!("{var}.esl"));
+            std::fs::write(&esl, &u.esl).map_err(io_err(&esl, "write"))?;
+            let auth = w.join(format!("{var}.auth"));
+            run(
+                "sign-efi-sig-list",
+                &[
+                    "-k",
+                    keys.join(format!("{signer}.key")).as_str(),
+                    "-c",
+                    keys.join(format!("{signer}.crt")).as_str(),
+                    var,
+                    esl.as_str(),
+                    auth.as_str(),
+                ],
+            )?;
+            Ok(std::fs::read(&auth).map_err(io_err(&auth, "read"))?)
+        })
+        .collect()
+}
+
+/// Write db, KEK, then PK (which ends setup mode), each a signed update made
+/// with the keys in `o.keys`. Refuses unless the firmware is in setup mode.
+pub fn enroll(o: &EnrollOptions) -> Result<EnrollReport, SbError> {
+    check_preconditions(&o.efivars, &read_preconditions(o))?;
+    let (updates, kept) = updates(&read_lists(o)?)?;
+    // Everything is signed before the first write: a failure before here
+    // leaves the firmware untouched.
+    let signed = sign(&o.keys, &updates)?;
     let mut written = vec![];
-    for (var, guid, data) in updates {
-        efivars::write(&o.efivars, var, guid, efivars::AUTH_ATTRS, &data)?;
-        written.push(var.to_string());
+    for (u, data) in updates.iter().zip(signed) {
+        efivars::write(
+            &o.efivars,
+            u.var.name,
+            u.var.guid,
+            efivars::AUTH_ATTRS,
+            &data,
+        )?;
+        written.push(u.var.name.to_string());
     }
     Ok(EnrollReport { written, kept })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sb::efivars::tests::esl;
+
+    fn ready() -> Preconditions {
+        Preconditions {
+            setup_mode: Some(vec![1]),
+            absent: vec![],
+        }
+    }
+
+    #[test]
+    fn key_files_are_each_keys_key_cert_and_list() {
+        let files = key_files(Utf8Path::new("k"));
+        assert_eq!(files.len(), 9);
+        assert_eq!(files[0], "k/PK.key");
+        assert_eq!(files[5], "k/KEK.esl");
+        assert_eq!(files[8], "k/db.esl");
+    }
+
+    #[test]
+    fn only_setup_mode_with_every_key_file_goes_on() {
+        let efivars = Utf8Path::new("/vars");
+        assert!(check_preconditions(efivars, &ready()).is_ok());
+        let none = Preconditions {
+            setup_mode: None,
+            ..ready()
+        };
+        let err = check_preconditions(efivars, &none).unwrap_err().to_string();
+        assert!(err.starts_with("/vars: no SetupMode variable"), "{err}");
+        // A set SetupMode wins over missing key files: the firmware's refusal
+        // is what the user must fix first.
+        let user = Preconditions {
+            setup_mode: Some(vec![0]),
+            absent: vec!["k/PK.key".into()],
+        };
+        let err = check_preconditions(efivars, &user).unwrap_err().to_string();
+        assert!(
+            err.contains("not in setup mode") && err.contains("enroll-mok"),
+            "{err}"
+        );
+        let empty = Preconditions {
+            setup_mode: Some(vec![]),
+            ..ready()
+        };
+        assert!(check_preconditions(efivars, &empty).is_err());
+        let missing = Preconditions {
+            absent: vec!["k/KEK.crt".into(), "k/db.esl".into()],
+            ..ready()
+        };
+        let err = check_preconditions(efivars, &missing).unwrap_err();
+        assert!(
+            matches!(&err, SbError::Missing { path, .. } if path == "k/KEK.crt"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn microsoft_is_kept_only_when_the_firmware_holds_it() {
+        let theirs = esl(&[b"CN=Microsoft Corporation KEK CA", b"CN=other"]);
+        assert_eq!(kept_certificates("KEK", &theirs).unwrap(), 2);
+        let err = kept_certificates("KEK", &esl(&[b"CN=vendor"])).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("--microsoft: the firmware's KEK holds no Microsoft certificate"),
+            "{err}"
+        );
+        assert!(kept_certificates("db", &[]).is_err());
+    }
+
+    fn lists(current: Option<Vec<u8>>) -> Vec<List> {
+        VARS.iter()
+            .map(|&var| List {
+                var,
+                ours: var.name.as_bytes().to_vec(),
+                current: (var.name != "PK").then(|| current.clone()).flatten(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn updates_are_ours_then_the_kept_lists_in_write_order() {
+        let (u, kept) = updates(&lists(None)).unwrap();
+        assert_eq!(kept, 0);
+        let order: Vec<_> = u.iter().map(|u| (u.var.name, u.var.signer)).collect();
+        assert_eq!(order, vec![("db", "KEK"), ("KEK", "PK"), ("PK", "PK")]);
+        assert!(u.iter().all(|u| u.esl == u.var.name.as_bytes()));
+
+        let ms = esl(&[b"Microsoft Corporation UEFI CA"]);
+        let (u, kept) = updates(&lists(Some(ms.clone()))).unwrap();
+        assert_eq!(kept, 2);
+        assert_eq!(u[0].esl, [b"db".as_slice(), &ms].concat());
+        assert_eq!(u[1].esl, [b"KEK".as_slice(), &ms].concat());
+        assert_eq!(u[2].esl, b"PK");
+
+        // One list without Microsoft's certificate refuses the whole set.
+        let mut l = lists(Some(ms));
+        l[1].current = Some(vec![]);
+        assert!(updates(&l).is_err());
+    }
 }
