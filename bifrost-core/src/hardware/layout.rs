@@ -8,6 +8,7 @@
 //! once, in Nix: `modules/lib/hardware-config.nix` ([`HARDWARE_CONFIG_NIX`]).
 
 use super::Profile;
+use crate::spec::HostSettings;
 use serde_json::{json, Map, Value};
 
 /// Where the swap file lives when `storage.swap.kind` is `file`.
@@ -27,6 +28,57 @@ pub const ESP_OPTIONS: &[&str] = &["fmask=0077", "dmask=0077"];
 /// which the bifrost NixOS module applies to `bifrost.settings`).
 pub const HARDWARE_CONFIG_NIX: &str = include_str!("../../../modules/lib/hardware-config.nix");
 
+/// Exactly the settings [`HARDWARE_CONFIG_NIX`] reads, each field present
+/// (the JSON form of the settings leaves out empty lists and unmounted
+/// subvolumes' mount points). `bifrost gen hardware` writes these and no
+/// others; `storage_layout::gen_hardware_writes_exactly_the_settings_the_layout_reads`
+/// evaluates the Nix function on them with each field in turn made to fail,
+/// so a field it does not read, or one it reads that is missing here, fails.
+pub fn settings(s: &HostSettings) -> Value {
+    let esp = &s.boot.esp;
+    let luks = &s.storage.luks;
+    let subvolumes: Vec<Value> = s
+        .storage
+        .subvolumes
+        .iter()
+        .map(|v| {
+            json!({
+                "name": v.name,
+                "mountPoint": v.mount_point,
+                "mountOptions": v.mount_options,
+            })
+        })
+        .collect();
+    json!({
+        "hardware": {
+            "profile": s.hardware.profile,
+            "extraInitrdModules": s.hardware.extra_initrd_modules,
+        },
+        "kernel": {
+            "source": s.kernel.source,
+            "surfaceVersion": s.kernel.surface_version,
+            "params": s.kernel.params,
+        },
+        "boot": { "esp": {
+            "mountPoint": esp.mount_point,
+            "device": esp.device,
+            "fsType": esp.fs_type,
+        } },
+        "storage": {
+            "luks": {
+                "name": luks.name,
+                "device": luks.device,
+                "allowDiscards": luks.allow_discards,
+            },
+            "subvolumes": subvolumes,
+            "swap": {
+                "kind": s.storage.swap.kind,
+                "sizeMib": s.storage.swap.size_mib,
+            },
+        },
+    })
+}
+
 /// The facts as the Nix side reads them, with the given device profiles.
 pub fn facts<'a>(profiles: impl IntoIterator<Item = &'a Profile>) -> Value {
     let profiles: Map<String, Value> = profiles
@@ -38,7 +90,7 @@ pub fn facts<'a>(profiles: impl IntoIterator<Item = &'a Profile>) -> Value {
                 "initrdAvailable": p.initrd_available,
                 "initrdForced": p.initrd_forced,
             });
-            (profile_key(p), value)
+            (p.key(), value)
         })
         .collect();
     json!({
@@ -51,14 +103,6 @@ pub fn facts<'a>(profiles: impl IntoIterator<Item = &'a Profile>) -> Value {
             "file": SWAP_FILE,
         },
     })
-}
-
-/// The profile's name in host settings (`surface-pro-8`).
-fn profile_key(p: &Profile) -> String {
-    match serde_json::to_value(p.id) {
-        Ok(Value::String(s)) => s,
-        _ => unreachable!("profile ids serialize as strings"),
-    }
 }
 
 #[cfg(test)]

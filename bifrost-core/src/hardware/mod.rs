@@ -29,9 +29,9 @@ pub enum HardwareError {
     Nix(#[from] crate::nixexpr::NixExprError),
     #[error(transparent)]
     Io(#[from] crate::fsutil::IoError),
-    #[error("{path}: not valid `lsblk --json` output: {source}; record it with `lsblk --json -O > lsblk.json`")]
+    #[error("{}: not valid `lsblk --json -O` output: {source}; {}", .from.origin(), .from.fix())]
     Lsblk {
-        path: String,
+        from: detect::LsblkSource,
         #[source]
         source: serde_json::Error,
     },

@@ -11,7 +11,9 @@ pub struct Profile {
     pub name: &'static str,
     /// DMI `sys_vendor` and `product_name` that identify the device, if any.
     pub dmi: Option<(&'static str, &'static str)>,
-    /// nixos-hardware flake module (`nixos-hardware.nixosModules.<name>`) the device uses.
+    /// nixos-hardware flake module (`nixos-hardware.nixosModules.<name>`) the
+    /// device uses. bifrost's flake imports it in the module named after the
+    /// profile ([`Profile::flake_module`]).
     pub nixos_hardware_module: Option<&'static str>,
     /// The kernel detection proposes for the device.
     pub default_kernel: KernelSource,
@@ -74,6 +76,21 @@ impl Profile {
             .expect("every HardwareProfile has a catalogue entry")
     }
 
+    /// The profile's name in host settings (`surface-pro-8`).
+    pub fn key(&self) -> String {
+        match serde_json::to_value(self.id) {
+            Ok(serde_json::Value::String(s)) => s,
+            _ => unreachable!("profile ids serialize as strings"),
+        }
+    }
+
+    /// bifrost's flake module that imports the profile's nixos-hardware
+    /// module (`nixosModules.<profile>`, beside `default`; imports cannot
+    /// depend on the settings, see flake.nix), if the profile needs one.
+    pub fn flake_module(&self) -> Option<String> {
+        self.nixos_hardware_module.map(|_| self.key())
+    }
+
     /// The profile whose DMI identity matches, else the generic one.
     pub fn from_dmi(vendor: &str, product: &str) -> &'static Profile {
         PROFILES
@@ -98,6 +115,15 @@ mod tests {
         ] {
             assert_eq!(Profile::of(id).id, id);
         }
+    }
+
+    #[test]
+    fn only_profiles_with_a_nixos_hardware_module_have_a_flake_module() {
+        let surface = Profile::of(HardwareProfile::SurfacePro8);
+        assert_eq!(surface.flake_module().as_deref(), Some("surface-pro-8"));
+        let generic = Profile::of(HardwareProfile::GenericX86_64Uefi);
+        assert_eq!(generic.key(), "generic-x86_64-uefi");
+        assert_eq!(generic.flake_module(), None);
     }
 
     #[test]

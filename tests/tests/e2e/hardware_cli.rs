@@ -112,3 +112,44 @@ fn detect_on_an_empty_root_says_what_to_record() {
     assert!(!r.status.success());
     assert!(String::from_utf8_lossy(&r.stderr).contains("lsblk --json -O"));
 }
+
+/// docs/hardware.md's profile table, row for row, is `PROFILES` (the table
+/// is written once, in profile.rs; the page keeps a copy for readers).
+#[test]
+fn docs_profile_table_is_profiles() {
+    let words = |list: &[&str]| {
+        if list.is_empty() {
+            "—".to_string()
+        } else {
+            format!("`{}`", list.join(" "))
+        }
+    };
+    let want: Vec<String> = bifrost_core::hardware::PROFILES
+        .iter()
+        .map(|p| {
+            let dmi = match p.dmi {
+                Some((vendor, product)) => format!("`{vendor}` / `{product}`"),
+                None => "anything else".into(),
+            };
+            let nixos_hardware = p
+                .nixos_hardware_module
+                .map_or("—".into(), |m| format!("`{m}`"));
+            format!(
+                "| `{}` | {dmi} | {nixos_hardware} | {} | {} |",
+                p.key(),
+                words(p.initrd_forced),
+                words(p.initrd_available)
+            )
+        })
+        .collect();
+    let doc = std::fs::read_to_string(repo().join("docs/hardware.md")).unwrap();
+    let section = doc
+        .split("\n## ")
+        .find(|s| s.starts_with("Profiles"))
+        .expect("docs/hardware.md has a Profiles section");
+    let rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| `")).collect();
+    assert_eq!(
+        rows, want,
+        "docs/hardware.md's profile table differs from hardware/profile.rs's PROFILES"
+    );
+}

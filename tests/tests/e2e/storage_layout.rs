@@ -313,3 +313,192 @@ fn the_lib_subset_is_strict() {
         .expect_err("mkDefault is not in the subset");
     assert!(err.contains("mkDefault"), "{err}");
 }
+
+/// The dotted paths of every leaf of `v` (`*` for the elements of a list of
+/// attribute sets, each key once), as `poison` in the expression below takes them.
+fn leaf_paths(v: &Value, at: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                at.push(k.clone());
+                leaf_paths(x, at, out);
+                at.pop();
+            }
+        }
+        Value::Array(items) if items.iter().any(Value::is_object) => {
+            at.push("*".into());
+            let mut keys = Map::new();
+            for item in items {
+                if let Value::Object(m) = item {
+                    for (k, x) in m {
+                        keys.entry(k.clone()).or_insert_with(|| x.clone());
+                    }
+                }
+            }
+            leaf_paths(&Value::Object(keys), at, out);
+            at.pop();
+        }
+        _ => {
+            if !out.contains(at) {
+                out.push(at.clone());
+            }
+        }
+    }
+}
+
+/// The fields of `settings` that modules/lib/hardware-config.nix never
+/// reads: each one in turn is made to throw, and the function's whole
+/// result (every part, forced deeply) evaluated; a field whose throw goes
+/// unnoticed is unread. `Err` with Nix's message when the function fails on
+/// the settings as they are (a field it reads is missing).
+fn unread_fields(nix: &Path, dir: &Path, settings: &Value) -> Result<Vec<String>, String> {
+    let file = |name: &str, v: &Value| {
+        let p = dir.join(name);
+        std::fs::write(&p, serde_json::to_vec(v).unwrap()).unwrap();
+        p
+    };
+    let mut paths = Vec::new();
+    leaf_paths(settings, &mut Vec::new(), &mut paths);
+    assert!(!paths.is_empty());
+    let expr = format!(
+        r#"let
+  lib = import {lib};
+  pkgs = {{ linuxPackages = "linux-default"; linuxPackages_latest = "linux-latest"; }};
+  facts = builtins.fromJSON (builtins.readFile {facts});
+  settings = builtins.fromJSON (builtins.readFile {settings});
+  force = s: let l = import {function} {{ inherit lib pkgs facts; settings = s; }};
+    in builtins.deepSeq [l.onSurface l.hardware l.storage l.surface] true;
+  poison = path: v:
+    if path == [] then throw "poisoned"
+    else let k = builtins.head path; rest = builtins.tail path; in
+      if k == "*" then map (poison rest) v
+      else v // {{ ${{k}} = poison rest v.${{k}}; }};
+  paths = builtins.fromJSON (builtins.readFile {paths});
+in
+  assert force settings;
+  map (builtins.concatStringsSep ".")
+    (builtins.filter (p: (builtins.tryEval (force (poison p settings))).success) paths)"#,
+        lib = repo().join("tests/nix/lib-subset.nix").display(),
+        facts = file("facts.json", &layout::facts(PROFILES)).display(),
+        settings = file("settings.json", settings).display(),
+        function = repo().join("modules/lib/hardware-config.nix").display(),
+        paths = file("paths.json", &json!(paths)).display(),
+    );
+    let v = bifrost_e2e::nixeval::try_json(bifrost_e2e::nixeval::eval(nix).args(["-E", &expr]))?;
+    Ok(serde_json::from_value(v).unwrap())
+}
+
+/// `bifrost gen hardware` writes the settings `layout::settings` picks
+/// (render.rs), and those are exactly what the layout function reads: none
+/// it reads is missing, none it never reads is written. Checked on hosts
+/// covering each swap kind, both profiles and a kernel with parameters.
+#[test]
+fn gen_hardware_writes_exactly_the_settings_the_layout_reads() {
+    let test = "gen_hardware_writes_exactly_the_settings_the_layout_reads";
+    let Some(nix) = Tools::find().nix_instantiate else {
+        return skip(test, "nix-instantiate (Debian package nix-bin)");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hosts = [
+        repo().join(SURFACE),
+        repo().join(VM),
+        edited(d, VM, "zram", |v| {
+            v["storage"]["swap"] = json!({ "kind": "zram", "sizeMib": 2048 });
+            v["kernel"]["params"] = json!(["quiet"]);
+            v["hardware"]["extraInitrdModules"] = json!(["virtio_blk"]);
+        }),
+        edited(d, SURFACE, "no-swap", |v| {
+            v["storage"]["swap"] = json!({ "kind": "none" })
+        }),
+    ];
+    for host in &hosts {
+        let s = spec::load_file(host.as_path().try_into().unwrap()).unwrap();
+        let written = layout::settings(&s);
+        let case = tempfile::tempdir_in(d).unwrap();
+        let unread = unread_fields(&nix, case.path(), &written).unwrap_or_else(|e| {
+            panic!(
+                "{}: a field the layout reads is missing: {e}",
+                host.display()
+            )
+        });
+        assert_eq!(
+            unread,
+            Vec::<String>::new(),
+            "{}: written, never read",
+            host.display()
+        );
+    }
+
+    // The check sees both kinds of drift: a field too many, one missing.
+    let s = spec::load_file(repo().join(VM).as_path().try_into().unwrap()).unwrap();
+    let mut extra = layout::settings(&s);
+    extra["storage"]["btrfsLabel"] = json!("pool");
+    extra["storage"]["subvolumes"][0]["owner"] = json!("nixos");
+    let case = tempfile::tempdir_in(d).unwrap();
+    let mut unread = unread_fields(&nix, case.path(), &extra).unwrap();
+    unread.sort();
+    assert_eq!(unread, ["storage.btrfsLabel", "storage.subvolumes.*.owner"]);
+    let mut missing = layout::settings(&s);
+    missing["storage"]["luks"]
+        .as_object_mut()
+        .unwrap()
+        .remove("allowDiscards");
+    let case = tempfile::tempdir_in(d).unwrap();
+    let err = unread_fields(&nix, case.path(), &missing).unwrap_err();
+    assert!(err.contains("allowDiscards"), "{err}");
+}
+
+/// The header of a generated file names, for a profile that needs a
+/// nixos-hardware module, the flake module that imports it
+/// (`Profile::flake_module`); flake.nix (evaluated with stand-in inputs,
+/// following imports through attribute sets and module functions, not into
+/// bifrost's own files) must agree: that module imports it, `default` not.
+#[test]
+fn the_flake_module_named_for_a_profile_imports_its_nixos_hardware_module() {
+    let test = "the_flake_module_named_for_a_profile_imports_its_nixos_hardware_module";
+    let Some(nix) = Tools::find().nix_instantiate else {
+        return skip(test, "nix-instantiate (Debian package nix-bin)");
+    };
+    let needing: Vec<_> = PROFILES
+        .iter()
+        .filter_map(|p| Some((p, p.nixos_hardware_module?, p.flake_module()?)))
+        .collect();
+    assert!(!needing.is_empty());
+    let modules: Vec<&str> = needing.iter().map(|(_, m, _)| *m).collect();
+    let expr = format!(
+        r#"let
+  lib = import {lib};
+  nixos-hardware.nixosModules = builtins.listToAttrs (map (m: {{ name = m; value = {{ key = "nixos-hardware:" + m; }}; }}) (builtins.fromJSON ''{modules}''));
+  flake = (import {flake}).outputs {{ self = {{}}; nixpkgs = {{ inherit lib; }}; inherit nixos-hardware; }};
+  args = {{ config = {{}}; options = {{}}; pkgs = {{}}; inherit lib; }};
+  walk = m:
+    if builtins.isFunction m then walk (m args)
+    else if builtins.isAttrs m then
+      (if m ? key && builtins.substring 0 15 m.key == "nixos-hardware:" then [(builtins.substring 15 (-1) m.key)] else [])
+      ++ builtins.concatMap walk (m.imports or [])
+    else [];
+in builtins.mapAttrs (_: walk) flake.nixosModules"#,
+        lib = repo().join("tests/nix/lib-subset.nix").display(),
+        flake = repo().join("flake.nix").display(),
+        modules = json!(modules),
+    );
+    let imports = bifrost_e2e::nixeval::json(bifrost_e2e::nixeval::eval(&nix).args(["-E", &expr]));
+    assert_eq!(imports["default"], json!([]), "{imports}");
+    for (_, module, flake_module) in &needing {
+        assert_eq!(imports[flake_module], json!([module]), "{imports}");
+    }
+    // What the Surface host's generated file says.
+    let (profile, module, flake_module) = needing
+        .iter()
+        .find(|(p, ..)| p.id == spec::HardwareProfile::SurfacePro8)
+        .expect("the Surface needs nixos-hardware");
+    let file = bifrost_core::hardware::render_host_file(
+        repo().join(SURFACE).as_path().try_into().unwrap(),
+    )
+    .unwrap();
+    let line = format!(
+        "# Needs nixos-hardware.nixosModules.{module} (bifrost's nixosModules.{flake_module} imports it)."
+    );
+    assert!(file.lines().any(|l| l == line), "{}: {file}", profile.name);
+}

@@ -15,10 +15,39 @@ pub const SUBVOLUME_LIST_FILE: &str = "btrfs-subvolume-list.txt";
 pub trait Machine {
     /// Contents of `rel` (such as `sys/class/dmi/id/product_name`) under the root; `None` if absent.
     fn read(&self, rel: &str) -> Result<Option<String>, HardwareError>;
-    /// `lsblk --json -O` output.
-    fn lsblk(&self) -> Result<String, HardwareError>;
+    /// `lsblk --json -O` output and where it came from.
+    fn lsblk(&self) -> Result<(String, LsblkSource), HardwareError>;
     /// `btrfs subvolume list` output for the btrfs mounted at `mount_point`; `None` if unavailable.
     fn subvolume_list(&self, mount_point: &str) -> Result<Option<String>, HardwareError>;
+}
+
+/// Where `lsblk --json -O` output came from, for errors about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LsblkSource {
+    /// Recorded in this file (`lsblk.json` under `--root`).
+    Recorded(Utf8PathBuf),
+    /// Printed by `lsblk --json -O` run on this machine.
+    Live,
+}
+
+impl LsblkSource {
+    /// Where the output came from.
+    pub fn origin(&self) -> String {
+        match self {
+            LsblkSource::Recorded(path) => path.to_string(),
+            LsblkSource::Live => "`lsblk --json -O` run on this machine".into(),
+        }
+    }
+
+    /// How to get output bifrost can read from there.
+    pub fn fix(&self) -> String {
+        match self {
+            LsblkSource::Recorded(path) => format!(
+                "record it again on the machine it describes with `lsblk --json -O > {path}`"
+            ),
+            LsblkSource::Live => "check which `lsblk` comes first on PATH: bifrost needs util-linux's (2.37 or newer)".into(),
+        }
+    }
 }
 
 /// Reads a root folder: `/` for this machine (running `lsblk` and `btrfs`),
@@ -44,9 +73,9 @@ impl Machine for RootMachine {
         }
     }
 
-    fn lsblk(&self) -> Result<String, HardwareError> {
+    fn lsblk(&self) -> Result<(String, LsblkSource), HardwareError> {
         if let Some(text) = self.read(LSBLK_FILE)? {
-            return Ok(text);
+            return Ok((text, LsblkSource::Recorded(self.root.join(LSBLK_FILE))));
         }
         if !self.live() {
             return Err(HardwareError::NoLsblk {
@@ -56,6 +85,7 @@ impl Machine for RootMachine {
         crate::process::Cmd::new("lsblk", ["--json", "-O"])
             .inherit_stdin()
             .read()
+            .map(|text| (text, LsblkSource::Live))
             .map_err(HardwareError::LsblkFailed)
     }
 
@@ -122,10 +152,9 @@ impl Snapshot {
         };
         let vendor = text("sys/class/dmi/id/sys_vendor")?;
         let product = text("sys/class/dmi/id/product_name")?;
-        let devices = lsblk::parse(&machine.lsblk()?).map_err(|source| HardwareError::Lsblk {
-            path: LSBLK_FILE.into(),
-            source,
-        })?;
+        let (lsblk, from) = machine.lsblk()?;
+        let devices =
+            lsblk::parse(&lsblk).map_err(|source| HardwareError::Lsblk { from, source })?;
         let mounts = crate::mounts::parse(&text("proc/self/mountinfo")?);
         let os_id = os_release_id(&text("etc/os-release")?);
         let hostname = text("etc/hostname")?;
@@ -252,5 +281,53 @@ mod tests {
         let s = Snapshot::read(&m).unwrap();
         assert_eq!(s.subvolume_list, None, "no pool, so no list");
         assert_eq!(s, Snapshot::default());
+    }
+
+    /// lsblk output given as is, from `from`.
+    struct Given(&'static str, LsblkSource);
+
+    impl Machine for Given {
+        fn read(&self, _: &str) -> Result<Option<String>, HardwareError> {
+            Ok(None)
+        }
+        fn lsblk(&self) -> Result<(String, LsblkSource), HardwareError> {
+            Ok((self.0.into(), self.1.clone()))
+        }
+        fn subvolume_list(&self, _: &str) -> Result<Option<String>, HardwareError> {
+            Ok(None)
+        }
+    }
+
+    /// Bad lsblk output is blamed on where it came from, with that
+    /// source's fix: the recorded file by its path, or the live run.
+    #[test]
+    fn bad_lsblk_output_names_where_it_came_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8PathBuf::from_path_buf(dir.path().to_owned()).unwrap();
+        std::fs::write(root.join(LSBLK_FILE), "lsblk: unknown column").unwrap();
+        let recorded = Snapshot::read(&RootMachine { root: root.clone() })
+            .unwrap_err()
+            .to_string();
+        let file = root.join(LSBLK_FILE);
+        assert!(
+            recorded.starts_with(&format!("{file}: not valid `lsblk --json -O` output: ")),
+            "{recorded}"
+        );
+        assert!(
+            recorded.ends_with(&format!(
+                "; record it again on the machine it describes with `lsblk --json -O > {file}`"
+            )),
+            "{recorded}"
+        );
+
+        let live = Snapshot::read(&Given(r#"{"devices":[]}"#, LsblkSource::Live))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            live.starts_with("`lsblk --json -O` run on this machine: not valid `lsblk --json -O` output: missing field `blockdevices`"),
+            "{live}"
+        );
+        assert!(!live.contains(LSBLK_FILE), "{live}");
+        assert!(live.contains("util-linux"), "{live}");
     }
 }

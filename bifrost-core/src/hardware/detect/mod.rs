@@ -18,7 +18,9 @@ mod report;
 mod steps;
 
 pub use lsblk::Dev;
-pub use machine::{Machine, RootMachine, Snapshot, SwapArea, LSBLK_FILE, SUBVOLUME_LIST_FILE};
+pub use machine::{
+    LsblkSource, Machine, RootMachine, Snapshot, SwapArea, LSBLK_FILE, SUBVOLUME_LIST_FILE,
+};
 
 use super::HardwareError;
 use crate::spec::{self, Boot, DualBoot, Hardware, HostSettings, Kernel, Storage};
