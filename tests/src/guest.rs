@@ -126,6 +126,59 @@ pub fn kernel_version(kernel: &Path) -> Option<String> {
     }
 }
 
+/// Empty sparse disk images `names` of `size` bytes in `dir`.
+pub fn blank_disks(dir: &Path, names: &[&str], size: u64) -> Vec<PathBuf> {
+    names
+        .iter()
+        .map(|n| {
+            let d = dir.join(n);
+            std::fs::File::create(&d).unwrap().set_len(size).unwrap();
+            d
+        })
+        .collect()
+}
+
+/// The `@@key value` lines of a guest run that got to `@@end` with every
+/// kernel module loaded; the test fails with the console's tail otherwise.
+/// `BIFROST_KEEP_SERIAL=FILE` keeps the whole console log.
+pub fn finished(log: &str) -> BTreeMap<String, Vec<String>> {
+    if let Some(keep) = std::env::var_os("BIFROST_KEEP_SERIAL") {
+        std::fs::write(keep, log).unwrap();
+    }
+    let m = lines_by_key(log);
+    assert!(
+        log.contains("@@end"),
+        "the guest did not finish:\n{}",
+        crate::qemu::tail(log)
+    );
+    assert!(
+        !m.contains_key("insmod-failed"),
+        "{}",
+        all(&m, "insmod-failed")
+    );
+    m
+}
+
+/// `secret` never showed on the console, nor (by the guest's process
+/// watcher: `@@watched-secret`, `@@watched-bifrost`) in a command line or
+/// environment while bifrost ran.
+pub fn assert_secret_unseen(log: &str, m: &BTreeMap<String, Vec<String>>, secret: &str) {
+    assert!(
+        !log.contains(secret),
+        "the passphrase appeared on the console"
+    );
+    assert_eq!(
+        one(m, "watched-secret"),
+        "0",
+        "the passphrase appeared in a command line or environment"
+    );
+    assert_ne!(
+        one(m, "watched-bifrost"),
+        "0",
+        "the watcher never saw bifrost run"
+    );
+}
+
 /// The `@@key value` lines of the guest, grouped by key.
 pub fn lines_by_key(log: &str) -> BTreeMap<String, Vec<String>> {
     let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();

@@ -70,6 +70,27 @@ impl Initrd {
         self
     }
 
+    /// Add kernel module files (from `guest::resolve_modules`) under
+    /// `/modules/`, where `guest::insmod_lines` loads them from.
+    pub fn modules(&self, files: &[PathBuf]) -> &Self {
+        for m in files {
+            self.file(
+                &format!("modules/{}", m.file_name().unwrap().to_string_lossy()),
+                &std::fs::read(m).unwrap(),
+                0o644,
+            );
+        }
+        self
+    }
+
+    /// Add the bifrost binary under test as `/bin/bifrost`, with its libraries.
+    pub fn bifrost(&self) -> &Self {
+        let bin = crate::bifrost_bin();
+        self.program(&bin);
+        std::fs::copy(&bin, self.root.path().join("bin/bifrost")).unwrap();
+        self
+    }
+
     /// Root folder of the initrd, to add anything else.
     pub fn root(&self) -> &Path {
         self.root.path()

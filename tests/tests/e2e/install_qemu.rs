@@ -6,9 +6,10 @@
 //! side asserts on.
 
 use bifrost_e2e::guest::{
-    all, init_script, insmod_lines, kernel_version, lines_by_key, one, resolve_modules, RUN_TEST_SH,
+    all, assert_secret_unseen, blank_disks, finished, init_script, insmod_lines, kernel_version,
+    one, resolve_modules, RUN_TEST_SH,
 };
-use bifrost_e2e::{bifrost_bin, initrd::Initrd, program, qemu, skip, Tools};
+use bifrost_e2e::{initrd::Initrd, program, qemu, skip, Tools};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -213,35 +214,18 @@ fn install_fresh_and_beside_kinoite_in_qemu() {
                 .unwrap(),
             0o644,
         );
-    for m in early.iter().chain(&late) {
-        initrd.file(
-            &format!("modules/{}", m.file_name().unwrap().to_string_lossy()),
-            &std::fs::read(m).unwrap(),
-            0o644,
-        );
-    }
+    initrd.modules(&early).modules(&late);
     for p in [&cryptsetup, &mkfs_btrfs, &btrfs, &sgdisk, &mkfs_fat] {
         initrd.program(p);
     }
     let mkfs_dir = mkfs_fat.parent().unwrap().strip_prefix("/").unwrap();
     std::os::unix::fs::symlink("mkfs.fat", initrd.root().join(mkfs_dir).join("mkfs.vfat")).unwrap();
-    let bin = bifrost_bin();
-    initrd.program(&bin);
-    std::fs::copy(&bin, initrd.root().join("bin/bifrost")).unwrap();
+    initrd.bifrost();
 
     let dir = tempfile::tempdir().unwrap();
     let initrd_path = dir.path().join("initrd");
     initrd.write(&initrd_path);
-    let disks: Vec<PathBuf> = ["vda.img", "vdb.img"]
-        .iter()
-        .map(|n| dir.path().join(n))
-        .collect();
-    for d in &disks {
-        std::fs::File::create(d)
-            .unwrap()
-            .set_len(384 << 20)
-            .unwrap();
-    }
+    let disks = blank_disks(dir.path(), &["vda.img", "vdb.img"], 384 << 20);
 
     let mut vm = qemu::QemuBuilder::new(&qemu_bin, 1024)
         .kernel(&kernel, &initrd_path, "console=ttyS0 panic=-1 loglevel=3")
@@ -249,37 +233,10 @@ fn install_fresh_and_beside_kinoite_in_qemu() {
         .disk(&disks[1])
         .spawn();
     let log = vm.wait_exit(Duration::from_secs(600));
-    if let Some(keep) = std::env::var_os("BIFROST_KEEP_SERIAL") {
-        std::fs::write(keep, &log).unwrap();
-    }
-    let m = lines_by_key(&log);
-    let ctx = || qemu::tail(&log);
-    assert!(
-        log.contains("@@end"),
-        "the guest did not finish:\n{}",
-        ctx()
-    );
-    assert!(
-        !m.contains_key("insmod-failed"),
-        "{}",
-        all(&m, "insmod-failed")
-    );
+    let m = finished(&log);
 
     // No secret anywhere: console (all of bifrost's output, the state file), process listings.
-    assert!(
-        !log.contains(PASS),
-        "the passphrase appeared on the console"
-    );
-    assert_eq!(
-        one(&m, "watched-secret"),
-        "0",
-        "the passphrase appeared in a command line or environment"
-    );
-    assert_ne!(
-        one(&m, "watched-bifrost"),
-        "0",
-        "the watcher never saw bifrost run"
-    );
+    assert_secret_unseen(&log, &m, PASS);
     assert_ne!(
         one(&m, "watched-cryptsetup"),
         "0",
