@@ -75,6 +75,31 @@ impl FakeNix {
         top
     }
 
+    /// Generation `n` in `profiles`: toplevel `system` booting `kernel` and
+    /// `initrd` (store files) with the parameter `quiet`; returns the toplevel.
+    pub fn generation(
+        &self,
+        profiles: &Path,
+        n: u64,
+        system: &str,
+        label: &str,
+        kernel: PathBuf,
+        initrd: PathBuf,
+    ) -> PathBuf {
+        let top = self.toplevel(
+            system,
+            &Boot {
+                label: label.into(),
+                kernel,
+                initrd,
+                params: vec!["quiet".into()],
+            },
+            &[],
+        );
+        self.link(profiles, n, &top);
+        top
+    }
+
     /// Link `profiles/system-<n>-link` to `target`.
     pub fn link(&self, profiles: &Path, n: u64, target: &Path) {
         std::fs::create_dir_all(profiles).unwrap();
@@ -130,6 +155,34 @@ pub fn tree_hash(dir: &Path) -> String {
     let mut h = Sha256::new();
     walk(dir, dir, &mut h);
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The ESP tests' world: a temporary folder holding a fake Nix store
+/// (`root/`) and a fake rEFInd ([`fake_refind`]).
+pub struct EspFixture {
+    pub dir: tempfile::TempDir,
+    pub nix: FakeNix,
+    pub refind: PathBuf,
+}
+
+impl EspFixture {
+    pub fn new() -> EspFixture {
+        let dir = tempfile::tempdir().unwrap();
+        let nix = FakeNix::new(&dir.path().join("root"));
+        let refind = fake_refind(dir.path());
+        EspFixture { dir, nix, refind }
+    }
+
+    /// `p` inside the fixture's folder.
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+}
+
+impl Default for EspFixture {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// A stand-in for rEFInd at `dir/refind/refind_x64.efi`, with the ext4

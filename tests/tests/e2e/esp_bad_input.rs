@@ -3,28 +3,26 @@
 //! (`install` goes on), and an ESP too small even for one generation.
 
 use bifrost_e2e::esp_install::EspInstall;
-use bifrost_e2e::fakenix::{bifrost, fake_refind, tree_hash, Boot, FakeNix};
+use bifrost_e2e::fakenix::{bifrost, tree_hash, EspFixture};
 use std::path::{Path, PathBuf};
 
-struct Fx {
-    dir: tempfile::TempDir,
-    nix: FakeNix,
-    refind: PathBuf,
+/// The shared fixture, with this file's helpers.
+struct Fx(EspFixture);
+
+impl std::ops::Deref for Fx {
+    type Target = EspFixture;
+    fn deref(&self) -> &EspFixture {
+        &self.0
+    }
 }
 
 fn fx() -> Fx {
-    let dir = tempfile::tempdir().unwrap();
-    let nix = FakeNix::new(&dir.path().join("root"));
-    let refind = fake_refind(dir.path());
-    let esp = dir.path().join("esp");
-    std::fs::create_dir_all(&esp).unwrap();
-    Fx { dir, nix, refind }
+    let f = Fx(EspFixture::new());
+    std::fs::create_dir_all(f.esp()).unwrap();
+    f
 }
 
 impl Fx {
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
     fn esp(&self) -> PathBuf {
         self.path("esp")
     }
@@ -34,18 +32,14 @@ impl Fx {
         let i = self
             .nix
             .store_file(&format!("initrd-{kname}"), "initrd", &vec![7u8; ksize / 2]);
-        let top = self.nix.toplevel(
+        self.nix.generation(
+            &self.path("p"),
+            n,
             &format!("system-{n}"),
-            &Boot {
-                label: format!("NixOS {n}"),
-                kernel: k,
-                initrd: i,
-                params: vec!["quiet".into()],
-            },
-            &[],
-        );
-        self.nix.link(&self.path("p"), n, &top);
-        top
+            &format!("NixOS {n}"),
+            k,
+            i,
+        )
     }
     fn install(&self, extra: &[&str]) -> (bool, String, String) {
         EspInstall::new(&self.esp(), &self.path("p"), &self.refind)

@@ -4,7 +4,7 @@
 //! changes nothing on the ESP when it refuses.
 
 use bifrost_e2e::esp_install::EspInstall;
-use bifrost_e2e::fakenix::{fake_refind, tree_hash, Boot, FakeNix};
+use bifrost_e2e::fakenix::{fake_refind, tree_hash, FakeNix};
 
 #[test]
 fn removable_refuses_another_systems_fallback_loader() {
@@ -13,18 +13,8 @@ fn removable_refuses_another_systems_fallback_loader() {
     let refind = fake_refind(dir.path());
     let k = nix.store_file("linux-6.6", "bzImage", b"kernel");
     let i = nix.store_file("initrd-6.6", "initrd", b"initrd");
-    let top = nix.toplevel(
-        "nixos-system-1",
-        &Boot {
-            label: "NixOS 26.05".into(),
-            kernel: k,
-            initrd: i,
-            params: vec!["quiet".into()],
-        },
-        &[],
-    );
     let profiles = dir.path().join("profiles");
-    nix.link(&profiles, 1, &top);
+    nix.generation(&profiles, 1, "nixos-system-1", "NixOS 26.05", k, i);
 
     // The ESP as Fedora leaves it: its shim at the fallback path and in EFI/fedora/.
     let esp = dir.path().join("esp");

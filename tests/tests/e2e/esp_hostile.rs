@@ -3,26 +3,24 @@
 //! (issue 13, items 2 and 4).
 
 use bifrost_e2e::esp_install::EspInstall;
-use bifrost_e2e::fakenix::{bifrost, fake_refind, tree_hash, Boot, FakeNix};
-use std::path::{Path, PathBuf};
+use bifrost_e2e::fakenix::{bifrost, tree_hash, EspFixture};
+use std::path::Path;
 
-struct Fx {
-    dir: tempfile::TempDir,
-    nix: FakeNix,
-    refind: PathBuf,
+/// The shared fixture, with this file's helpers.
+struct Fx(EspFixture);
+
+impl std::ops::Deref for Fx {
+    type Target = EspFixture;
+    fn deref(&self) -> &EspFixture {
+        &self.0
+    }
 }
 
 fn fx() -> Fx {
-    let dir = tempfile::tempdir().unwrap();
-    let nix = FakeNix::new(&dir.path().join("root"));
-    let refind = fake_refind(dir.path());
-    Fx { dir, nix, refind }
+    Fx(EspFixture::new())
 }
 
 impl Fx {
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
     /// Generation `n` in `profiles/` with its own kernel and initrd.
     fn generation(&self, n: u64) {
         let k = self
@@ -31,17 +29,14 @@ impl Fx {
         let i = self
             .nix
             .store_file(&format!("initrd-{n}"), "initrd", &vec![7u8; 2048]);
-        let top = self.nix.toplevel(
+        self.nix.generation(
+            &self.path("profiles"),
+            n,
             &format!("system-{n}"),
-            &Boot {
-                label: format!("NixOS {n}"),
-                kernel: k,
-                initrd: i,
-                params: vec!["quiet".into()],
-            },
-            &[],
+            &format!("NixOS {n}"),
+            k,
+            i,
         );
-        self.nix.link(&self.path("profiles"), n, &top);
     }
     fn install_args(&self, esp: &Path, extra: &[&str]) -> EspInstall {
         EspInstall::new(esp, &self.path("profiles"), &self.refind).args(extra)

@@ -3,26 +3,24 @@
 //! untouched, and a size-limited tmpfs ESP that is too small.
 
 use bifrost_e2e::esp_install::EspInstall;
-use bifrost_e2e::fakenix::{bifrost, fake_refind, tree_hash, Boot, FakeNix};
+use bifrost_e2e::fakenix::{bifrost, tree_hash, EspFixture};
 use std::path::{Path, PathBuf};
 
-struct Fx {
-    dir: tempfile::TempDir,
-    nix: FakeNix,
-    refind: PathBuf,
+/// The shared fixture, with this file's helpers.
+struct Fx(EspFixture);
+
+impl std::ops::Deref for Fx {
+    type Target = EspFixture;
+    fn deref(&self) -> &EspFixture {
+        &self.0
+    }
 }
 
 fn fx() -> Fx {
-    let dir = tempfile::tempdir().unwrap();
-    let nix = FakeNix::new(&dir.path().join("root"));
-    let refind = fake_refind(dir.path());
-    Fx { dir, nix, refind }
+    Fx(EspFixture::new())
 }
 
 impl Fx {
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
     /// Generation `n` in `profiles` whose kernel `kname` has `ksize` bytes.
     fn generation(
         &self,
@@ -36,18 +34,14 @@ impl Fx {
         let i = self
             .nix
             .store_file(&format!("initrd-{kname}"), "initrd", &vec![7u8; ksize / 2]);
-        let top = self.nix.toplevel(
+        self.nix.generation(
+            &self.path(profiles),
+            n,
             &format!("system-{profiles}-{n}"),
-            &Boot {
-                label: label.into(),
-                kernel: k,
-                initrd: i,
-                params: vec!["quiet".into()],
-            },
-            &[],
-        );
-        self.nix.link(&self.path(profiles), n, &top);
-        top
+            label,
+            k,
+            i,
+        )
     }
     fn install(&self, esp: &Path, profiles: &str, extra: &[&str]) -> (bool, String, String) {
         EspInstall::new(esp, &self.path(profiles), &self.refind)

@@ -4,7 +4,7 @@
 //! rEFInd without SBAT flagged.
 
 use bifrost_e2e::esp_install::EspInstall;
-use bifrost_e2e::fakenix::{bifrost, sb_verify, tree_hash, Boot, FakeNix};
+use bifrost_e2e::fakenix::{bifrost, sb_verify, tree_hash, FakeNix};
 use bifrost_e2e::{program, skip, tool_path, Tools};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -42,17 +42,14 @@ fn setup(test: &str) -> Option<T> {
     let nix = FakeNix::new(&dir.path().join("root"));
     let k = nix.store_copy("linux-6.1.0", "bzImage", &kernel);
     let i = nix.store_file("initrd-6.1.0", "initrd", b"not a PE file");
-    let g = nix.toplevel(
+    nix.generation(
+        &dir.path().join("profiles"),
+        1,
         "nixos-system-1",
-        &Boot {
-            label: "NixOS".into(),
-            kernel: k,
-            initrd: i,
-            params: vec!["quiet".into()],
-        },
-        &[],
+        "NixOS",
+        k,
+        i,
     );
-    nix.link(&dir.path().join("profiles"), 1, &g);
     std::fs::create_dir_all(dir.path().join("esp")).unwrap();
     let (ok, out, err) = bifrost(&[
         "sb",
