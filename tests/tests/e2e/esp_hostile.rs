@@ -65,36 +65,33 @@ fn links_out_of_the_esp_are_never_followed() {
     let (ok, out, err) = f.install(&esp, &[]);
     assert!(ok, "{out}{err}");
 
-    // EFI/nixos moves outside the ESP; a link takes its place.
+    // install refuses to go through a link and changes nothing outside.
     let outside = f.path("outside");
+    let refused_through_link = || {
+        let before = tree_hash(&outside);
+        let (ok, out, err) = f.install(&esp, &["--limit", "1"]);
+        assert!(!ok, "install followed a link out of the ESP: {out}{err}");
+        assert!(err.contains("symbolic link"), "{err}");
+        assert_eq!(
+            before,
+            tree_hash(&outside),
+            "something outside the ESP changed"
+        );
+    };
+
+    // EFI/nixos moves outside the ESP; a link takes its place.
     std::fs::create_dir_all(&outside).unwrap();
     std::fs::rename(esp.join("EFI/nixos"), outside.join("nixos")).unwrap();
     std::os::unix::fs::symlink(outside.join("nixos"), esp.join("EFI/nixos")).unwrap();
     f.generation(4);
-    let before = tree_hash(&outside);
-    let (ok, out, err) = f.install(&esp, &["--limit", "1"]);
-    assert!(!ok, "install followed a link out of the ESP: {out}{err}");
-    assert!(err.contains("symbolic link"), "{err}");
-    assert_eq!(
-        before,
-        tree_hash(&outside),
-        "something outside the ESP changed"
-    );
+    refused_through_link();
 
     // The same for EFI/refind: refind.conf is not written through the link.
     std::fs::remove_file(esp.join("EFI/nixos")).unwrap();
     std::fs::rename(outside.join("nixos"), esp.join("EFI/nixos")).unwrap();
     std::fs::rename(esp.join("EFI/refind"), outside.join("refind")).unwrap();
     std::os::unix::fs::symlink(outside.join("refind"), esp.join("EFI/refind")).unwrap();
-    let before = tree_hash(&outside);
-    let (ok, out, err) = f.install(&esp, &["--limit", "1"]);
-    assert!(!ok, "install followed a link out of the ESP: {out}{err}");
-    assert!(err.contains("symbolic link"), "{err}");
-    assert_eq!(
-        before,
-        tree_hash(&outside),
-        "something outside the ESP changed"
-    );
+    refused_through_link();
     // status does not read through it either.
     let (ok, out) = status(&esp);
     assert!(!ok && out.contains("symbolic link"), "{out}");
